@@ -1,0 +1,15 @@
+//! The data half of minilm: from text files to litdata token shards, and back.
+//!
+//! `prepare` reads [`sources`] with the [`readers`], tokenizes with [`tokenizer`] and writes [`shards`];
+//! [`prepare_state`] makes it resumable. [`inspect`] reads a prepared dataset back,
+//! [`tokenizer_training`] trains a new BPE, and [`parquet_writer`] writes text corpora as Parquet.
+
+pub mod inspect;
+pub mod parquet_writer;
+pub mod prepare;
+pub mod prepare_state;
+pub mod readers;
+pub mod shards;
+pub mod sources;
+pub mod tokenizer;
+pub mod tokenizer_training;

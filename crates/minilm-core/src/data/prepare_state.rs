@@ -1,0 +1,140 @@
+//! What makes `prepare` resumable: a small state file in the output folder, rewritten atomically after
+//! each finished input file. It records the settings (a rerun with other settings is refused), how many
+//! input files are done, the running totals, and for each split its closed chunks and journal mark.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::shards::{write_atomically, ChunkInfo, DType, JournalMark};
+use crate::error::{Error, Result};
+
+pub const STATE_FILE: &str = ".minilm-prepare.json";
+const STATE_FORMAT: u32 = 1;
+
+/// Everything that decides the bytes written. Deliberately not the worker count: output never depends on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub file_type: String,
+    pub text_key: String,
+    pub tokenizer: String,
+    pub dtype: DType,
+    pub chunk_size: u64,
+    pub val_fraction: f64,
+    pub seed: u64,
+    pub max_documents: Option<u64>,
+    /// Relative path and size of every input file, in processing order.
+    pub files: Vec<(String, u64)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub train_documents: u64,
+    pub val_documents: u64,
+    pub train_tokens: u64,
+    pub val_tokens: u64,
+    pub skipped_null: u64,
+    pub skipped_empty: u64,
+    /// Rows read, nulls and empties included (what `--fast_dev_run` counts).
+    pub rows: u64,
+    pub text_bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SplitState {
+    pub chunks: Vec<ChunkInfo>,
+    pub mark: JournalMark,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrepareState {
+    pub format: u32,
+    pub settings: Settings,
+    pub files_done: usize,
+    pub totals: Totals,
+    pub train: SplitState,
+    pub val: SplitState,
+    pub complete: bool,
+}
+
+impl PrepareState {
+    pub fn new(settings: Settings) -> Self {
+        PrepareState {
+            format: STATE_FORMAT,
+            settings,
+            files_done: 0,
+            totals: Totals::default(),
+            train: SplitState::default(),
+            val: SplitState::default(),
+            complete: false,
+        }
+    }
+
+    pub fn path(output_dir: &Path) -> PathBuf {
+        output_dir.join(STATE_FILE)
+    }
+
+    /// The state of an earlier run in `output_dir`, if there is one.
+    pub fn load(output_dir: &Path) -> Result<Option<PrepareState>> {
+        let path = Self::path(output_dir);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::Io { path, source: e }),
+        };
+        let state: PrepareState = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::input(&path, None, format!("cannot read this resume state ({e}); delete the output folder to start again"))
+        })?;
+        if state.format != STATE_FORMAT {
+            return Err(Error::input(&path, None, format!(
+                "written by another minilm version (state format {}, this one reads {STATE_FORMAT}); use a new --output_dir",
+                state.format
+            )));
+        }
+        Ok(Some(state))
+    }
+
+    pub fn save(&self, output_dir: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).expect("the state serialises");
+        write_atomically(&Self::path(output_dir), &[&json])
+    }
+
+    /// Refuses to continue a run whose settings differ, naming what differs.
+    pub fn check_same_settings(&self, settings: &Settings, output_dir: &Path) -> Result<()> {
+        if &self.settings == settings {
+            return Ok(());
+        }
+        let (old, new) = (serde_json::to_value(&self.settings).unwrap(), serde_json::to_value(settings).unwrap());
+        let differing: Vec<String> = old
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(key, value)| new.get(key.as_str()) != Some(value))
+            .map(|(key, _)| if key == "files" { "the input files".to_owned() } else { key.clone() })
+            .collect();
+        Err(Error::usage(format!(
+            "{} holds a dataset prepared with other settings (differs in: {}); rerun with the same settings to resume, or choose a new --output_dir",
+            output_dir.display(),
+            differing.join(", ")
+        )))
+    }
+}
+
+/// FNV-1a: a tiny hash that is the same on every machine and in every version.
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// Whether the document at (`file`, `row`) is held out for validation: a pure function of the seed, the
+/// file's relative path and the row, so the split does not depend on order, workers or resumption.
+pub fn is_validation(seed: u64, file_hash: u64, row: u64, val_fraction: f64) -> bool {
+    if val_fraction <= 0.0 {
+        return false;
+    }
+    let mut x = seed ^ file_hash.rotate_left(17) ^ row.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // splitmix64's finaliser spreads neighbouring rows over the whole range.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    ((x >> 11) as f64 / (1u64 << 53) as f64) < val_fraction
+}
