@@ -110,7 +110,7 @@ impl DocumentTokenizer {
     }
 
     pub fn decode(&self, ids: &[u32]) -> String {
-        self.inner.decode(ids, false).unwrap_or_else(|e| format!("<cannot decode: {e}>"))
+        self.inner.decode(ids, true).unwrap_or_else(|e| format!("<cannot decode: {e}>"))
     }
 
     pub fn vocab_size(&self) -> usize {

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// The `minilm` command. Each subcommand lives in its own file; this one wires them and turns errors into
+// one clear paragraph and a non-zero exit (never a stack trace for bad input).
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { prepareCommand } from './prepare.js';
+import { tokenizerCommand } from './tokenizer.js';
+import { inspectCommand } from './inspect.js';
+import { isCancelled, MinilmError } from '../errors.js';
+
+async function main(): Promise<void> {
+  let cli = yargs(hideBin(process.argv))
+    .scriptName('minilm')
+    .usage('$0 <command> [options]\n\nTrain a small language model from scratch on one machine.')
+    .strict()
+    .demandCommand(1, 'Choose a command.')
+    .recommendCommands()
+    .parserConfiguration({ 'camel-case-expansion': false })
+    .help()
+    .version(false)
+    .fail((message, error) => {
+      throw error ?? new MinilmError(message, 'InvalidArg');
+    });
+  cli = prepareCommand(cli);
+  cli = tokenizerCommand(cli);
+  cli = inspectCommand(cli);
+  await cli.parseAsync();
+}
+
+main().catch((error: unknown) => {
+  if (isCancelled(error)) {
+    process.stderr.write('stopped: finished work is kept; run the same command again to resume.\n');
+    process.exit(130);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`minilm: ${message}\n`);
+  if (process.env.MINILM_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  process.exit(error instanceof MinilmError && error.code === 'InvalidArg' ? 2 : 1);
+});

@@ -1,0 +1,8 @@
+// minilm as a library: `import { prepare, trainTokenizer, inspectDataset } from 'minilm'`.
+export { prepare, prepareDefaults } from './data/prepare.js';
+export type { PrepareOptions, PrepareProgress, PrepareSummary, SplitSummary, PrepareDefaults } from './data/prepare.js';
+export { trainTokenizer, inspectDataset } from './data/tokenizer.js';
+export type { TrainTokenizerOptions, TrainTokenizerSummary, InspectReport, SplitReport } from './data/tokenizer.js';
+export type { JobOptions } from './data/job.js';
+export { writeParquetTexts } from './data/parquet.js';
+export { MinilmError, isCancelled } from './errors.js';
