@@ -1,0 +1,124 @@
+// Determinism and crash safety: the bytes written do not depend on the worker count, and a run killed
+// (kill -9) or stopped (Ctrl-C) at any moment resumes to exactly the bytes of an uninterrupted run.
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { writeParquetTexts } from '../ts/index.js';
+import { poems, brownParagraphs } from './support/corpus.js';
+import { minimindTokenizer, runCli, startCli } from './support/cli.js';
+import { readSplit } from './support/dataset.js';
+import { tempDir } from './support/files.js';
+
+const FILES = 16;
+let input = '';
+let reference = '';
+
+function args(out: string, workers: number): string[] {
+  return ['prepare', '--input_dir', input, '--output_dir', out, '--tokenizer_path', minimindTokenizer,
+    '--chunk_size', '60000', '--val_fraction', '0.01', '--num_workers', String(workers)];
+}
+
+/** Every file of a prepared dataset (train/, val/), name -> bytes. */
+function datasetFiles(out: string): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  for (const split of ['train', 'val']) {
+    for (const name of readdirSync(path.join(out, split)).sort()) files.set(`${split}/${name}`, readFileSync(path.join(out, split, name)));
+  }
+  return files;
+}
+
+function assertSameDataset(out: string, expected: string): void {
+  const a = datasetFiles(out);
+  const b = datasetFiles(expected);
+  assert.deepEqual([...a.keys()], [...b.keys()]);
+  for (const [name, bytes] of a) assert.ok(bytes.equals(b.get(name)!), `${name} differs`);
+}
+
+/** An index.json, where one exists, only ever names complete chunks. */
+function assertNoDanglingIndex(out: string): void {
+  for (const split of ['train', 'val']) {
+    if (existsSync(path.join(out, split, 'index.json'))) readSplit(path.join(out, split));
+  }
+}
+
+function filesDone(out: string): number {
+  try {
+    return (JSON.parse(readFileSync(path.join(out, '.minilm-prepare.json'), 'utf8')) as { files_done: number }).files_done;
+  } catch {
+    return 0;
+  }
+}
+
+before(async () => {
+  input = tempDir('resume-in');
+  const zh = [...poems(48_000)];
+  const en = [...brownParagraphs(8_000)];
+  const per = Math.ceil(zh.length / FILES);
+  for (let i = 0; i < FILES; i++) {
+    const texts = [...zh.slice(i * per, (i + 1) * per), ...en.slice(i * 500, (i + 1) * 500)];
+    writeParquetTexts(path.join(input, `part-${String(i).padStart(2, '0')}.parquet`), [texts], { rowGroupSize: 1000 });
+  }
+  reference = tempDir('resume-ref');
+  const result = await runCli(args(reference, 2));
+  assert.equal(result.code, 0, result.stderr);
+});
+
+test('the output does not depend on --num_workers', async () => {
+  const out = tempDir('workers');
+  const result = await runCli(args(out, 1));
+  assert.equal(result.code, 0, result.stderr);
+  assertSameDataset(out, reference);
+  assert.ok(datasetFiles(reference).size > 10, 'the corpus spans many chunks');
+});
+
+test('kill -9 at several moments, then a rerun: identical to an uninterrupted run', async () => {
+  const out = tempDir('killed');
+  // First kill right after the first committed file, then at arbitrary moments.
+  const kills: Array<() => boolean> = [() => filesDone(out) >= 1, () => true, () => true];
+  let lastDone = 0;
+  for (const [i, ready] of kills.entries()) {
+    const run = startCli(args(out, 2));
+    const started = Date.now();
+    while (!ready() && Date.now() - started < 60_000) await sleep(10);
+    await sleep(i === 0 ? 0 : 150 + 170 * i);
+    run.child.kill('SIGKILL');
+    const result = await run.done;
+    assert.equal(result.signal, 'SIGKILL', `run ${i} finished before it could be killed`);
+    assertNoDanglingIndex(out);
+    assert.ok(filesDone(out) >= lastDone, 'committed progress never goes back');
+    lastDone = filesDone(out);
+  }
+  assert.ok(lastDone > 0 && lastDone < FILES, `killed mid-run (files done: ${lastDone})`);
+  const result = await runCli(args(out, 2));
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, new RegExp(`resumed after ${lastDone} finished files`));
+  assertSameDataset(out, reference);
+  const leftovers = readdirSync(path.join(out, 'train')).filter((n) => n.startsWith('.'));
+  assert.deepEqual(leftovers, [], 'no journals or temporary files remain');
+});
+
+test('Ctrl-C stops cleanly with exit code 130; the rerun resumes to identical output', async () => {
+  const out = tempDir('sigint');
+  const run = startCli(args(out, 2));
+  const started = Date.now();
+  while (filesDone(out) < 2 && Date.now() - started < 60_000) await sleep(10);
+  run.child.kill('SIGINT');
+  const stopped = await run.done;
+  assert.equal(stopped.code, 130, stopped.stderr);
+  assert.match(stopped.stderr, /run the same command again to resume/);
+  assert.doesNotMatch(stopped.stderr, /panicked|at .*\.js:\d+/);
+  const result = await runCli(args(out, 1));
+  assert.equal(result.code, 0, result.stderr);
+  assertSameDataset(out, reference);
+  const again = await runCli(args(out, 2));
+  assert.equal(again.code, 0);
+  assert.match(again.stdout, /already complete/);
+});
+
+test('a finished output is refused under other settings, naming what differs', async () => {
+  const result = await runCli([...args(reference, 2), '--seed', '1']);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /other settings \(differs in: seed\)/);
+});
