@@ -140,8 +140,8 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
     let output_dir = &options.output_dir;
     std::fs::create_dir_all(output_dir).at(output_dir)?;
     let state = match PrepareState::load(output_dir)? {
-        Some(state) => {
-            state.check_same_settings(&settings, output_dir)?;
+        Some(mut state) => {
+            state.adopt_settings(settings, output_dir)?;
             state
         }
         None => {
