@@ -1,0 +1,60 @@
+// The library API as another Node app uses it: progress, a responsive event loop, AbortSignal.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { prepare, isCancelled, inspectDataset, writeParquetTexts, type PrepareProgress } from '../ts/index.js';
+import { poems } from './support/corpus.js';
+import { minimindTokenizer } from './support/cli.js';
+import { tempDir } from './support/files.js';
+
+function corpus(files: number): string {
+  const input = tempDir('lib-in');
+  const texts = [...poems(files * 4000)];
+  for (let i = 0; i < files; i++) {
+    writeParquetTexts(path.join(input, `p${i}.parquet`), [texts.slice(i * 4000, (i + 1) * 4000)]);
+  }
+  return input;
+}
+
+test('prepare() resolves to the summary, reports progress, and leaves the event loop free', async () => {
+  const input = corpus(6);
+  const outputDir = tempDir('lib-out');
+  const reports: PrepareProgress[] = [];
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 10);
+  const started = Date.now();
+  const summary = await prepare(
+    { inputDir: input, outputDir, tokenizerPath: minimindTokenizer, numWorkers: 2 },
+    { onProgress: (p) => reports.push(p), progressIntervalMs: 50 },
+  );
+  const elapsed = Date.now() - started;
+  clearInterval(timer);
+  assert.equal(summary.files, 6);
+  assert.equal(summary.train.documents + summary.val.documents, 24_000);
+  assert.ok(summary.val.documents > 0, 'a default validation split is held out');
+  assert.ok(reports.length >= 2, `progress was reported (${reports.length} times)`);
+  assert.equal(reports.at(-1)!.files_done, 6);
+  // A 10 ms timer kept firing while the native work ran.
+  assert.ok(ticks >= elapsed / 10 / 3, `${ticks} timer ticks in ${elapsed} ms`);
+  const report = await inspectDataset(outputDir, { samples: 1 });
+  assert.equal(report.splits[0].documents, summary.train.documents);
+  assert.match(report.splits[0].samples[0], /\p{Script=Han}/u);
+});
+
+test('an AbortSignal stops prepare cleanly, and running again resumes to the end', async () => {
+  const input = corpus(8);
+  const outputDir = tempDir('lib-abort');
+  const controller = new AbortController();
+  const options = { inputDir: input, outputDir, tokenizerPath: minimindTokenizer, numWorkers: 1 };
+  const run = prepare(options, {
+    signal: controller.signal,
+    progressIntervalMs: 20,
+    onProgress: (p) => p.files_done >= 2 && controller.abort(),
+  });
+  await assert.rejects(run, (e: unknown) => isCancelled(e));
+  assert.ok(!existsSync(path.join(outputDir, 'train/index.json')), 'no index.json for an unfinished dataset');
+  const summary = await prepare(options);
+  assert.ok(summary.files_resumed >= 2, `resumed after ${summary.files_resumed} files`);
+  assert.equal(summary.train.documents + summary.val.documents, 32_000);
+});
