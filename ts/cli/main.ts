@@ -8,6 +8,14 @@ import { tokenizerCommand } from './tokenizer.js';
 import { inspectCommand } from './inspect.js';
 import { isCancelled, MinilmError } from '../errors.js';
 
+// Output piped into `head` and closed early is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
+
 async function main(): Promise<void> {
   let cli = yargs(hideBin(process.argv))
     .scriptName('minilm')
