@@ -27,9 +27,8 @@ test('prepare() resolves to the summary, reports progress, and leaves the event 
   const summary = await prepare(
     { inputDir: input, outputDir, tokenizerPath: minimindTokenizer, numWorkers: 2 },
     { onProgress: (p) => reports.push(p), progressIntervalMs: 50 },
-  );
+  ).finally(() => clearInterval(timer));
   const elapsed = Date.now() - started;
-  clearInterval(timer);
   assert.equal(summary.files, 6);
   assert.equal(summary.train.documents + summary.val.documents, 24_000);
   assert.ok(summary.val.documents > 0, 'a default validation split is held out');

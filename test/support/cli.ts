@@ -2,11 +2,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sharedDir } from './shared.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const cliPath = path.join(repoRoot, 'dist/cli/main.js');
-export const minimindTokenizer = path.resolve(repoRoot, '../shared/tokenizers/minimind-6400');
-export const minimind3Tokenizer = path.resolve(repoRoot, '../shared/tokenizers/minimind3-6400');
+export const minimindTokenizer = path.join(sharedDir, 'tokenizers/minimind-6400');
+export const minimind3Tokenizer = path.join(sharedDir, 'tokenizers/minimind3-6400');
 
 export interface CliResult {
   code: number | null;
