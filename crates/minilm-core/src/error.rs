@@ -23,6 +23,10 @@ pub enum Error {
     #[error("stopped before the end; run the same command again to resume")]
     Cancelled,
 
+    /// A tensor operation failed (out of memory, or a bug: shapes are checked before they reach candle).
+    #[error("tensor computation failed: {0}")]
+    Tensor(#[from] candle_core::Error),
+
     /// An operating-system error on a file we create or read.
     #[error("{path}: {source}", path = .path.display())]
     Io { path: PathBuf, source: std::io::Error },

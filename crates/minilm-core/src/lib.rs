@@ -2,8 +2,12 @@
 //!
 //! - [`data`]: reading Parquet / JSONL / CSV, tokenizing, writing litdata token shards (`prepare`),
 //!   training a tokenizer, and inspecting a prepared dataset.
+//! - [`model`]: litgpt's LLaMA-family GPT (grouped-query attention, RoPE, SwiGLU) in candle.
+//! - [`train`]: AdamW, the schedule, token windows, checkpoints and the training step.
 
 pub mod data;
 pub mod error;
+pub mod model;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -1,0 +1,13 @@
+//! litgpt's LLaMA-family GPT in candle: configuration, named parameters and the forward pass.
+//!
+//! Shape letters: B batch, T time (positions), C n_embd, V padded vocabulary, H query heads,
+//! G key/value groups (n_query_groups), Q query heads per group (H / G), D head_size, N rope dims.
+
+pub mod config;
+pub mod layers;
+pub mod llama;
+pub mod parameters;
+
+pub use config::ModelConfig;
+pub use llama::Llama;
+pub use parameters::Parameters;

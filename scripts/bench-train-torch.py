@@ -1,0 +1,92 @@
+# The PyTorch peer of minilm's CPU training benchmark: the same LLaMA model (litgpt's math, via
+# scripts/reference/litgpt_model.py with SDPA attention as litgpt uses), litgpt's init, random tokens, one
+# micro-batch per optimizer step, AdamW + grad clipping, float32 on the CPU. Prints ONE JSON line on stdout:
+#   {"framework":"pytorch","torch":...,"threads":...,"params":...,"tokens_per_sec":...,"step_ms":...,"peak_rss_mb":...}
+# (plus a few human-readable lines on stderr). `--warmup` steps run first, untimed; then `--steps` steps
+# are timed (wall clock); tokens/s = steps * micro_batch_size * block_size / time.
+#
+# Run by hand (never in CI):
+#   python3 -m venv /tmp/pyref && /tmp/pyref/bin/pip install torch numpy
+#   /tmp/pyref/bin/python scripts/bench-train-torch.py            # default: the pretrain issue's config
+# The default config has 11,899,776 parameters tied (14,357,376 untied).
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference"))
+import litgpt_model as ref  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n_layer", type=int, default=6)
+    ap.add_argument("--n_embd", type=int, default=384)
+    ap.add_argument("--n_head", type=int, default=6)
+    ap.add_argument("--head_size", type=int, default=64)
+    ap.add_argument("--n_query_groups", type=int, default=2)
+    ap.add_argument("--intermediate_size", type=int, default=1024)
+    ap.add_argument("--vocab_size", type=int, default=6400)
+    ap.add_argument("--block_size", type=int, default=256)
+    ap.add_argument("--micro_batch_size", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=20, help="timed optimizer steps")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps before the timed ones")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch intra-op threads (default: all cores)")
+    ap.add_argument("--tied", action=argparse.BooleanOptionalAction, default=True, help="tie wte and lm_head")
+    ap.add_argument("--attn", choices=("sdpa", "math"), default="sdpa", help="sdpa = what litgpt calls")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--max_norm", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=42)
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    c = ref.make_config(
+        n_layer=a.n_layer, n_embd=a.n_embd, n_head=a.n_head, head_size=a.head_size,
+        n_query_groups=a.n_query_groups, intermediate_size=a.intermediate_size, vocab_size=a.vocab_size,
+        padded_vocab_size=a.vocab_size, block_size=a.block_size, rotary_percentage=1.0, rope_base=10000,
+        norm_eps=1e-5, tie_embeddings=a.tied,
+    )
+    model = ref.GPT(c, attn_impl=a.attn)
+    ref.init_weights_litgpt(model)
+    model.train()
+    n_params = ref.num_parameters(model)
+    opt = ref.make_adamw(model, lr=a.lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+
+    B, T = a.micro_batch_size, a.block_size
+    n_total = a.warmup + a.steps
+    g = torch.Generator().manual_seed(a.seed + 1)
+    batches = torch.randint(0, a.vocab_size, (n_total, B, T + 1), generator=g)
+
+    print(f"pytorch {torch.__version__}, {a.threads} threads, {n_params:,} parameters "
+          f"({'tied' if a.tied else 'untied'}), batch {B} x {T}, attn {a.attn}", file=sys.stderr)
+    losses = []
+    t0 = None
+    for i in range(n_total):
+        if i == a.warmup:
+            t0 = time.perf_counter()
+        loss, _ = ref.train_step(model, opt, batches[i], a.max_norm)
+        losses.append(loss)
+        if i < a.warmup or (i - a.warmup) % 5 == 4 or i == n_total - 1:
+            print(f"  step {i}: loss {loss:.4f}", file=sys.stderr)
+    elapsed = time.perf_counter() - t0
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+    print(json.dumps({
+        "framework": "pytorch",
+        "torch": torch.__version__,
+        "threads": a.threads,
+        "params": n_params,
+        "tokens_per_sec": round(a.steps * B * T / elapsed, 1),
+        "step_ms": round(1000 * elapsed / a.steps, 1),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+    }))
+
+
+if __name__ == "__main__":
+    main()

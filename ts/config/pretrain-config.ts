@@ -1,0 +1,299 @@
+// `minilm pretrain --config FILE [overrides]`: reads a litgpt pretrain YAML file as it is, applies the
+// command-line overrides, checks every key (./pretrain-schema.ts) and resolves what litgpt derives
+// (padded vocabulary, head size, query groups, gradient accumulation) into one plain structure the trainer
+// can use without looking anything up again. Every problem is an InvalidArg error naming the file or flag
+// and the key path; all problems found are reported together.
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { MinilmError } from '../errors.js';
+import { applyOverrides, parseOverrides } from './overrides.js';
+import { normalizeTree, type Problem } from './pretrain-schema.js';
+
+/** The model, as litgpt.Config resolves it (only what the LLaMA family minilm implements needs). */
+export interface ModelConfig {
+  name: string;
+  block_size: number;
+  vocab_size: number;
+  padded_vocab_size: number;
+  n_layer: number;
+  n_head: number;
+  n_embd: number;
+  head_size: number;
+  n_query_groups: number;
+  rotary_percentage: number;
+  /** int(rotary_percentage * head_size): how many dimensions of each head RoPE rotates. */
+  rope_n_elem: number;
+  rope_base: number;
+  norm_eps: number;
+  intermediate_size: number;
+  /** From train.tie_embeddings: lm_head.weight is transformer.wte.weight. */
+  tie_embeddings: boolean;
+}
+
+export interface PretrainConfig {
+  /** Absolute, or null when the config came from `tree` or overrides alone. */
+  configFile: string | null;
+  model: ModelConfig;
+  /** Absolute: relative paths resolve against cwd, as litgpt's do. */
+  out_dir: string;
+  /** null in the file means 'bf16-mixed', as in litgpt. */
+  precision: '32-true' | 'bf16-mixed' | 'bf16-true';
+  initial_checkpoint_dir: string | null;
+  /** A string is an absolute checkpoint folder. */
+  resume: false | true | 'auto' | string;
+  data: { data_path: string; split_names: [string, string] | null };
+  train: {
+    save_interval: number;
+    log_interval: number;
+    global_batch_size: number;
+    micro_batch_size: number;
+    /** global_batch_size / micro_batch_size: micro-batches per optimizer step. */
+    gradient_accumulation_steps: number;
+    /** 0 when lr_warmup_fraction is used. */
+    lr_warmup_steps: number;
+    /** null when unused (litgpt treats 0 as unused too). */
+    lr_warmup_fraction: number | null;
+    max_tokens: number;
+    max_steps: number | null;
+    /** block_size when the file leaves it null. */
+    max_seq_length: number;
+    max_norm: number;
+    min_lr: number;
+  };
+  eval: { interval: number; max_new_tokens: number | null; max_iters: number; initial_validation: boolean; final_validation: boolean };
+  optimizer: { lr: number; weight_decay: number; betas: [number, number]; eps: number };
+  devices: 'auto' | number;
+  tokenizer_dir: string | null;
+  logger_name: 'csv' | 'tensorboard' | 'wandb';
+  seed: number;
+  /** minilm.keep_last_checkpoints: null keeps every step-* folder. */
+  keep_last_checkpoints: number | null;
+  /** Things the user should know that do not stop the run; the caller prints them. */
+  warnings: string[];
+}
+
+export interface LoadPretrainConfigOptions {
+  /** A litgpt pretrain YAML file, relative to cwd. */
+  configFile?: string;
+  /** Command-line tokens: `['--train.micro_batch_size', '4', '--out_dir=out/x']`. */
+  overrides?: string[];
+  /** Default process.cwd(). */
+  cwd?: string;
+  /** An already-parsed config (the library API), instead of configFile. */
+  tree?: unknown;
+}
+
+// The schema guarantees each normalised value's type; this alias only spares casts at every read.
+type Values = Record<string, any>;
+
+export function loadPretrainConfig(options: LoadPretrainConfigOptions): PretrainConfig {
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  if (options.configFile !== undefined && options.tree !== undefined) {
+    throw new MinilmError('give a config file or a config object, not both', 'InvalidArg');
+  }
+  const configFile = options.configFile === undefined ? null : path.resolve(cwd, options.configFile);
+  const label = options.configFile ?? (options.tree !== undefined ? 'config' : 'command line');
+  const raw = configFile === null ? copyTree(options.tree ?? {}) : readYamlFile(configFile, label);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new MinilmError(`${label}: the top level must be a mapping of keys (model_config:, train:, ...), not ${JSON.stringify(raw)}`, 'InvalidArg');
+  }
+  const tree = raw as Record<string, unknown>;
+  const origins = applyOverrides(tree, parseOverrides(options.overrides ?? []));
+
+  // Errors name whoever set the key: the flag that did, or else the file.
+  const sourceOf = (key: string) => {
+    for (let p = key; p !== ''; p = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '') {
+      const flag = origins.get(p);
+      if (flag !== undefined) return flag;
+    }
+    return label;
+  };
+  const fail = (problems: Found[]) => {
+    const lines = problems.map((p) => `${[...new Set((p.keys ?? [p.path]).map(sourceOf))].join(', ')}: ${p.message}`);
+    return new MinilmError([...new Set(lines)].join('\n'), 'InvalidArg');
+  };
+
+  const problems: Found[] = [];
+  const given = new Set<string>();
+  const values: Values = normalizeTree(tree, problems, given);
+  if (!given.has('model_config')) {
+    // Without the section, litgpt's defaults (a GPT-NeoX) would each be refused: say the one thing that matters.
+    problems.splice(0, problems.length, ...problems.filter((p) => !p.path.startsWith('model_config.')));
+    const message = given.has('model_name')
+      ? `model_name: minilm has no table of litgpt model names; give model_config (the architecture's keys, as in configs/pretrain.yaml)`
+      : 'model_config is not set: give the architecture (block_size, vocab_size, n_layer, n_head, n_embd, ...), as in configs/pretrain.yaml';
+    problems.push({ path: given.has('model_name') ? 'model_name' : 'model_config', message });
+  }
+  if (!given.has('data')) {
+    problems.push({ path: 'data', message: 'data is not set (litgpt would then use litgpt.data.TinyLlama): give data: {class_path: LitData, init_args: {data_path: FOLDER}} with a folder `minilm prepare` wrote' });
+  }
+  if (problems.length > 0) throw fail(problems);
+
+  const check: Check = (ok, keys, message) => {
+    if (!ok) problems.push({ path: keys[0], message, keys });
+  };
+  const model = resolveModel(values.model_config, values.train.tie_embeddings ?? false, check);
+  const train = resolveTrain(values.train, model.block_size, given, check);
+  check(!(values.initial_checkpoint_dir !== null && values.resume !== false), ['initial_checkpoint_dir', 'resume'],
+    'initial_checkpoint_dir and resume are both set: initial_checkpoint_dir starts a new run from a checkpoint\'s weights, resume continues an interrupted run in out_dir; choose one (litgpt refuses both too)');
+  if (problems.length > 0) throw fail(problems);
+
+  const abs = (p: string | null) => (p === null ? null : path.resolve(cwd, p));
+  const initArgs = values.data.init_args;
+  const adamw = values.optimizer.init_args;
+  const { interval, max_new_tokens, max_iters, initial_validation, final_validation } = values.eval;
+  return {
+    configFile,
+    model,
+    out_dir: path.resolve(cwd, values.out_dir),
+    precision: values.precision ?? 'bf16-mixed',
+    initial_checkpoint_dir: abs(values.initial_checkpoint_dir),
+    resume: typeof values.resume === 'string' && values.resume !== 'auto' ? path.resolve(cwd, values.resume) : values.resume,
+    data: { data_path: path.resolve(cwd, initArgs.data_path), split_names: initArgs.split_names },
+    train,
+    eval: { interval, max_new_tokens, max_iters, initial_validation, final_validation },
+    optimizer: { lr: adamw.lr, weight_decay: adamw.weight_decay, betas: adamw.betas, eps: adamw.eps },
+    devices: values.devices,
+    tokenizer_dir: abs(values.tokenizer_dir),
+    logger_name: values.logger_name,
+    seed: values.seed,
+    keep_last_checkpoints: values.minilm.keep_last_checkpoints,
+    warnings: warningsFor(values, train),
+  };
+}
+
+/** A problem that may involve several keys (set in the file or by different flags). */
+type Found = Problem & { keys?: string[] };
+type Check = (ok: boolean, keys: string[], message: string) => void;
+
+// litgpt.Config.__post_init__, for the keys the LLaMA family uses.
+function resolveModel(m: Values, tieEmbeddings: boolean, check: Check): ModelConfig {
+  const name: string = m.name || (typeof m.hf_config?.name === 'string' ? m.hf_config.name : '');
+  // litgpt's RMSNorm adds 1 to its weight when the model's name contains "Gemma".
+  check(!name.includes('Gemma'), ['model_config.name'],
+    `model_config.name: ${name} contains "Gemma", which makes litgpt's RMSNorm add 1 to its weights (Gemma's norm); minilm implements LLaMA's RMSNorm: rename the model`);
+  const divides = m.n_embd % m.n_head === 0;
+  check(m.head_size !== null || divides, ['model_config.n_embd', 'model_config.n_head'],
+    `model_config.n_embd (${m.n_embd}) is not a multiple of model_config.n_head (${m.n_head}), so head_size cannot be derived; set head_size or change one of them`);
+  const head_size: number = m.head_size ?? (divides ? m.n_embd / m.n_head : 1);
+  const padded: number = m.padded_vocab_size ?? Math.ceil(m.vocab_size / m.padding_multiple) * m.padding_multiple;
+  const n_query_groups: number = m.n_query_groups ?? m.n_head;
+  check(m.n_head % n_query_groups === 0, ['model_config.n_head', 'model_config.n_query_groups'],
+    `model_config.n_head (${m.n_head}) must be a multiple of model_config.n_query_groups (${n_query_groups}): each group of query heads shares one key/value head`);
+  check(m.intermediate_size !== null, ['model_config.intermediate_size'],
+    'model_config.intermediate_size is not set: LLaMAMLP needs it (litgpt refuses it missing too)');
+  const rope_n_elem = Math.trunc(m.rotary_percentage * head_size);
+  check(rope_n_elem >= 2 && rope_n_elem % 2 === 0, ['model_config.rotary_percentage'],
+    `model_config.rotary_percentage (${m.rotary_percentage}) x head_size (${head_size}) gives ${rope_n_elem} rotated dimensions; RoPE rotates pairs, so it must be even and at least 2`);
+  return {
+    name,
+    block_size: m.block_size,
+    // A given padded size caps the vocabulary; otherwise it is the vocabulary rounded up to padding_multiple.
+    vocab_size: m.padded_vocab_size === null ? m.vocab_size : Math.min(m.vocab_size, padded),
+    padded_vocab_size: padded,
+    n_layer: m.n_layer,
+    n_head: m.n_head,
+    n_embd: m.n_embd,
+    head_size,
+    n_query_groups,
+    rotary_percentage: m.rotary_percentage,
+    rope_n_elem,
+    rope_base: m.rope_base,
+    norm_eps: m.norm_eps,
+    intermediate_size: m.intermediate_size ?? 1,
+    tie_embeddings: tieEmbeddings,
+  };
+}
+
+// litgpt.args.TrainArgs and pretrain's validate_args, with minilm's stricter batch check.
+function resolveTrain(t: Values, blockSize: number, given: Set<string>, check: Check): PretrainConfig['train'] {
+  check(t.global_batch_size % t.micro_batch_size === 0, ['train.global_batch_size', 'train.micro_batch_size'],
+    `train.global_batch_size (${t.global_batch_size}) must be a multiple of train.micro_batch_size (${t.micro_batch_size}): ` +
+      `an optimizer step adds up global_batch_size / micro_batch_size micro-batches (litgpt would silently round down to ${Math.floor(t.global_batch_size / t.micro_batch_size)})`);
+  check(t.max_tokens !== null, ['train.max_tokens'], "train.max_tokens is required: litgpt's pretrain ends the run when it has trained on that many tokens");
+  check(t.max_norm !== null, ['train.max_norm'], "train.max_norm is required: litgpt's pretrain clips the gradients' global norm to it");
+  const maxSeqLength: number = t.max_seq_length ?? blockSize;
+  check(maxSeqLength <= blockSize, ['train.max_seq_length', 'model_config.block_size'],
+    `train.max_seq_length (${maxSeqLength}) is longer than model_config.block_size (${blockSize}): the model cannot attend that far`);
+  // litgpt treats 0 like null for both. The fraction wins over the 2000-step default it would otherwise
+  // clash with; both set by the user is refused, as litgpt does.
+  const fraction: number | null = t.lr_warmup_fraction ? t.lr_warmup_fraction : null;
+  const steps: number = t.lr_warmup_steps ?? 0;
+  check(!(fraction !== null && steps > 0 && given.has('train.lr_warmup_steps')), ['train.lr_warmup_fraction', 'train.lr_warmup_steps'],
+    'train.lr_warmup_fraction and train.lr_warmup_steps are both set; choose one (litgpt refuses both too)');
+  return {
+    save_interval: t.save_interval,
+    log_interval: t.log_interval,
+    global_batch_size: t.global_batch_size,
+    micro_batch_size: t.micro_batch_size,
+    gradient_accumulation_steps: Math.max(1, Math.floor(t.global_batch_size / t.micro_batch_size)),
+    lr_warmup_steps: fraction === null ? steps : 0,
+    lr_warmup_fraction: fraction,
+    max_tokens: t.max_tokens,
+    max_steps: t.max_steps,
+    max_seq_length: maxSeqLength,
+    max_norm: t.max_norm,
+    min_lr: t.min_lr,
+  };
+}
+
+function warningsFor(values: Values, train: PretrainConfig['train']): string[] {
+  const warnings: string[] = [];
+  if (values.logger_name === 'wandb') {
+    warnings.push('logger_name: wandb cannot be reached from here; metrics are logged to CSV and TensorBoard under out_dir/logs');
+  }
+  const precision = values.precision ?? 'bf16-mixed';
+  if (precision !== '32-true') {
+    const origin = values.precision === null ? " (litgpt's default for null)" : '';
+    warnings.push(`precision: ${precision}${origin}: on the CPU minilm trains in float32 either way; the value is kept in the run's hyperparameters`);
+  }
+  if (values.devices !== 'auto' && values.devices !== 1) {
+    warnings.push(`devices: ${values.devices}: minilm trains on one device; each optimizer step still uses train.global_batch_size samples, as ${train.gradient_accumulation_steps} micro-batches`);
+  }
+  return warnings;
+}
+
+/** Parameters of the model as litgpt counts them: lm_head not counted again when tied. No biases (LLaMA). */
+export function countParameters(model: ModelConfig): number {
+  const { n_embd: d, head_size, n_head, n_query_groups, intermediate_size, padded_vocab_size: vocab } = model;
+  const attention = (n_head + 2 * n_query_groups) * head_size * d + n_head * head_size * d; // qkv, proj
+  const mlp = 3 * d * intermediate_size; // fc_1, fc_2, proj
+  const perLayer = 2 * d + attention + mlp; // norm_1 and norm_2 weights
+  const embeddings = vocab * d;
+  return embeddings + model.n_layer * perLayer + d + (model.tie_embeddings ? 0 : embeddings); // + ln_f, lm_head
+}
+
+function readYamlFile(file: string, label: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'it is a folder' : e.message;
+    throw new MinilmError(`${label}: cannot read the config file: ${why}`, 'InvalidArg');
+  }
+  const document = YAML.parseDocument(text, { logLevel: 'silent' });
+  const error = document.errors[0];
+  if (error) {
+    const at = error.linePos?.[0];
+    const what = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    const line = at ? text.split(/\r?\n/)[at.line - 1]?.trim() : undefined;
+    const where = at ? ` at line ${at.line}, column ${at.col}` : '';
+    throw new MinilmError(`${label}: YAML syntax error${where}: ${what}${line ? ` (the line reads: ${line})` : ''}`, 'InvalidArg');
+  }
+  const tree: unknown = document.toJS();
+  if (tree === null || tree === undefined) {
+    throw new MinilmError(`${label}: the file is empty; a pretrain config needs at least model_config and data`, 'InvalidArg');
+  }
+  return tree;
+}
+
+/** A private copy of a caller's object, so overrides never change it. */
+function copyTree(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(copyTree);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, child]) => [key, copyTree(child)]));
+  }
+  return value;
+}
