@@ -8,6 +8,7 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use minilm_core::model::{Llama, ModelConfig, Parameters};
+use minilm_core::train::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -24,6 +25,19 @@ struct Case {
     logits: Array,
     loss: f64,
     grads: HashMap<String, Array>,
+    adamw: AdamWRun,
+}
+
+#[derive(Deserialize)]
+struct AdamWRun {
+    lr: f64,
+    betas: (f64, f64),
+    eps: f64,
+    weight_decay: f64,
+    max_norm: f64,
+    losses: Vec<f64>,
+    grad_norms: Vec<f64>,
+    final_weights: HashMap<String, Array>,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +98,30 @@ fn every_gradient_matches_pytorch_and_is_non_zero() {
             let got: Vec<f32> = grad.flatten_all().unwrap().to_vec1().unwrap();
             assert!(got.iter().any(|g| *g != 0.0), "{}: gradient of {name} is all zero", case.name);
             assert_close(&format!("{} grad {name}", case.name), &got, &case.grads[name].data, 1e-6, 1e-3);
+        }
+    }
+}
+
+#[test]
+fn five_clipped_adamw_steps_match_pytorch() {
+    for case in golden().cases {
+        let model = model(&case);
+        let run = &case.adamw;
+        let config = AdamWConfig { weight_decay: run.weight_decay, betas: run.betas, eps: run.eps };
+        let mut optimizer = AdamW::new(config, &model.params).unwrap();
+        for (step, (want_loss, want_norm)) in run.losses.iter().zip(&run.grad_norms).enumerate() {
+            let loss = model.loss(&windows(&case)).unwrap();
+            let got_loss = loss.to_scalar::<f32>().unwrap() as f64;
+            assert!((got_loss - want_loss).abs() < 1e-4, "{} step {step}: loss {got_loss} vs {want_loss}", case.name);
+            let grads = loss.backward().unwrap();
+            let mut grads: Vec<Tensor> = model.params.iter().map(|(_, v)| grads.get(v.as_tensor()).unwrap().clone()).collect();
+            let norm = clip_grad_norm(&mut grads, run.max_norm).unwrap();
+            assert!((norm - want_norm).abs() < 1e-4 * want_norm, "{} step {step}: grad norm {norm} vs {want_norm}", case.name);
+            optimizer.step(&model.params, &grads, run.lr).unwrap();
+        }
+        for (name, var) in model.params.iter() {
+            let got: Vec<f32> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+            assert_close(&format!("{} weight {name} after 5 steps", case.name), &got, &run.final_weights[name].data, 2e-5, 1e-3);
         }
     }
 }

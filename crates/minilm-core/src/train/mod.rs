@@ -1,4 +1,11 @@
-//! Training: the optimizer, the learning-rate schedule, batches of token windows, checkpoints and the
-//! step that joins them. The TypeScript layer drives the loop (logging, saving, signals).
+//! Training: AdamW, the order of training windows, reading token files, and the trainer that joins
+//! them into optimizer steps and checkpoints. The TypeScript layer drives the loop (schedule, logging,
+//! saving, signals).
 
+pub mod optimizer;
 pub mod random;
+pub mod sampler;
+pub mod trainer;
+pub mod windows;
+
+pub use trainer::{StepStats, Trainer, TrainerInfo, TrainerOptions};

@@ -1,0 +1,98 @@
+//! AdamW as torch.optim.AdamW computes it (decoupled weight decay on every parameter, as litgpt uses
+//! it), with gradient clipping to a global norm. The moments are float32 tensors a checkpoint saves.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::Parameters;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdamWConfig {
+    pub weight_decay: f64,
+    pub betas: (f64, f64),
+    pub eps: f64,
+}
+
+pub struct AdamW {
+    pub config: AdamWConfig,
+    /// Optimizer steps taken; bias correction uses it.
+    pub steps: u64,
+    /// (exp_avg, exp_avg_sq) per parameter, in the parameters' order.
+    moments: Vec<(Tensor, Tensor)>,
+}
+
+impl AdamW {
+    pub fn new(config: AdamWConfig, params: &Parameters) -> Result<Self> {
+        let moments = params
+            .iter()
+            .map(|(_, var)| Ok((var.zeros_like()?.to_dtype(DType::F32)?, var.zeros_like()?.to_dtype(DType::F32)?)))
+            .collect::<Result<_>>()?;
+        Ok(AdamW { config, steps: 0, moments })
+    }
+
+    /// One update with learning rate `lr` from `grads` (one per parameter, in order).
+    pub fn step(&mut self, params: &Parameters, grads: &[Tensor], lr: f64) -> Result<()> {
+        self.steps += 1;
+        let (beta1, beta2) = self.config.betas;
+        let bias_correction1 = 1.0 - beta1.powi(self.steps as i32);
+        let bias_correction2_sqrt = (1.0 - beta2.powi(self.steps as i32)).sqrt();
+        let step_size = lr / bias_correction1;
+        for (((_, var), grad), (m, v)) in params.iter().zip(grads).zip(self.moments.iter_mut()) {
+            let grad = grad.to_dtype(DType::F32)?;
+            *m = ((&*m * beta1)? + (&grad * (1.0 - beta1))?)?;
+            *v = ((&*v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
+            let denom = ((v.sqrt()? / bias_correction2_sqrt)? + self.config.eps)?;
+            let decayed = (var.as_tensor() * (1.0 - lr * self.config.weight_decay))?;
+            var.set(&(decayed - (m.div(&denom)? * step_size)?)?)?;
+        }
+        Ok(())
+    }
+
+    pub fn save(&self, params: &Parameters, path: &Path) -> Result<()> {
+        let mut tensors = HashMap::new();
+        for ((name, _), (m, v)) in params.iter().zip(&self.moments) {
+            tensors.insert(format!("{name}.exp_avg"), m.clone());
+            tensors.insert(format!("{name}.exp_avg_sq"), v.clone());
+        }
+        candle_core::safetensors::save(&tensors, path).map_err(|e| Error::input(path, None, format!("cannot write the optimizer state: {e}")))
+    }
+
+    pub fn load(&mut self, params: &Parameters, path: &Path, steps: u64, device: &Device) -> Result<()> {
+        let mut tensors = candle_core::safetensors::load(path, device)
+            .map_err(|e| Error::input(path, None, format!("cannot read the optimizer state ({e}); expected a safetensors file")))?;
+        for ((name, var), moment) in params.iter().zip(self.moments.iter_mut()) {
+            let mut take = |suffix: &str| -> Result<Tensor> {
+                let key = format!("{name}.{suffix}");
+                let t = tensors.remove(&key).ok_or_else(|| Error::input(path, None, format!("has no tensor {key}")))?;
+                if t.dims() != var.dims() {
+                    return Err(Error::input(path, None, format!("{key} has shape {:?}, expected {:?}", t.dims(), var.dims())));
+                }
+                Ok(t)
+            };
+            *moment = (take("exp_avg")?, take("exp_avg_sq")?);
+        }
+        self.steps = steps;
+        Ok(())
+    }
+}
+
+/// Scales `grads` in place so that their global L2 norm is at most `max_norm` (torch's
+/// clip_grad_norm_: factor max_norm / (norm + 1e-6), never above 1). Returns the norm before clipping.
+pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
+    let mut sum_of_squares = 0f64;
+    for g in grads.iter() {
+        sum_of_squares += g.to_dtype(DType::F32)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+    }
+    let norm = sum_of_squares.sqrt();
+    let factor = max_norm / (norm + 1e-6);
+    if factor < 1.0 {
+        for g in grads.iter_mut() {
+            *g = (&*g * factor)?;
+        }
+    }
+    Ok(norm)
+}

@@ -1,0 +1,186 @@
+//! Training examples: non-overlapping windows of T + 1 tokens read straight from token files, never
+//! loading a dataset into memory. Three layouts are read:
+//! - litdata token chunks (`minilm prepare`, litdata's TokensLoader, or the reference workflow's script
+//!   whose index.json has no item_loader): per chunk, dim / (T + 1) windows aligned to its first token;
+//!   windows never cross chunks and each chunk's tail is dropped, as TokensLoader does;
+//! - llm.c / modded-nanogpt shards: a 256 x int32 header (magic 20240520, version 1, token count),
+//!   then uint16 tokens.
+
+use std::fs::{self, File};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::data::shards::{read_index, DType, INDEX_FILE};
+use crate::error::{Error, IoContext, Result};
+
+const LLMC_MAGIC: i32 = 20240520;
+const LLMC_HEADER_BYTES: u64 = 256 * 4;
+
+/// One file's run of tokens.
+#[derive(Clone, Debug)]
+struct TokenSpan {
+    path: PathBuf,
+    /// Byte offset of the first token.
+    offset: u64,
+    tokens: u64,
+    dtype: TokenType,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum TokenType {
+    Int16,
+    Int32,
+    Uint16,
+}
+
+impl TokenType {
+    fn size(self) -> u64 {
+        match self {
+            TokenType::Int32 => 4,
+            _ => 2,
+        }
+    }
+}
+
+/// A dataset seen as numbered windows of `window` tokens.
+pub struct TokenWindows {
+    pub dir: PathBuf,
+    spans: Vec<TokenSpan>,
+    window: u64,
+    /// First window number of each span, plus the total at the end.
+    starts: Vec<u64>,
+}
+
+impl TokenWindows {
+    /// Opens the dataset in `dir` with windows of `window` tokens (block size + 1).
+    pub fn open(dir: &Path, window: usize) -> Result<Self> {
+        let spans = if dir.join(INDEX_FILE).exists() { litdata_spans(dir)? } else { llmc_spans(dir)? };
+        let window = window as u64;
+        let mut starts = vec![0u64];
+        for span in &spans {
+            starts.push(starts.last().unwrap() + span.tokens / window);
+        }
+        let windows = TokenWindows { dir: dir.to_path_buf(), spans, window, starts };
+        if windows.len() == 0 {
+            return Err(Error::input(dir, None, format!(
+                "holds no window of {window} tokens (block size + 1): every chunk is shorter; use a smaller block_size or max_seq_length"
+            )));
+        }
+        Ok(windows)
+    }
+
+    pub fn len(&self) -> u64 {
+        *self.starts.last().unwrap()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn total_tokens(&self) -> u64 {
+        self.spans.iter().map(|s| s.tokens).sum()
+    }
+
+    /// Appends window `index`'s tokens to `out`.
+    pub fn read(&self, index: u64, out: &mut Vec<u32>) -> Result<()> {
+        let span_index = self.starts.partition_point(|&start| start <= index) - 1;
+        let span = &self.spans[span_index];
+        let size = span.dtype.size();
+        let offset = span.offset + (index - self.starts[span_index]) * self.window * size;
+        let mut bytes = vec![0u8; (self.window * size) as usize];
+        let file = File::open(&span.path).at(&span.path)?;
+        file.read_exact_at(&mut bytes, offset).map_err(|e| {
+            Error::input(&span.path, None, format!("cannot read tokens at byte {offset} ({e}); the file is shorter than its index says"))
+        })?;
+        match span.dtype {
+            TokenType::Int16 => out.extend(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]) as u16 as u32)),
+            TokenType::Uint16 => out.extend(bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]) as u32)),
+            TokenType::Int32 => out.extend(bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u32)),
+        }
+        Ok(())
+    }
+}
+
+fn litdata_spans(dir: &Path) -> Result<Vec<TokenSpan>> {
+    let index = read_index(dir)?;
+    if let Some(loader) = index.item_loader.as_deref() {
+        if loader != "TokensLoader" {
+            return Err(Error::input(&dir.join(INDEX_FILE), None, format!(
+                "item_loader is {loader}; expected TokensLoader (token chunks, as `minilm prepare` writes)"
+            )));
+        }
+    }
+    let dtype = match index.dtype {
+        DType::Int16 => TokenType::Int16,
+        DType::Int32 => TokenType::Int32,
+    };
+    index
+        .chunks
+        .iter()
+        .map(|chunk| {
+            let path = dir.join(&chunk.filename);
+            let header = 4 + 4 * (chunk.chunk_size + 1);
+            let expected = header + chunk.dim * dtype.size();
+            let actual = fs::metadata(&path).at(&path)?.len();
+            if actual != expected {
+                return Err(Error::input(&path, None, format!(
+                    "is {actual} bytes; index.json describes {} items and {} tokens ({expected} bytes)", chunk.chunk_size, chunk.dim
+                )));
+            }
+            Ok(TokenSpan { path, offset: header, tokens: chunk.dim, dtype })
+        })
+        .collect()
+}
+
+fn llmc_spans(dir: &Path) -> Result<Vec<TokenSpan>> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| Error::input(dir, None, format!("cannot read this dataset folder ({e})")))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|ext| ext == "bin"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(Error::input(dir, None,
+            "has neither index.json (a litdata / `minilm prepare` dataset) nor llm.c .bin shards; expected the output folder of `minilm prepare`"));
+    }
+    paths.into_iter().map(|path| llmc_span(&path)).collect()
+}
+
+fn llmc_span(path: &Path) -> Result<TokenSpan> {
+    let file = File::open(path).at(path)?;
+    let mut header = [0u8; LLMC_HEADER_BYTES as usize];
+    let word = |h: &[u8], i: usize| i32::from_le_bytes([h[i * 4], h[i * 4 + 1], h[i * 4 + 2], h[i * 4 + 3]]);
+    if file.read_exact_at(&mut header, 0).is_err() || word(&header, 0) != LLMC_MAGIC {
+        return Err(Error::input(path, None, format!(
+            "is not an llm.c token shard (expected the magic number {LLMC_MAGIC} in a 1024-byte header); a litdata dataset needs its index.json"
+        )));
+    }
+    let (version, tokens) = (word(&header, 1), word(&header, 2) as u64);
+    if version != 1 {
+        return Err(Error::input(path, None, format!("llm.c shard version {version}; expected 1 (uint16 tokens)")));
+    }
+    let actual = file.metadata().at(path)?.len();
+    if actual < LLMC_HEADER_BYTES + 2 * tokens {
+        return Err(Error::input(path, None, format!("header says {tokens} tokens but the file holds only {actual} bytes")));
+    }
+    Ok(TokenSpan { path: path.to_path_buf(), offset: LLMC_HEADER_BYTES, tokens, dtype: TokenType::Uint16 })
+}
+
+/// The train and validation folders of `data_path`. With split names (litgpt's LitData), they are
+/// data_path/NAME; without, `minilm prepare`'s train/ and val/ are used when present, and otherwise
+/// data_path itself is training data with no validation split (litgpt would validate on training
+/// data: minilm does not). The same holds for folders of llm.c shards.
+pub fn split_dirs(data_path: &Path, split_names: Option<(&str, &str)>) -> Result<(PathBuf, Option<PathBuf>)> {
+    if !data_path.is_dir() {
+        return Err(Error::input(data_path, None, "does not exist or is not a folder; expected a dataset from `minilm prepare` (data.init_args.data_path)"));
+    }
+    let (train, val) = split_names.unwrap_or(("train", "val"));
+    let (train_dir, val_dir) = (data_path.join(train), data_path.join(val));
+    if train_dir.is_dir() {
+        return Ok((train_dir, val_dir.is_dir().then_some(val_dir)));
+    }
+    if split_names.is_some() {
+        return Err(Error::input(&train_dir, None, "does not exist; data.init_args.split_names names the train and val folders under data_path"));
+    }
+    Ok((data_path.to_path_buf(), None))
+}
