@@ -6,6 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { prepareCommand } from './prepare.js';
 import { tokenizerCommand } from './tokenizer.js';
 import { inspectCommand } from './inspect.js';
+import { pretrainCommand } from './pretrain.js';
 import { isCancelled, MinilmError } from '../errors.js';
 
 // Output piped into `head` and closed early is not an error.
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
   cli = prepareCommand(cli);
   cli = tokenizerCommand(cli);
   cli = inspectCommand(cli);
+  cli = pretrainCommand(cli);
   await cli.parseAsync();
 }
 

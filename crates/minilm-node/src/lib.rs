@@ -7,3 +7,4 @@ mod job;
 mod parquet_writer;
 mod prepare;
 mod tokenizer_training;
+mod train;

@@ -3,6 +3,7 @@
 //! saving, signals).
 
 pub mod optimizer;
+pub mod peak_flops;
 pub mod random;
 pub mod sampler;
 pub mod trainer;

@@ -1,0 +1,104 @@
+// `minilm pretrain --config FILE [--dry_run] [--train.micro_batch_size 4 --out_dir out/x ...]`: litgpt's
+// pretrain YAML as it is, with litgpt-style dotted overrides after it.
+import type { Argv } from 'yargs';
+import { loadPretrainConfig, type PretrainConfig } from '../config/pretrain-config.js';
+import { native } from '../native.js';
+import { pretrain, type PretrainEvent } from '../train/run.js';
+import { ProgressDisplay } from '../log/progress.js';
+import { formatCount, formatDuration, thousands } from '../log/format.js';
+import { stopOnSignals } from './signals.js';
+
+const OWN_FLAGS = new Set(['--config', '--dry_run', '--dry-run']);
+
+/** The tokens after `pretrain` that are not minilm's own flags: litgpt-style overrides. */
+function overrideTokens(argv: string[]): string[] {
+  const rest = argv.slice(argv.indexOf('pretrain') + 1);
+  const out: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const [flag] = rest[i].split('=');
+    if (OWN_FLAGS.has(flag)) {
+      if (flag === '--config' && !rest[i].includes('=')) i++;
+      continue;
+    }
+    out.push(rest[i]);
+  }
+  return out;
+}
+
+function describe(config: PretrainConfig): string[] {
+  const m = config.model;
+  const t = config.train;
+  const { parameters, flops_per_token: flops } = JSON.parse(native().describeModel(JSON.stringify(m), t.max_seq_length)) as { parameters: number; flops_per_token: number };
+  return [
+    `model ${m.name || '(unnamed)'}: ${thousands(parameters)} parameters (${m.tie_embeddings ? 'tied' : 'untied'} embeddings), ` +
+      `${m.n_layer} layers, n_embd ${m.n_embd}, ${m.n_head} heads of ${m.head_size}, ${m.n_query_groups} query groups, ` +
+      `MLP ${m.intermediate_size}, vocab ${m.vocab_size} (padded ${m.padded_vocab_size}), block ${m.block_size}`,
+    `batch: ${t.micro_batch_size} x ${t.max_seq_length} tokens, ${t.gradient_accumulation_steps} micro-batches per step ` +
+      `(global ${t.global_batch_size}); ${formatCount(t.max_tokens)} tokens${t.max_steps === null ? '' : ` or ${thousands(t.max_steps)} steps`}; ` +
+      `${(flops / 1e6).toFixed(1)} MFLOP per token`,
+    `optimizer: AdamW lr ${config.optimizer.lr} -> ${t.min_lr}, warmup ${t.lr_warmup_fraction ?? `${t.lr_warmup_steps} steps`}, ` +
+      `weight decay ${config.optimizer.weight_decay}, betas ${config.optimizer.betas.join('/')}, clip ${t.max_norm}`,
+    `data: ${config.data.data_path}${config.data.split_names ? ` (${config.data.split_names.join(', ')})` : ''}`,
+    `out_dir: ${config.out_dir}; save every ${t.save_interval} steps; validate every ${config.eval.interval} steps; precision ${config.precision} (float32 on the CPU)`,
+  ];
+}
+
+function printer(): (event: PretrainEvent) => void {
+  const bar = new ProgressDisplay(process.stderr, Number(process.env.MINILM_PROGRESS_INTERVAL_MS ?? 0));
+  const line = (text: string) => {
+    bar.done();
+    process.stderr.write(`${text}\n`);
+  };
+  return (event) => {
+    switch (event.type) {
+      case 'warning':
+        return line(`warning: ${event.message}`);
+      case 'start':
+        return line(event.resumedFrom
+          ? `resumed from ${event.resumedFrom} at step ${event.step} of ${event.totalSteps}`
+          : `training ${thousands(event.info.parameters)} parameters for ${event.totalSteps} steps on ${formatCount(event.info.train_tokens)} tokens ` +
+            `(${thousands(event.info.train_windows)} windows; validation: ${thousands(event.info.val_windows)} windows)`);
+      case 'step': {
+        const detail = `step ${event.step}/${event.totalSteps}  loss ${event.loss.toFixed(4)}  lr ${event.learning_rate.toExponential(2)}  ` +
+          `${formatCount(event.tokens)} tok  ${Math.round(event.tokens_per_sec)} tok/s  MFU ${(100 * event.mfu).toFixed(1)}%`;
+        if (process.stderr.isTTY) return bar.update({ fraction: event.step / event.totalSteps, detail, etaSeconds: event.eta_seconds });
+        return line(`${detail}  ETA ${formatDuration(event.eta_seconds)}`);
+      }
+      case 'validation':
+        return line(`step ${event.step}: val_loss ${event.val_loss.toFixed(4)}  val_ppl ${event.val_ppl.toFixed(2)}`);
+      case 'checkpoint':
+        return line(`saved ${event.dir}`);
+    }
+  };
+}
+
+export function pretrainCommand(yargs: Argv): Argv {
+  return yargs.command(
+    'pretrain',
+    "Train a model on a prepared dataset from litgpt's pretrain YAML; litgpt-style overrides follow (--train.micro_batch_size 4)",
+    (y) =>
+      y
+        .strict(false)
+        .option('config', { type: 'string', describe: "litgpt pretrain YAML (e.g. configs/pretrain.yaml); relative paths inside resolve against the working directory" })
+        .option('dry_run', { alias: 'dry-run', type: 'boolean', default: false, describe: 'Resolve the config, check the model, print a summary and exit' })
+        .example('$0 pretrain --config configs/pretrain.yaml', '')
+        .example('$0 pretrain --config configs/pretrain.yaml --train.micro_batch_size 4 --out_dir out/x', ''),
+    async (argv) => {
+      const config = loadPretrainConfig({ configFile: argv.config as string | undefined, overrides: overrideTokens(process.argv) });
+      if (argv.dry_run) {
+        for (const warning of config.warnings) process.stdout.write(`warning: ${warning}\n`);
+        for (const text of describe(config)) process.stdout.write(`${text}\n`);
+        return;
+      }
+      for (const text of describe(config)) process.stderr.write(`${text}\n`);
+      const stop = stopOnSignals();
+      try {
+        const summary = await pretrain(config, { onLog: printer(), signal: stop.signal });
+        process.stderr.write(`done: ${summary.steps} steps, ${formatCount(summary.tokens)} tokens in ${formatDuration(summary.seconds)}; ` +
+          `loss ${summary.loss?.toFixed(4) ?? '-'}, val_loss ${summary.val_loss?.toFixed(4) ?? '-'}; final checkpoint ${summary.final_dir}\n`);
+      } finally {
+        stop.dispose();
+      }
+    },
+  );
+}
