@@ -38,11 +38,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
   if (isCancelled(error)) {
-    process.stderr.write('stopped: finished work is kept; run the same command again to resume.\n');
+    process.stderr.write(`stopped: ${message}\n`);
     process.exit(130);
   }
-  const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`minilm: ${message}\n`);
   if (process.env.MINILM_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
   process.exit(error instanceof MinilmError && error.code === 'InvalidArg' ? 2 : 1);
