@@ -8,3 +8,6 @@ mod parquet_writer;
 mod prepare;
 mod tokenizer_training;
 mod train;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
