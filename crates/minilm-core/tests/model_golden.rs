@@ -1,12 +1,15 @@
 //! The model against PyTorch: logits, loss, the gradient of every parameter and five clipped AdamW
 //! steps, for two tiny configs (tied GQA; untied MQA with partial RoPE and a padded vocabulary).
+//! Both gradient paths are checked: by hand with the fused kernels (float32 on the CPU, what training
+//! uses here) and candle's autograd over the composite layers (what other devices and dtypes use; run
+//! here in float64, which the fused kernels leave to the composite layers).
 //! The values come from scripts/reference/make_model_golden.py (torch 2.15, float32, one thread),
 //! which runs an independent litgpt-equivalent PyTorch model and is checked against litgpt itself.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use minilm_core::model::{Llama, ModelConfig, Parameters};
 use minilm_core::train::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
 use serde::Deserialize;
@@ -87,18 +90,34 @@ fn logits_and_loss_match_pytorch() {
     }
 }
 
+fn assert_gradients_match(case: &Case, model: &Llama, path: &str) {
+    let (loss, grads) = model.loss_and_grads(&windows(case), 1.0).unwrap();
+    assert!((loss - case.loss).abs() < 1e-5, "{} ({path}): loss {loss} vs {}", case.name, case.loss);
+    assert_eq!(model.params.len(), case.grads.len(), "{}: parameter count", case.name);
+    for ((name, _), grad) in model.params.iter().zip(&grads) {
+        let got: Vec<f32> = grad.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert!(got.iter().any(|g| *g != 0.0), "{} ({path}): gradient of {name} is all zero", case.name);
+        assert_close(&format!("{} ({path}) grad {name}", case.name), &got, &case.grads[name].data, 1e-6, 1e-3);
+    }
+}
+
 #[test]
 fn every_gradient_matches_pytorch_and_is_non_zero() {
     for case in golden().cases {
+        assert_gradients_match(&case, &model(&case), "by hand, fused float32");
+    }
+}
+
+#[test]
+fn autograd_over_composite_layers_matches_pytorch() {
+    for case in golden().cases {
         let model = model(&case);
-        let grads = model.loss(&windows(&case)).unwrap().backward().unwrap();
-        assert_eq!(model.params.len(), case.grads.len(), "{}: parameter count", case.name);
-        for (name, var) in model.params.iter() {
-            let grad = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{}: no gradient reached {name}", case.name));
-            let got: Vec<f32> = grad.flatten_all().unwrap().to_vec1().unwrap();
-            assert!(got.iter().any(|g| *g != 0.0), "{}: gradient of {name} is all zero", case.name);
-            assert_close(&format!("{} grad {name}", case.name), &got, &case.grads[name].data, 1e-6, 1e-3);
-        }
+        let params = model.params.to_dtype(DType::F64).unwrap();
+        let model = Llama::new(case.config.clone(), params, &Device::Cpu).unwrap();
+        let t = case.input_ids[0].len() - 1;
+        let logits = model.forward(&windows(&case).narrow(1, 0, t).unwrap()).unwrap().to_dtype(DType::F32).unwrap();
+        assert_close(&format!("{} (autograd) logits", case.name), &logits.flatten_all().unwrap().to_vec1().unwrap(), &case.logits.data, 1e-5, 1e-4);
+        assert_gradients_match(&case, &model, "autograd, composite float64");
     }
 }
 
@@ -110,11 +129,8 @@ fn five_clipped_adamw_steps_match_pytorch() {
         let config = AdamWConfig { weight_decay: run.weight_decay, betas: run.betas, eps: run.eps };
         let mut optimizer = AdamW::new(config, &model.params).unwrap();
         for (step, (want_loss, want_norm)) in run.losses.iter().zip(&run.grad_norms).enumerate() {
-            let loss = model.loss(&windows(&case)).unwrap();
-            let got_loss = loss.to_scalar::<f32>().unwrap() as f64;
+            let (got_loss, mut grads) = model.loss_and_grads(&windows(&case), 1.0).unwrap();
             assert!((got_loss - want_loss).abs() < 1e-4, "{} step {step}: loss {got_loss} vs {want_loss}", case.name);
-            let grads = loss.backward().unwrap();
-            let mut grads: Vec<Tensor> = model.params.iter().map(|(_, v)| grads.get(v.as_tensor()).unwrap().clone()).collect();
             let norm = clip_grad_norm(&mut grads, run.max_norm).unwrap();
             assert!((norm - want_norm).abs() < 1e-4 * want_norm, "{} step {step}: grad norm {norm} vs {want_norm}", case.name);
             optimizer.step(&model.params, &grads, run.lr).unwrap();

@@ -67,6 +67,7 @@ impl NativeTrainer {
         let inner = self.inner.clone();
         AsyncTask::new(TrainerTask {
             work: Some(Box::new(move || {
+                crate::keep_freed_memory();
                 let options: TrainerOptions = serde_json::from_str(&options_json)
                     .map_err(|e| napi::Error::from_reason(format!("trainer options: {e}")))?;
                 let trainer = guarded(|| Trainer::new(options))?;

@@ -1,10 +1,17 @@
-//! The building blocks of the forward pass, written with differentiable candle ops only: candle's
-//! fused rms_norm, softmax_last_dim and rope have no backward and would silently stop gradients.
+//! The building blocks of the forward pass. Each runs a fused CPU kernel with its own backward
+//! (`fused`) on float32 CPU tensors and candle's differentiable ops (`composite`) everywhere else.
 
-use candle_core::{DType, Device, Result, Tensor, D};
+use std::sync::Arc;
+
+use candle_core::{Device, Result, Tensor};
+
+use super::{composite, fused};
 
 /// y = x W^T for x (..., in) and W (out, in), as torch.nn.Linear without bias.
 pub fn linear(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    if x.rank() == 2 {
+        return x.matmul(&weight.t()?);
+    }
     let dims = x.dims();
     let (rows, features) = (dims[..dims.len() - 1].iter().product::<usize>(), dims[dims.len() - 1]);
     let y = x.reshape((rows, features))?.matmul(&weight.t()?)?;
@@ -13,19 +20,88 @@ pub fn linear(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
     y.reshape(out_dims)
 }
 
-/// RMSNorm over the last dimension, in float32 as litgpt computes it: x * rsqrt(mean(x^2) + eps) * w.
-pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
-    let x32 = x.to_dtype(DType::F32)?;
-    let mean_square = x32.sqr()?.mean_keepdim(D::Minus1)?;
-    let scale = (mean_square + eps)?.sqrt()?.recip()?;
-    x32.broadcast_mul(&scale)?.broadcast_mul(&weight.to_dtype(DType::F32)?)?.to_dtype(x.dtype())
+/// Attention's batched products (..., m, k) x (..., k, n); either side may be a transposed view.
+pub fn batched_matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fused::supported(a) && fused::supported(b) {
+        fused::batched_matmul(a, b)
+    } else {
+        a.matmul(b)
+    }
 }
 
-/// cos and sin of RoPE's angles for positions 0..T, each (T, N): litgpt's cache, with the N/2
+/// RMSNorm over the last dimension, in float32 as litgpt computes it: x * rsqrt(mean(x^2) + eps) * w.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    if fused::supported(x) && fused::supported(weight) {
+        fused::rms_norm(x, weight, eps)
+    } else {
+        composite::rms_norm(x, weight, eps)
+    }
+}
+
+/// Attention weights: softmax(scale * scores) over the keys at or before each query's position.
+/// Rows of `scores` (..., rows, keys) are queries at positions first_position + row % query_len.
+pub fn causal_softmax(scores: &Tensor, scale: f64, query_len: usize, first_position: usize) -> Result<Tensor> {
+    if fused::supported(scores) {
+        fused::causal_softmax(scores, scale, query_len, first_position)
+    } else {
+        composite::causal_softmax(scores, scale, query_len, first_position)
+    }
+}
+
+/// LLaMAMLP's gate: silu(a) * b.
+pub fn swiglu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fused::supported(a) && fused::supported(b) {
+        fused::swiglu(a, b)
+    } else {
+        composite::swiglu(a, b)
+    }
+}
+
+/// Mean cross-entropy of logits (rows, vocab) against target ids (rows).
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    if fused::supported(logits) {
+        fused::cross_entropy(logits, &targets.to_vec1::<u32>()?)
+    } else {
+        composite::cross_entropy(logits, targets)
+    }
+}
+
+/// (B*T, heads*D) -> (B, groups, heads/groups * T, D): attention's head-major layout, the heads of
+/// a group stacked along the rows. With `rope`, the heads are rotated for positions start..start+T.
+pub fn split_heads(x: &Tensor, batch: usize, heads: usize, groups: usize, rope: Option<(&RopeCache, usize)>) -> Result<Tensor> {
+    let rope = rope.filter(|(cache, _)| cache.n > 0);
+    if fused::supported(x) {
+        return fused::split_heads(x, batch, heads, groups, rope.map(|(cache, start)| cache.rotation(start)).as_ref());
+    }
+    let (rows, width) = x.dims2()?;
+    let (t, d) = (rows / batch, width / heads);
+    let mut y = x.reshape((batch, t, heads, d))?.transpose(1, 2)?.contiguous()?;
+    if let Some((cache, start)) = rope {
+        let (cos, sin) = cache.angles(start, t)?;
+        y = composite::rope(&y, &cos, &sin)?;
+    }
+    y.reshape((batch, groups, heads / groups * t, d))
+}
+
+/// The inverse of split_heads (without RoPE): (B, groups, heads/groups * T, D) -> (B*T, heads*D).
+pub fn merge_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
+    if fused::supported(x) {
+        return fused::merge_heads(x, heads, None);
+    }
+    let (batch, groups, stacked, d) = x.dims4()?;
+    let t = groups * stacked / heads;
+    x.reshape((batch, heads, t, d))?.transpose(1, 2)?.reshape((batch * t, heads * d))
+}
+
+/// cos and sin of RoPE's angles for positions 0..P, each (P, N): litgpt's cache, with the N/2
 /// frequencies repeated twice to match the half-split rotation.
 pub struct RopeCache {
-    pub cos: Tensor,
-    pub sin: Tensor,
+    n: usize,
+    cos: Tensor,
+    sin: Tensor,
+    /// The same values on the host, for the fused kernel.
+    cos_values: Arc<[f32]>,
+    sin_values: Arc<[f32]>,
 }
 
 impl RopeCache {
@@ -45,47 +121,21 @@ impl RopeCache {
             }
         }
         Ok(RopeCache {
-            cos: Tensor::from_vec(cos, (positions, n_elem), device)?,
-            sin: Tensor::from_vec(sin, (positions, n_elem), device)?,
+            n: n_elem,
+            cos: Tensor::from_slice(&cos, (positions, n_elem), device)?,
+            sin: Tensor::from_slice(&sin, (positions, n_elem), device)?,
+            cos_values: cos.into(),
+            sin_values: sin.into(),
         })
     }
 
-    /// Rotates the first N dims of each head of x (B, heads, T, D) for positions start..start+T;
-    /// the other D - N dims pass through.
-    pub fn apply(&self, x: &Tensor, start: usize) -> Result<Tensor> {
-        let (_, _, t, d) = x.dims4()?;
-        let n = self.cos.dim(1)?;
-        if n == 0 {
-            return Ok(x.clone());
-        }
-        let cos = self.cos.narrow(0, start, t)?.to_dtype(x.dtype())?;
-        let sin = self.sin.narrow(0, start, t)?.to_dtype(x.dtype())?;
-        let rotated_part = if n == d { x.clone() } else { x.narrow(3, 0, n)? };
-        let first = rotated_part.narrow(3, 0, n / 2)?;
-        let second = rotated_part.narrow(3, n / 2, n / 2)?;
-        let rotate_half = Tensor::cat(&[&second.neg()?, &first], 3)?;
-        let roped = (rotated_part.broadcast_mul(&cos)? + rotate_half.broadcast_mul(&sin)?)?;
-        if n == d {
-            Ok(roped)
-        } else {
-            Tensor::cat(&[&roped, &x.narrow(3, n, d - n)?], 3)
-        }
+    /// The angles for positions start.., for the fused kernels.
+    pub fn rotation(&self, start: usize) -> fused::Rotation {
+        fused::Rotation { cos: self.cos_values.clone(), sin: self.sin_values.clone(), n: self.n, start }
     }
-}
 
-/// An additive causal mask for `rows` query rows that repeat positions 0..T (queries of several heads
-/// stacked), against T keys: 0 where the key is at or before the query's position, -inf after.
-pub fn causal_mask(repeats: usize, t: usize, device: &Device) -> Result<Tensor> {
-    let mut mask = Vec::with_capacity(repeats * t * t);
-    for _ in 0..repeats {
-        for query in 0..t {
-            mask.extend((0..t).map(|key| if key <= query { 0f32 } else { f32::NEG_INFINITY }));
-        }
+    /// cos and sin (T, N) for positions start..start+T, for the composite version.
+    pub fn angles(&self, start: usize, t: usize) -> Result<(Tensor, Tensor)> {
+        Ok((self.cos.narrow(0, start, t)?, self.sin.narrow(0, start, t)?))
     }
-    Tensor::from_vec(mask, (repeats * t, t), device)
-}
-
-/// Softmax over the last dimension, differentiable.
-pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    candle_nn::ops::softmax(x, D::Minus1)
 }

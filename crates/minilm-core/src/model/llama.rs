@@ -1,24 +1,61 @@
 //! litgpt's GPT for the LLaMA family: pre-norm blocks of grouped-query attention with RoPE and a
 //! SwiGLU MLP (LLaMAMLP), a final RMSNorm and the lm_head (or the tied embedding).
 
-use candle_core::{Device, Result as CandleResult, Tensor, D};
+use candle_core::{DType, Device, Result as CandleResult, Tensor};
 
 use super::config::ModelConfig;
-use super::layers::{causal_mask, linear, rms_norm, softmax_last_dim, RopeCache};
+use super::fused;
+use super::layers::{batched_matmul, causal_softmax, cross_entropy, linear, merge_heads, rms_norm, split_heads, swiglu, RopeCache};
 use super::parameters::Parameters;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 pub struct Llama {
     pub config: ModelConfig,
     pub params: Parameters,
     rope: RopeCache,
+    /// Whether training computes gradients by hand (backprop.rs, with the fused CPU kernels) rather
+    /// than with candle's autograd. When it does, the forward pass builds no autograd graph.
+    by_hand: bool,
+}
+
+/// What one block's forward pass computed that its backward pass needs. (B T, C) shapes unless noted.
+pub(crate) struct BlockActivations {
+    pub input: Tensor,
+    pub h1: Tensor,
+    /// (B, G, Q T, D), rotated.
+    pub queries: Tensor,
+    /// (B, G, T, D), rotated.
+    pub keys: Tensor,
+    pub values: Tensor,
+    /// Attention weights (B, G, Q T, T).
+    pub weights: Tensor,
+    /// The heads' outputs merged, (B T, H D).
+    pub y: Tensor,
+    pub mid: Tensor,
+    pub h2: Tensor,
+    /// fc_1 and fc_2 outputs, (B T, I).
+    pub gate: Tensor,
+    pub up: Tensor,
+    pub gated: Tensor,
+}
+
+/// A whole forward pass's activations, for backprop.rs.
+pub(crate) struct Activations {
+    pub batch: usize,
+    pub ids: Tensor,
+    pub blocks: Vec<BlockActivations>,
+    /// The last block's output, and after the final norm.
+    pub last: Tensor,
+    pub normed: Tensor,
+    pub logits: Tensor,
 }
 
 impl Llama {
     pub fn new(config: ModelConfig, params: Parameters, device: &Device) -> Result<Self> {
         config.validate()?;
         let rope = RopeCache::new(config.rope_n_elem(), config.rope_base, config.block_size, device)?;
-        Ok(Llama { config, params, rope })
+        let by_hand = fused::supported(params.get("transformer.wte.weight"));
+        Ok(Llama { config, params, rope, by_hand })
     }
 
     pub fn init(config: ModelConfig, seed: u64, device: &Device) -> Result<Self> {
@@ -30,62 +67,104 @@ impl Llama {
     /// Logits (B, T, V) for token ids (B, T).
     pub fn forward(&self, ids: &Tensor) -> CandleResult<Tensor> {
         let (b, t) = ids.dims2()?;
-        let c = &self.config;
-        let mask = causal_mask(c.queries_per_group(), t, ids.device())?;
-        let mut x = self.params.get("transformer.wte.weight").embedding(&ids.flatten_all()?)?.reshape((b, t, c.n_embd))?;
-        for layer in 0..c.n_layer {
-            x = self.block(&x, layer, &mask)?;
-        }
-        let x = rms_norm(&x, self.params.get("transformer.ln_f.weight"), c.norm_eps)?;
-        linear(&x, self.lm_head())
+        self.run(ids, false)?.logits.reshape((b, t, self.config.padded_vocab_size))
     }
 
     /// Mean cross-entropy of the next token: `windows` (B, T + 1) as litgpt's data loader gives them.
     pub fn loss(&self, windows: &Tensor) -> CandleResult<Tensor> {
-        let (b, t1) = windows.dims2()?;
-        let t = t1 - 1;
-        let logits = self.forward(&windows.narrow(1, 0, t)?)?;
+        let t = windows.dim(1)? - 1;
+        let logits = self.run(&windows.narrow(1, 0, t)?, false)?.logits;
+        cross_entropy(&logits, &windows.narrow(1, 1, t)?.flatten_all()?)
+    }
+
+    /// The mean loss of `windows` and the gradient of `d_loss` times it for every parameter, in the
+    /// parameters' order.
+    pub fn loss_and_grads(&self, windows: &Tensor, d_loss: f64) -> Result<(f64, Vec<Tensor>)> {
+        let t = windows.dim(1)? - 1;
         let targets = windows.narrow(1, 1, t)?.flatten_all()?;
-        candle_nn::loss::cross_entropy(&logits.reshape((b * t, self.config.padded_vocab_size))?, &targets)
+        if self.by_hand {
+            let activations = self.run(&windows.narrow(1, 0, t)?, true)?;
+            let targets = targets.to_vec1::<u32>()?;
+            let loss = fused::cross_entropy(&activations.logits, &targets)?.to_scalar::<f32>()? as f64;
+            let mut grads = self.backprop(&activations, &targets, d_loss)?;
+            let ordered = self.params.iter().map(|(name, _)| grads.remove(name).expect("backprop covers every parameter"));
+            return Ok((loss, ordered.collect()));
+        }
+        let loss = cross_entropy(&self.run(&windows.narrow(1, 0, t)?, false)?.logits, &targets)?;
+        let grads = (&loss * d_loss)?.backward()?;
+        let ordered = self.params.iter().map(|(name, var)| {
+            grads.get(var.as_tensor()).cloned().ok_or_else(|| Error::usage(format!("no gradient reached {name}")))
+        });
+        Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, ordered.collect::<Result<_>>()?))
     }
 
-    fn lm_head(&self) -> &Tensor {
-        let name = if self.config.tie_embeddings { "transformer.wte.weight" } else { "lm_head.weight" };
-        self.params.get(name)
+    /// A parameter, detached from autograd when gradients are computed by hand.
+    pub(crate) fn weight(&self, name: &str) -> Tensor {
+        let tensor = self.params.get(name);
+        if self.by_hand { tensor.detach() } else { tensor.clone() }
     }
 
-    fn block(&self, x: &Tensor, layer: usize, mask: &Tensor) -> CandleResult<Tensor> {
-        let p = |name: &str| self.params.get(&format!("transformer.h.{layer}.{name}"));
-        let eps = self.config.norm_eps;
-        let x = (x + self.attention(&rms_norm(x, p("norm_1.weight"), eps)?, layer, mask)?)?;
-        let h = rms_norm(&x, p("norm_2.weight"), eps)?;
-        let gated = linear(&h, p("mlp.fc_1.weight"))?.silu()?.mul(&linear(&h, p("mlp.fc_2.weight"))?)?;
-        x + linear(&gated, p("mlp.proj.weight"))?
+    pub(crate) fn layer_weight(&self, layer: usize, name: &str) -> Tensor {
+        self.weight(&format!("transformer.h.{layer}.{name}"))
     }
 
-    /// Causal grouped-query attention. The Q query heads of a group are stacked along the rows so that
-    /// each group's keys and values are used as they are, never copied per head.
-    fn attention(&self, x: &Tensor, layer: usize, mask: &Tensor) -> CandleResult<Tensor> {
+    pub(crate) fn lm_head_name(&self) -> &'static str {
+        if self.config.tie_embeddings { "transformer.wte.weight" } else { "lm_head.weight" }
+    }
+
+    pub(crate) fn rope(&self) -> &RopeCache {
+        &self.rope
+    }
+
+    /// The forward pass for token ids (B, T); logits are (B T, V). Activations stay two-dimensional,
+    /// one row per token. Blocks' activations are kept only when `keep_blocks`.
+    fn run(&self, ids: &Tensor, keep_blocks: bool) -> CandleResult<Activations> {
+        let batch = ids.dim(0)?;
+        let ids = ids.flatten_all()?;
+        let mut x = self.weight("transformer.wte.weight").embedding(&ids)?;
+        let mut blocks = Vec::new();
+        for layer in 0..self.config.n_layer {
+            let block = self.block(&x, layer, batch)?;
+            x = (&block.mid + linear(&block.gated, &self.layer_weight(layer, "mlp.proj.weight"))?)?;
+            if keep_blocks {
+                blocks.push(block);
+            }
+        }
+        let normed = rms_norm(&x, &self.weight("transformer.ln_f.weight"), self.config.norm_eps)?;
+        let logits = linear(&normed, &self.weight(self.lm_head_name()))?;
+        Ok(Activations { batch, ids, blocks, last: x, normed, logits })
+    }
+
+    /// One block up to its MLP's gated activation; the caller adds the MLP's projection.
+    fn block(&self, input: &Tensor, layer: usize, batch: usize) -> CandleResult<BlockActivations> {
         let c = &self.config;
-        let (b, t, _) = x.dims3()?;
-        let (h, g, d, q) = (c.n_head, c.n_query_groups, c.head_size, c.queries_per_group());
-        let qkv = linear(x, self.params.get(&format!("transformer.h.{layer}.attn.qkv.weight")))?; // (B, T, (H + 2G) D)
-        let heads = |start: usize, count: usize| -> CandleResult<Tensor> {
-            qkv.narrow(2, start * d, count * d)?.reshape((b, t, count, d))?.transpose(1, 2) // (B, count, T, D)
-        };
-        let queries = self.rope.apply(&heads(0, h)?.contiguous()?, 0)?;
-        let keys = self.rope.apply(&heads(h, g)?.contiguous()?, 0)?;
-        let values = heads(h + g, g)?.contiguous()?;
-        let queries = queries.reshape((b, g, q * t, d))?; // (B, G, Q T, D)
-        let scores = (queries.matmul(&keys.transpose(2, 3)?)? * (1.0 / (d as f64).sqrt()))?; // (B, G, Q T, T)
-        let weights = softmax_last_dim(&scores.broadcast_add(mask)?)?;
-        let y = weights.matmul(&values)?; // (B, G, Q T, D)
-        let y = y.reshape((b, h, t, d))?.transpose(1, 2)?.reshape((b, t, h * d))?;
-        linear(&y, self.params.get(&format!("transformer.h.{layer}.attn.proj.weight")))
+        let w = |name: &str| self.layer_weight(layer, name);
+        let (h, g, d) = (c.n_head, c.n_query_groups, c.head_size);
+        let t = input.dim(0)? / batch;
+        let h1 = rms_norm(input, &w("norm_1.weight"), c.norm_eps)?;
+
+        // Causal grouped-query attention. The fused qkv weight is [Q | K | V] by rows: products with
+        // its row blocks give the three parts directly. The Q query heads of a group are stacked
+        // along the rows so that each group's keys and values are used as they are, never copied.
+        let qkv = w("attn.qkv.weight");
+        let project = |start: usize, count: usize| linear(&h1, &qkv.narrow(0, start * d, count * d)?); // (B T, count D)
+        let queries = split_heads(&project(0, h)?, batch, h, g, Some((&self.rope, 0)))?;
+        let keys = split_heads(&project(h, g)?, batch, g, g, Some((&self.rope, 0)))?;
+        let values = split_heads(&project(h + g, g)?, batch, g, g, None)?;
+        let scores = batched_matmul(&queries, &keys.t()?)?;
+        let weights = causal_softmax(&scores, attention_scale(d), t, 0)?;
+        let y = merge_heads(&batched_matmul(&weights, &values)?, h)?;
+        let mid = (input + linear(&y, &w("attn.proj.weight"))?)?;
+
+        let h2 = rms_norm(&mid, &w("norm_2.weight"), c.norm_eps)?;
+        let gate = linear(&h2, &w("mlp.fc_1.weight"))?;
+        let up = linear(&h2, &w("mlp.fc_2.weight"))?;
+        let gated = swiglu(&gate, &up)?;
+        Ok(BlockActivations { input: input.clone(), h1, queries, keys, values, weights, y, mid, h2, gate, up, gated })
     }
 }
 
-/// Log-probabilities over the vocabulary, for sampling and evaluation.
-pub fn log_probs(logits: &Tensor) -> CandleResult<Tensor> {
-    candle_nn::ops::log_softmax(logits, D::Minus1)
+/// Attention's 1 / sqrt(head_size).
+pub(crate) fn attention_scale(head_size: usize) -> f64 {
+    1.0 / (head_size as f64).sqrt()
 }

@@ -3,7 +3,10 @@
 //! Shape letters: B batch, T time (positions), C n_embd, V padded vocabulary, H query heads,
 //! G key/value groups (n_query_groups), Q query heads per group (H / G), D head_size, N rope dims.
 
+pub mod backprop;
+pub mod composite;
 pub mod config;
+pub mod fused;
 pub mod layers;
 pub mod llama;
 pub mod parameters;

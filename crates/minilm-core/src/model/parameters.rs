@@ -73,6 +73,16 @@ impl Parameters {
         candle_core::safetensors::save(&tensors, path).map_err(|e| Error::input(path, None, format!("cannot write the weights: {e}")))
     }
 
+    /// The same values in another dtype (fresh variables).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Self> {
+        let entries = self
+            .entries
+            .iter()
+            .map(|(name, var)| Ok((name.clone(), Var::from_tensor(&var.as_tensor().to_dtype(dtype)?)?)))
+            .collect::<Result<_>>()?;
+        Ok(Parameters { entries })
+    }
+
     pub fn get(&self, name: &str) -> &Tensor {
         self.entries
             .iter()

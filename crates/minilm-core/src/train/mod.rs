@@ -2,6 +2,7 @@
 //! them into optimizer steps and checkpoints. The TypeScript layer drives the loop (schedule, logging,
 //! saving, signals).
 
+mod adamw_cpu;
 pub mod optimizer;
 pub mod peak_flops;
 pub mod random;

@@ -7,6 +7,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::adamw_cpu;
 use crate::error::{Error, Result};
 use crate::model::Parameters;
 
@@ -42,6 +43,18 @@ impl AdamW {
         let bias_correction2_sqrt = (1.0 - beta2.powi(self.steps as i32)).sqrt();
         let step_size = lr / bias_correction1;
         for (((_, var), grad), (m, v)) in params.iter().zip(grads).zip(self.moments.iter_mut()) {
+            if adamw_cpu::supported(&[var.as_tensor(), grad, m, v]) {
+                let step = adamw_cpu::Step {
+                    beta1: beta1 as f32,
+                    beta2: beta2 as f32,
+                    decay: (1.0 - lr * self.config.weight_decay) as f32,
+                    step_size: step_size as f32,
+                    bias_correction2_sqrt: bias_correction2_sqrt as f32,
+                    eps: self.config.eps as f32,
+                };
+                adamw_cpu::update(var.as_tensor(), grad, m, v, &step)?;
+                continue;
+            }
             let grad = grad.to_dtype(DType::F32)?;
             *m = ((&*m * beta1)? + (&grad * (1.0 - beta1))?)?;
             *v = ((&*v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;

@@ -115,17 +115,8 @@ impl Trainer {
         for _ in 0..accumulation {
             let ids: Vec<u64> = (0..self.options.micro_batch_size).map(|_| self.sampler.next_window()).collect();
             let batch = self.batch(&self.train, &ids)?;
-            let loss = self.model.loss(&batch)?;
-            loss_sum += loss.to_scalar::<f32>()? as f64;
-            let grads = (loss / accumulation as f64)?.backward()?;
-            let grads: Vec<Tensor> = self
-                .model
-                .params
-                .iter()
-                .map(|(name, var)| {
-                    grads.get(var.as_tensor()).cloned().ok_or_else(|| Error::usage(format!("no gradient reached {name}")))
-                })
-                .collect::<Result<_>>()?;
+            let (loss, grads) = self.model.loss_and_grads(&batch, 1.0 / accumulation as f64)?;
+            loss_sum += loss;
             summed = Some(match summed {
                 None => grads,
                 Some(sum) => sum.iter().zip(&grads).map(|(a, b)| a + b).collect::<candle_core::Result<_>>()?,

@@ -1,0 +1,92 @@
+//! Gradients by hand for the CPU training path, as llm.c computes them: the forward pass keeps each
+//! block's activations, and the backward pass walks the blocks in reverse with explicit matmuls and
+//! the fused kernels' backward functions. Candle's autograd would give the same numbers, but it
+//! fills a zero tensor and adds into it for every op of the graph, which cost a third of a training
+//! step here. tests/model_golden.rs checks every gradient against PyTorch.
+
+use std::collections::HashMap;
+
+use candle_core::{Result, Tensor};
+
+use super::fused::{self, batched_matmul, cross_entropy_backward, merge_heads, rms_norm_backward, split_heads, swiglu_backward};
+use super::llama::{attention_scale, Activations, BlockActivations, Llama};
+
+/// y = x W^T: given dy, returns (dx, dW).
+fn linear_backward(x: &Tensor, weight: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
+    Ok((dy.matmul(weight)?, dy.t()?.matmul(x)?))
+}
+
+impl Llama {
+    /// The gradient of d_loss times the mean cross-entropy of `activations` (from a forward pass
+    /// that kept its blocks) against `targets`, by parameter name.
+    pub(crate) fn backprop(&self, activations: &Activations, targets: &[u32], d_loss: f64) -> Result<HashMap<String, Tensor>> {
+        let c = &self.config;
+        let mut grads = HashMap::new();
+        let d_logits = cross_entropy_backward(&activations.logits, targets, d_loss)?;
+        let (d_normed, d_head) = linear_backward(&activations.normed, &self.weight(self.lm_head_name()), &d_logits)?;
+        let (mut dx, d_norm) = rms_norm_backward(&activations.last, &self.weight("transformer.ln_f.weight"), &d_normed, c.norm_eps)?;
+        grads.insert("transformer.ln_f.weight".to_string(), d_norm);
+        for (layer, block) in activations.blocks.iter().enumerate().rev() {
+            dx = self.block_backward(layer, block, activations.batch, &dx, &mut grads)?;
+        }
+        // The embedding's gradient: each token's row gets the gradient of its input position.
+        let wte = self.weight("transformer.wte.weight");
+        let d_embedding = wte.zeros_like()?.index_add(&activations.ids, &dx, 0)?;
+        if c.tie_embeddings {
+            grads.insert("transformer.wte.weight".to_string(), (d_embedding + d_head)?);
+        } else {
+            grads.insert("transformer.wte.weight".to_string(), d_embedding);
+            grads.insert("lm_head.weight".to_string(), d_head);
+        }
+        Ok(grads)
+    }
+
+    /// One block in reverse: records its parameters' gradients and returns the gradient of its input.
+    fn block_backward(
+        &self,
+        layer: usize,
+        a: &BlockActivations,
+        batch: usize,
+        d_out: &Tensor,
+        grads: &mut HashMap<String, Tensor>,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let (h, g, d) = (c.n_head, c.n_query_groups, c.head_size);
+        let t = a.input.dim(0)? / batch;
+        let w = |name: &str| self.layer_weight(layer, name);
+        let mut grad = |name: &str, value: Tensor| grads.insert(format!("transformer.h.{layer}.{name}"), value);
+
+        // MLP: out = mid + swiglu(h2 W1^T, h2 W2^T) Wp^T, h2 = norm_2(mid).
+        let (d_gated, d_proj) = linear_backward(&a.gated, &w("mlp.proj.weight"), d_out)?;
+        grad("mlp.proj.weight", d_proj);
+        let (d_gate, d_up) = swiglu_backward(&a.gate, &a.up, &d_gated)?;
+        let (d_h2_gate, d_fc1) = linear_backward(&a.h2, &w("mlp.fc_1.weight"), &d_gate)?;
+        let (d_h2_up, d_fc2) = linear_backward(&a.h2, &w("mlp.fc_2.weight"), &d_up)?;
+        grad("mlp.fc_1.weight", d_fc1);
+        grad("mlp.fc_2.weight", d_fc2);
+        let (d_mid_norm, d_norm_2) = rms_norm_backward(&a.mid, &w("norm_2.weight"), &(d_h2_gate + d_h2_up)?, c.norm_eps)?;
+        grad("norm_2.weight", d_norm_2);
+        let d_mid = (d_out + d_mid_norm)?;
+
+        // Attention: mid = input + merge(softmax(Q K^T) V) Wo^T, with Q, K, V from h1 = norm_1(input).
+        let (d_y, d_attn_proj) = linear_backward(&a.y, &w("attn.proj.weight"), &d_mid)?;
+        grad("attn.proj.weight", d_attn_proj);
+        let d_heads = split_heads(&d_y, batch, h, g, None)?; // (B, G, Q T, D)
+        let d_weights = batched_matmul(&d_heads, &a.values.t()?)?;
+        let d_values = batched_matmul(&a.weights.t()?, &d_heads)?;
+        let d_scores = fused::causal_softmax_backward(&a.weights, &d_weights, attention_scale(d), t, 0)?;
+        let d_queries = batched_matmul(&d_scores, &a.keys)?;
+        let d_keys = batched_matmul(&d_scores.t()?, &a.queries)?;
+        let rotation = self.rope().rotation(0);
+        let rotation = (c.rope_n_elem() > 0).then_some(&rotation);
+        let d_qkv = Tensor::cat(
+            &[merge_heads(&d_queries, h, rotation)?, merge_heads(&d_keys, g, rotation)?, merge_heads(&d_values, g, None)?],
+            1,
+        )?; // (B T, (H + 2G) D), the fused qkv's output layout
+        let (d_h1, d_qkv_weight) = linear_backward(&a.h1, &w("attn.qkv.weight"), &d_qkv)?;
+        grad("attn.qkv.weight", d_qkv_weight);
+        let (d_input_norm, d_norm_1) = rms_norm_backward(&a.input, &w("norm_1.weight"), &d_h1, c.norm_eps)?;
+        grad("norm_1.weight", d_norm_1);
+        d_mid + d_input_norm
+    }
+}

@@ -1,0 +1,80 @@
+//! The causal softmax of attention: softmax(scale * scores) over the keys each query may see, 0 for
+//! the keys after it. Replaces a scale, a mask add and candle's five-op softmax, forward and backward.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::{contiguous_f32, last_dim};
+
+/// Attention weights for `scores` (..., rows, keys), whose rows are queries at positions
+/// `first_position + row % query_len` (several heads' queries may be stacked along the rows); a query
+/// sees the keys at positions 0..=its own.
+pub fn causal_softmax(scores: &Tensor, scale: f64, query_len: usize, first_position: usize) -> Result<Tensor> {
+    scores.contiguous()?.apply_op1_no_bwd(&CausalSoftmax { scale: scale as f32, query_len, first_position })
+}
+
+/// The gradient of the scores given the weights causal_softmax returned and their gradient.
+pub fn causal_softmax_backward(weights: &Tensor, d_weights: &Tensor, scale: f64, query_len: usize, first_position: usize) -> Result<Tensor> {
+    let op = CausalSoftmaxGrad(CausalSoftmax { scale: scale as f32, query_len, first_position });
+    weights.contiguous()?.apply_op2_no_bwd(&d_weights.contiguous()?, &op)
+}
+
+struct CausalSoftmax {
+    scale: f32,
+    query_len: usize,
+    first_position: usize,
+}
+
+impl CausalSoftmax {
+    fn visible_keys(&self, row: usize) -> usize {
+        self.first_position + row % self.query_len + 1
+    }
+}
+
+impl CustomOp1 for CausalSoftmax {
+    fn name(&self) -> &'static str {
+        "minilm-causal-softmax"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let scores = contiguous_f32(storage, layout, self.name())?;
+        let keys = last_dim(layout);
+        let mut weights = vec![0f32; scores.len()];
+        weights.par_chunks_mut(keys).zip(scores.par_chunks(keys)).enumerate().for_each(|(row, (w, s))| {
+            let visible = self.visible_keys(row).min(keys);
+            let max = s[..visible].iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) * self.scale;
+            let mut sum = 0f32;
+            for (w, s) in w[..visible].iter_mut().zip(s) {
+                *w = (s * self.scale - max).exp();
+                sum += *w;
+            }
+            let inv = 1.0 / sum;
+            w[..visible].iter_mut().for_each(|w| *w *= inv);
+        });
+        Ok((CpuStorage::F32(weights), layout.shape().clone()))
+    }
+}
+
+/// d_scores = scale * w * (dw - sum(dw * w)); zero where the mask hid the key (w = 0 there).
+struct CausalSoftmaxGrad(CausalSoftmax);
+
+impl CustomOp2 for CausalSoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "minilm-causal-softmax-grad"
+    }
+
+    fn cpu_fwd(&self, ws: &CpuStorage, wl: &Layout, dws: &CpuStorage, dwl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (w, dw) = (contiguous_f32(ws, wl, self.name())?, contiguous_f32(dws, dwl, self.name())?);
+        let keys = last_dim(wl);
+        let scale = self.0.scale;
+        let mut ds = vec![0f32; w.len()];
+        ds.par_chunks_mut(keys).zip(w.par_chunks(keys)).zip(dw.par_chunks(keys)).enumerate().for_each(|(row, ((ds, w), dw))| {
+            let visible = self.0.visible_keys(row).min(keys);
+            let dot: f32 = w[..visible].iter().zip(dw).map(|(w, dw)| w * dw).sum();
+            for ((ds, w), dw) in ds[..visible].iter_mut().zip(w).zip(dw) {
+                *ds = scale * w * (dw - dot);
+            }
+        });
+        Ok((CpuStorage::F32(ds), wl.shape().clone()))
+    }
+}

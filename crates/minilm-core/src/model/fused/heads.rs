@@ -1,0 +1,102 @@
+//! Moving attention heads between the token-major layout of the projections, (B*T, heads*D), and the
+//! head-major layout attention multiplies in, (B, heads, T, D), applying RoPE on the way in. One
+//! copy replaces candle's narrow / reshape / transpose / contiguous chain and its backward.
+//!
+//! RoPE is litgpt's half-split form: the first N dims of a head are split into halves (a, b) and
+//! rotated to (a cos - b sin, b cos + a sin); dims past N pass through.
+
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::contiguous_f32;
+
+/// RoPE's angles for positions start.. : `cos` and `sin` are (positions, N) row major, each row
+/// holding the N/2 angles twice, as litgpt's cache does.
+#[derive(Clone)]
+pub struct Rotation {
+    pub cos: Arc<[f32]>,
+    pub sin: Arc<[f32]>,
+    pub n: usize,
+    pub start: usize,
+}
+
+/// (B*T, heads*D) -> (B, groups, heads/groups * T, D): head-major, with the heads of a group stacked
+/// along the rows (groups = heads gives the plain (B, heads, T, D)). Rotates by `rotation` if given.
+pub fn split_heads(x: &Tensor, batch: usize, heads: usize, groups: usize, rotation: Option<&Rotation>) -> Result<Tensor> {
+    let (rows, width) = x.dims2()?;
+    let shape = Shape::from((batch, groups, heads / groups * (rows / batch), width / heads));
+    let op = Heads { batch, t: rows / batch, heads, d: width / heads, to_head_major: true, rotation: rotation.cloned(), inverse: false, shape };
+    x.contiguous()?.apply_op1_no_bwd(&op)
+}
+
+/// The inverse of split_heads: (B, groups, heads/groups * T, D) -> (B*T, heads*D), rotating back by
+/// `rotation` if given. So it is also split_heads' backward, and split_heads without rotation is its.
+pub fn merge_heads(x: &Tensor, heads: usize, rotation: Option<&Rotation>) -> Result<Tensor> {
+    let (batch, groups, stacked_rows, d) = x.dims4()?;
+    let t = groups * stacked_rows / heads;
+    let shape = Shape::from((batch * t, heads * d));
+    let op = Heads { batch, t, heads, d, to_head_major: false, rotation: rotation.cloned(), inverse: true, shape };
+    x.contiguous()?.apply_op1_no_bwd(&op)
+}
+
+struct Heads {
+    batch: usize,
+    t: usize,
+    heads: usize,
+    d: usize,
+    to_head_major: bool,
+    rotation: Option<Rotation>,
+    /// Rotate by the opposite angles (merging undoes the rotation of splitting).
+    inverse: bool,
+    /// The output's shape (its layout is fixed by `to_head_major`).
+    shape: Shape,
+}
+
+impl Heads {
+    /// For an output row (D values) the input row it copies and the token's position in time.
+    fn source(&self, out_row: usize) -> (usize, usize) {
+        let (t, h) = (self.t, self.heads);
+        if self.to_head_major {
+            let (b, head, time) = (out_row / (h * t), out_row / t % h, out_row % t);
+            ((b * t + time) * h + head, time)
+        } else {
+            let (b, time, head) = (out_row / (t * h), out_row / h % t, out_row % h);
+            ((b * h + head) * t + time, time)
+        }
+    }
+
+    fn rotate(&self, row: &mut [f32], time: usize) {
+        let Some(r) = &self.rotation else { return };
+        let half = r.n / 2;
+        let position = r.start + time;
+        let cos = &r.cos[position * r.n..][..half];
+        let sin = &r.sin[position * r.n..][..half];
+        let sign = if self.inverse { -1.0 } else { 1.0 };
+        let (a, b) = row[..r.n].split_at_mut(half);
+        for i in 0..half {
+            let (ai, bi, s) = (a[i], b[i], sign * sin[i]);
+            a[i] = ai * cos[i] - bi * s;
+            b[i] = bi * cos[i] + ai * s;
+        }
+    }
+}
+
+impl CustomOp1 for Heads {
+    fn name(&self) -> &'static str {
+        "minilm-heads"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(storage, layout, self.name())?;
+        debug_assert_eq!(x.len(), self.batch * self.t * self.heads * self.d);
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(self.d).enumerate().for_each(|(out_row, y)| {
+            let (in_row, time) = self.source(out_row);
+            y.copy_from_slice(&x[in_row * self.d..][..self.d]);
+            self.rotate(y, time);
+        });
+        Ok((CpuStorage::F32(y), self.shape.clone()))
+    }
+}

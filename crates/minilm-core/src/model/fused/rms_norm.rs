@@ -1,0 +1,108 @@
+//! RMSNorm over the last dimension: y = x * r * w with r = 1 / sqrt(mean(x^2) + eps).
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::{contiguous_f32, last_dim};
+
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op2_no_bwd(&weight.contiguous()?, &RmsNorm { eps: eps as f32 })
+}
+
+/// The gradients (dx, dw) of rms_norm(x, weight) given dy.
+pub fn rms_norm_backward(x: &Tensor, weight: &Tensor, dy: &Tensor, eps: f64) -> Result<(Tensor, Tensor)> {
+    let (x, dy, eps) = (x.contiguous()?, dy.contiguous()?, eps as f32);
+    let dx = x.apply_op3_no_bwd(&weight.contiguous()?, &dy, &RmsNormInputGrad { eps })?;
+    let dw = x.apply_op2_no_bwd(&dy, &RmsNormWeightGrad { eps })?;
+    Ok((dx, dw))
+}
+
+/// 1 / sqrt(mean(x^2) + eps) for one row.
+fn inverse_rms(row: &[f32], eps: f32) -> f32 {
+    let mean_square = row.iter().map(|v| v * v).sum::<f32>() / row.len() as f32;
+    1.0 / (mean_square + eps).sqrt()
+}
+
+struct RmsNorm {
+    eps: f32,
+}
+
+impl CustomOp2 for RmsNorm {
+    fn name(&self) -> &'static str {
+        "minilm-rms-norm"
+    }
+
+    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout, ws: &CpuStorage, wl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, w) = (contiguous_f32(xs, xl, self.name())?, contiguous_f32(ws, wl, self.name())?);
+        let c = last_dim(xl);
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(c).zip(x.par_chunks(c)).for_each(|(y, x)| {
+            let r = inverse_rms(x, self.eps);
+            for ((y, x), w) in y.iter_mut().zip(x).zip(w) {
+                *y = x * r * w;
+            }
+        });
+        Ok((CpuStorage::F32(y), xl.shape().clone()))
+    }
+}
+
+/// dx = r * g - x * r^3 * mean(g * x), with g = dy * w.
+struct RmsNormInputGrad {
+    eps: f32,
+}
+
+impl CustomOp3 for RmsNormInputGrad {
+    fn name(&self) -> &'static str {
+        "minilm-rms-norm-input-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        dys: &CpuStorage,
+        dyl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(xs, xl, self.name())?;
+        let w = contiguous_f32(ws, wl, self.name())?;
+        let dy = contiguous_f32(dys, dyl, self.name())?;
+        let c = last_dim(xl);
+        let mut dx = vec![0f32; x.len()];
+        dx.par_chunks_mut(c).zip(x.par_chunks(c)).zip(dy.par_chunks(c)).for_each(|((dx, x), dy)| {
+            let r = inverse_rms(x, self.eps);
+            let mean_gx = x.iter().zip(dy).zip(w).map(|((x, dy), w)| dy * w * x).sum::<f32>() / c as f32;
+            let correction = r * r * r * mean_gx;
+            for (((dx, x), dy), w) in dx.iter_mut().zip(x).zip(dy).zip(w) {
+                *dx = r * dy * w - x * correction;
+            }
+        });
+        Ok((CpuStorage::F32(dx), xl.shape().clone()))
+    }
+}
+
+/// dw = sum over rows of dy * x * r.
+struct RmsNormWeightGrad {
+    eps: f32,
+}
+
+impl CustomOp2 for RmsNormWeightGrad {
+    fn name(&self) -> &'static str {
+        "minilm-rms-norm-weight-grad"
+    }
+
+    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout, dys: &CpuStorage, dyl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, dy) = (contiguous_f32(xs, xl, self.name())?, contiguous_f32(dys, dyl, self.name())?);
+        let c = last_dim(xl);
+        // Rows are summed in order, one thread: the result must not depend on the thread count.
+        let mut dw = vec![0f32; c];
+        for (x, dy) in x.chunks(c).zip(dy.chunks(c)) {
+            let r = inverse_rms(x, self.eps);
+            for ((dw, x), dy) in dw.iter_mut().zip(x).zip(dy) {
+                *dw += dy * x * r;
+            }
+        }
+        Ok((CpuStorage::F32(dw), Shape::from(c)))
+    }
+}
