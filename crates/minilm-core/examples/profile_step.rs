@@ -1,12 +1,17 @@
-//! Times forward, backward and the optimizer for the bench config on random tokens (a profiling aid).
+//! Times the forward pass, forward + backward, and AdamW for the bench:train model on fixed tokens: a
+//! profiling aid (`perf record` it). Run with MIMALLOC_PURGE_DELAY=-1 to match the addon's setting.
+//!
+//!   cargo run --release --example profile_step -p minilm-core
+
 use std::time::Instant;
 
-// As in the Node addon, whose allocator this should measure.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use candle_core::{Device, Tensor};
 use minilm_core::model::{Llama, ModelConfig};
 use minilm_core::train::optimizer::{AdamW, AdamWConfig};
+
+// The Node addon's allocator, so that allocation costs match what training pays.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config: ModelConfig = serde_json::from_value(serde_json::json!({

@@ -52,7 +52,7 @@ fn split_then_merge_heads_is_the_identity_with_and_without_rope() {
     let (batch, t, heads, groups, d) = (2, 5, 4, 2, 8);
     let x = random(&[batch * t, heads * d], 4);
     let rope = RopeCache::new(6, 10000.0, 16, &Device::Cpu).unwrap(); // partial: 6 of 8 dims rotate
-    let rotated = split_heads(&x, batch, heads, groups, Some((&rope, 3))).unwrap();
+    let rotated = split_heads(&x, batch, 0, heads, groups, d, Some((&rope, 3))).unwrap();
     let composite_rotated = {
         let y = x.reshape((batch, t, heads, d)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
         let (cos, sin) = rope.angles(3, t).unwrap();
@@ -61,6 +61,6 @@ fn split_then_merge_heads_is_the_identity_with_and_without_rope() {
     assert!(max_difference(&rotated, &composite_rotated) < 1e-6);
     let back = fused::merge_heads(&rotated, heads, Some(&rope.rotation(3))).unwrap();
     assert!(max_difference(&back, &x) < 1e-5);
-    let plain = split_heads(&x, batch, heads, groups, None).unwrap();
+    let plain = split_heads(&x, batch, 0, heads, groups, d, None).unwrap();
     assert_eq!(max_difference(&merge_heads(&plain, heads).unwrap(), &x), 0.0);
 }

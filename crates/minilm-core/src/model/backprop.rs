@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use candle_core::{Result, Tensor};
 
-use super::fused::{self, batched_matmul, cross_entropy_backward, merge_heads, rms_norm_backward, split_heads, swiglu_backward};
+use super::fused::{self, batched_matmul, merge_heads, rms_norm_backward, split_heads, swiglu_backward};
 use super::llama::{attention_scale, Activations, BlockActivations, Llama};
 
 /// y = x W^T: given dy, returns (dx, dW).
@@ -17,13 +17,12 @@ fn linear_backward(x: &Tensor, weight: &Tensor, dy: &Tensor) -> Result<(Tensor, 
 }
 
 impl Llama {
-    /// The gradient of d_loss times the mean cross-entropy of `activations` (from a forward pass
-    /// that kept its blocks) against `targets`, by parameter name.
-    pub(crate) fn backprop(&self, activations: &Activations, targets: &[u32], d_loss: f64) -> Result<HashMap<String, Tensor>> {
+    /// Every parameter's gradient, by name, given the forward pass's `activations` (with its blocks
+    /// kept) and the gradient of the logits.
+    pub(crate) fn backprop(&self, activations: &Activations, d_logits: &Tensor) -> Result<HashMap<String, Tensor>> {
         let c = &self.config;
         let mut grads = HashMap::new();
-        let d_logits = cross_entropy_backward(&activations.logits, targets, d_loss)?;
-        let (d_normed, d_head) = linear_backward(&activations.normed, &self.weight(self.lm_head_name()), &d_logits)?;
+        let (d_normed, d_head) = linear_backward(&activations.normed, &self.weight(self.lm_head_name()), d_logits)?;
         let (mut dx, d_norm) = rms_norm_backward(&activations.last, &self.weight("transformer.ln_f.weight"), &d_normed, c.norm_eps)?;
         grads.insert("transformer.ln_f.weight".to_string(), d_norm);
         for (layer, block) in activations.blocks.iter().enumerate().rev() {
@@ -71,7 +70,7 @@ impl Llama {
         // Attention: mid = input + merge(softmax(Q K^T) V) Wo^T, with Q, K, V from h1 = norm_1(input).
         let (d_y, d_attn_proj) = linear_backward(&a.y, &w("attn.proj.weight"), &d_mid)?;
         grad("attn.proj.weight", d_attn_proj);
-        let d_heads = split_heads(&d_y, batch, h, g, None)?; // (B, G, Q T, D)
+        let d_heads = split_heads(&d_y, batch, 0, h, g, d, None)?; // (B, G, Q T, D)
         let d_weights = batched_matmul(&d_heads, &a.values.t()?)?;
         let d_values = batched_matmul(&a.weights.t()?, &d_heads)?;
         let d_scores = fused::causal_softmax_backward(&a.weights, &d_weights, attention_scale(d), t, 0)?;

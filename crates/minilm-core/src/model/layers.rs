@@ -66,16 +66,24 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// (B*T, heads*D) -> (B, groups, heads/groups * T, D): attention's head-major layout, the heads of
-/// a group stacked along the rows. With `rope`, the heads are rotated for positions start..start+T.
-pub fn split_heads(x: &Tensor, batch: usize, heads: usize, groups: usize, rope: Option<(&RopeCache, usize)>) -> Result<Tensor> {
+/// Heads first..first+heads of x (B*T, any number of heads * D) -> (B, groups, heads/groups * T, D):
+/// attention's head-major layout, the heads of a group stacked along the rows. With `rope`, the heads
+/// are rotated for positions start..start+T.
+pub fn split_heads(
+    x: &Tensor,
+    batch: usize,
+    first: usize,
+    heads: usize,
+    groups: usize,
+    d: usize,
+    rope: Option<(&RopeCache, usize)>,
+) -> Result<Tensor> {
     let rope = rope.filter(|(cache, _)| cache.n > 0);
     if fused::supported(x) {
-        return fused::split_heads(x, batch, heads, groups, rope.map(|(cache, start)| cache.rotation(start)).as_ref());
+        return fused::split_heads(x, batch, first, heads, groups, d, rope.map(|(cache, start)| cache.rotation(start)).as_ref());
     }
-    let (rows, width) = x.dims2()?;
-    let (t, d) = (rows / batch, width / heads);
-    let mut y = x.reshape((batch, t, heads, d))?.transpose(1, 2)?.contiguous()?;
+    let t = x.dim(0)? / batch;
+    let mut y = x.narrow(1, first * d, heads * d)?.reshape((batch, t, heads, d))?.transpose(1, 2)?.contiguous()?;
     if let Some((cache, start)) = rope {
         let (cos, sin) = cache.angles(start, t)?;
         y = composite::rope(&y, &cos, &sin)?;

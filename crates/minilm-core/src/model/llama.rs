@@ -84,9 +84,8 @@ impl Llama {
         let targets = windows.narrow(1, 1, t)?.flatten_all()?;
         if self.by_hand {
             let activations = self.run(&windows.narrow(1, 0, t)?, true)?;
-            let targets = targets.to_vec1::<u32>()?;
-            let loss = fused::cross_entropy(&activations.logits, &targets)?.to_scalar::<f32>()? as f64;
-            let mut grads = self.backprop(&activations, &targets, d_loss)?;
+            let (loss, d_logits) = fused::cross_entropy_with_grad(&activations.logits, &targets.to_vec1::<u32>()?, d_loss)?;
+            let mut grads = self.backprop(&activations, &d_logits)?;
             let ordered = self.params.iter().map(|(name, _)| grads.remove(name).expect("backprop covers every parameter"));
             return Ok((loss, ordered.collect()));
         }
@@ -143,14 +142,13 @@ impl Llama {
         let t = input.dim(0)? / batch;
         let h1 = rms_norm(input, &w("norm_1.weight"), c.norm_eps)?;
 
-        // Causal grouped-query attention. The fused qkv weight is [Q | K | V] by rows: products with
-        // its row blocks give the three parts directly. The Q query heads of a group are stacked
-        // along the rows so that each group's keys and values are used as they are, never copied.
-        let qkv = w("attn.qkv.weight");
-        let project = |start: usize, count: usize| linear(&h1, &qkv.narrow(0, start * d, count * d)?); // (B T, count D)
-        let queries = split_heads(&project(0, h)?, batch, h, g, Some((&self.rope, 0)))?;
-        let keys = split_heads(&project(h, g)?, batch, g, g, Some((&self.rope, 0)))?;
-        let values = split_heads(&project(h + g, g)?, batch, g, g, None)?;
+        // Causal grouped-query attention over the fused qkv projection, [Q | K | V] by heads. The Q
+        // query heads of a group are stacked along the rows so that each group's keys and values are
+        // used as they are, never copied per head.
+        let qkv = linear(&h1, &w("attn.qkv.weight"))?; // (B T, (H + 2G) D)
+        let queries = split_heads(&qkv, batch, 0, h, g, d, Some((&self.rope, 0)))?; // (B, G, Q T, D)
+        let keys = split_heads(&qkv, batch, h, g, g, d, Some((&self.rope, 0)))?; // (B, G, T, D)
+        let values = split_heads(&qkv, batch, h + g, g, g, d, None)?;
         let scores = batched_matmul(&queries, &keys.t()?)?;
         let weights = causal_softmax(&scores, attention_scale(d), t, 0)?;
         let y = merge_heads(&batched_matmul(&weights, &values)?, h)?;

@@ -1,9 +1,9 @@
-//! Mean cross-entropy of logits (rows, vocab) against target ids: the loss of a training step, and
-//! its gradient softmax(logits) - onehot(target), without materialising log-probabilities.
+//! Mean cross-entropy of logits (rows, vocab) against target ids, and for training the gradient
+//! softmax(logits) - onehot(target) with it, without materialising log-probabilities.
 
 use std::sync::Arc;
 
-use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
 use super::{contiguous_f32, last_dim};
@@ -12,10 +12,37 @@ pub fn cross_entropy(logits: &Tensor, targets: &[u32]) -> Result<Tensor> {
     logits.contiguous()?.apply_op1_no_bwd(&CrossEntropy::new(logits, targets)?)
 }
 
-/// The gradient of the logits when the mean loss has gradient `d_loss`.
-pub fn cross_entropy_backward(logits: &Tensor, targets: &[u32], d_loss: f64) -> Result<Tensor> {
-    let op = CrossEntropyGrad { loss: CrossEntropy::new(logits, targets)?, d_loss: d_loss as f32 };
-    logits.contiguous()?.apply_op1_no_bwd(&op)
+/// The mean loss and the gradient of the logits when the mean loss has gradient `d_loss`, in one
+/// pass: each row's exponentials serve both the loss and the softmax.
+pub fn cross_entropy_with_grad(logits: &Tensor, targets: &[u32], d_loss: f64) -> Result<(f64, Tensor)> {
+    CrossEntropy::new(logits, targets)?;
+    let logits = logits.contiguous()?;
+    let (storage, layout) = logits.storage_and_layout();
+    let Storage::Cpu(storage) = &*storage else { bail!("cross_entropy_with_grad runs on the CPU") };
+    let x = contiguous_f32(storage, layout, "cross_entropy_with_grad")?;
+    let vocab = last_dim(layout);
+    let factor = d_loss as f32 / targets.len() as f32;
+    let mut grad = vec![0f32; x.len()];
+    let losses: Vec<f32> = grad
+        .par_chunks_mut(vocab)
+        .zip(x.par_chunks(vocab))
+        .zip(targets.par_iter())
+        .map(|((g, row), &target)| {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let mut sum = 0f32;
+            for (g, v) in g.iter_mut().zip(row) {
+                *g = (v - max).exp();
+                sum += *g;
+            }
+            let scale = factor / sum;
+            g.iter_mut().for_each(|g| *g *= scale);
+            g[target as usize] -= factor;
+            max + sum.ln() - row[target as usize]
+        })
+        .collect();
+    // Summed in row order, so the loss does not depend on the thread count.
+    let mean = losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64;
+    Ok((mean, Tensor::from_vec(grad, layout.shape(), logits.device())?))
 }
 
 /// log(sum(exp(row))), computed stably.
@@ -57,32 +84,5 @@ impl CustomOp1 for CrossEntropy {
         // Summed in row order, so the loss does not depend on the thread count.
         let mean = losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64;
         Ok((CpuStorage::F32(vec![mean as f32]), Shape::from(())))
-    }
-}
-
-/// d_logits = d_loss / rows * (softmax(row) - onehot(target)).
-struct CrossEntropyGrad {
-    loss: CrossEntropy,
-    d_loss: f32,
-}
-
-impl CustomOp1 for CrossEntropyGrad {
-    fn name(&self) -> &'static str {
-        "minilm-cross-entropy-grad"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let logits = contiguous_f32(storage, layout, self.name())?;
-        let vocab = last_dim(layout);
-        let factor = self.d_loss / (logits.len() / vocab) as f32;
-        let mut grad = vec![0f32; logits.len()];
-        grad.par_chunks_mut(vocab).zip(logits.par_chunks(vocab)).zip(self.loss.targets.par_iter()).for_each(|((g, row), &target)| {
-            let lse = log_sum_exp(row);
-            for (g, v) in g.iter_mut().zip(row) {
-                *g = (v - lse).exp() * factor;
-            }
-            g[target as usize] -= factor;
-        });
-        Ok((CpuStorage::F32(grad), layout.shape().clone()))
     }
 }

@@ -1,6 +1,6 @@
 //! Moving attention heads between the token-major layout of the projections, (B*T, heads*D), and the
 //! head-major layout attention multiplies in, (B, heads, T, D), applying RoPE on the way in. One
-//! copy replaces candle's narrow / reshape / transpose / contiguous chain and its backward.
+//! copy replaces candle's narrow / reshape / transpose / contiguous chain.
 //!
 //! RoPE is litgpt's half-split form: the first N dims of a head are split into halves (a, b) and
 //! rotated to (a cos - b sin, b cos + a sin); dims past N pass through.
@@ -22,12 +22,14 @@ pub struct Rotation {
     pub start: usize,
 }
 
-/// (B*T, heads*D) -> (B, groups, heads/groups * T, D): head-major, with the heads of a group stacked
-/// along the rows (groups = heads gives the plain (B, heads, T, D)). Rotates by `rotation` if given.
-pub fn split_heads(x: &Tensor, batch: usize, heads: usize, groups: usize, rotation: Option<&Rotation>) -> Result<Tensor> {
+/// Heads first..first+heads of x (B*T, any number of heads * D) -> (B, groups, heads/groups * T, D):
+/// head-major, with the heads of a group stacked along the rows (groups = heads gives the plain
+/// (B, heads, T, D)). Rotates by `rotation` if given.
+pub fn split_heads(x: &Tensor, batch: usize, first: usize, heads: usize, groups: usize, d: usize, rotation: Option<&Rotation>) -> Result<Tensor> {
     let (rows, width) = x.dims2()?;
-    let shape = Shape::from((batch, groups, heads / groups * (rows / batch), width / heads));
-    let op = Heads { batch, t: rows / batch, heads, d: width / heads, to_head_major: true, rotation: rotation.cloned(), inverse: false, shape };
+    let t = rows / batch;
+    let shape = Shape::from((batch, groups, heads / groups * t, d));
+    let op = Heads { batch, t, heads, d, width, first, to_head_major: true, rotation: rotation.cloned(), inverse: false, shape };
     x.contiguous()?.apply_op1_no_bwd(&op)
 }
 
@@ -37,7 +39,7 @@ pub fn merge_heads(x: &Tensor, heads: usize, rotation: Option<&Rotation>) -> Res
     let (batch, groups, stacked_rows, d) = x.dims4()?;
     let t = groups * stacked_rows / heads;
     let shape = Shape::from((batch * t, heads * d));
-    let op = Heads { batch, t, heads, d, to_head_major: false, rotation: rotation.cloned(), inverse: true, shape };
+    let op = Heads { batch, t, heads, d, width: heads * d, first: 0, to_head_major: false, rotation: rotation.cloned(), inverse: true, shape };
     x.contiguous()?.apply_op1_no_bwd(&op)
 }
 
@@ -46,6 +48,9 @@ struct Heads {
     t: usize,
     heads: usize,
     d: usize,
+    /// Elements per token row on the token-major side, and the first head taken from it.
+    width: usize,
+    first: usize,
     to_head_major: bool,
     rotation: Option<Rotation>,
     /// Rotate by the opposite angles (merging undoes the rotation of splitting).
@@ -55,15 +60,16 @@ struct Heads {
 }
 
 impl Heads {
-    /// For an output row (D values) the input row it copies and the token's position in time.
+    /// For an output row (D values) the offset of the input values it copies, and the token's
+    /// position in time.
     fn source(&self, out_row: usize) -> (usize, usize) {
         let (t, h) = (self.t, self.heads);
         if self.to_head_major {
             let (b, head, time) = (out_row / (h * t), out_row / t % h, out_row % t);
-            ((b * t + time) * h + head, time)
+            ((b * t + time) * self.width + (self.first + head) * self.d, time)
         } else {
             let (b, time, head) = (out_row / (t * h), out_row / h % t, out_row % h);
-            ((b * h + head) * t + time, time)
+            (((b * h + head) * t + time) * self.d, time)
         }
     }
 
@@ -90,11 +96,10 @@ impl CustomOp1 for Heads {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(storage, layout, self.name())?;
-        debug_assert_eq!(x.len(), self.batch * self.t * self.heads * self.d);
-        let mut y = vec![0f32; x.len()];
+        let mut y = vec![0f32; self.batch * self.t * self.heads * self.d];
         y.par_chunks_mut(self.d).enumerate().for_each(|(out_row, y)| {
-            let (in_row, time) = self.source(out_row);
-            y.copy_from_slice(&x[in_row * self.d..][..self.d]);
+            let (offset, time) = self.source(out_row);
+            y.copy_from_slice(&x[offset..][..self.d]);
             self.rotate(y, time);
         });
         Ok((CpuStorage::F32(y), self.shape.clone()))

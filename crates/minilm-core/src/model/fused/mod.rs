@@ -19,7 +19,7 @@ mod swiglu;
 
 pub use batched_matmul::batched_matmul;
 pub use causal_softmax::{causal_softmax, causal_softmax_backward};
-pub use cross_entropy::{cross_entropy, cross_entropy_backward};
+pub use cross_entropy::{cross_entropy, cross_entropy_with_grad};
 pub use heads::{merge_heads, split_heads, Rotation};
 pub use rms_norm::{rms_norm, rms_norm_backward};
 pub use swiglu::{swiglu, swiglu_backward};
