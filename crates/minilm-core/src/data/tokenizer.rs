@@ -109,6 +109,15 @@ impl DocumentTokenizer {
         Ok(ids)
     }
 
+    /// A generation prompt: BOS as for a document, no EOS (litgpt's `encode(prompt, eos=False)`).
+    pub fn encode_prompt(&self, text: &str) -> std::result::Result<Vec<u32>, String> {
+        let mut ids = self.encode_document(text)?;
+        if self.eos_id.is_some() && ids.last() == self.eos_id.as_ref() && ids.len() > usize::from(self.bos_id.is_some()) {
+            ids.pop();
+        }
+        Ok(ids)
+    }
+
     pub fn decode(&self, ids: &[u32]) -> String {
         self.inner.decode(ids, true).unwrap_or_else(|e| format!("<cannot decode: {e}>"))
     }

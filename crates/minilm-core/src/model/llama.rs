@@ -39,6 +39,24 @@ pub(crate) struct BlockActivations {
     pub gated: Tensor,
 }
 
+/// Each layer's keys and values for the positions generated so far, (1, G, T, D) each, so that a
+/// new token costs one position of work rather than the whole prefix.
+#[derive(Default)]
+pub struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+}
+
+impl KvCache {
+    /// Positions cached so far.
+    pub fn len(&self) -> usize {
+        self.layers.first().map_or(0, |(keys, _)| keys.dim(2).unwrap_or(0))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A whole forward pass's activations, for backprop.rs.
 pub(crate) struct Activations {
     pub batch: usize,
@@ -68,6 +86,29 @@ impl Llama {
     pub fn forward(&self, ids: &Tensor) -> CandleResult<Tensor> {
         let (b, t) = ids.dims2()?;
         self.run(ids, false)?.logits.reshape((b, t, self.config.padded_vocab_size))
+    }
+
+    /// Logits (T, V) for the next T token ids (1, T) of one sequence whose earlier positions are in
+    /// `cache`, which then holds these too.
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> CandleResult<Tensor> {
+        let (batch, t) = ids.dims2()?;
+        let start = cache.len();
+        if batch != 1 || start + t > self.config.block_size {
+            candle_core::bail!("forward_cached takes one sequence of at most block_size ({}) positions", self.config.block_size);
+        }
+        let mut x = self.weight("transformer.wte.weight").embedding(&ids.flatten_all()?)?;
+        for layer in 0..self.config.n_layer {
+            let past = cache.layers.get(layer).cloned();
+            let block = self.block(&x, layer, 1, past.as_ref())?;
+            x = (&block.mid + linear(&block.gated, &self.layer_weight(layer, "mlp.proj.weight"))?)?;
+            let entry = (block.keys, block.values);
+            match cache.layers.get_mut(layer) {
+                Some(slot) => *slot = entry,
+                None => cache.layers.push(entry),
+            }
+        }
+        let normed = rms_norm(&x, &self.weight("transformer.ln_f.weight"), self.config.norm_eps)?;
+        linear(&normed, &self.weight(self.lm_head_name()))
     }
 
     /// Mean cross-entropy of the next token: `windows` (B, T + 1) as litgpt's data loader gives them.
@@ -123,7 +164,7 @@ impl Llama {
         let mut x = self.weight("transformer.wte.weight").embedding(&ids)?;
         let mut blocks = Vec::new();
         for layer in 0..self.config.n_layer {
-            let block = self.block(&x, layer, batch)?;
+            let block = self.block(&x, layer, batch, None)?;
             x = (&block.mid + linear(&block.gated, &self.layer_weight(layer, "mlp.proj.weight"))?)?;
             if keep_blocks {
                 blocks.push(block);
@@ -134,8 +175,10 @@ impl Llama {
         Ok(Activations { batch, ids, blocks, last: x, normed, logits })
     }
 
-    /// One block up to its MLP's gated activation; the caller adds the MLP's projection.
-    fn block(&self, input: &Tensor, layer: usize, batch: usize) -> CandleResult<BlockActivations> {
+    /// One block up to its MLP's gated activation; the caller adds the MLP's projection. With `past`
+    /// (a KV cache's keys and values), the input's tokens come after those positions, and the
+    /// activations' keys and values include the past ones.
+    fn block(&self, input: &Tensor, layer: usize, batch: usize, past: Option<&(Tensor, Tensor)>) -> CandleResult<BlockActivations> {
         let c = &self.config;
         let w = |name: &str| self.layer_weight(layer, name);
         let (h, g, d) = (c.n_head, c.n_query_groups, c.head_size);
@@ -145,12 +188,17 @@ impl Llama {
         // Causal grouped-query attention over the fused qkv projection, [Q | K | V] by heads. The Q
         // query heads of a group are stacked along the rows so that each group's keys and values are
         // used as they are, never copied per head.
+        let start = past.map_or(Ok(0), |(keys, _)| keys.dim(2))?;
         let qkv = linear(&h1, &w("attn.qkv.weight"))?; // (B T, (H + 2G) D)
-        let queries = split_heads(&qkv, batch, 0, h, g, d, Some((&self.rope, 0)))?; // (B, G, Q T, D)
-        let keys = split_heads(&qkv, batch, h, g, g, d, Some((&self.rope, 0)))?; // (B, G, T, D)
-        let values = split_heads(&qkv, batch, h + g, g, g, d, None)?;
+        let queries = split_heads(&qkv, batch, 0, h, g, d, Some((&self.rope, start)))?; // (B, G, Q T, D)
+        let mut keys = split_heads(&qkv, batch, h, g, g, d, Some((&self.rope, start)))?; // (B, G, T, D)
+        let mut values = split_heads(&qkv, batch, h + g, g, g, d, None)?;
+        if let Some((past_keys, past_values)) = past {
+            keys = Tensor::cat(&[past_keys, &keys], 2)?;
+            values = Tensor::cat(&[past_values, &values], 2)?;
+        }
         let scores = batched_matmul(&queries, &keys.t()?)?;
-        let weights = causal_softmax(&scores, attention_scale(d), t, 0)?;
+        let weights = causal_softmax(&scores, attention_scale(d), t, start)?;
         let y = merge_heads(&batched_matmul(&weights, &values)?, h)?;
         let mid = (input + linear(&y, &w("attn.proj.weight"))?)?;
 

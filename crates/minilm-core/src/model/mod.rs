@@ -12,5 +12,5 @@ pub mod llama;
 pub mod parameters;
 
 pub use config::ModelConfig;
-pub use llama::Llama;
+pub use llama::{KvCache, Llama};
 pub use parameters::Parameters;
