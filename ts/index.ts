@@ -1,4 +1,4 @@
-// minilm as a library: `import { prepare, pretrain, loadPretrainConfig, trainTokenizer, inspectDataset } from 'minilm'`.
+// minilm as a library: `import { prepare, pretrain, Model, Tokenizer, exportHf, loadPretrainConfig, trainTokenizer, inspectDataset } from 'minilm'`.
 export { prepare, prepareDefaults } from './data/prepare.js';
 export type { PrepareOptions, PrepareProgress, PrepareSummary, SplitSummary, PrepareDefaults } from './data/prepare.js';
 export { trainTokenizer, inspectDataset } from './data/tokenizer.js';
@@ -9,4 +9,9 @@ export { pretrain } from './train/run.js';
 export type { PretrainEvent, PretrainOptions, PretrainSummary, TrainerInfo } from './train/run.js';
 export { loadPretrainConfig, countParameters } from './config/pretrain-config.js';
 export type { PretrainConfig, ModelConfig, LoadPretrainConfigOptions } from './config/pretrain-config.js';
+export { Model, Generation } from './generate/model.js';
+export type { GenerateOptions, GenerationStats } from './generate/model.js';
+export { Tokenizer } from './generate/tokenizer.js';
+export { exportHf } from './generate/export-hf.js';
+export type { ExportSummary } from './generate/export-hf.js';
 export { MinilmError, isCancelled } from './errors.js';

@@ -7,6 +7,8 @@ import { prepareCommand } from './prepare.js';
 import { tokenizerCommand } from './tokenizer.js';
 import { inspectCommand } from './inspect.js';
 import { pretrainCommand } from './pretrain.js';
+import { generateCommand } from './generate.js';
+import { exportCommand } from './export.js';
 import { isCancelled, MinilmError } from '../errors.js';
 
 // Output piped into `head` and closed early is not an error.
@@ -34,6 +36,8 @@ async function main(): Promise<void> {
   cli = tokenizerCommand(cli);
   cli = inspectCommand(cli);
   cli = pretrainCommand(cli);
+  cli = generateCommand(cli);
+  cli = exportCommand(cli);
   await cli.parseAsync();
 }
 

@@ -163,6 +163,23 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
   };
 }
 
+/**
+ * A model_config mapping in litgpt's keys (a checkpoint's model_config.yaml) resolved as pretrain
+ * resolves it. `label` names the file in errors.
+ */
+export function resolveModelConfig(modelConfig: unknown, tieEmbeddings: boolean, label: string): ModelConfig {
+  const problems: Found[] = [];
+  const values: Values = normalizeTree({ model_config: modelConfig }, problems, new Set());
+  const check: Check = (ok, keys, message) => {
+    if (!ok) problems.push({ path: keys[0], message, keys });
+  };
+  const model = problems.length === 0 ? resolveModel(values.model_config, tieEmbeddings, check) : null;
+  if (model === null || problems.length > 0) {
+    throw new MinilmError(problems.map((p) => `${label}: ${p.message}`).join('\n'), 'InvalidArg');
+  }
+  return model;
+}
+
 /** A problem that may involve several keys (set in the file or by different flags). */
 type Found = Problem & { keys?: string[] };
 type Check = (ok: boolean, keys: string[], message: string) => void;

@@ -26,7 +26,7 @@ export async function writeCheckpoint(dir: string, config: PretrainConfig, write
   await write(tmp);
   fs.writeFileSync(path.join(tmp, 'model_config.yaml'), YAML.stringify(litgptModelConfig(config)));
   fs.writeFileSync(path.join(tmp, 'hyperparameters.yaml'), YAML.stringify(hyperparameters(config)));
-  copyTokenizer(config.tokenizer_dir, tmp);
+  copyTokenizer(config.tokenizer_dir ?? preparedTokenizer(config), tmp);
   // Replacing an existing folder (final/ of an earlier run): move it aside first, so that one of the
   // two is always complete under a known name.
   const old = path.join(parent, `.${path.basename(dir)}.old`);
@@ -34,6 +34,15 @@ export async function writeCheckpoint(dir: string, config: PretrainConfig, write
   if (fs.existsSync(dir)) fs.renameSync(dir, old);
   fs.renameSync(tmp, dir);
   fs.rmSync(old, { recursive: true, force: true });
+}
+
+/**
+ * Without tokenizer_dir, the tokenizer `minilm prepare` stored with the data (data_path/tokenizer), so
+ * that every checkpoint can generate text on its own.
+ */
+function preparedTokenizer(config: PretrainConfig): string | null {
+  const dir = path.join(config.data.data_path, 'tokenizer');
+  return fs.existsSync(path.join(dir, 'tokenizer.json')) ? dir : null;
 }
 
 function copyTokenizer(tokenizerDir: string | null, into: string): void {

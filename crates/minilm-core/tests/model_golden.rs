@@ -141,3 +141,43 @@ fn five_clipped_adamw_steps_match_pytorch() {
         }
     }
 }
+
+#[derive(Deserialize)]
+struct HfGolden {
+    cases: Vec<HfCase>,
+}
+
+#[derive(Deserialize)]
+struct HfCase {
+    name: String,
+    source_case: String,
+    rotary_percentage: f64,
+    input_ids: Vec<Vec<u32>>,
+    state_dict_names: Vec<String>,
+    logits: Array,
+}
+
+/// transformers' LlamaForCausalLM, loaded from `minilm export`'s folder for these weights
+/// (scripts/reference/make_hf_golden.py), gives minilm's logits; the export holds exactly its tensors.
+#[test]
+fn hugging_face_export_gives_transformers_the_same_logits() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/hf_llama.json");
+    let hf: HfGolden = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let golden = golden();
+    for case in hf.cases {
+        let source = golden.cases.iter().find(|c| c.name == case.source_case).unwrap();
+        let mut config = source.config.clone();
+        config.rotary_percentage = case.rotary_percentage;
+        let params = Parameters::from_tensors(&config, tensors(&source.weights), Path::new("golden"), &Device::Cpu).unwrap();
+        let exported = minilm_core::model::export_hf::hf_tensors(&config, &params).unwrap();
+        let mut names: Vec<&String> = exported.keys().collect();
+        names.sort();
+        // transformers lists the tied lm_head in its state dict; the file stores it once, as embed_tokens.
+        let want: Vec<&String> = case.state_dict_names.iter().filter(|n| !(config.tie_embeddings && *n == "lm_head.weight")).collect();
+        assert_eq!(names, want, "{}: exported tensor names", case.name);
+        let model = Llama::new(config, params, &Device::Cpu).unwrap();
+        let logits = model.forward(&Tensor::new(case.input_ids.clone(), &Device::Cpu).unwrap()).unwrap();
+        assert_eq!(logits.dims(), case.logits.shape.as_slice());
+        assert_close(&format!("{} logits vs transformers", case.name), &logits.flatten_all().unwrap().to_vec1().unwrap(), &case.logits.data, 1e-5, 1e-4);
+    }
+}

@@ -2,10 +2,12 @@
 //! No logic lives here; files are named after the core modules they expose.
 
 mod error;
+mod generate;
 mod inspect;
 mod job;
 mod parquet_writer;
 mod prepare;
+mod task;
 mod tokenizer_training;
 mod train;
 

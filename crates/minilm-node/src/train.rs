@@ -6,30 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use minilm_core::train::{Trainer, TrainerOptions};
 use napi::bindgen_prelude::AsyncTask;
-use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::error::{guarded, to_json};
-
-type Work = Box<dyn FnOnce() -> napi::Result<String> + Send>;
-
-/// A unit of trainer work for libuv's pool.
-pub struct TrainerTask {
-    work: Option<Work>,
-}
-
-impl Task for TrainerTask {
-    type Output = String;
-    type JsValue = String;
-
-    fn compute(&mut self) -> napi::Result<String> {
-        self.work.take().expect("a task runs once")()
-    }
-
-    fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
-        Ok(output)
-    }
-}
+use crate::task::JsonTask;
 
 #[napi]
 pub struct NativeTrainer {
@@ -40,18 +20,16 @@ pub struct NativeTrainer {
 fn with_trainer<T: serde::Serialize>(
     inner: &Arc<Mutex<Option<Trainer>>>,
     work: impl FnOnce(&mut Trainer) -> minilm_core::Result<T> + Send + 'static,
-) -> AsyncTask<TrainerTask> {
+) -> AsyncTask<JsonTask> {
     let inner = inner.clone();
-    AsyncTask::new(TrainerTask {
-        work: Some(Box::new(move || {
-            let mut guard = inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let trainer = guard
-                .as_mut()
-                .ok_or_else(|| napi::Error::from_reason("the trainer is not open (open() failed or close() was called)"))?;
-            let value = guarded(|| work(trainer))?;
-            to_json(&value)
-        })),
-    })
+    AsyncTask::new(JsonTask::new(move || {
+        let mut guard = inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let trainer = guard
+            .as_mut()
+            .ok_or_else(|| napi::Error::from_reason("the trainer is not open (open() failed or close() was called)"))?;
+        let value = guarded(|| work(trainer))?;
+        to_json(&value)
+    }))
 }
 
 #[napi]
@@ -63,36 +41,34 @@ impl NativeTrainer {
 
     /// Builds the model (fresh or from initial weights) and opens the data; resolves to the trainer's info.
     #[napi(catch_unwind)]
-    pub fn open(&self, options_json: String) -> AsyncTask<TrainerTask> {
+    pub fn open(&self, options_json: String) -> AsyncTask<JsonTask> {
         let inner = self.inner.clone();
-        AsyncTask::new(TrainerTask {
-            work: Some(Box::new(move || {
-                crate::keep_freed_memory();
-                let options: TrainerOptions = serde_json::from_str(&options_json)
-                    .map_err(|e| napi::Error::from_reason(format!("trainer options: {e}")))?;
-                let trainer = guarded(|| Trainer::new(options))?;
-                let info = to_json(&trainer.info())?;
-                *inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(trainer);
-                Ok(info)
-            })),
-        })
+        AsyncTask::new(JsonTask::new(move || {
+            crate::keep_freed_memory();
+            let options: TrainerOptions =
+                serde_json::from_str(&options_json).map_err(|e| napi::Error::from_reason(format!("trainer options: {e}")))?;
+            let trainer = guarded(|| Trainer::new(options))?;
+            let info = to_json(&trainer.info())?;
+            *inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(trainer);
+            Ok(info)
+        }))
     }
 
     /// One optimizer step at learning rate `lr`; resolves to {loss, grad_norm, tokens}.
     #[napi(catch_unwind)]
-    pub fn step(&self, lr: f64) -> AsyncTask<TrainerTask> {
+    pub fn step(&self, lr: f64) -> AsyncTask<JsonTask> {
         with_trainer(&self.inner, move |t| t.step(lr))
     }
 
     /// Validation loss over `max_iters` micro-batches; resolves to a number, or null without a val split.
     #[napi(catch_unwind)]
-    pub fn evaluate(&self, max_iters: u32) -> AsyncTask<TrainerTask> {
+    pub fn evaluate(&self, max_iters: u32) -> AsyncTask<JsonTask> {
         with_trainer(&self.inner, move |t| t.evaluate(max_iters as usize))
     }
 
     /// Writes weights, optimizer state and state.json (merged with `extra_json`) into `dir`.
     #[napi(catch_unwind)]
-    pub fn save(&self, dir: String, extra_json: String) -> AsyncTask<TrainerTask> {
+    pub fn save(&self, dir: String, extra_json: String) -> AsyncTask<JsonTask> {
         with_trainer(&self.inner, move |t| {
             let extra = serde_json::from_str(&extra_json).map_err(|e| minilm_core::Error::usage(format!("checkpoint state: {e}")))?;
             t.save(Path::new(&dir), extra)
@@ -101,7 +77,7 @@ impl NativeTrainer {
 
     /// Loads a checkpoint written by `save`; resolves to its state.json.
     #[napi(catch_unwind)]
-    pub fn restore(&self, dir: String) -> AsyncTask<TrainerTask> {
+    pub fn restore(&self, dir: String) -> AsyncTask<JsonTask> {
         with_trainer(&self.inner, move |t| t.restore(Path::new(&dir)))
     }
 

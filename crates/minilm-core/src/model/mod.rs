@@ -6,6 +6,7 @@
 pub mod backprop;
 pub mod composite;
 pub mod config;
+pub mod export_hf;
 pub mod fused;
 pub mod layers;
 pub mod llama;

@@ -1,0 +1,91 @@
+// Reading a model folder for generation or export: a checkpoint `minilm pretrain` wrote (step-*/,
+// final/: model_config.yaml + model.safetensors in litgpt's names) or a Hugging Face Llama folder
+// `minilm export` wrote (config.json + model.safetensors in transformers' names).
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { resolveModelConfig, type ModelConfig } from '../config/pretrain-config.js';
+import { MinilmError } from '../errors.js';
+
+export interface ModelFolder {
+  dir: string;
+  format: 'minilm' | 'hf';
+  model: ModelConfig;
+  weights: string;
+  /** The folder holding tokenizer.json, or null when there is none. */
+  tokenizerDir: string | null;
+}
+
+const EXPECTED = 'expected a checkpoint folder written by `minilm pretrain` (out_dir/step-XXXXXXXX or out_dir/final) or by `minilm export --format hf`';
+
+export function readModelFolder(dirArg: string): ModelFolder {
+  const dir = path.resolve(dirArg);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new MinilmError(`${dirArg}: no such folder; ${EXPECTED}`, 'InvalidArg');
+  }
+  const has = (name: string) => existsSync(path.join(dir, name));
+  const tokenizerDir = has('tokenizer.json') ? dir : null;
+  if (!has('model.safetensors')) {
+    throw new MinilmError(`${dirArg}: has no model.safetensors (the weights); ${EXPECTED}`, 'InvalidArg');
+  }
+  const weights = path.join(dir, 'model.safetensors');
+  if (has('model_config.yaml')) {
+    const file = path.join(dir, 'model_config.yaml');
+    const tree = readYaml(file);
+    // litgpt keeps tie_embeddings with the training settings, not in model_config.yaml.
+    const hyper = has('hyperparameters.yaml') ? readYaml(path.join(dir, 'hyperparameters.yaml')) : {};
+    const tie = Boolean((hyper as { train?: { tie_embeddings?: unknown } })?.train?.tie_embeddings ?? false);
+    return { dir, format: 'minilm', model: resolveModelConfig(tree, tie, file), weights, tokenizerDir };
+  }
+  if (has('config.json')) {
+    return { dir, format: 'hf', model: fromHfConfig(path.join(dir, 'config.json')), weights, tokenizerDir };
+  }
+  throw new MinilmError(`${dirArg}: has neither model_config.yaml (a minilm checkpoint) nor config.json (a Hugging Face model); ${EXPECTED}`, 'InvalidArg');
+}
+
+function readYaml(file: string): unknown {
+  try {
+    return YAML.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new MinilmError(`${file}: not valid YAML (${(error as Error).message})`, 'InvalidArg');
+  }
+}
+
+/** A transformers LlamaConfig (config.json) as minilm's model config. */
+function fromHfConfig(file: string): ModelConfig {
+  let c: Record<string, unknown>;
+  try {
+    c = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new MinilmError(`${file}: not valid JSON (${(error as Error).message})`, 'InvalidArg');
+  }
+  if (c.model_type !== 'llama') {
+    throw new MinilmError(`${file}: model_type is ${JSON.stringify(c.model_type)}; minilm reads Hugging Face Llama models ("llama") only`, 'InvalidArg');
+  }
+  const num = (key: string, fallback?: number): number => {
+    const value = c[key] ?? fallback;
+    if (typeof value !== 'number') throw new MinilmError(`${file}: ${key} is missing or not a number`, 'InvalidArg');
+    return value;
+  };
+  const n_embd = num('hidden_size');
+  const n_head = num('num_attention_heads');
+  const head_size = num('head_dim', n_embd / n_head);
+  const padded = num('vocab_size');
+  return {
+    name: typeof c.minilm_name === 'string' ? c.minilm_name : path.basename(path.dirname(file)),
+    block_size: num('max_position_embeddings'),
+    vocab_size: num('minilm_vocab_size', padded),
+    padded_vocab_size: padded,
+    n_layer: num('num_hidden_layers'),
+    n_head,
+    n_embd,
+    head_size,
+    n_query_groups: num('num_key_value_heads', n_head),
+    rotary_percentage: 1,
+    rope_n_elem: head_size,
+    rope_base: num('rope_theta', 10000),
+    norm_eps: num('rms_norm_eps', 1e-6),
+    intermediate_size: num('intermediate_size'),
+    tie_embeddings: Boolean(c.tie_word_embeddings ?? false),
+  };
+}

@@ -1,0 +1,43 @@
+// A tokenizer for generation: HF tokenizers through the addon, with BOS added as litgpt adds it.
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { MinilmError, fromNative } from '../errors.js';
+import { native } from '../native.js';
+import type { NativeTokenizer } from '../../native/index.js';
+
+export class Tokenizer {
+  private constructor(private readonly inner: NativeTokenizer) {}
+
+  /** A folder with tokenizer.json (and tokenizer_config.json): a checkpoint, or a tokenizer's own folder. */
+  static fromDir(dir: string): Tokenizer {
+    if (!existsSync(path.join(dir, 'tokenizer.json'))) {
+      throw new MinilmError(`${dir}: has no tokenizer.json; expected a folder with tokenizer.json and tokenizer_config.json (pretrain copies them into every checkpoint)`, 'InvalidArg');
+    }
+    try {
+      return new Tokenizer(new (native().NativeTokenizer)(dir));
+    } catch (error) {
+      throw fromNative(error);
+    }
+  }
+
+  /** Ids for a prompt: BOS when the tokenizer's config asks for it, no EOS. */
+  encode(text: string): number[] {
+    return this.inner.encode(text);
+  }
+
+  decode(ids: number[]): string {
+    return this.inner.decode(ids);
+  }
+
+  get eosId(): number | null {
+    return this.inner.eosId ?? null;
+  }
+
+  get bosId(): number | null {
+    return this.inner.bosId ?? null;
+  }
+
+  get vocabSize(): number {
+    return this.inner.vocabSize;
+  }
+}
