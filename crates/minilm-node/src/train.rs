@@ -105,3 +105,15 @@ pub fn describe_model(config_json: String, seq_len: u32) -> napi::Result<String>
 pub fn measure_matmul_flops() -> napi::Result<f64> {
     guarded(|| minilm_core::train::peak_flops::measure_matmul_flops(&candle_core::Device::Cpu))
 }
+
+/// Writes freshly initialised weights (litgpt's init, from `seed`) for a resolved model config (JSON)
+/// to a safetensors file: a random model for benchmarks and tests, without training.
+#[napi(catch_unwind)]
+pub fn init_weights(config_json: String, seed: u32, path: String) -> napi::Result<()> {
+    let config: minilm_core::model::ModelConfig =
+        serde_json::from_str(&config_json).map_err(|e| napi::Error::from_reason(format!("model config: {e}")))?;
+    guarded(|| {
+        config.validate()?;
+        minilm_core::model::Parameters::init(&config, seed as u64, &candle_core::Device::Cpu)?.save(Path::new(&path))
+    })
+}

@@ -1,0 +1,90 @@
+// `npm run bench:generate`: decode speed at batch 1 on the CPU for the reference 108M config (random
+// weights), with and without the KV cache, and PyTorch eager (transformers' LlamaForCausalLM with its
+// KV cache, scripts/bench-generate-torch.py) on the same model and prompt in the same run; time to first
+// token for a 256-token prompt. Not a test: prints machine info and a Markdown table for BENCHMARKS.md.
+//
+//   npm run bench:generate                              # PyTorch from /tmp/pyref, or --python PATH
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+import { exportHf, loadPretrainConfig, Model } from '../ts/index.js';
+import { native } from '../ts/native.js';
+import { litgptModelConfig } from '../ts/train/checkpoints.js';
+import { poems } from '../test/support/corpus.js';
+import { minimindTokenizer, repoRoot } from '../test/support/cli.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    new_tokens: { type: 'string', default: '128' },
+    uncached_tokens: { type: 'string', default: '16' },
+    prompt_tokens: { type: 'string', default: '256' },
+    python: { type: 'string' },
+  },
+});
+const newTokens = Number(flags.new_tokens);
+const promptTokens = Number(flags.prompt_tokens);
+const root = path.join(repoRoot, 'bench-data', 'generate-bench');
+const checkpoint = path.join(root, 'checkpoint');
+const hfDir = path.join(root, 'hf');
+
+/** The reference 108M model with litgpt's random init, written as a minilm checkpoint and its HF export. */
+async function makeModel(): Promise<void> {
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(checkpoint, { recursive: true });
+  const config = loadPretrainConfig({ configFile: path.join(repoRoot, 'configs/pretrain.yaml') });
+  native().initWeights(JSON.stringify(config.model), 42, path.join(checkpoint, 'model.safetensors'));
+  writeFileSync(path.join(checkpoint, 'model_config.yaml'), YAML.stringify(litgptModelConfig(config)));
+  writeFileSync(path.join(checkpoint, 'hyperparameters.yaml'), YAML.stringify({ train: { tie_embeddings: config.model.tie_embeddings } }));
+  for (const name of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(path.join(minimindTokenizer, name), path.join(checkpoint, name));
+  await exportHf(checkpoint, hfDir);
+}
+
+/** Poetry text of about `count` tokens, and its ids. */
+function promptOf(model: Model, count: number): { text: string; ids: number[] } {
+  let text = '';
+  for (const poem of poems()) {
+    text += poem;
+    if (model.tokenizer.encode(text).length >= count) break;
+  }
+  while (model.tokenizer.encode(text).length > count) text = text.slice(0, -1);
+  return { text, ids: model.tokenizer.encode(text) };
+}
+
+async function minilmRun(model: Model, prompt: string, maxNewTokens: number, kvCache: boolean) {
+  const generation = model.generate(prompt, { maxNewTokens, temperature: 0, kvCache });
+  for await (const _ of generation);
+  return generation.stats!;
+}
+
+await makeModel();
+const model = await Model.load(checkpoint);
+const prompt = promptOf(model, promptTokens);
+await minilmRun(model, prompt.text, 4, true); // warm-up
+// An untrained model may emit EOS early: min new tokens is not an option, so report what was generated.
+const cached = await minilmRun(model, prompt.text, newTokens, true);
+const uncached = await minilmRun(model, prompt.text, Number(flags.uncached_tokens), false);
+
+const python = flags.python ?? process.env.MINILM_TORCH_PYTHON ?? (existsSync('/tmp/pyref/bin/python') ? '/tmp/pyref/bin/python' : null);
+let torch: { torch: string; transformers: string; first_token_ms: number; tokens_per_sec: number; new_tokens: number } | null = null;
+if (python !== null) {
+  const r = spawnSync(python, [path.join(repoRoot, 'scripts/bench-generate-torch.py'), '--model', hfDir, '--prompt_ids', JSON.stringify(prompt.ids),
+    '--new_tokens', String(newTokens), '--threads', String(os.cpus().length)], { encoding: 'utf8' });
+  if (r.status === 0) torch = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  else console.error(`PyTorch peer failed:\n${r.stderr}`);
+}
+
+const params = 108_749_568;
+const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).stdout.trim();
+console.log(`\n${os.cpus()[0].model}, ${os.cpus().length} cores; ${new Date().toISOString()}; node ${process.version}; minilm ${git}` +
+  (torch ? `; torch ${torch.torch}, transformers ${torch.transformers}` : ''));
+console.log(`reference 108M config (${params.toLocaleString('en-US')} parameters, random weights), float32, batch 1, greedy; prompt ${prompt.ids.length} tokens\n`);
+console.log('| what | new tokens | time to first token ms | decode tokens/s |');
+console.log('|---|---:|---:|---:|');
+console.log(`| minilm, KV cache | ${cached.newTokens} | ${cached.firstTokenMs.toFixed(0)} | ${cached.tokensPerSec.toFixed(1)} |`);
+console.log(`| minilm, no cache (whole prefix per token) | ${uncached.newTokens} | ${uncached.firstTokenMs.toFixed(0)} | ${uncached.tokensPerSec.toFixed(1)} |`);
+if (torch) console.log(`| PyTorch eager (transformers, KV cache) | ${torch.new_tokens} | ${torch.first_token_ms.toFixed(0)} | ${torch.tokens_per_sec.toFixed(1)} |`);
+if (torch) console.log(`\nminilm / PyTorch decode: ${(cached.tokensPerSec / torch.tokens_per_sec).toFixed(2)}x; KV cache speedup: ${(cached.tokensPerSec / uncached.tokensPerSec).toFixed(1)}x`);
+else console.log('\nPyTorch not found: create a venv with `python3 -m venv /tmp/pyref && /tmp/pyref/bin/pip install torch transformers safetensors`');
