@@ -32,6 +32,7 @@ impl NativeModel {
     pub fn open(&self, config_json: String, weights_path: String, hf: bool) -> AsyncTask<JsonTask> {
         let inner = self.inner.clone();
         AsyncTask::new(JsonTask::new(move || {
+            crate::keep_freed_memory();
             let config: ModelConfig =
                 serde_json::from_str(&config_json).map_err(|e| napi::Error::from_reason(format!("model config: {e}")))?;
             let device = candle_core::Device::Cpu;

@@ -39,21 +39,23 @@ pub(crate) struct BlockActivations {
     pub gated: Tensor,
 }
 
-/// Each layer's keys and values for the positions generated so far, (1, G, T, D) each, so that a
-/// new token costs one position of work rather than the whole prefix.
+/// Each layer's keys and values for the positions generated so far, so that a new token costs one
+/// position of work rather than the whole prefix. The buffers hold block_size positions, (1, G,
+/// block_size, D) each, allocated on first use and filled in place.
 #[derive(Default)]
 pub struct KvCache {
     layers: Vec<(Tensor, Tensor)>,
+    len: usize,
 }
 
 impl KvCache {
     /// Positions cached so far.
     pub fn len(&self) -> usize {
-        self.layers.first().map_or(0, |(keys, _)| keys.dim(2).unwrap_or(0))
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 }
 
@@ -92,22 +94,25 @@ impl Llama {
     /// `cache`, which then holds these too.
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> CandleResult<Tensor> {
         let (batch, t) = ids.dims2()?;
-        let start = cache.len();
-        if batch != 1 || start + t > self.config.block_size {
-            candle_core::bail!("forward_cached takes one sequence of at most block_size ({}) positions", self.config.block_size);
+        let start = cache.len;
+        let c = &self.config;
+        if batch != 1 || start + t > c.block_size {
+            candle_core::bail!("forward_cached takes one sequence of at most block_size ({}) positions", c.block_size);
         }
-        let mut x = self.weight("transformer.wte.weight").embedding(&ids.flatten_all()?)?;
-        for layer in 0..self.config.n_layer {
-            let past = cache.layers.get(layer).cloned();
-            let block = self.block(&x, layer, 1, past.as_ref())?;
-            x = (&block.mid + linear(&block.gated, &self.layer_weight(layer, "mlp.proj.weight"))?)?;
-            let entry = (block.keys, block.values);
-            match cache.layers.get_mut(layer) {
-                Some(slot) => *slot = entry,
-                None => cache.layers.push(entry),
+        let wte = self.weight("transformer.wte.weight");
+        if cache.layers.is_empty() {
+            let shape = (1, c.n_query_groups, c.block_size, c.head_size);
+            for _ in 0..c.n_layer {
+                cache.layers.push((Tensor::zeros(shape, wte.dtype(), wte.device())?, Tensor::zeros(shape, wte.dtype(), wte.device())?));
             }
         }
-        let normed = rms_norm(&x, &self.weight("transformer.ln_f.weight"), self.config.norm_eps)?;
+        let mut x = wte.embedding(&ids.flatten_all()?)?;
+        for (layer, buffers) in cache.layers.iter().enumerate() {
+            let block = self.block(&x, layer, 1, Some((buffers, start)))?;
+            x = (&block.mid + linear(&block.gated, &self.layer_weight(layer, "mlp.proj.weight"))?)?;
+        }
+        cache.len += t;
+        let normed = rms_norm(&x, &self.weight("transformer.ln_f.weight"), c.norm_eps)?;
         linear(&normed, &self.weight(self.lm_head_name()))
     }
 
@@ -175,10 +180,11 @@ impl Llama {
         Ok(Activations { batch, ids, blocks, last: x, normed, logits })
     }
 
-    /// One block up to its MLP's gated activation; the caller adds the MLP's projection. With `past`
-    /// (a KV cache's keys and values), the input's tokens come after those positions, and the
-    /// activations' keys and values include the past ones.
-    fn block(&self, input: &Tensor, layer: usize, batch: usize, past: Option<&(Tensor, Tensor)>) -> CandleResult<BlockActivations> {
+    /// One block up to its MLP's gated activation; the caller adds the MLP's projection. With `cache`
+    /// (a KV cache's key and value buffers holding `start` positions), the input's tokens come after
+    /// those positions: their keys and values are written into the buffers, and attention (and the
+    /// activations) use all start + T of them.
+    fn block(&self, input: &Tensor, layer: usize, batch: usize, cache: Option<(&(Tensor, Tensor), usize)>) -> CandleResult<BlockActivations> {
         let c = &self.config;
         let w = |name: &str| self.layer_weight(layer, name);
         let (h, g, d) = (c.n_head, c.n_query_groups, c.head_size);
@@ -188,14 +194,16 @@ impl Llama {
         // Causal grouped-query attention over the fused qkv projection, [Q | K | V] by heads. The Q
         // query heads of a group are stacked along the rows so that each group's keys and values are
         // used as they are, never copied per head.
-        let start = past.map_or(Ok(0), |(keys, _)| keys.dim(2))?;
+        let start = cache.map_or(0, |(_, start)| start);
         let qkv = linear(&h1, &w("attn.qkv.weight"))?; // (B T, (H + 2G) D)
         let queries = split_heads(&qkv, batch, 0, h, g, d, Some((&self.rope, start)))?; // (B, G, Q T, D)
         let mut keys = split_heads(&qkv, batch, h, g, g, d, Some((&self.rope, start)))?; // (B, G, T, D)
         let mut values = split_heads(&qkv, batch, h + g, g, g, d, None)?;
-        if let Some((past_keys, past_values)) = past {
-            keys = Tensor::cat(&[past_keys, &keys], 2)?;
-            values = Tensor::cat(&[past_values, &values], 2)?;
+        if let Some(((key_buffer, value_buffer), _)) = cache {
+            key_buffer.slice_set(&keys, 2, start)?;
+            value_buffer.slice_set(&values, 2, start)?;
+            keys = key_buffer.narrow(2, 0, start + t)?;
+            values = value_buffer.narrow(2, 0, start + t)?;
         }
         let scores = batched_matmul(&queries, &keys.t()?)?;
         let weights = causal_softmax(&scores, attention_scale(d), t, start)?;
