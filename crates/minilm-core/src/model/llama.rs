@@ -87,39 +87,33 @@ impl Llama {
     /// Logits (B, T, V) for token ids (B, T).
     pub fn forward(&self, ids: &Tensor) -> CandleResult<Tensor> {
         let (b, t) = ids.dims2()?;
-        self.run(ids, false)?.logits.reshape((b, t, self.config.padded_vocab_size))
+        self.run(ids, false, None)?.logits.reshape((b, t, self.config.padded_vocab_size))
     }
 
     /// Logits (T, V) for the next T token ids (1, T) of one sequence whose earlier positions are in
     /// `cache`, which then holds these too.
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> CandleResult<Tensor> {
         let (batch, t) = ids.dims2()?;
-        let start = cache.len;
         let c = &self.config;
-        if batch != 1 || start + t > c.block_size {
+        if batch != 1 || cache.len + t > c.block_size {
             candle_core::bail!("forward_cached takes one sequence of at most block_size ({}) positions", c.block_size);
         }
-        let wte = self.weight("transformer.wte.weight");
         if cache.layers.is_empty() {
+            let wte = self.params.get("transformer.wte.weight");
             let shape = (1, c.n_query_groups, c.block_size, c.head_size);
             for _ in 0..c.n_layer {
                 cache.layers.push((Tensor::zeros(shape, wte.dtype(), wte.device())?, Tensor::zeros(shape, wte.dtype(), wte.device())?));
             }
         }
-        let mut x = wte.embedding(&ids.flatten_all()?)?;
-        for (layer, buffers) in cache.layers.iter().enumerate() {
-            let block = self.block(&x, layer, 1, Some((buffers, start)))?;
-            x = (&block.mid + linear(&block.gated, &self.layer_weight(layer, "mlp.proj.weight"))?)?;
-        }
+        let logits = self.run(ids, false, Some(cache))?.logits;
         cache.len += t;
-        let normed = rms_norm(&x, &self.weight("transformer.ln_f.weight"), c.norm_eps)?;
-        linear(&normed, &self.weight(self.lm_head_name()))
+        Ok(logits)
     }
 
     /// Mean cross-entropy of the next token: `windows` (B, T + 1) as litgpt's data loader gives them.
     pub fn loss(&self, windows: &Tensor) -> CandleResult<Tensor> {
         let t = windows.dim(1)? - 1;
-        let logits = self.run(&windows.narrow(1, 0, t)?, false)?.logits;
+        let logits = self.run(&windows.narrow(1, 0, t)?, false, None)?.logits;
         cross_entropy(&logits, &windows.narrow(1, 1, t)?.flatten_all()?)
     }
 
@@ -129,13 +123,13 @@ impl Llama {
         let t = windows.dim(1)? - 1;
         let targets = windows.narrow(1, 1, t)?.flatten_all()?;
         if self.by_hand {
-            let activations = self.run(&windows.narrow(1, 0, t)?, true)?;
+            let activations = self.run(&windows.narrow(1, 0, t)?, true, None)?;
             let (loss, d_logits) = fused::cross_entropy_with_grad(&activations.logits, &targets.to_vec1::<u32>()?, d_loss)?;
             let mut grads = self.backprop(&activations, &d_logits)?;
             let ordered = self.params.iter().map(|(name, _)| grads.remove(name).expect("backprop covers every parameter"));
             return Ok((loss, ordered.collect()));
         }
-        let loss = cross_entropy(&self.run(&windows.narrow(1, 0, t)?, false)?.logits, &targets)?;
+        let loss = cross_entropy(&self.run(&windows.narrow(1, 0, t)?, false, None)?.logits, &targets)?;
         let grads = (&loss * d_loss)?.backward()?;
         let ordered = self.params.iter().map(|(name, var)| {
             grads.get(var.as_tensor()).cloned().ok_or_else(|| Error::usage(format!("no gradient reached {name}")))
@@ -162,14 +156,15 @@ impl Llama {
     }
 
     /// The forward pass for token ids (B, T); logits are (B T, V). Activations stay two-dimensional,
-    /// one row per token. Blocks' activations are kept only when `keep_blocks`.
-    fn run(&self, ids: &Tensor, keep_blocks: bool) -> CandleResult<Activations> {
+    /// one row per token. Blocks' activations are kept only when `keep_blocks`. With a `cache` (its
+    /// buffers allocated), the tokens come after its positions; the caller advances its length.
+    fn run(&self, ids: &Tensor, keep_blocks: bool, cache: Option<&KvCache>) -> CandleResult<Activations> {
         let batch = ids.dim(0)?;
         let ids = ids.flatten_all()?;
         let mut x = self.weight("transformer.wte.weight").embedding(&ids)?;
         let mut blocks = Vec::new();
         for layer in 0..self.config.n_layer {
-            let block = self.block(&x, layer, batch, None)?;
+            let block = self.block(&x, layer, batch, cache.map(|c| (&c.layers[layer], c.len)))?;
             x = (&block.mid + linear(&block.gated, &self.layer_weight(layer, "mlp.proj.weight"))?)?;
             if keep_blocks {
                 blocks.push(block);
