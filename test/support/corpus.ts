@@ -3,36 +3,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { poems } from '../../ts/data/sample-corpus.js';
+
+export { poems };
 
 const modules = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../node_modules');
-
-interface Poem {
-  title?: string;
-  rhythmic?: string;
-  author?: string;
-  paragraphs?: string[];
-}
-
-/** Tang poems then Song ci, each as "title\nline\nline...", file by file until `limit` poems. */
-export function* poems(limit = Infinity): Generator<string> {
-  let count = 0;
-  const sources: Array<[string, RegExp]> = [
-    ['chinese-poetry/dist/quantangshi', /^poet\.(tang|song)\.\d+\.json$/],
-    ['chinese-poetry/dist/songci', /^ci\.song\.\d+\.json$/],
-  ];
-  for (const [dir, pattern] of sources) {
-    const full = path.join(modules, dir);
-    const files = readdirSync(full).filter((f) => pattern.test(f)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-    for (const file of files) {
-      const items = JSON.parse(readFileSync(path.join(full, file), 'utf8')) as Poem[];
-      for (const poem of items) {
-        if (!poem.paragraphs?.length) continue;
-        yield [poem.title ?? poem.rhythmic ?? '', ...poem.paragraphs].join('\n');
-        if (++count >= limit) return;
-      }
-    }
-  }
-}
 
 /** Paragraphs of the Brown corpus as plain English. */
 export function* brownParagraphs(limit = Infinity): Generator<string> {

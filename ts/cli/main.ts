@@ -9,6 +9,7 @@ import { inspectCommand } from './inspect.js';
 import { pretrainCommand } from './pretrain.js';
 import { generateCommand } from './generate.js';
 import { exportCommand } from './export.js';
+import { quickstartCommand } from './quickstart.js';
 import { isCancelled, MinilmError } from '../errors.js';
 
 // Output piped into `head` and closed early is not an error.
@@ -38,6 +39,7 @@ async function main(): Promise<void> {
   cli = pretrainCommand(cli);
   cli = generateCommand(cli);
   cli = exportCommand(cli);
+  cli = quickstartCommand(cli);
   await cli.parseAsync();
 }
 

@@ -3,7 +3,7 @@
 import type { Argv } from 'yargs';
 import { loadPretrainConfig, type PretrainConfig } from '../config/pretrain-config.js';
 import { native } from '../native.js';
-import { pretrain, type PretrainEvent } from '../train/run.js';
+import { pretrain, type PretrainEvent, type PretrainSummary } from '../train/run.js';
 import { ProgressDisplay } from '../log/progress.js';
 import { formatCount, formatDuration, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
@@ -90,15 +90,21 @@ export function pretrainCommand(yargs: Argv): Argv {
         for (const text of describe(config)) process.stdout.write(`${text}\n`);
         return;
       }
-      for (const text of describe(config)) process.stderr.write(`${text}\n`);
-      const stop = stopOnSignals();
-      try {
-        const summary = await pretrain(config, { onLog: printer(), signal: stop.signal });
-        process.stderr.write(`done: ${summary.steps} steps, ${formatCount(summary.tokens)} tokens in ${formatDuration(summary.seconds)}; ` +
-          `loss ${summary.loss?.toFixed(4) ?? '-'}, val_loss ${summary.val_loss?.toFixed(4) ?? '-'}; final checkpoint ${summary.final_dir}\n`);
-      } finally {
-        stop.dispose();
-      }
+      await runPretrain(config);
     },
   );
+}
+
+/** A training run as the command shows it: the summary, progress, and Ctrl-C / SIGTERM saving a checkpoint. */
+export async function runPretrain(config: PretrainConfig): Promise<PretrainSummary> {
+  for (const text of describe(config)) process.stderr.write(`${text}\n`);
+  const stop = stopOnSignals();
+  try {
+    const summary = await pretrain(config, { onLog: printer(), signal: stop.signal });
+    process.stderr.write(`done: ${summary.steps} steps, ${formatCount(summary.tokens)} tokens in ${formatDuration(summary.seconds)}; ` +
+      `loss ${summary.loss?.toFixed(4) ?? '-'}, val_loss ${summary.val_loss?.toFixed(4) ?? '-'}; final checkpoint ${summary.final_dir}\n`);
+    return summary;
+  } finally {
+    stop.dispose();
+  }
 }
