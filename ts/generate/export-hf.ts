@@ -13,12 +13,13 @@ export interface ExportSummary {
 
 const TOKENIZER_FILES = /^(tokenizer.*|special_tokens_map\.json|vocab\.json|merges\.txt)$/;
 
-export async function exportHf(checkpointDir: string, outputDir: string): Promise<ExportSummary> {
+/** `tokenizerDir`: where the tokenizer files are when the checkpoint has none (default: the checkpoint). */
+export async function exportHf(checkpointDir: string, outputDir: string, options: { tokenizerDir?: string } = {}): Promise<ExportSummary> {
   const out = path.resolve(outputDir);
   if (existsSync(out) && readdirSync(out).length > 0) {
     throw new MinilmError(`${outputDir}: exists and is not empty; give a new folder (export never overwrites)`, 'InvalidArg');
   }
-  const model = await Model.load(checkpointDir);
+  const model = await Model.load(checkpointDir, options);
   const c = model.config;
   const reason = native().hfIncompatibility(JSON.stringify(c));
   if (reason !== null) throw new MinilmError(`${checkpointDir}: cannot export as a Hugging Face Llama: ${reason}`, 'InvalidArg');
@@ -56,7 +57,7 @@ export async function exportHf(checkpointDir: string, outputDir: string): Promis
   const generation = { bos_token_id: bosId, eos_token_id: eosId, do_sample: true, temperature: 0.8, top_k: 50, top_p: 1.0, max_new_tokens: 50 };
   writeFileSync(path.join(partial, 'generation_config.json'), `${JSON.stringify(generation, null, 2)}\n`);
   model.exportHfWeights(path.join(partial, 'model.safetensors'));
-  const tokenizerDir = path.dirname(path.join(model.dir, 'tokenizer.json'));
+  const tokenizerDir = options.tokenizerDir ?? model.dir;
   for (const name of readdirSync(tokenizerDir).filter((n) => TOKENIZER_FILES.test(n))) {
     copyFileSync(path.join(tokenizerDir, name), path.join(partial, name));
   }
