@@ -1,51 +1,19 @@
 //! Generation: the KV cache gives the logits of a full forward pass, and a generator with and
 //! without the cache picks the same tokens. Uses the golden test's tiny models and weights.
 
-use std::collections::HashMap;
-use std::path::Path;
+mod support;
+
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use minilm_core::generate::{GenerateOptions, Generator, SamplingOptions};
-use minilm_core::model::{KvCache, Llama, ModelConfig, Parameters};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Golden {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    config: ModelConfig,
-    input_ids: Vec<Vec<u32>>,
-    weights: HashMap<String, Array>,
-}
-
-#[derive(Deserialize)]
-struct Array {
-    shape: Vec<usize>,
-    data: Vec<f32>,
-}
+use minilm_core::model::{KvCache, Llama};
+use support::{golden, model, Case};
 
 fn models() -> Vec<(Case, Arc<Llama>)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/tiny_llama.json");
-    let golden: Golden = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    golden
-        .cases
-        .into_iter()
-        .map(|case| {
-            let tensors = case
-                .weights
-                .iter()
-                .map(|(name, a)| (name.clone(), Tensor::from_vec(a.data.clone(), a.shape.as_slice(), &Device::Cpu).unwrap()))
-                .collect();
-            let params = Parameters::from_tensors(&case.config, tensors, Path::new("golden"), &Device::Cpu).unwrap();
-            let model = Arc::new(Llama::new(case.config.clone(), params, &Device::Cpu).unwrap());
-            (case, model)
-        })
-        .collect()
+    let cases = golden().cases;
+    let models: Vec<Arc<Llama>> = cases.iter().map(|case| Arc::new(model(case))).collect();
+    cases.into_iter().zip(models).collect()
 }
 
 #[test]

@@ -6,65 +6,15 @@
 //! The values come from scripts/reference/make_model_golden.py (torch 2.15, float32, one thread),
 //! which runs an independent litgpt-equivalent PyTorch model and is checked against litgpt itself.
 
-use std::collections::HashMap;
+mod support;
+
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use minilm_core::model::{Llama, ModelConfig, Parameters};
+use minilm_core::model::{Llama, Parameters};
 use minilm_core::train::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
 use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Golden {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    config: ModelConfig,
-    input_ids: Vec<Vec<u32>>,
-    weights: HashMap<String, Array>,
-    logits: Array,
-    loss: f64,
-    grads: HashMap<String, Array>,
-    adamw: AdamWRun,
-}
-
-#[derive(Deserialize)]
-struct AdamWRun {
-    lr: f64,
-    betas: (f64, f64),
-    eps: f64,
-    weight_decay: f64,
-    max_norm: f64,
-    losses: Vec<f64>,
-    grad_norms: Vec<f64>,
-    final_weights: HashMap<String, Array>,
-}
-
-#[derive(Deserialize)]
-struct Array {
-    shape: Vec<usize>,
-    data: Vec<f32>,
-}
-
-fn golden() -> Golden {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/tiny_llama.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn tensors(arrays: &HashMap<String, Array>) -> HashMap<String, Tensor> {
-    arrays
-        .iter()
-        .map(|(name, a)| (name.clone(), Tensor::from_vec(a.data.clone(), a.shape.as_slice(), &Device::Cpu).unwrap()))
-        .collect()
-}
-
-fn model(case: &Case) -> Llama {
-    let params = Parameters::from_tensors(&case.config, tensors(&case.weights), Path::new("golden"), &Device::Cpu).unwrap();
-    Llama::new(case.config.clone(), params, &Device::Cpu).unwrap()
-}
+use support::{golden, model, tensors, Array, Case};
 
 fn windows(case: &Case) -> Tensor {
     Tensor::new(case.input_ids.clone(), &Device::Cpu).unwrap()

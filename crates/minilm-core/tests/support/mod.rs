@@ -1,0 +1,64 @@
+//! The tiny golden models of tests/golden/tiny_llama.json (scripts/reference/make_model_golden.py),
+//! shared by the test files that load them.
+// Each test file compiles this module on its own and uses part of it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use minilm_core::model::{Llama, ModelConfig, Parameters};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct Golden {
+    pub cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+pub struct Case {
+    pub name: String,
+    pub config: ModelConfig,
+    pub input_ids: Vec<Vec<u32>>,
+    pub weights: HashMap<String, Array>,
+    pub logits: Array,
+    pub loss: f64,
+    pub grads: HashMap<String, Array>,
+    pub adamw: AdamWRun,
+}
+
+#[derive(Deserialize)]
+pub struct AdamWRun {
+    pub lr: f64,
+    pub betas: (f64, f64),
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub max_norm: f64,
+    pub losses: Vec<f64>,
+    pub grad_norms: Vec<f64>,
+    pub final_weights: HashMap<String, Array>,
+}
+
+#[derive(Deserialize)]
+pub struct Array {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+pub fn golden() -> Golden {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/tiny_llama.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+pub fn tensors(arrays: &HashMap<String, Array>) -> HashMap<String, Tensor> {
+    arrays
+        .iter()
+        .map(|(name, a)| (name.clone(), Tensor::from_vec(a.data.clone(), a.shape.as_slice(), &Device::Cpu).unwrap()))
+        .collect()
+}
+
+pub fn model(case: &Case) -> Llama {
+    let params = Parameters::from_tensors(&case.config, tensors(&case.weights), Path::new("golden"), &Device::Cpu).unwrap();
+    Llama::new(case.config.clone(), params, &Device::Cpu).unwrap()
+}
+
