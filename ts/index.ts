@@ -14,4 +14,6 @@ export type { GenerateOptions, GenerationStats } from './generate/model.js';
 export { Tokenizer } from './generate/tokenizer.js';
 export { exportHf } from './generate/export-hf.js';
 export type { ExportSummary } from './generate/export-hf.js';
+export { writeReport } from './report/report.js';
+export type { ReportOptions, ReportSummary } from './report/report.js';
 export { MinilmError, isCancelled } from './errors.js';

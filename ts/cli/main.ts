@@ -10,6 +10,7 @@ import { pretrainCommand } from './pretrain.js';
 import { generateCommand } from './generate.js';
 import { exportCommand } from './export.js';
 import { quickstartCommand } from './quickstart.js';
+import { reportCommand } from './report.js';
 import { isCancelled, MinilmError } from '../errors.js';
 
 // Output piped into `head` and closed early is not an error.
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
   cli = pretrainCommand(cli);
   cli = generateCommand(cli);
   cli = exportCommand(cli);
+  cli = reportCommand(cli);
   cli = quickstartCommand(cli);
   await cli.parseAsync();
 }

@@ -1,5 +1,6 @@
 // `minilm pretrain --config FILE [--dry_run] [--train.micro_batch_size 4 --out_dir out/x ...]`: litgpt's
 // pretrain YAML as it is, with litgpt-style dotted overrides after it.
+import path from 'node:path';
 import type { Argv } from 'yargs';
 import { loadPretrainConfig, type PretrainConfig } from '../config/pretrain-config.js';
 import { native } from '../native.js';
@@ -95,6 +96,13 @@ export function pretrainCommand(yargs: Argv): Argv {
   );
 }
 
+/** A path as the user would type it: relative to the working directory when inside it, quoted when it has spaces. */
+function shellPath(dir: string): string {
+  const relative = path.relative(process.cwd(), dir);
+  const shown = relative === '' ? '.' : relative.startsWith('..') || path.isAbsolute(relative) ? dir : relative;
+  return /^[\w./@+-]+$/.test(shown) ? shown : `'${shown.replace(/'/g, `'\\''`)}'`;
+}
+
 /** A training run as the command shows it: the summary, progress, and Ctrl-C / SIGTERM saving a checkpoint. */
 export async function runPretrain(config: PretrainConfig): Promise<PretrainSummary> {
   for (const text of describe(config)) process.stderr.write(`${text}\n`);
@@ -103,6 +111,7 @@ export async function runPretrain(config: PretrainConfig): Promise<PretrainSumma
     const summary = await pretrain(config, { onLog: printer(), signal: stop.signal });
     process.stderr.write(`done: ${summary.steps} steps, ${formatCount(summary.tokens)} tokens in ${formatDuration(summary.seconds)}; ` +
       `loss ${summary.loss?.toFixed(4) ?? '-'}, val_loss ${summary.val_loss?.toFixed(4) ?? '-'}; final checkpoint ${summary.final_dir}\n`);
+    process.stderr.write(`curves: npx minilm report ${shellPath(summary.out_dir)}\n`);
     return summary;
   } finally {
     stop.dispose();

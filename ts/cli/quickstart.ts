@@ -12,6 +12,7 @@ import { Model } from '../generate/model.js';
 import { runPrepare } from './prepare.js';
 import { runPretrain } from './pretrain.js';
 import { positiveInteger } from './validate.js';
+import { writeReport } from '../report/report.js';
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PROMPT = '床前明月光';
@@ -73,9 +74,11 @@ export function quickstartCommand(yargs: Argv): Argv {
       let text = PROMPT;
       for await (const piece of model.generate(PROMPT, { maxNewTokens: 60, repetitionPenalty: 1.2, seed: 1234 })) text += piece;
       process.stdout.write(`\n${text}\n\n`);
+      const report = writeReport(outDir, { png: true });
       process.stdout.write(
         `corpus      ${corpus}\ntokenizer   ${tokenizer}\nprepared    ${prepared}\ncheckpoint  ${final}\n` +
-          `metrics     ${path.join(outDir, 'logs/csv/version_0/metrics.csv')}\n\n` +
+          `metrics     ${path.join(outDir, 'logs/csv/version_0/metrics.csv')}\n` +
+          `report      ${report.html} (curves, checkpoints, config; open in a browser)\nloss plot   ${report.png}\n\n` +
           `next: npx minilm generate ${path.relative(process.cwd(), final) || '.'} --prompt "${PROMPT}" --repetition_penalty 1.2\n`,
       );
     },

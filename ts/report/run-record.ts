@@ -1,0 +1,109 @@
+// What a pretrain run left in its out_dir, read back for the report: the metrics rows of
+// logs/csv/version_0/metrics.csv, the run's settings (hyperparameters.yaml of its newest checkpoint) and
+// the checkpoints themselves. Works on a run in progress: a row torn by a write in flight is ignored.
+import fs from 'node:fs';
+import path from 'node:path';
+import { MinilmError } from '../errors.js';
+import { litgptCsvMetricsFile } from '../log/csv-metrics.js';
+
+/** One metrics.csv row; a column the row leaves empty is absent (training rows have no val_loss, ...). */
+export type MetricsRow = Partial<Record<MetricName, number>> & { step: number };
+
+export type MetricName = 'iter' | 'tokens' | 'loss' | 'learning_rate' | 'grad_norm' | 'tokens_per_sec' | 'mfu' | 'val_loss' | 'val_ppl';
+
+export interface CheckpointRecord {
+  name: string;
+  dir: string;
+  step: number | null;
+  tokens: number | null;
+  bytes: number;
+  savedAt: Date;
+}
+
+export interface RunRecord {
+  outDir: string;
+  metricsFile: string;
+  rows: MetricsRow[];
+  /** hyperparameters.yaml of the newest checkpoint, as written; null before the first checkpoint. */
+  hyperparametersYaml: string | null;
+  checkpoints: CheckpointRecord[];
+}
+
+export function readRun(outDir: string): RunRecord {
+  if (!fs.existsSync(outDir)) throw new MinilmError(`${outDir} does not exist; expected the out_dir of a minilm pretrain run`, 'InvalidArg');
+  const metricsFile = litgptCsvMetricsFile(outDir);
+  if (!fs.existsSync(metricsFile)) {
+    throw new MinilmError(`${outDir} has no metrics: ${metricsFile} is missing; expected the out_dir of a minilm (or litgpt) pretrain run that has logged at least once`, 'InvalidArg');
+  }
+  const rows = readMetrics(metricsFile);
+  const checkpoints = readCheckpoints(outDir);
+  const newest = [...checkpoints].sort((a, b) => a.savedAt.getTime() - b.savedAt.getTime()).at(-1);
+  const hyperparametersFile = newest && path.join(newest.dir, 'hyperparameters.yaml');
+  const hyperparametersYaml = hyperparametersFile && fs.existsSync(hyperparametersFile) ? fs.readFileSync(hyperparametersFile, 'utf8') : null;
+  return { outDir, metricsFile, rows, hyperparametersYaml, checkpoints };
+}
+
+function readMetrics(file: string): MetricsRow[] {
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  lines.pop(); // whatever follows the last newline is a row still being written (or nothing)
+  const header = (lines.shift() ?? '').replace(/\r$/, '').split(',');
+  if (header[0] !== 'step') throw new MinilmError(`${file} line 1: expected a CSV header starting with "step", found "${header.join(',')}"`, 'InvalidArg');
+  const rows: MetricsRow[] = [];
+  lines.forEach((line, i) => {
+    const cells = line.replace(/\r$/, '').split(',');
+    if (cells.length !== header.length) {
+      throw new MinilmError(`${file} line ${i + 2}: expected ${header.length} cells (${header.join(',')}), found ${cells.length}`, 'InvalidArg');
+    }
+    const row: Record<string, number> = {};
+    header.forEach((name, column) => {
+      const value = parseCell(cells[column]);
+      if (value !== null) row[name] = value;
+    });
+    if (row.step === undefined) throw new MinilmError(`${file} line ${i + 2}: the step cell is empty`, 'InvalidArg');
+    rows.push(row as MetricsRow);
+  });
+  return rows;
+}
+
+// Python's csv module (and minilm's logger) spell the non-finite floats nan, inf and -inf.
+function parseCell(cell: string): number | null {
+  if (cell === '') return null;
+  if (cell === 'nan') return NaN;
+  if (cell === 'inf') return Infinity;
+  if (cell === '-inf') return -Infinity;
+  const value = Number(cell);
+  return Number.isNaN(value) ? null : value;
+}
+
+function readCheckpoints(outDir: string): CheckpointRecord[] {
+  const names = fs.readdirSync(outDir).filter((name) => /^step-\d+$/.test(name) || name === 'final');
+  const records = names.flatMap((name) => {
+    const dir = path.join(outDir, name);
+    if (!fs.existsSync(path.join(dir, 'model.safetensors'))) return [];
+    const state = readState(path.join(dir, 'state.json'));
+    const files = fs.readdirSync(dir).map((file) => fs.statSync(path.join(dir, file)));
+    return [{
+      name,
+      dir,
+      step: state.step ?? (name === 'final' ? null : Number(name.slice('step-'.length))),
+      tokens: state.tokens ?? null,
+      bytes: files.reduce((sum, stat) => sum + stat.size, 0),
+      savedAt: fs.statSync(path.join(dir, 'model.safetensors')).mtime,
+    }];
+  });
+  return records.sort((a, b) => (a.step ?? Infinity) - (b.step ?? Infinity) || a.name.localeCompare(b.name));
+}
+
+// litgpt's own checkpoints have no state.json; their step is in the folder name.
+function readState(file: string): { step?: number; tokens?: number } {
+  if (!fs.existsSync(file)) return {};
+  try {
+    const state = JSON.parse(fs.readFileSync(file, 'utf8')) as { step?: unknown; tokens?: unknown };
+    return {
+      step: typeof state.step === 'number' ? state.step : undefined,
+      tokens: typeof state.tokens === 'number' ? state.tokens : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
