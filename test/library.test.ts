@@ -1,11 +1,13 @@
-// The library API as another Node app uses it: progress, a responsive event loop, AbortSignal.
+// The library API as another Node app uses it: progress, a responsive event loop, AbortSignal, and the
+// README's example program.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { prepare, isCancelled, inspectDataset, writeParquetTexts, type PrepareProgress } from '../ts/index.js';
 import { poems } from './support/corpus.js';
-import { minimindTokenizer } from './support/cli.js';
+import { minimindTokenizer, repoRoot } from './support/cli.js';
 import { tempDir } from './support/files.js';
 
 function corpus(files: number): string {
@@ -56,4 +58,19 @@ test('an AbortSignal stops prepare cleanly, and running again resumes to the end
   const summary = await prepare(options);
   assert.ok(summary.files_resumed >= 2, `resumed after ${summary.files_resumed} files`);
   assert.equal(summary.train.documents + summary.val.documents, 32_000);
+});
+
+test("the README's library example runs as written: prepare, pretrain, report, generate", async () => {
+  const work = tempDir('lib-example');
+  const example = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'examples/library.ts'), corpus(2), minimindTokenizer, work], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  assert.equal(example.status, 0, example.stderr);
+  assert.match(example.stdout, /prepared \d+ training tokens/);
+  const vals = [...example.stdout.matchAll(/val_loss (\d+\.\d+)/g)].map((m) => Number(m[1]));
+  assert.ok(vals.length >= 3 && vals.at(-1)! < vals[0] - 1, `validation loss falls: ${vals.join(' -> ')}`);
+  assert.ok(existsSync(path.join(work, 'run/report.html')) && existsSync(path.join(work, 'run/loss.png')));
+  assert.match(example.stdout, /^床前明月光/m);
 });
