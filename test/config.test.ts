@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { countParameters, loadPretrainConfig, type PretrainConfig } from '../ts/config/pretrain-config.js';
 import { parseOverrides } from '../ts/config/overrides.js';
 import { suggestKey, editDistance } from '../ts/config/suggest.js';
-import { knownKeys } from '../ts/config/pretrain-schema.js';
+import YAML from 'yaml';
+import { knownKeys, PRETRAIN_SCHEMA, type Leaf, type Section } from '../ts/config/pretrain-schema.js';
 import { MinilmError } from '../ts/errors.js';
 import { sharedDir } from './support/shared.js';
 
@@ -253,4 +254,35 @@ test('the library form takes a parsed tree and never changes it', () => {
   assert.equal(config.keep_last_checkpoints, 3);
   assert.equal(JSON.stringify(tree), before);
   refuses(() => loadPretrainConfig({ tree: { ...tiny(), minilm: { keep_last_checkpoints: 0 } }, cwd }), 'minilm.keep_last_checkpoints must be a whole number >= 1, or null, not 0');
+});
+
+test("the README's config reference lists every key with litgpt's default, and marks every refused key", () => {
+  const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+  const section = readme.split('\n## Config reference\n')[1]?.split('\n## ')[0];
+  assert.ok(section, 'README.md has a "## Config reference" section');
+  const rows = new Map<string, { defaultCell: string; meaning: string }>();
+  let prefix = '';
+  for (const line of section.split('\n')) {
+    const heading = /^#### (.+)$/.exec(line);
+    if (heading) prefix = heading[1] === 'Top level' ? '' : `${heading[1]}.`;
+    const row = /^\| `([^`]+)` \| `([^`]*)` \| (.+) \|$/.exec(line);
+    if (row) rows.set(prefix + row[1], { defaultCell: row[2], meaning: row[3] });
+  }
+  const leaves: Array<[string, Leaf]> = [];
+  const walk = (node: Section, at: string) => {
+    for (const [key, child] of Object.entries(node.keys)) {
+      const here = at ? `${at}.${key}` : key;
+      if (child.kind === 'section') walk(child, here);
+      else leaves.push([here, child]);
+    }
+  };
+  walk(PRETRAIN_SCHEMA, '');
+  assert.deepEqual([...rows.keys()].sort(), leaves.map(([key]) => key).sort(), 'one row per key, no row for a key that does not exist');
+  for (const [key, leaf] of leaves) {
+    const { defaultCell, meaning } = rows.get(key)!;
+    assert.deepEqual(YAML.parse(defaultCell === '' ? "''" : defaultCell) ?? null, leaf.default, `${key}: the default shown is litgpt's`);
+    const refused = /\*\*Refused\*\* unless `([^`]*)`/.exec(meaning);
+    assert.equal(refused !== null, leaf.only !== undefined, `${key}: marked refused exactly when minilm refuses other values`);
+    if (refused && leaf.only) assert.ok(leaf.only.test(leaf.parse(YAML.parse(refused[1]))), `${key}: the value the reference allows is accepted`);
+  }
 });
