@@ -1,5 +1,5 @@
-// Loads the native addon built by `npm run build:native` (native/minilm.<platform>.node).
-// MINILM_NATIVE_LIBRARY_PATH selects another build, such as a CUDA one.
+// Loads the native addon: the CPU build of `npm run build:native` (native/minilm.<platform>.node), or the
+// CUDA build of `npm run build:cuda` (native-cuda/) where it loads. MINILM_NATIVE_LIBRARY_PATH selects another file.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,26 @@ function binaryName(): string {
   return `minilm.${process.platform}-${process.arch}.node`;
 }
 
+const cudaDir = path.join(root, 'native-cuda');
+let cudaLoadError: string | null = null;
+
+/**
+ * The addon: MINILM_NATIVE_LIBRARY_PATH if set; else the CUDA build (`npm run build:cuda`, in native-cuda/)
+ * when there is one and it loads (it needs the CUDA libraries and the driver); else the CPU build. The CUDA
+ * build does everything the CPU one does, so one addon serves the whole process.
+ */
 function load(): NativeAddon {
+  const require = createRequire(import.meta.url);
+  const cudaFile = path.join(cudaDir, binaryName());
+  if (!process.env.MINILM_NATIVE_LIBRARY_PATH && process.env.MINILM_DEVICE !== 'cpu' && existsSync(cudaFile)) {
+    try {
+      return require(cudaFile) as NativeAddon;
+    } catch (error) {
+      // Typically a CUDA library or the driver's libcuda.so.1 that the loader cannot find.
+      cudaLoadError = `the CUDA addon ${cudaFile} does not load (${(error as Error).message.split('\n')[0]}); ` +
+        "put the CUDA 13 libraries on LD_LIBRARY_PATH (scripts/gpu-check.sh shows how)";
+    }
+  }
   const file = process.env.MINILM_NATIVE_LIBRARY_PATH ?? path.join(root, 'native', binaryName());
   if (!existsSync(file)) {
     throw new Error(
@@ -29,7 +48,7 @@ function load(): NativeAddon {
         'in the minilm folder; it needs Rust (cargo) on the PATH.',
     );
   }
-  return createRequire(import.meta.url)(file) as NativeAddon;
+  return require(file) as NativeAddon;
 }
 
 let addon: NativeAddon | undefined;
@@ -38,4 +57,12 @@ let addon: NativeAddon | undefined;
 export function native(): NativeAddon {
   addon ??= load();
   return addon;
+}
+
+/** Why training cannot use a GPU here (no CUDA build, it does not load, no device, driver too old), or null if it can. */
+export function cudaUnavailableReason(): string | null {
+  const status = JSON.parse(native().cudaStatus()) as { built: boolean; available: boolean; reason: string | null };
+  if (status.available) return null;
+  if (!status.built && cudaLoadError !== null) return cudaLoadError;
+  return status.reason ?? 'no CUDA device';
 }

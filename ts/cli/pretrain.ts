@@ -40,7 +40,7 @@ function describe(config: PretrainConfig): string[] {
     `optimizer: AdamW lr ${config.optimizer.lr} -> ${t.min_lr}, warmup ${t.lr_warmup_fraction ?? `${t.lr_warmup_steps} steps`}, ` +
       `weight decay ${config.optimizer.weight_decay}, betas ${config.optimizer.betas.join('/')}, clip ${t.max_norm}`,
     `data: ${config.data.data_path}${config.data.split_names ? ` (${config.data.split_names.join(', ')})` : ''}`,
-    `out_dir: ${config.out_dir}; save every ${t.save_interval} steps; validate every ${config.eval.interval} steps; precision ${config.precision} (float32 on the CPU)`,
+    `out_dir: ${config.out_dir}; save every ${t.save_interval} steps; validate every ${config.eval.interval} steps; precision ${config.precision}, devices ${config.devices}`,
   ];
 }
 
@@ -55,6 +55,8 @@ function printer(): (event: PretrainEvent) => void {
       case 'warning':
         return line(`warning: ${event.message}`);
       case 'start':
+        line(`device: ${event.device}, ${event.precision}, matmul peak ${(event.peakFlops / 1e12).toFixed(2)} TFLOP/s for MFU` +
+          (event.whyNotGpu ? ` (not the GPU: ${event.whyNotGpu})` : ''));
         return line(event.resumedFrom
           ? `resumed from ${event.resumedFrom} at step ${event.step} of ${event.totalSteps}`
           : `training ${thousands(event.info.parameters)} parameters for ${event.totalSteps} steps on ${formatCount(event.info.train_tokens)} tokens ` +

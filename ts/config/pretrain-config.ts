@@ -260,11 +260,6 @@ function warningsFor(values: Values, train: PretrainConfig['train']): string[] {
   if (values.logger_name === 'wandb') {
     warnings.push('logger_name: wandb cannot be reached from here; metrics are logged to CSV and TensorBoard under out_dir/logs');
   }
-  const precision = values.precision ?? 'bf16-mixed';
-  if (precision !== '32-true') {
-    const origin = values.precision === null ? " (litgpt's default for null)" : '';
-    warnings.push(`precision: ${precision}${origin}: on the CPU minilm trains in float32 either way; the value is kept in the run's hyperparameters`);
-  }
   if (values.devices !== 'auto' && values.devices !== 1) {
     warnings.push(`devices: ${values.devices}: minilm trains on one device; each optimizer step still uses train.global_batch_size samples, as ${train.gradient_accumulation_steps} micro-batches`);
   }

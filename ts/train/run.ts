@@ -10,6 +10,7 @@ import type { PretrainConfig } from '../config/pretrain-config.js';
 import { CsvMetricsLogger, litgptCsvMetricsFile } from '../log/csv-metrics.js';
 import { TensorBoardWriter } from '../log/tensorboard.js';
 import { lrAt, warmupIters, type Schedule } from './schedule.js';
+import { chooseDevice } from './device.js';
 import { pruneCheckpoints, resumeCheckpoint, stepFolderName, writeCheckpoint } from './checkpoints.js';
 
 export interface TrainerInfo {
@@ -23,7 +24,7 @@ export interface TrainerInfo {
 }
 
 export type PretrainEvent =
-  | { type: 'start'; info: TrainerInfo; totalSteps: number; resumedFrom: string | null; step: number; peakFlops: number }
+  | { type: 'start'; info: TrainerInfo; totalSteps: number; resumedFrom: string | null; step: number; peakFlops: number; device: string; precision: string; whyNotGpu: string | null }
   | { type: 'step'; step: number; totalSteps: number; iter: number; tokens: number; loss: number; learning_rate: number; grad_norm: number; tokens_per_sec: number; mfu: number; eta_seconds: number }
   | { type: 'validation'; step: number; val_loss: number; val_ppl: number }
   | { type: 'checkpoint'; step: number; dir: string }
@@ -70,6 +71,8 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
     throw new MinilmError(`initial_checkpoint_dir: ${config.initial_checkpoint_dir} has no model.safetensors; expected a checkpoint folder written by minilm pretrain (step-XXXXXXXX or final)`, 'InvalidArg');
   }
 
+  const placement = chooseDevice(config);
+  for (const note of placement.notes.slice(1)) onLog({ type: 'warning', message: note });
   const trainer = new (native().NativeTrainer)();
   const call = async <T>(work: Promise<unknown>): Promise<T> => {
     try {
@@ -90,6 +93,8 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
       optimizer: { weight_decay: config.optimizer.weight_decay, betas: config.optimizer.betas, eps: config.optimizer.eps },
       max_norm: train.max_norm,
       initial_weights: initialWeights,
+      device: placement.device,
+      precision: placement.precision,
     })));
     if (info.val_dir === null) {
       onLog({ type: 'warning', message: `${config.data.data_path} has no validation split (val/): validation is skipped; \`minilm prepare\` writes one with --val_fraction` });
@@ -121,8 +126,9 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
       }
       ({ step, tokens } = state);
     }
-    const peakFlops = native().measureMatmulFlops();
-    onLog({ type: 'start', info, totalSteps, resumedFrom: resumeDir, step, peakFlops });
+    const peakFlops = await call<number>(trainer.peakFlops());
+    const whyNotGpu = placement.device === 'cpu' ? placement.notes[0].replace(/^training on the CPU: /, '') : null;
+    onLog({ type: 'start', info, totalSteps, resumedFrom: resumeDir, step, peakFlops, device: placement.device, precision: placement.precision, whyNotGpu });
 
     fs.mkdirSync(config.out_dir, { recursive: true });
     const csv = CsvMetricsLogger.open(litgptCsvMetricsFile(config.out_dir), CSV_COLUMNS, resumeDir !== null ? { resumeAfterStep: step } : {});

@@ -3,9 +3,11 @@
 //! - [`data`]: reading Parquet / JSONL / CSV, tokenizing, writing litdata token shards (`prepare`),
 //!   training a tokenizer, and inspecting a prepared dataset.
 //! - [`model`]: litgpt's LLaMA-family GPT (grouped-query attention, RoPE, SwiGLU) in candle.
+//! - [`device`]: the CPU or a CUDA device (with the `cuda` feature).
 //! - [`train`]: AdamW, the schedule, token windows, checkpoints and the training step.
 
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod generate;
 pub mod model;

@@ -42,6 +42,7 @@ fn logits_and_loss_match_pytorch() {
 
 fn assert_gradients_match(case: &Case, model: &Llama, path: &str) {
     let (loss, grads) = model.loss_and_grads(&windows(case), 1.0).unwrap();
+    let loss = scalar(&loss);
     assert!((loss - case.loss).abs() < 1e-5, "{} ({path}): loss {loss} vs {}", case.name, case.loss);
     assert_eq!(model.params.len(), case.grads.len(), "{}: parameter count", case.name);
     for ((name, _), grad) in model.params.iter().zip(&grads) {
@@ -49,6 +50,10 @@ fn assert_gradients_match(case: &Case, model: &Llama, path: &str) {
         assert!(got.iter().any(|g| *g != 0.0), "{} ({path}): gradient of {name} is all zero", case.name);
         assert_close(&format!("{} ({path}) grad {name}", case.name), &got, &case.grads[name].data, 1e-6, 1e-3);
     }
+}
+
+fn scalar(loss: &Tensor) -> f64 {
+    loss.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
 }
 
 #[test]
@@ -71,23 +76,85 @@ fn autograd_over_composite_layers_matches_pytorch() {
     }
 }
 
+/// Five clipped AdamW steps from `model`, checked against PyTorch's losses, norms and final weights.
+fn assert_adamw_steps_match(case: &Case, model: &Llama, path: &str) {
+    let run = &case.adamw;
+    let config = AdamWConfig { weight_decay: run.weight_decay, betas: run.betas, eps: run.eps };
+    let mut optimizer = AdamW::new(config, &model.params).unwrap();
+    for (step, (want_loss, want_norm)) in run.losses.iter().zip(&run.grad_norms).enumerate() {
+        let (got_loss, mut grads) = model.loss_and_grads(&windows(case), 1.0).unwrap();
+        let got_loss = scalar(&got_loss);
+        assert!((got_loss - want_loss).abs() < 1e-4, "{} ({path}) step {step}: loss {got_loss} vs {want_loss}", case.name);
+        let norm = clip_grad_norm(&mut grads, run.max_norm).unwrap();
+        assert!((norm - want_norm).abs() < 1e-4 * want_norm, "{} ({path}) step {step}: grad norm {norm} vs {want_norm}", case.name);
+        optimizer.step(&model.params, &grads, run.lr).unwrap();
+    }
+    for (name, var) in model.params.iter() {
+        let got: Vec<f32> = var.as_tensor().to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_close(&format!("{} ({path}) weight {name} after 5 steps", case.name), &got, &run.final_weights[name].data, 2e-5, 1e-3);
+    }
+}
+
 #[test]
 fn five_clipped_adamw_steps_match_pytorch() {
     for case in golden().cases {
-        let model = model(&case);
-        let run = &case.adamw;
-        let config = AdamWConfig { weight_decay: run.weight_decay, betas: run.betas, eps: run.eps };
-        let mut optimizer = AdamW::new(config, &model.params).unwrap();
-        for (step, (want_loss, want_norm)) in run.losses.iter().zip(&run.grad_norms).enumerate() {
-            let (got_loss, mut grads) = model.loss_and_grads(&windows(&case), 1.0).unwrap();
-            assert!((got_loss - want_loss).abs() < 1e-4, "{} step {step}: loss {got_loss} vs {want_loss}", case.name);
-            let norm = clip_grad_norm(&mut grads, run.max_norm).unwrap();
-            assert!((norm - want_norm).abs() < 1e-4 * want_norm, "{} step {step}: grad norm {norm} vs {want_norm}", case.name);
-            optimizer.step(&model.params, &grads, run.lr).unwrap();
+        assert_adamw_steps_match(&case, &model(&case), "in-place float32 AdamW");
+    }
+}
+
+/// What a GPU runs in float32: autograd over the composite layers and AdamW as tensor ops (the in-place
+/// CPU kernel takes float32 CPU tensors only), here in float64 on the CPU.
+#[test]
+fn five_adamw_steps_through_the_tensor_op_path_match_pytorch() {
+    for case in golden().cases {
+        let params = model(&case).params.to_dtype(DType::F64).unwrap();
+        let model = Llama::new(case.config.clone(), params, &Device::Cpu).unwrap();
+        assert_adamw_steps_match(&case, &model, "tensor-op AdamW, float64");
+    }
+}
+
+/// bf16-mixed's mechanics (float32 weights, half-precision activations and matmuls, norms / softmax /
+/// RoPE / loss widened to float32, gradients cast back to the float32 weights) checked on the CPU with
+/// float16, which candle's CPU matmul has (it has no bfloat16 one). The GPU check repeats this in bf16.
+#[test]
+fn half_precision_compute_over_float32_weights_stays_within_half_tolerance_of_pytorch() {
+    for case in golden().cases {
+        let model = model(&case).with_compute_dtype(DType::F16);
+        let (loss, grads) = model.loss_and_grads(&windows(&case), 1.0).unwrap();
+        let loss = scalar(&loss);
+        assert!((loss - case.loss).abs() < 2e-2, "{}: float16 loss {loss} vs PyTorch float32 {}", case.name, case.loss);
+        for ((name, var), grad) in model.params.iter().zip(&grads) {
+            assert_eq!(grad.dtype(), DType::F32, "{name}: the gradient reaches the float32 weight");
+            assert_eq!(var.dtype(), DType::F32);
+            let got: Vec<f32> = grad.flatten_all().unwrap().to_vec1().unwrap();
+            let want = &case.grads[name].data;
+            // Direction and size per tensor: elementwise tolerances mean little at 11 bits of mantissa.
+            let dot: f64 = got.iter().zip(want).map(|(g, w)| *g as f64 * *w as f64).sum();
+            let (norm_got, norm_want) = (got.iter().map(|g| (*g as f64).powi(2)).sum::<f64>().sqrt(), want.iter().map(|w| (*w as f64).powi(2)).sum::<f64>().sqrt());
+            let cosine = dot / (norm_got * norm_want);
+            assert!(cosine > 0.99, "{} grad {name}: cosine {cosine} to PyTorch's", case.name);
+            assert!((norm_got / norm_want - 1.0).abs() < 0.05, "{} grad {name}: norm {norm_got} vs {norm_want}", case.name);
         }
-        for (name, var) in model.params.iter() {
-            let got: Vec<f32> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
-            assert_close(&format!("{} weight {name} after 5 steps", case.name), &got, &run.final_weights[name].data, 2e-5, 1e-3);
+    }
+}
+
+#[test]
+fn adamw_keeps_bfloat16_weights_in_bfloat16_with_float32_moments() {
+    // bf16-true: the update is computed in float32 and written back in the weights' bfloat16.
+    for case in golden().cases {
+        let reference = model(&case);
+        let (_, grads) = reference.loss_and_grads(&windows(&case), 1.0).unwrap();
+        let config = AdamWConfig { weight_decay: case.adamw.weight_decay, betas: case.adamw.betas, eps: case.adamw.eps };
+        let bf16 = reference.params.to_dtype(DType::BF16).unwrap();
+        let mut float32_optimizer = AdamW::new(config.clone(), &reference.params).unwrap();
+        let mut bf16_optimizer = AdamW::new(config, &bf16).unwrap();
+        float32_optimizer.step(&reference.params, &grads, case.adamw.lr).unwrap();
+        bf16_optimizer.step(&bf16, &grads, case.adamw.lr).unwrap();
+        for ((name, want), (_, got)) in reference.params.iter().zip(bf16.iter()) {
+            assert_eq!(got.dtype(), DType::BF16, "{name}");
+            let got: Vec<f32> = got.as_tensor().to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let want: Vec<f32> = want.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+            assert_close(&format!("{} bf16 weight {name} after a step", case.name), &got, &want, 1e-3, 1e-2);
         }
     }
 }

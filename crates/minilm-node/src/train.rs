@@ -60,6 +60,12 @@ impl NativeTrainer {
         with_trainer(&self.inner, move |t| t.step(lr))
     }
 
+    /// FLOP/s of a matmul on the trainer's device in its compute dtype: the MFU estimate's reference.
+    #[napi(catch_unwind)]
+    pub fn peak_flops(&self) -> AsyncTask<JsonTask> {
+        with_trainer(&self.inner, move |t| t.peak_flops())
+    }
+
     /// Validation loss over `max_iters` micro-batches; resolves to a number, or null without a val split.
     #[napi(catch_unwind)]
     pub fn evaluate(&self, max_iters: u32) -> AsyncTask<JsonTask> {
@@ -100,10 +106,16 @@ pub fn describe_model(config_json: String, seq_len: u32) -> napi::Result<String>
     }))
 }
 
-/// FLOP/s of a float32 matmul on this machine's CPU: the reference for the MFU estimate.
+/// FLOP/s of a float32 matmul on this machine's CPU (benchmarks compare against it).
 #[napi(catch_unwind)]
 pub fn measure_matmul_flops() -> napi::Result<f64> {
-    guarded(|| minilm_core::train::peak_flops::measure_matmul_flops(&candle_core::Device::Cpu))
+    guarded(|| minilm_core::train::peak_flops::measure_matmul_flops(&candle_core::Device::Cpu, candle_core::DType::F32))
+}
+
+/// Whether this addon can train on a GPU: JSON {built, available, reason}.
+#[napi(catch_unwind)]
+pub fn cuda_status() -> napi::Result<String> {
+    to_json(&minilm_core::device::cuda_status())
 }
 
 /// Writes freshly initialised weights (litgpt's init, from `seed`) for a resolved model config (JSON)

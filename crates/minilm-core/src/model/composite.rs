@@ -5,33 +5,36 @@
 use candle_core::{DType, Device, Result, Tensor, D};
 
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
-    let x32 = x.to_dtype(DType::F32)?;
+    let wide = at_least_f32(x.dtype());
+    let x32 = x.to_dtype(wide)?;
     let mean_square = x32.sqr()?.mean_keepdim(D::Minus1)?;
     let scale = (mean_square + eps)?.sqrt()?.recip()?;
-    x32.broadcast_mul(&scale)?.broadcast_mul(&weight.to_dtype(DType::F32)?)?.to_dtype(x.dtype())
+    x32.broadcast_mul(&scale)?.broadcast_mul(&weight.to_dtype(wide)?)?.to_dtype(x.dtype())
 }
 
 /// Half-split RoPE of x (B, heads, T, D) with `cos` and `sin` already narrowed to its T positions.
+/// Computed in float32 or wider (as litgpt does under bf16), returned in x's dtype.
 pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     let d = x.dim(3)?;
     let n = cos.dim(1)?;
-    let (cos, sin) = (cos.to_dtype(x.dtype())?, sin.to_dtype(x.dtype())?);
-    let rotated_part = if n == d { x.clone() } else { x.narrow(3, 0, n)? };
+    let wide = at_least_f32(x.dtype());
+    let (x32, cos, sin) = (x.to_dtype(wide)?, &cos.to_dtype(wide)?, &sin.to_dtype(wide)?);
+    let rotated_part = if n == d { x32.clone() } else { x32.narrow(3, 0, n)? };
     let first = rotated_part.narrow(3, 0, n / 2)?;
     let second = rotated_part.narrow(3, n / 2, n / 2)?;
     let rotate_half = Tensor::cat(&[&second.neg()?, &first], 3)?;
-    let roped = (rotated_part.broadcast_mul(&cos)? + rotate_half.broadcast_mul(&sin)?)?;
-    if n == d {
-        Ok(roped)
-    } else {
-        Tensor::cat(&[&roped, &x.narrow(3, n, d - n)?], 3)
-    }
+    let roped = (rotated_part.broadcast_mul(cos)? + rotate_half.broadcast_mul(sin)?)?;
+    let out = if n == d { roped } else { Tensor::cat(&[&roped, &x32.narrow(3, n, d - n)?], 3)? };
+    out.to_dtype(x.dtype())
 }
 
 pub fn causal_softmax(scores: &Tensor, scale: f64, query_len: usize, first_position: usize) -> Result<Tensor> {
     let (rows, keys) = (scores.dim(D::Minus2)?, scores.dim(D::Minus1)?);
-    let mask = causal_mask(rows, query_len, first_position, keys, scores.device())?.to_dtype(scores.dtype())?;
-    candle_nn::ops::softmax(&(scores * scale)?.broadcast_add(&mask)?, D::Minus1)
+    // In float32 or wider whatever the scores' dtype: bf16's 8-bit mantissa would round small weights away.
+    let wide = at_least_f32(scores.dtype());
+    let mask = causal_mask(rows, query_len, first_position, keys, scores.device())?.to_dtype(wide)?;
+    let scaled = (scores.to_dtype(wide)? * scale)?.broadcast_add(&mask)?;
+    candle_nn::ops::softmax(&scaled, D::Minus1)?.to_dtype(scores.dtype())
 }
 
 /// 0 where row's query (at position first_position + row % query_len) may see the key, -inf after.
@@ -46,6 +49,15 @@ pub fn swiglu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     a.silu()? * b
 }
 
+/// Mean cross-entropy, in float32 (or wider) whatever the logits' dtype.
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    candle_nn::loss::cross_entropy(logits, targets)
+    candle_nn::loss::cross_entropy(&logits.to_dtype(at_least_f32(logits.dtype()))?, targets)
+}
+
+/// The dtype half-precision values are widened to for norms, softmax, RoPE and the loss.
+pub fn at_least_f32(dtype: DType) -> DType {
+    match dtype {
+        DType::BF16 | DType::F16 => DType::F32,
+        other => other,
+    }
 }

@@ -16,6 +16,8 @@ pub struct Llama {
     /// Whether training computes gradients by hand (backprop.rs, with the fused CPU kernels) rather
     /// than with candle's autograd. When it does, the forward pass builds no autograd graph.
     by_hand: bool,
+    /// The dtype of activations and matmuls (bf16 under mixed precision); the weights keep theirs.
+    compute: DType,
 }
 
 /// What one block's forward pass computed that its backward pass needs. (B T, C) shapes unless noted.
@@ -74,8 +76,27 @@ impl Llama {
     pub fn new(config: ModelConfig, params: Parameters, device: &Device) -> Result<Self> {
         config.validate()?;
         let rope = RopeCache::new(config.rope_n_elem(), config.rope_base, config.block_size, device)?;
-        let by_hand = fused::supported(params.get("transformer.wte.weight"));
-        Ok(Llama { config, params, rope, by_hand })
+        let compute = params.get("transformer.wte.weight").dtype();
+        let mut model = Llama { config, params, rope, by_hand: false, compute };
+        model.by_hand = model.can_backprop_by_hand();
+        Ok(model)
+    }
+
+    /// Runs activations and matmuls in `dtype` (bf16-mixed: bf16 over float32 weights). Norms,
+    /// softmax, RoPE and the loss still compute in float32.
+    pub fn with_compute_dtype(mut self, dtype: DType) -> Self {
+        self.compute = dtype;
+        self.by_hand = self.can_backprop_by_hand();
+        self
+    }
+
+    pub fn compute_dtype(&self) -> DType {
+        self.compute
+    }
+
+    // The fused kernels and backprop.rs are float32 CPU code.
+    fn can_backprop_by_hand(&self) -> bool {
+        fused::supported(self.params.get("transformer.wte.weight")) && self.compute == DType::F32
     }
 
     pub fn init(config: ModelConfig, seed: u64, device: &Device) -> Result<Self> {
@@ -99,10 +120,10 @@ impl Llama {
             candle_core::bail!("forward_cached takes one sequence of at most block_size ({}) positions", c.block_size);
         }
         if cache.layers.is_empty() {
-            let wte = self.params.get("transformer.wte.weight");
+            let device = self.params.get("transformer.wte.weight").device();
             let shape = (1, c.n_query_groups, c.block_size, c.head_size);
             for _ in 0..c.n_layer {
-                cache.layers.push((Tensor::zeros(shape, wte.dtype(), wte.device())?, Tensor::zeros(shape, wte.dtype(), wte.device())?));
+                cache.layers.push((Tensor::zeros(shape, self.compute, device)?, Tensor::zeros(shape, self.compute, device)?));
             }
         }
         let logits = self.run(ids, false, Some(cache))?.logits;
@@ -117,9 +138,10 @@ impl Llama {
         cross_entropy(&logits, &windows.narrow(1, 1, t)?.flatten_all()?)
     }
 
-    /// The mean loss of `windows` and the gradient of `d_loss` times it for every parameter, in the
-    /// parameters' order.
-    pub fn loss_and_grads(&self, windows: &Tensor, d_loss: f64) -> Result<(f64, Vec<Tensor>)> {
+    /// The mean loss of `windows` (a scalar tensor on the model's device, float32 or wider, so that a
+    /// training step reads it back once, not per micro-batch) and the gradient of `d_loss` times it for every
+    /// parameter, in the parameters' order and dtype.
+    pub fn loss_and_grads(&self, windows: &Tensor, d_loss: f64) -> Result<(Tensor, Vec<Tensor>)> {
         let t = windows.dim(1)? - 1;
         let targets = windows.narrow(1, 1, t)?.flatten_all()?;
         if self.by_hand {
@@ -127,14 +149,14 @@ impl Llama {
             let (loss, d_logits) = fused::cross_entropy_with_grad(&activations.logits, &targets.to_vec1::<u32>()?, d_loss)?;
             let mut grads = self.backprop(&activations, &d_logits)?;
             let ordered = self.params.iter().map(|(name, _)| grads.remove(name).expect("backprop covers every parameter"));
-            return Ok((loss, ordered.collect()));
+            return Ok((Tensor::new(loss as f32, windows.device())?, ordered.collect()));
         }
         let loss = cross_entropy(&self.run(&windows.narrow(1, 0, t)?, false, None)?.logits, &targets)?;
         let grads = (&loss * d_loss)?.backward()?;
         let ordered = self.params.iter().map(|(name, var)| {
             grads.get(var.as_tensor()).cloned().ok_or_else(|| Error::usage(format!("no gradient reached {name}")))
         });
-        Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, ordered.collect::<Result<_>>()?))
+        Ok((loss.detach(), ordered.collect::<Result<_>>()?))
     }
 
     /// A parameter, detached from autograd when gradients are computed by hand.
@@ -145,6 +167,12 @@ impl Llama {
 
     pub(crate) fn layer_weight(&self, layer: usize, name: &str) -> Tensor {
         self.weight(&format!("transformer.h.{layer}.{name}"))
+    }
+
+    /// A weight as its matmul uses it: in the compute dtype (a cast that autograd carries back to the
+    /// float32 master weight under mixed precision; no copy when the dtypes agree).
+    fn matmul_weight(&self, name: &str) -> CandleResult<Tensor> {
+        self.weight(name).to_dtype(self.compute)
     }
 
     pub(crate) fn lm_head_name(&self) -> &'static str {
@@ -161,17 +189,18 @@ impl Llama {
     fn run(&self, ids: &Tensor, keep_blocks: bool, cache: Option<&KvCache>) -> CandleResult<Activations> {
         let batch = ids.dim(0)?;
         let ids = ids.flatten_all()?;
-        let mut x = self.weight("transformer.wte.weight").embedding(&ids)?;
+        // The lookup reads the float32 table; only the rows taken are cast.
+        let mut x = self.weight("transformer.wte.weight").embedding(&ids)?.to_dtype(self.compute)?;
         let mut blocks = Vec::new();
         for layer in 0..self.config.n_layer {
             let block = self.block(&x, layer, batch, cache.map(|c| (&c.layers[layer], c.len)))?;
-            x = (&block.mid + linear(&block.gated, &self.layer_weight(layer, "mlp.proj.weight"))?)?;
+            x = (&block.mid + linear(&block.gated, &self.matmul_weight(&format!("transformer.h.{layer}.mlp.proj.weight"))?)?)?;
             if keep_blocks {
                 blocks.push(block);
             }
         }
         let normed = rms_norm(&x, &self.weight("transformer.ln_f.weight"), self.config.norm_eps)?;
-        let logits = linear(&normed, &self.weight(self.lm_head_name()))?;
+        let logits = linear(&normed, &self.matmul_weight(self.lm_head_name())?)?;
         Ok(Activations { batch, ids, blocks, last: x, normed, logits })
     }
 
@@ -182,6 +211,7 @@ impl Llama {
     fn block(&self, input: &Tensor, layer: usize, batch: usize, cache: Option<(&(Tensor, Tensor), usize)>) -> CandleResult<BlockActivations> {
         let c = &self.config;
         let w = |name: &str| self.layer_weight(layer, name);
+        let mw = |name: &str| self.matmul_weight(&format!("transformer.h.{layer}.{name}"));
         let (h, g, d) = (c.n_head, c.n_query_groups, c.head_size);
         let t = input.dim(0)? / batch;
         let h1 = rms_norm(input, &w("norm_1.weight"), c.norm_eps)?;
@@ -190,7 +220,7 @@ impl Llama {
         // query heads of a group are stacked along the rows so that each group's keys and values are
         // used as they are, never copied per head.
         let start = cache.map_or(0, |(_, start)| start);
-        let qkv = linear(&h1, &w("attn.qkv.weight"))?; // (B T, (H + 2G) D)
+        let qkv = linear(&h1, &mw("attn.qkv.weight")?)?; // (B T, (H + 2G) D)
         let queries = split_heads(&qkv, batch, 0, h, g, d, Some((&self.rope, start)))?; // (B, G, Q T, D)
         let mut keys = split_heads(&qkv, batch, h, g, g, d, Some((&self.rope, start)))?; // (B, G, T, D)
         let mut values = split_heads(&qkv, batch, h + g, g, g, d, None)?;
@@ -203,11 +233,11 @@ impl Llama {
         let scores = batched_matmul(&queries, &keys.t()?)?;
         let weights = causal_softmax(&scores, attention_scale(d), t, start)?;
         let y = merge_heads(&batched_matmul(&weights, &values)?, h)?;
-        let mid = (input + linear(&y, &w("attn.proj.weight"))?)?;
+        let mid = (input + linear(&y, &mw("attn.proj.weight")?)?)?;
 
         let h2 = rms_norm(&mid, &w("norm_2.weight"), c.norm_eps)?;
-        let gate = linear(&h2, &w("mlp.fc_1.weight"))?;
-        let up = linear(&h2, &w("mlp.fc_2.weight"))?;
+        let gate = linear(&h2, &mw("mlp.fc_1.weight")?)?;
+        let up = linear(&h2, &mw("mlp.fc_2.weight")?)?;
         let gated = swiglu(&gate, &up)?;
         Ok(BlockActivations { input: input.clone(), h1, queries, keys, values, weights, y, mid, h2, gate, up, gated })
     }

@@ -11,7 +11,9 @@ pub mod fused;
 pub mod layers;
 pub mod llama;
 pub mod parameters;
+pub mod precision;
 
 pub use config::ModelConfig;
 pub use llama::{KvCache, Llama};
 pub use parameters::Parameters;
+pub use precision::Precision;

@@ -55,12 +55,14 @@ impl AdamW {
                 adamw_cpu::update(var.as_tensor(), grad, m, v, &step)?;
                 continue;
             }
+            // Other devices and dtypes: the same update in float32 tensor ops, written back in the
+            // parameter's dtype (bf16-true keeps bf16 weights, float32 moments).
             let grad = grad.to_dtype(DType::F32)?;
             *m = ((&*m * beta1)? + (&grad * (1.0 - beta1))?)?;
             *v = ((&*v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
             let denom = ((v.sqrt()? / bias_correction2_sqrt)? + self.config.eps)?;
-            let decayed = (var.as_tensor() * (1.0 - lr * self.config.weight_decay))?;
-            var.set(&(decayed - (m.div(&denom)? * step_size)?)?)?;
+            let decayed = (var.as_tensor().to_dtype(DType::F32)? * (1.0 - lr * self.config.weight_decay))?;
+            var.set(&(decayed - (m.div(&denom)? * step_size)?)?.to_dtype(var.dtype())?)?;
         }
         Ok(())
     }
@@ -96,10 +98,9 @@ impl AdamW {
 /// Scales `grads` in place so that their global L2 norm is at most `max_norm` (torch's
 /// clip_grad_norm_: factor max_norm / (norm + 1e-6), never above 1). Returns the norm before clipping.
 pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
-    let mut sum_of_squares = 0f64;
-    for g in grads.iter() {
-        sum_of_squares += g.to_dtype(DType::F32)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-    }
+    // Summed on the device and read back once: on a GPU each read waits for all queued work.
+    let squares = grads.iter().map(|g| g.to_dtype(DType::F32)?.sqr()?.sum_all()).collect::<candle_core::Result<Vec<_>>>()?;
+    let sum_of_squares = Tensor::stack(&squares, 0)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
     let norm = sum_of_squares.sqrt();
     let factor = max_norm / (norm + 1e-6);
     if factor < 1.0 {

@@ -8,12 +8,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
+use super::peak_flops::measure_matmul_flops;
 use super::sampler::{SamplerState, WindowSampler};
 use super::windows::{split_dirs, TokenWindows};
 use crate::data::shards::write_atomically;
 use crate::error::{Error, Result};
-use crate::model::{Llama, Parameters};
-use crate::model::ModelConfig;
+use crate::device::open_device;
+use crate::model::{Llama, ModelConfig, Parameters, Precision};
 
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -33,6 +34,15 @@ pub struct TrainerOptions {
     pub max_norm: f64,
     /// Weights to start from (a checkpoint's model.safetensors) instead of a fresh initialisation.
     pub initial_weights: Option<PathBuf>,
+    /// "cpu" or "cuda:N".
+    #[serde(default = "cpu")]
+    pub device: String,
+    #[serde(default)]
+    pub precision: Precision,
+}
+
+fn cpu() -> String {
+    "cpu".into()
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -75,7 +85,11 @@ pub struct Trainer {
 
 impl Trainer {
     pub fn new(options: TrainerOptions) -> Result<Self> {
-        let device = Device::Cpu;
+        let device = open_device(&options.device)?;
+        if device.is_cpu() && options.precision != Precision::Float32 {
+            // candle's CPU matmul has no bfloat16 kernel.
+            return Err(Error::usage("bf16 precisions need the GPU; on the CPU use precision 32-true"));
+        }
         if options.seq_len > options.model.block_size {
             return Err(Error::usage(format!("max_seq_length {} is longer than block_size {}", options.seq_len, options.model.block_size)));
         }
@@ -84,11 +98,14 @@ impl Trainer {
         let window = options.seq_len + 1;
         let train = TokenWindows::open(&train_dir, window)?;
         let val = val_dir.map(|dir| TokenWindows::open(&dir, window)).transpose()?;
+        // Initialised (or loaded) in float32 on the device, then cast: the same seed gives the same
+        // model whatever the precision.
         let params = match &options.initial_weights {
             Some(path) => Parameters::load(&options.model, path, &device)?,
             None => Parameters::init(&options.model, options.seed, &device)?,
         };
-        let model = Llama::new(options.model.clone(), params, &device)?;
+        let params = params.to_dtype(options.precision.weight_dtype())?;
+        let model = Llama::new(options.model.clone(), params, &device)?.with_compute_dtype(options.precision.compute_dtype());
         let optimizer = AdamW::new(options.optimizer.clone(), &model.params)?;
         let sampler = WindowSampler::new(train.len(), options.seed);
         Ok(Trainer { options, model, optimizer, train, val, sampler, device })
@@ -111,12 +128,15 @@ impl Trainer {
     pub fn step(&mut self, lr: f64) -> Result<StepStats> {
         let accumulation = self.options.accumulation;
         let mut summed: Option<Vec<Tensor>> = None;
-        let mut loss_sum = 0f64;
+        let mut loss_sum: Option<Tensor> = None;
         for _ in 0..accumulation {
             let ids: Vec<u64> = (0..self.options.micro_batch_size).map(|_| self.sampler.next_window()).collect();
             let batch = self.batch(&self.train, &ids)?;
             let (loss, grads) = self.model.loss_and_grads(&batch, 1.0 / accumulation as f64)?;
-            loss_sum += loss;
+            loss_sum = Some(match loss_sum {
+                None => loss,
+                Some(sum) => (sum + loss)?,
+            });
             summed = Some(match summed {
                 None => grads,
                 Some(sum) => sum.iter().zip(&grads).map(|(a, b)| a + b).collect::<candle_core::Result<_>>()?,
@@ -126,7 +146,13 @@ impl Trainer {
         let grad_norm = clip_grad_norm(&mut grads, self.options.max_norm)?;
         self.optimizer.step(&self.model.params, &grads, lr)?;
         let tokens = (accumulation * self.options.micro_batch_size * self.options.seq_len) as u64;
+        let loss_sum = loss_sum.expect("accumulation is at least 1").to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
         Ok(StepStats { loss: loss_sum / accumulation as f64, grad_norm, tokens })
+    }
+
+    /// The matmul rate of this trainer's device in its compute dtype: the MFU estimate's denominator.
+    pub fn peak_flops(&self) -> Result<f64> {
+        measure_matmul_flops(&self.device, self.model.compute_dtype())
     }
 
     /// Mean loss over the first `max_iters` micro-batches of the validation split (always the same
@@ -192,8 +218,9 @@ impl Trainer {
                 state.train_windows, self.train.len()
             )));
         }
-        let params = Parameters::load(&self.options.model, &dir.join(WEIGHTS_FILE), &self.device)?;
-        self.model = Llama::new(self.options.model.clone(), params, &self.device)?;
+        let precision = self.options.precision;
+        let params = Parameters::load(&self.options.model, &dir.join(WEIGHTS_FILE), &self.device)?.to_dtype(precision.weight_dtype())?;
+        self.model = Llama::new(self.options.model.clone(), params, &self.device)?.with_compute_dtype(precision.compute_dtype());
         self.optimizer = AdamW::new(self.options.optimizer.clone(), &self.model.params)?;
         self.optimizer.load(&self.model.params, &dir.join(OPTIMIZER_FILE), state.optimizer_steps, &self.device)?;
         self.sampler.state = state.data;
