@@ -42,6 +42,10 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--max_norm", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the GPU check's PyTorch peer)")
+    ap.add_argument("--precision", choices=("32-true", "bf16-mixed"), default="32-true",
+                    help="bf16-mixed: autocast to bfloat16 over float32 weights, as Lightning does")
+    ap.add_argument("--max_seconds", type=float, default=None, help="stop timing after this long (the GPU check's budget)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -54,6 +58,7 @@ def main() -> None:
     )
     model = ref.GPT(c, attn_impl=a.attn)
     ref.init_weights_litgpt(model)
+    model.to(a.device)
     model.train()
     n_params = ref.num_parameters(model)
     opt = ref.make_adamw(model, lr=a.lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
@@ -61,19 +66,31 @@ def main() -> None:
     B, T = a.micro_batch_size, a.block_size
     n_total = a.warmup + a.steps
     g = torch.Generator().manual_seed(a.seed + 1)
-    batches = torch.randint(0, a.vocab_size, (n_total, B, T + 1), generator=g)
+    batches = torch.randint(0, a.vocab_size, (n_total, B, T + 1), generator=g).to(a.device)
+    cuda = a.device.startswith("cuda")
+    autocast = torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16-mixed")
 
     print(f"pytorch {torch.__version__}, {a.threads} threads, {n_params:,} parameters "
           f"({'tied' if a.tied else 'untied'}), batch {B} x {T}, attn {a.attn}", file=sys.stderr)
     losses = []
     t0 = None
+    timed = 0
     for i in range(n_total):
         if i == a.warmup:
+            if cuda:
+                torch.cuda.synchronize()
             t0 = time.perf_counter()
-        loss, _ = ref.train_step(model, opt, batches[i], a.max_norm)
+        with autocast:
+            loss, _ = ref.train_step(model, opt, batches[i], a.max_norm)  # float(loss) syncs once a step
         losses.append(loss)
+        if i >= a.warmup:
+            timed += 1
         if i < a.warmup or (i - a.warmup) % 5 == 4 or i == n_total - 1:
             print(f"  step {i}: loss {loss:.4f}", file=sys.stderr)
+        if t0 is not None and a.max_seconds is not None and time.perf_counter() - t0 > a.max_seconds:
+            break
+    if cuda:
+        torch.cuda.synchronize()
     elapsed = time.perf_counter() - t0
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
@@ -82,9 +99,13 @@ def main() -> None:
         "torch": torch.__version__,
         "threads": a.threads,
         "params": n_params,
-        "tokens_per_sec": round(a.steps * B * T / elapsed, 1),
-        "step_ms": round(1000 * elapsed / a.steps, 1),
+        "device": a.device,
+        "precision": a.precision,
+        "steps": timed,
+        "tokens_per_sec": round(timed * B * T / elapsed, 1),
+        "step_ms": round(1000 * elapsed / timed, 1),
         "peak_rss_mb": round(peak_rss_mb, 1),
+        "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
     }))
 
 

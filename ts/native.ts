@@ -36,9 +36,11 @@ function load(): NativeAddon {
     try {
       return require(cudaFile) as NativeAddon;
     } catch (error) {
-      // Typically a CUDA library or the driver's libcuda.so.1 that the loader cannot find.
-      cudaLoadError = `the CUDA addon ${cudaFile} does not load (${(error as Error).message.split('\n')[0]}); ` +
-        "put the CUDA 13 libraries on LD_LIBRARY_PATH (scripts/gpu-check.sh shows how)";
+      // Typically the driver's libcuda.so.1, or a CUDA library, that the loader cannot find.
+      const detail = (error as Error).message.split('\n')[0];
+      cudaLoadError = /libcuda\.so/.test(detail)
+        ? `no NVIDIA driver found (the CUDA addon needs libcuda.so.1: ${detail})`
+        : `the CUDA addon ${cudaFile} does not load (${detail}); put the CUDA 13 libraries (cuBLAS, cuRAND) on LD_LIBRARY_PATH, as scripts/gpu-check.sh does`;
     }
   }
   const file = process.env.MINILM_NATIVE_LIBRARY_PATH ?? path.join(root, 'native', binaryName());

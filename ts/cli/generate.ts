@@ -26,7 +26,8 @@ export function generateCommand(yargs: Argv): Argv {
         .option('num_samples', { alias: 'num-samples', type: 'number', default: 1, describe: 'Samples to generate (seed, seed + 1, ...)' })
         .option('seed', { type: 'number', default: 1234, describe: 'The same seed and prompt give the same text' })
         .option('stream', { type: 'boolean', describe: 'Print tokens as they come [default: on a terminal]' })
-        .option('tokenizer_dir', { alias: 'tokenizer-dir', type: 'string', describe: 'Tokenizer folder [default: the checkpoint folder]' }),
+        .option('tokenizer_dir', { alias: 'tokenizer-dir', type: 'string', describe: 'Tokenizer folder [default: the checkpoint folder]' })
+        .option('device', { choices: ['cpu', 'cuda', 'auto'], default: 'cpu', describe: 'Where to run: cuda needs the GPU addon (npm run build:cuda); auto takes the GPU when usable' }),
     async (argv) => {
       const maxNewTokens = positiveInteger('max_new_tokens', argv.max_new_tokens as number);
       const temperature = number('temperature', argv.temperature as number, (v) => v >= 0, 'a number >= 0');
@@ -37,7 +38,10 @@ export function generateCommand(yargs: Argv): Argv {
       const seed = nonNegativeInteger('seed', argv.seed as number);
       const stream = (argv.stream as boolean | undefined) ?? Boolean(process.stdout.isTTY);
 
-      const model = await Model.load(argv.checkpoint_dir as string, { tokenizerDir: argv.tokenizer_dir as string | undefined });
+      const model = await Model.load(argv.checkpoint_dir as string, {
+        tokenizerDir: argv.tokenizer_dir as string | undefined,
+        device: argv.device as 'cpu' | 'cuda' | 'auto',
+      });
       const { signal, dispose } = stopOnSignals();
       try {
         for (let i = 0; i < samples; i++) {

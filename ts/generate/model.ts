@@ -1,7 +1,7 @@
 // A trained model for other Node apps: `await Model.load(dir)`, then `model.generate(prompt, options)`
 // streams text. Each token is computed on libuv's pool, so the event loop keeps serving while it runs.
 import { fromNative, MinilmError } from '../errors.js';
-import { native } from '../native.js';
+import { cudaUnavailableReason, native } from '../native.js';
 import type { NativeModel } from '../../native/index.js';
 import type { ModelConfig } from '../config/pretrain-config.js';
 import { readModelFolder } from './checkpoint.js';
@@ -39,6 +39,14 @@ export interface GenerationStats {
   stop: 'eos' | 'max_new_tokens';
 }
 
+function generationDevice(choice: 'cpu' | 'cuda' | 'auto'): string {
+  if (choice === 'cpu') return 'cpu';
+  const why = cudaUnavailableReason();
+  if (why === null) return 'cuda:0';
+  if (choice === 'cuda') throw new MinilmError(`device cuda: the GPU cannot be used: ${why}`, 'InvalidArg');
+  return 'cpu';
+}
+
 export class Model {
   private constructor(
     private readonly inner: NativeModel,
@@ -47,8 +55,11 @@ export class Model {
     readonly dir: string,
   ) {}
 
-  /** A checkpoint folder from `minilm pretrain` (step-*, final) or a `minilm export --format hf` folder. */
-  static async load(dir: string, options: { tokenizerDir?: string } = {}): Promise<Model> {
+  /**
+   * A checkpoint folder from `minilm pretrain` (step-*, final) or a `minilm export --format hf` folder.
+   * `device`: 'cpu' (default), 'cuda' (the GPU; an error says why when there is none) or 'auto'.
+   */
+  static async load(dir: string, options: { tokenizerDir?: string; device?: 'cpu' | 'cuda' | 'auto' } = {}): Promise<Model> {
     const folder = readModelFolder(dir);
     const tokenizerDir = options.tokenizerDir ?? folder.tokenizerDir;
     if (tokenizerDir === null) {
@@ -57,7 +68,7 @@ export class Model {
     const tokenizer = Tokenizer.fromDir(tokenizerDir);
     const inner = new (native().NativeModel)();
     try {
-      await inner.open(JSON.stringify(folder.model), folder.weights, folder.format === 'hf');
+      await inner.open(JSON.stringify(folder.model), folder.weights, folder.format === 'hf', generationDevice(options.device ?? 'cpu'));
     } catch (error) {
       throw fromNative(error);
     }

@@ -27,16 +27,16 @@ impl NativeModel {
     }
 
     /// Loads the weights for a resolved model config (JSON): a minilm checkpoint's model.safetensors
-    /// (`hf` false) or a Hugging Face Llama's (`hf` true).
+    /// (`hf` false) or a Hugging Face Llama's (`hf` true), onto `device` ("cpu", the default, or "cuda:N").
     #[napi(catch_unwind)]
-    pub fn open(&self, config_json: String, weights_path: String, hf: bool) -> AsyncTask<JsonTask> {
+    pub fn open(&self, config_json: String, weights_path: String, hf: bool, device: Option<String>) -> AsyncTask<JsonTask> {
         let inner = self.inner.clone();
         AsyncTask::new(JsonTask::new(move || {
             crate::keep_freed_memory();
             let config: ModelConfig =
                 serde_json::from_str(&config_json).map_err(|e| napi::Error::from_reason(format!("model config: {e}")))?;
-            let device = candle_core::Device::Cpu;
             let model = guarded(|| {
+                let device = minilm_core::device::open_device(device.as_deref().unwrap_or("cpu"))?;
                 let path = Path::new(&weights_path);
                 let params = if hf {
                     let tensors = candle_core::safetensors::load(path, &device).map_err(|e| {
