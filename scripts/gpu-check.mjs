@@ -35,7 +35,7 @@ async function train(name, device, tree, seconds = Infinity) {
   const steps = [];
   let start = null;
   const stop = new AbortController();
-  const timer = setTimeout(() => stop.abort(), seconds * 1000);
+  const timer = Number.isFinite(seconds) ? setTimeout(() => stop.abort(), seconds * 1000) : undefined;
   const began = Date.now();
   try {
     await pretrain(config, {

@@ -43,7 +43,7 @@ for dir in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-g
 done
 export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 echo "node $("$node" --version); CUDA libraries from: ${libs:-the system}"
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv || true
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv 2>/dev/null || echo 'nvidia-smi: not available'
 export GPU_CHECK_COMMIT="$(cat gpu-bundle/COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 
 # The PyTorch peer: the same 108M model and micro-batch, bf16 autocast, eager (what litgpt runs).

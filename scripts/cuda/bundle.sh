@@ -9,12 +9,13 @@ cd "$root"
 addon="$(ls native-cuda/*.node 2>/dev/null | head -1)"
 [ -n "$addon" ] || { echo "no CUDA addon in native-cuda/: run npm run build:cuda first" >&2; exit 1; }
 [ -f dist/index.js ] || npm run build:ts
-rm -rf gpu-bundle && mkdir -p gpu-bundle/node_modules
+rm -rf gpu-bundle && mkdir -p gpu-bundle
 xz -T0 -9 -c "$(command -v node)" > gpu-bundle/node.xz
 xz -T0 -9 -c "$addon" > "gpu-bundle/$(basename "$addon").xz"
 # The runtime dependencies only (yaml, yargs and theirs), as npm installed them.
-npm ls --omit=dev --all --parseable | tail -n +2 | while read -r dir; do
-  cp -r "$dir" "gpu-bundle/node_modules/$(basename "$dir")"
+npm ls --omit=dev --all --parseable | tail -n +2 | sed "s|^$root/||" | while read -r dir; do
+  mkdir -p "gpu-bundle/$(dirname "$dir")"
+  cp -r "$dir" "gpu-bundle/$dir"
 done
 # 20,000 Tang/Song poems tokenized with the reference tokenizer: real text, so the CPU and GPU curves
 # mean something, and small (int16 shards of about 3 MB).
