@@ -34,6 +34,7 @@ async function train(name, device, tree, seconds = Infinity) {
   const config = loadPretrainConfig({ tree: { ...tree, out_dir: path.join(outDir, name) } });
   const steps = [];
   let start = null;
+  let validation = null;
   const stop = new AbortController();
   const timer = Number.isFinite(seconds) ? setTimeout(() => stop.abort(), seconds * 1000) : undefined;
   const began = Date.now();
@@ -42,7 +43,8 @@ async function train(name, device, tree, seconds = Infinity) {
       signal: stop.signal,
       onLog: (e) => {
         if (e.type === 'start') start = e;
-        if (e.type === 'step') steps.push(e);
+        if (e.type === 'step') steps.push({ ...e, at: Date.now() });
+        if (e.type === 'validation') validation = { ...e, at: Date.now() };
         if (e.type === 'warning') log(`  ${name}: warning: ${e.message}`);
       },
     });
@@ -52,7 +54,7 @@ async function train(name, device, tree, seconds = Infinity) {
     clearTimeout(timer);
   }
   log(`  ${name}: ${steps.length} steps on ${start?.device} (${start?.precision}) in ${((Date.now() - began) / 1000).toFixed(1)} s, last loss ${steps.at(-1)?.loss.toFixed(4)}`);
-  return { steps, start };
+  return { steps, start, validation };
 }
 
 function tiny(precision, maxSteps) {
@@ -106,7 +108,9 @@ const refTree = {
     global_batch_size: dry ? 8 : 80, micro_batch_size: dry ? 8 : 80, max_seq_length: dry ? 256 : 512, max_tokens: 45_000_000_000,
     max_steps: speedSteps, lr_warmup_steps: 2000, save_interval: 100000, log_interval: 1, tie_embeddings: true, min_lr: 1e-5,
   },
-  eval: { interval: 100000, final_validation: false },
+  // The final validation's forward passes alone, timed against the training steps: how a step splits
+  // between the forward pass and the backward pass + AdamW.
+  eval: { interval: 100000, final_validation: true, max_iters: dry ? 2 : 20 },
   optimizer: { class_path: 'AdamW', init_args: { lr: 1e-3, weight_decay: 0.1, betas: [0.9, 0.95] } },
   logger_name: 'csv',
   seed: 42,
@@ -126,6 +130,11 @@ results.speed = {
   peak_gpu_memory_mb: peakMemoryMb,
   target_tokens_per_sec: 520_000,
 };
+if (speed.validation && speed.steps.length > 0) {
+  const micro = refTree.train.micro_batch_size;
+  const windows = Math.min(refTree.eval.max_iters * micro, speed.start.info.val_windows);
+  results.speed.forward_tokens_per_sec = (windows * refTree.train.max_seq_length) / ((speed.validation.at - speed.steps.at(-1).at) / 1000);
+}
 
 // 3. Generation: the 108M checkpoint the speed run saved, batch 1, greedy, on the GPU and the CPU.
 log('== generate: batch 1, greedy, 200 new tokens');
@@ -158,6 +167,7 @@ row(`GPU bf16-mixed vs CPU f32: max loss over ${steps} steps`, results.correctne
 row(`train tokens/s, 108M bf16-mixed (${speed.steps.length} steps)`, Math.round(tokensPerSec).toLocaleString('en-US'), 'target >= 520,000');
 row('MFU vs 989 TFLOP/s datasheet', pct(results.speed.mfu_vs_datasheet), `${(flopsPerToken / 1e6).toFixed(1)} MFLOP/token`);
 row('MFU vs measured bf16 matmul', pct(results.speed.mfu_vs_measured), `${(speed.start.peakFlops / 1e12).toFixed(0)} TFLOP/s measured`);
+if (results.speed.forward_tokens_per_sec) row('forward only (validation), tokens/s', Math.round(results.speed.forward_tokens_per_sec).toLocaleString('en-US'), 'a training step is about 3 forward passes of work');
 row('peak GPU memory (nvidia-smi)', peakMemoryMb === null ? '-' : `${(peakMemoryMb / 1024).toFixed(1)} GiB`, 'reference ~22 GB');
 if (results.pytorch) row('PyTorch eager bf16 autocast, same model+batch', `${Math.round(results.pytorch.tokens_per_sec).toLocaleString('en-US')} tok/s`, `minilm / PyTorch = ${(tokensPerSec / results.pytorch.tokens_per_sec).toFixed(2)}x`);
 for (const [device, g] of Object.entries(results.generate)) row(`generate 108M batch 1 on ${device}`, `${g.tokens_per_sec.toFixed(1)} tok/s`, `first token ${g.first_token_ms.toFixed(0)} ms`);

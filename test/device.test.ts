@@ -14,9 +14,9 @@ test('without a usable GPU, training goes to the CPU in float32 and says why', {
   const choice = chooseDevice({ devices: 'auto', precision: 'bf16-mixed' }, {});
   assert.equal(choice.device, 'cpu');
   assert.equal(choice.precision, '32-true');
-  assert.match(choice.notes[0], /^training on the CPU: .*(without CUDA|does not load|no NVIDIA driver|CUDA cannot start)/);
-  assert.match(choice.notes[1], /bf16 needs the GPU/);
-  assert.deepEqual(chooseDevice({ devices: 1, precision: '32-true' }, {}).notes.length, 1, 'no precision note for 32-true');
+  assert.match(choice.whyNotGpu!, /without CUDA|does not load|no NVIDIA driver|CUDA cannot start/);
+  assert.match(choice.warnings[0], /bf16 needs the GPU/);
+  assert.deepEqual(chooseDevice({ devices: 1, precision: '32-true' }, {}).warnings, [], 'no precision warning for 32-true');
   assert.throws(() => chooseDevice({ devices: 'auto', precision: '32-true' }, { MINILM_DEVICE: 'cuda' }), /MINILM_DEVICE=cuda, but the GPU cannot be used: /);
   assert.throws(() => chooseDevice({ devices: 'auto', precision: '32-true' }, { MINILM_DEVICE: 'tpu' }), /expected cpu or cuda/);
 });
@@ -24,7 +24,7 @@ test('without a usable GPU, training goes to the CPU in float32 and says why', {
 test('MINILM_DEVICE=cpu keeps a run on the CPU even where a GPU is usable', () => {
   const choice = chooseDevice({ devices: 1, precision: 'bf16-true' }, { MINILM_DEVICE: 'cpu' });
   assert.deepEqual([choice.device, choice.precision], ['cpu', '32-true']);
-  assert.match(choice.notes[0], /MINILM_DEVICE=cpu/);
+  assert.equal(choice.whyNotGpu, 'MINILM_DEVICE=cpu');
 });
 
 test('pretrain prints its device, and MINILM_DEVICE=cuda without a GPU stops with the reason before training', { skip: gpuHere && 'a GPU is usable here' }, async () => {

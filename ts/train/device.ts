@@ -10,8 +10,10 @@ export interface DeviceChoice {
   device: string;
   /** The precision the run computes in there: bf16 needs the GPU. */
   precision: PretrainConfig['precision'];
-  /** Lines for the log: why the CPU, or what precision means on it. */
-  notes: string[];
+  /** Why the run is not on the GPU; null when it is. */
+  whyNotGpu: string | null;
+  /** What the user should know: a bf16 precision that becomes float32 on the CPU. */
+  warnings: string[];
 }
 
 export function chooseDevice(config: Pick<PretrainConfig, 'devices' | 'precision'>, env: NodeJS.ProcessEnv = process.env): DeviceChoice {
@@ -19,13 +21,11 @@ export function chooseDevice(config: Pick<PretrainConfig, 'devices' | 'precision
   if (forced !== undefined && forced !== 'cpu' && forced !== 'cuda') {
     throw new MinilmError(`MINILM_DEVICE=${forced}: expected cpu or cuda`, 'InvalidArg');
   }
-  const why = forced === 'cpu' ? 'MINILM_DEVICE=cpu' : cudaUnavailableReason();
-  if (why === null) return { device: 'cuda:0', precision: config.precision, notes: [] };
-  if (forced === 'cuda') throw new MinilmError(`MINILM_DEVICE=cuda, but the GPU cannot be used: ${why}`, 'InvalidArg');
-
-  const notes = [`training on the CPU: ${why}`];
-  if (config.precision !== '32-true') {
-    notes.push(`precision: ${config.precision}: bf16 needs the GPU; on the CPU minilm trains in float32 (the config's value is kept in the run's hyperparameters)`);
-  }
-  return { device: 'cpu', precision: '32-true', notes };
+  const whyNotGpu = forced === 'cpu' ? 'MINILM_DEVICE=cpu' : cudaUnavailableReason();
+  if (whyNotGpu === null) return { device: 'cuda:0', precision: config.precision, whyNotGpu, warnings: [] };
+  if (forced === 'cuda') throw new MinilmError(`MINILM_DEVICE=cuda, but the GPU cannot be used: ${whyNotGpu}`, 'InvalidArg');
+  const warnings = config.precision === '32-true'
+    ? []
+    : [`precision: ${config.precision}: bf16 needs the GPU; on the CPU minilm trains in float32 (the config's value is kept in the run's hyperparameters)`];
+  return { device: 'cpu', precision: '32-true', whyNotGpu, warnings };
 }

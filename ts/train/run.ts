@@ -72,7 +72,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   }
 
   const placement = chooseDevice(config);
-  for (const note of placement.notes.slice(1)) onLog({ type: 'warning', message: note });
+  for (const message of placement.warnings) onLog({ type: 'warning', message });
   const trainer = new (native().NativeTrainer)();
   const call = async <T>(work: Promise<unknown>): Promise<T> => {
     try {
@@ -127,8 +127,8 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
       ({ step, tokens } = state);
     }
     const peakFlops = await call<number>(trainer.peakFlops());
-    const whyNotGpu = placement.device === 'cpu' ? placement.notes[0].replace(/^training on the CPU: /, '') : null;
-    onLog({ type: 'start', info, totalSteps, resumedFrom: resumeDir, step, peakFlops, device: placement.device, precision: placement.precision, whyNotGpu });
+    const { device, precision, whyNotGpu } = placement;
+    onLog({ type: 'start', info, totalSteps, resumedFrom: resumeDir, step, peakFlops, device, precision, whyNotGpu });
 
     fs.mkdirSync(config.out_dir, { recursive: true });
     const csv = CsvMetricsLogger.open(litgptCsvMetricsFile(config.out_dir), CSV_COLUMNS, resumeDir !== null ? { resumeAfterStep: step } : {});

@@ -38,11 +38,17 @@ pub fn causal_softmax(scores: &Tensor, scale: f64, query_len: usize, first_posit
 }
 
 /// 0 where row's query (at position first_position + row % query_len) may see the key, -inf after.
+/// Built on the tensors' device from two index vectors, so a GPU gets no host buffer to fill and copy
+/// for every layer of every micro-batch.
 fn causal_mask(rows: usize, query_len: usize, first_position: usize, keys: usize, device: &Device) -> Result<Tensor> {
-    let mask: Vec<f32> = (0..rows * keys)
-        .map(|i| if i % keys <= first_position + (i / keys) % query_len { 0.0 } else { f32::NEG_INFINITY })
-        .collect();
-    Tensor::from_vec(mask, (rows, keys), device)
+    let heads = rows / query_len;
+    let first = first_position as u32;
+    let query_positions = Tensor::arange(first, first + query_len as u32, device)?.repeat(heads)?.reshape((rows, 1))?;
+    let key_positions = Tensor::arange(0u32, keys as u32, device)?.reshape((1, keys))?;
+    let visible = key_positions.broadcast_le(&query_positions)?;
+    let open = Tensor::zeros((rows, keys), DType::F32, device)?;
+    let closed = Tensor::full(f32::NEG_INFINITY, (rows, keys), device)?;
+    visible.where_cond(&open, &closed)
 }
 
 pub fn swiglu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
