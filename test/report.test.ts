@@ -82,6 +82,14 @@ test('a run with metrics but no checkpoint yet gets a report; a folder without m
   assert.equal(summary.rows, 2, 'the row still being written is left out');
   assert.match(fs.readFileSync(summary.html, 'utf8'), /No checkpoint yet/);
 
+  // litgpt's CSV (Lightning's logger): columns in first-seen order, no tokens column in older versions.
+  const litgpt = tempDir('report-litgpt');
+  fs.mkdirSync(path.join(litgpt, 'logs/csv/version_0'), { recursive: true });
+  fs.writeFileSync(path.join(litgpt, 'logs/csv/version_0/metrics.csv'), 'loss,iter,step,learning_rate,val_loss\n9.0,1,0,0.001,\n8.0,2,1,0.001,\n,,1,,8.2\n');
+  const fromLitgpt = writeReport(litgpt);
+  assert.equal(fromLitgpt.rows, 3);
+  assert.match(fs.readFileSync(fromLitgpt.html, 'utf8'), /<text class="axis-label"[^>]*>step<\/text>/);
+
   const empty = tempDir('report-empty');
   const missing = await runCli(['report', empty]);
   assert.equal(missing.code, 2);

@@ -46,8 +46,10 @@ export function readRun(outDir: string): RunRecord {
 function readMetrics(file: string): MetricsRow[] {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   lines.pop(); // whatever follows the last newline is a row still being written (or nothing)
+  // minilm writes step first; Lightning's CSVLogger (litgpt) writes the columns in the order they first
+  // appeared, step among them.
   const header = (lines.shift() ?? '').replace(/\r$/, '').split(',');
-  if (header[0] !== 'step') throw new MinilmError(`${file} line 1: expected a CSV header starting with "step", found "${header.join(',')}"`, 'InvalidArg');
+  if (!header.includes('step')) throw new MinilmError(`${file} line 1: expected a CSV header with a "step" column, found "${header.join(',')}"`, 'InvalidArg');
   const rows: MetricsRow[] = [];
   lines.forEach((line, i) => {
     const cells = line.replace(/\r$/, '').split(',');

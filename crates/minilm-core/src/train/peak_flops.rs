@@ -12,8 +12,9 @@ use crate::error::Result;
 /// (where smaller products do not fill the chip; the notes' H200 figure, ~790 TFLOP/s bf16, is 8192^3).
 pub fn measure_matmul_flops(device: &Device, dtype: DType) -> Result<f64> {
     let n = if device.is_cpu() { 1024 } else { 8192 };
-    let a = Tensor::ones((n, n), dtype, device)?;
-    let b = Tensor::ones((n, n), dtype, device)?;
+    // Random operands: a GPU multiplies constant data measurably faster than real values.
+    let a = Tensor::rand(-1f32, 1f32, (n, n), device)?.to_dtype(dtype)?;
+    let b = Tensor::rand(-1f32, 1f32, (n, n), device)?.to_dtype(dtype)?;
     a.matmul(&b)?; // the first call on a GPU loads cuBLAS and picks its kernel
     device.synchronize()?;
     let mut best = f64::INFINITY;
