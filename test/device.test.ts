@@ -17,7 +17,7 @@ test('without a usable GPU, training goes to the CPU in float32 and says why', {
   assert.match(choice.whyNotGpu!, /without CUDA|does not load|no NVIDIA driver|CUDA cannot start/);
   assert.match(choice.warnings[0], /bf16 needs the GPU/);
   assert.deepEqual(chooseDevice({ devices: 1, precision: '32-true' }, {}).warnings, [], 'no precision warning for 32-true');
-  assert.throws(() => chooseDevice({ devices: 'auto', precision: '32-true' }, { MINILM_DEVICE: 'cuda' }), /MINILM_DEVICE=cuda, but the GPU cannot be used: /);
+  assert.throws(() => chooseDevice({ devices: 'auto', precision: '32-true' }, { MINILM_DEVICE: 'cuda' }), /the GPU was asked for \(MINILM_DEVICE=cuda, or device 'cuda'\), but it cannot be used: /);
   assert.throws(() => chooseDevice({ devices: 'auto', precision: '32-true' }, { MINILM_DEVICE: 'tpu' }), /expected cpu or cuda/);
 });
 
@@ -36,8 +36,14 @@ test('pretrain prints its device, and MINILM_DEVICE=cuda without a GPU stops wit
     const forced = await runCli(['pretrain', '--config', config]);
     assert.equal(forced.code, 2);
     // Which reason depends on the install: no CUDA build (CI), or a CUDA build on a machine without a driver.
-    assert.match(forced.stderr, /minilm: MINILM_DEVICE=cuda, but the GPU cannot be used: (this addon was built without CUDA \(npm run build:cuda builds one\)|no NVIDIA driver found)/);
+    assert.match(forced.stderr, /minilm: the GPU was asked for \(MINILM_DEVICE=cuda, or device 'cuda'\), but it cannot be used: (this addon was built without CUDA \(npm run build:cuda builds one\)|no NVIDIA driver found)/);
   } finally {
     delete process.env.MINILM_DEVICE;
   }
+});
+
+test("the library's device option overrides MINILM_DEVICE", { skip: gpuHere && 'a GPU is usable here' }, async () => {
+  const { loadPretrainConfig, pretrain } = await import('../ts/index.js');
+  const config = loadPretrainConfig({ tree: tinyConfig(tempDir('device-data'), tempDir('device-out')) });
+  await assert.rejects(pretrain(config, { device: 'cuda' }), /the GPU was asked for .*but it cannot be used/);
 });

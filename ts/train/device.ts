@@ -23,7 +23,7 @@ export function chooseDevice(config: Pick<PretrainConfig, 'devices' | 'precision
   }
   const whyNotGpu = forced === 'cpu' ? 'MINILM_DEVICE=cpu' : cudaUnavailableReason();
   if (whyNotGpu === null) return { device: 'cuda:0', precision: config.precision, whyNotGpu, warnings: [] };
-  if (forced === 'cuda') throw new MinilmError(`MINILM_DEVICE=cuda, but the GPU cannot be used: ${whyNotGpu}`, 'InvalidArg');
+  if (forced === 'cuda') throw new MinilmError(`the GPU was asked for (MINILM_DEVICE=cuda, or device 'cuda'), but it cannot be used: ${whyNotGpu}`, 'InvalidArg');
   const warnings = config.precision === '32-true'
     ? []
     : [`precision: ${config.precision}: bf16 needs the GPU; on the CPU minilm trains in float32 (the config's value is kept in the run's hyperparameters)`];

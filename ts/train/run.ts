@@ -43,6 +43,8 @@ export interface PretrainSummary {
 export interface PretrainOptions {
   onLog?: (event: PretrainEvent) => void;
   signal?: AbortSignal;
+  /** 'auto' (default): the GPU when usable, else the CPU; 'cuda' fails with the reason when it is not; 'cpu'. Overrides MINILM_DEVICE. */
+  device?: 'auto' | 'cuda' | 'cpu';
 }
 
 const CSV_COLUMNS = ['step', 'iter', 'tokens', 'loss', 'learning_rate', 'grad_norm', 'tokens_per_sec', 'mfu', 'val_loss', 'val_ppl'];
@@ -57,7 +59,7 @@ function settingsHash(config: PretrainConfig): string {
 }
 
 export async function pretrain(config: PretrainConfig, options: PretrainOptions = {}): Promise<PretrainSummary> {
-  const { onLog = () => {}, signal } = options;
+  const { onLog = () => {}, signal, device: requested } = options;
   for (const message of config.warnings) onLog({ type: 'warning', message });
   const { train } = config;
   const tokensPerMicroBatch = train.micro_batch_size * train.max_seq_length;
@@ -71,7 +73,8 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
     throw new MinilmError(`initial_checkpoint_dir: ${config.initial_checkpoint_dir} has no model.safetensors; expected a checkpoint folder written by minilm pretrain (step-XXXXXXXX or final)`, 'InvalidArg');
   }
 
-  const placement = chooseDevice(config);
+  const env = requested === undefined ? process.env : { ...process.env, MINILM_DEVICE: requested === 'auto' ? undefined : requested };
+  const placement = chooseDevice(config, env);
   for (const message of placement.warnings) onLog({ type: 'warning', message });
   const trainer = new (native().NativeTrainer)();
   const call = async <T>(work: Promise<unknown>): Promise<T> => {
@@ -154,7 +157,9 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
 
     try {
       if (resumeDir === null && config.eval.initial_validation) await validate(config.eval.max_iters);
-      let windowStart = Date.now();
+      // tokens/s counts the training steps' own time, as litgpt's throughput does: validation and
+      // checkpoint saves between two log lines would otherwise show up as dips.
+      let windowSeconds = 0;
       let windowTokens = 0;
       let savedStep = resumeDir === null ? -1 : step;
       const firstStep = step;
@@ -164,14 +169,15 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
           throw new MinilmError(`stopped at step ${step}; run again with resume: auto (--resume auto) to continue`, 'Cancelled');
         }
         const learningRate = lrAt((step + 1) * train.gradient_accumulation_steps - 1, schedule);
+        const stepStart = Date.now();
         const stats = await call<{ loss: number; grad_norm: number; tokens: number }>(trainer.step(learningRate));
+        windowSeconds += (Date.now() - stepStart) / 1000;
         step += 1;
         tokens += stats.tokens;
         windowTokens += stats.tokens;
         lastLoss = stats.loss;
         if (step % train.log_interval === 0 || step === totalSteps) {
-          const seconds = (Date.now() - windowStart) / 1000;
-          const tokensPerSec = windowTokens / Math.max(seconds, 1e-9);
+          const tokensPerSec = windowTokens / Math.max(windowSeconds, 1e-9);
           const elapsed = (Date.now() - started) / 1000;
           const metrics = {
             iter: step * train.gradient_accumulation_steps,
@@ -185,7 +191,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
           onLog({ type: 'step', step, totalSteps, ...metrics, eta_seconds: (elapsed / (step - firstStep)) * (totalSteps - step) });
           csv.log(step, metrics);
           tensorboard.addScalars(step, { loss: stats.loss, learning_rate: learningRate, tokens_per_sec: tokensPerSec, mfu: metrics.mfu, grad_norm: stats.grad_norm });
-          windowStart = Date.now();
+          windowSeconds = 0;
           windowTokens = 0;
         }
         if (step % config.eval.interval === 0 && step < totalSteps) await validate(config.eval.max_iters);
