@@ -30,7 +30,6 @@ const gpu = dry ? 'cpu' : 'cuda';
 
 /** A training run through the library; returns its step events and what it printed at start. */
 async function train(name, device, tree, seconds = Infinity) {
-  process.env.MINILM_DEVICE = device;
   const config = loadPretrainConfig({ tree: { ...tree, out_dir: path.join(outDir, name) } });
   const steps = [];
   let start = null;
@@ -40,6 +39,7 @@ async function train(name, device, tree, seconds = Infinity) {
   const began = Date.now();
   try {
     await pretrain(config, {
+      device,
       signal: stop.signal,
       onLog: (e) => {
         if (e.type === 'start') start = e;

@@ -1,12 +1,11 @@
 // `minilm pretrain --config FILE [--dry_run] [--train.micro_batch_size 4 --out_dir out/x ...]`: litgpt's
 // pretrain YAML as it is, with litgpt-style dotted overrides after it.
-import path from 'node:path';
 import type { Argv } from 'yargs';
 import { loadPretrainConfig, type PretrainConfig } from '../config/pretrain-config.js';
 import { native } from '../native.js';
 import { pretrain, type PretrainEvent, type PretrainSummary } from '../train/run.js';
 import { ProgressDisplay } from '../log/progress.js';
-import { formatCount, formatDuration, thousands } from '../log/format.js';
+import { formatCount, formatDuration, shellPath, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
 
 const OWN_FLAGS = new Set(['--config', '--dry_run', '--dry-run']);
@@ -96,13 +95,6 @@ export function pretrainCommand(yargs: Argv): Argv {
       await runPretrain(config);
     },
   );
-}
-
-/** A path as the user would type it: relative to the working directory when inside it, quoted when it has spaces. */
-function shellPath(dir: string): string {
-  const relative = path.relative(process.cwd(), dir);
-  const shown = relative === '' ? '.' : relative.startsWith('..') || path.isAbsolute(relative) ? dir : relative;
-  return /^[\w./@+-]+$/.test(shown) ? shown : `'${shown.replace(/'/g, `'\\''`)}'`;
 }
 
 /** A training run as the command shows it: the summary, progress, and Ctrl-C / SIGTERM saving a checkpoint. */

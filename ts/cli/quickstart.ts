@@ -13,6 +13,7 @@ import { runPrepare } from './prepare.js';
 import { runPretrain } from './pretrain.js';
 import { positiveInteger } from './validate.js';
 import { writeReport } from '../report/report.js';
+import { shellPath } from '../log/format.js';
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PROMPT = '床前明月光';
@@ -79,7 +80,7 @@ export function quickstartCommand(yargs: Argv): Argv {
         `corpus      ${corpus}\ntokenizer   ${tokenizer}\nprepared    ${prepared}\ncheckpoint  ${final}\n` +
           `metrics     ${path.join(outDir, 'logs/csv/version_0/metrics.csv')}\n` +
           `report      ${report.html} (curves, checkpoints, config; open in a browser)\nloss plot   ${report.png}\n\n` +
-          `next: npx minilm generate ${path.relative(process.cwd(), final) || '.'} --prompt "${PROMPT}" --repetition_penalty 1.2\n`,
+          `next: npx minilm generate ${shellPath(final)} --prompt "${PROMPT}" --repetition_penalty 1.2\n`,
       );
     },
   );

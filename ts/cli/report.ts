@@ -1,6 +1,6 @@
 // `minilm report OUT_DIR [--png] [--output FILE]`: one self-contained HTML page with a run's curves,
 // checkpoints and settings; works on a finished run or one still training.
-import path from 'node:path';
+import { shellPath } from '../log/format.js';
 import type { Argv } from 'yargs';
 import { writeReport } from '../report/report.js';
 
@@ -17,9 +17,8 @@ export function reportCommand(yargs: Argv): Argv {
         .example('$0 report out/pretrain/108m --png', ''),
     (argv) => {
       const summary = writeReport(argv.out_dir as string, { output: argv.output as string | undefined, png: argv.png as boolean });
-      const shown = (file: string) => path.relative(process.cwd(), file) || file;
-      process.stdout.write(`wrote ${shown(summary.html)} (${summary.rows} metric rows, ${summary.checkpoints} checkpoints); open it in a browser\n`);
-      if (summary.png) process.stdout.write(`wrote ${shown(summary.png)}\n`);
+      process.stdout.write(`wrote ${shellPath(summary.html)} (${summary.rows} metric rows, ${summary.checkpoints} checkpoints); open it in a browser\n`);
+      if (summary.png) process.stdout.write(`wrote ${shellPath(summary.png)}\n`);
     },
   );
 }

@@ -1,7 +1,8 @@
 // A trained model for other Node apps: `await Model.load(dir)`, then `model.generate(prompt, options)`
 // streams text. Each token is computed on libuv's pool, so the event loop keeps serving while it runs.
 import { fromNative, MinilmError } from '../errors.js';
-import { cudaUnavailableReason, native } from '../native.js';
+import { native } from '../native.js';
+import { placeOn, type DeviceRequest } from '../device.js';
 import type { NativeModel } from '../../native/index.js';
 import type { ModelConfig } from '../config/pretrain-config.js';
 import { readModelFolder } from './checkpoint.js';
@@ -39,14 +40,6 @@ export interface GenerationStats {
   stop: 'eos' | 'max_new_tokens';
 }
 
-function generationDevice(choice: 'cpu' | 'cuda' | 'auto'): string {
-  if (choice === 'cpu') return 'cpu';
-  const why = cudaUnavailableReason();
-  if (why === null) return 'cuda:0';
-  if (choice === 'cuda') throw new MinilmError(`device cuda: the GPU cannot be used: ${why}`, 'InvalidArg');
-  return 'cpu';
-}
-
 export class Model {
   private constructor(
     private readonly inner: NativeModel,
@@ -59,16 +52,17 @@ export class Model {
    * A checkpoint folder from `minilm pretrain` (step-*, final) or a `minilm export --format hf` folder.
    * `device`: 'cpu' (default), 'cuda' (the GPU; an error says why when there is none) or 'auto'.
    */
-  static async load(dir: string, options: { tokenizerDir?: string; device?: 'cpu' | 'cuda' | 'auto' } = {}): Promise<Model> {
+  static async load(dir: string, options: { tokenizerDir?: string; device?: DeviceRequest } = {}): Promise<Model> {
     const folder = readModelFolder(dir);
     const tokenizerDir = options.tokenizerDir ?? folder.tokenizerDir;
     if (tokenizerDir === null) {
       throw new MinilmError(`${dir}: has no tokenizer.json; give the tokenizer's folder (tokenizerDir, or --tokenizer_dir on the command line)`, 'InvalidArg');
     }
     const tokenizer = Tokenizer.fromDir(tokenizerDir);
+    const { device } = placeOn(options.device ?? 'cpu', "--device cuda, or device 'cuda'");
     const inner = new (native().NativeModel)();
     try {
-      await inner.open(JSON.stringify(folder.model), folder.weights, folder.format === 'hf', generationDevice(options.device ?? 'cpu'));
+      await inner.open(JSON.stringify(folder.model), folder.weights, folder.format === 'hf', device);
     } catch (error) {
       throw fromNative(error);
     }

@@ -1,4 +1,5 @@
-// Human-readable numbers for progress lines and summaries.
+// Human-readable numbers and paths for progress lines and summaries.
+import path from 'node:path';
 
 export function formatCount(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
@@ -27,4 +28,11 @@ export function formatDuration(seconds: number): string {
 
 export function thousands(n: number): string {
   return n.toLocaleString('en-US');
+}
+
+/** A path as the user would type it in a command: relative to the working directory when inside it, quoted when it needs quotes. */
+export function shellPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  const shown = relative === '' ? '.' : relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
+  return /^[\w./@+-]+$/.test(shown) ? shown : `'${shown.replace(/'/g, `'\\''`)}'`;
 }

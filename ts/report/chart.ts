@@ -64,6 +64,26 @@ export function chartAxes(chart: Chart, tickCount = 5): { x: Axis; y: Axis } {
   return { x: niceAxis(Math.min(...xs), Math.max(...xs), tickCount), y: niceAxis(Math.min(...ys), Math.max(...ys), tickCount) };
 }
 
+/** The plot area inside an image: margins from each edge, in pixels. */
+export interface Margins {
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+}
+
+/** The plot area of a `width` x `height` image and the maps from data values to its pixels (y grows down). */
+export function plotArea(axes: { x: Axis; y: Axis }, width: number, height: number, margins: Margins) {
+  const plotWidth = width - margins.left - margins.right;
+  const plotHeight = height - margins.top - margins.bottom;
+  return {
+    plotWidth,
+    plotHeight,
+    px: (x: number) => margins.left + ((x - axes.x.min) / (axes.x.max - axes.x.min)) * plotWidth,
+    py: (y: number) => margins.top + (1 - (y - axes.y.min) / (axes.y.max - axes.y.min)) * plotHeight,
+  };
+}
+
 /** An axis that covers [low, high] with about `count` ticks at round values (1, 2 or 5 times a power of ten). */
 export function niceAxis(low: number, high: number, count: number): Axis {
   if (!Number.isFinite(low) || !Number.isFinite(high)) return { min: 0, max: 1, ticks: [0, 1] };

@@ -1,6 +1,6 @@
 // `report --png`: the loss chart (train and val loss against tokens seen) as a PNG, for a terminal
 // user who wants one image to look at or paste. Same axes and colours as the page's loss chart.
-import { chartAxes, decimate, formatCompact, runCharts, type Chart } from './chart.js';
+import { chartAxes, decimate, formatCompact, plotArea, runCharts, type Chart } from './chart.js';
 import { Raster, rgb, TEXT_HEIGHT, textWidth } from './raster.js';
 import type { MetricsRow } from './run-record.js';
 
@@ -22,10 +22,7 @@ export function lossPng(rows: MetricsRow[]): Buffer | null {
 function drawChart(chart: Chart): Raster {
   const image = new Raster(WIDTH, HEIGHT);
   const axes = chartAxes(chart, 6);
-  const plotWidth = WIDTH - PLOT.left - PLOT.right;
-  const plotHeight = HEIGHT - PLOT.top - PLOT.bottom;
-  const px = (x: number) => PLOT.left + ((x - axes.x.min) / (axes.x.max - axes.x.min)) * plotWidth;
-  const py = (y: number) => PLOT.top + (1 - (y - axes.y.min) / (axes.y.max - axes.y.min)) * plotHeight;
+  const { plotWidth, plotHeight, px, py } = plotArea(axes, WIDTH, HEIGHT, PLOT);
   const textMiddle = (y: number) => Math.round(y - (TEXT_HEIGHT * SCALE) / 2);
 
   for (const tick of axes.y.ticks) {

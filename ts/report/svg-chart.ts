@@ -1,7 +1,7 @@
 // One report chart as inline SVG markup: drawn when the page is written, so the page shows its curves
 // with scripts off and needs nothing from the network. The page's script only adds a hover readout,
 // reading the plot area and the points from the data-* attributes written here.
-import { chartAxes, decimate, formatCompact, type Chart } from './chart.js';
+import { chartAxes, decimate, formatCompact, plotArea, type Chart } from './chart.js';
 
 const WIDTH = 720;
 const HEIGHT = 300;
@@ -14,10 +14,7 @@ export function escapeXml(text: string): string {
 
 export function svgChart(chart: Chart): string {
   const axes = chartAxes(chart);
-  const plotWidth = WIDTH - PLOT.left - PLOT.right;
-  const plotHeight = HEIGHT - PLOT.top - PLOT.bottom;
-  const px = (x: number) => PLOT.left + ((x - axes.x.min) / (axes.x.max - axes.x.min)) * plotWidth;
-  const py = (y: number) => PLOT.top + (1 - (y - axes.y.min) / (axes.y.max - axes.y.min)) * plotHeight;
+  const { plotWidth, plotHeight, px, py } = plotArea(axes, WIDTH, HEIGHT, PLOT);
   const round = (v: number) => Math.round(v * 10) / 10;
   const parts: string[] = [];
 

@@ -1,9 +1,8 @@
-// Where a training run goes: the GPU when the config's `devices` allows one (auto or >= 1) and this
-// install has a working CUDA addon and a visible device; the CPU otherwise, saying why.
-// MINILM_DEVICE=cpu or =cuda overrides the choice; cuda then fails with the reason rather than fall back.
+// Where a training run goes (ts/device.ts decides the device), and what that means for its precision:
+// bf16 needs the GPU. MINILM_DEVICE=cpu or =cuda overrides the automatic choice.
 import { MinilmError } from '../errors.js';
 import type { PretrainConfig } from '../config/pretrain-config.js';
-import { cudaUnavailableReason } from '../native.js';
+import { placeOn } from '../device.js';
 
 export interface DeviceChoice {
   /** "cpu" or "cuda:0", as the native trainer takes it. */
@@ -21,11 +20,12 @@ export function chooseDevice(config: Pick<PretrainConfig, 'devices' | 'precision
   if (forced !== undefined && forced !== 'cpu' && forced !== 'cuda') {
     throw new MinilmError(`MINILM_DEVICE=${forced}: expected cpu or cuda`, 'InvalidArg');
   }
-  const whyNotGpu = forced === 'cpu' ? 'MINILM_DEVICE=cpu' : cudaUnavailableReason();
-  if (whyNotGpu === null) return { device: 'cuda:0', precision: config.precision, whyNotGpu, warnings: [] };
-  if (forced === 'cuda') throw new MinilmError(`the GPU was asked for (MINILM_DEVICE=cuda, or device 'cuda'), but it cannot be used: ${whyNotGpu}`, 'InvalidArg');
+  const { device, whyNotGpu } = forced === 'cpu'
+    ? { device: 'cpu', whyNotGpu: 'MINILM_DEVICE=cpu' }
+    : placeOn(forced ?? 'auto', "MINILM_DEVICE=cuda, or device 'cuda'");
+  if (whyNotGpu === null) return { device, precision: config.precision, whyNotGpu, warnings: [] };
   const warnings = config.precision === '32-true'
     ? []
     : [`precision: ${config.precision}: bf16 needs the GPU; on the CPU minilm trains in float32 (the config's value is kept in the run's hyperparameters)`];
-  return { device: 'cpu', precision: '32-true', whyNotGpu, warnings };
+  return { device, precision: '32-true', whyNotGpu, warnings };
 }

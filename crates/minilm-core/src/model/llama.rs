@@ -171,8 +171,8 @@ impl Llama {
 
     /// A weight as its matmul uses it: in the compute dtype (a cast that autograd carries back to the
     /// float32 master weight under mixed precision; no copy when the dtypes agree).
-    fn matmul_weight(&self, name: &str) -> CandleResult<Tensor> {
-        self.weight(name).to_dtype(self.compute)
+    fn for_matmul(&self, weight: Tensor) -> CandleResult<Tensor> {
+        weight.to_dtype(self.compute)
     }
 
     pub(crate) fn lm_head_name(&self) -> &'static str {
@@ -194,13 +194,13 @@ impl Llama {
         let mut blocks = Vec::new();
         for layer in 0..self.config.n_layer {
             let block = self.block(&x, layer, batch, cache.map(|c| (&c.layers[layer], c.len)))?;
-            x = (&block.mid + linear(&block.gated, &self.matmul_weight(&format!("transformer.h.{layer}.mlp.proj.weight"))?)?)?;
+            x = (&block.mid + linear(&block.gated, &self.for_matmul(self.layer_weight(layer, "mlp.proj.weight"))?)?)?;
             if keep_blocks {
                 blocks.push(block);
             }
         }
         let normed = rms_norm(&x, &self.weight("transformer.ln_f.weight"), self.config.norm_eps)?;
-        let logits = linear(&normed, &self.matmul_weight(self.lm_head_name())?)?;
+        let logits = linear(&normed, &self.for_matmul(self.weight(self.lm_head_name()))?)?;
         Ok(Activations { batch, ids, blocks, last: x, normed, logits })
     }
 
@@ -211,7 +211,7 @@ impl Llama {
     fn block(&self, input: &Tensor, layer: usize, batch: usize, cache: Option<(&(Tensor, Tensor), usize)>) -> CandleResult<BlockActivations> {
         let c = &self.config;
         let w = |name: &str| self.layer_weight(layer, name);
-        let mw = |name: &str| self.matmul_weight(&format!("transformer.h.{layer}.{name}"));
+        let mw = |name: &str| self.for_matmul(w(name));
         let (h, g, d) = (c.n_head, c.n_query_groups, c.head_size);
         let t = input.dim(0)? / batch;
         let h1 = rms_norm(input, &w("norm_1.weight"), c.norm_eps)?;
