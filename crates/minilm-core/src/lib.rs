@@ -5,11 +5,13 @@
 //! - [`model`]: litgpt's LLaMA-family GPT (grouped-query attention, RoPE, SwiGLU) in candle.
 //! - [`device`]: the CPU or a CUDA device (with the `cuda` feature).
 //! - [`train`]: AdamW, the schedule, token windows, checkpoints and the training step.
+//! - [`kernel_check`]: every fused kernel on a device against its CPU twin (for the GPU check).
 
 pub mod data;
 pub mod device;
 pub mod error;
 pub mod generate;
+pub mod kernel_check;
 pub mod model;
 pub mod train;
 

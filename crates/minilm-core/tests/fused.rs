@@ -64,3 +64,19 @@ fn split_then_merge_heads_is_the_identity_with_and_without_rope() {
     let plain = split_heads(&x, batch, 0, heads, groups, d, None).unwrap();
     assert_eq!(max_difference(&merge_heads(&plain, heads).unwrap(), &x), 0.0);
 }
+
+#[test]
+fn embedding_backward_sums_each_tokens_positions_as_index_add_does() {
+    let ids = [3u32, 0, 3, 5, 3, 1];
+    let dx = random(&[6, 4], 5);
+    let got = fused::embedding_backward(&ids, &dx, 7).unwrap();
+    let want = Tensor::zeros((7, 4), candle_core::DType::F32, &Device::Cpu)
+        .unwrap()
+        .index_add(&Tensor::new(&ids, &Device::Cpu).unwrap(), &dx, 0)
+        .unwrap();
+    assert_eq!(max_difference(&got, &want), 0.0);
+    // Tokens absent from the batch get zero rows.
+    let rows: Vec<Vec<f32>> = got.to_vec2().unwrap();
+    assert!(rows[2].iter().chain(&rows[4]).chain(&rows[6]).all(|&v| v == 0.0));
+    assert!(fused::embedding_backward(&[9], &random(&[1, 4], 6), 7).unwrap_err().to_string().contains("outside the vocabulary"));
+}

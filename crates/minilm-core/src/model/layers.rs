@@ -1,5 +1,6 @@
-//! The building blocks of the forward pass. Each runs a fused CPU kernel with its own backward
-//! (`fused`) on float32 CPU tensors and candle's differentiable ops (`composite`) everywhere else.
+//! The building blocks of the forward pass. Each runs a fused kernel with its own backward (`fused`)
+//! where one exists for the tensors' device and dtype (float32 on the CPU; float32 and bfloat16 on a GPU
+//! in the CUDA build) and candle's differentiable ops (`composite`) everywhere else.
 
 use std::sync::Arc;
 
@@ -22,7 +23,8 @@ pub fn linear(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
 
 /// Attention's batched products (..., m, k) x (..., k, n); either side may be a transposed view.
 pub fn batched_matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if fused::supported(a) && fused::supported(b) {
+    // On a GPU, cuBLAS (candle's matmul) is the right kernel already.
+    if a.device().is_cpu() && fused::supported(a) && fused::supported(b) {
         fused::batched_matmul(a, b)
     } else {
         a.matmul(b)
@@ -31,7 +33,7 @@ pub fn batched_matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// RMSNorm over the last dimension, in float32 as litgpt computes it: x * rsqrt(mean(x^2) + eps) * w.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
-    if fused::supported(x) && fused::supported(weight) {
+    if fused::supported(x) && fused::supported_weight(weight) {
         fused::rms_norm(x, weight, eps)
     } else {
         composite::rms_norm(x, weight, eps)
@@ -60,7 +62,7 @@ pub fn swiglu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// Mean cross-entropy of logits (rows, vocab) against target ids (rows).
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     if fused::supported(logits) {
-        fused::cross_entropy(logits, &targets.to_vec1::<u32>()?)
+        fused::cross_entropy(logits, targets)
     } else {
         composite::cross_entropy(logits, targets)
     }
@@ -139,7 +141,8 @@ impl RopeCache {
 
     /// The angles for positions start.., for the fused kernels.
     pub fn rotation(&self, start: usize) -> fused::Rotation {
-        fused::Rotation { cos: self.cos_values.clone(), sin: self.sin_values.clone(), n: self.n, start }
+        let tables = (self.cos.clone(), self.sin.clone());
+        fused::Rotation { cos: self.cos_values.clone(), sin: self.sin_values.clone(), tables, n: self.n, start }
     }
 
     /// cos and sin (T, N) for positions start..start+T, for the composite version.

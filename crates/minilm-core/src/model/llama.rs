@@ -13,8 +13,8 @@ pub struct Llama {
     pub config: ModelConfig,
     pub params: Parameters,
     rope: RopeCache,
-    /// Whether training computes gradients by hand (backprop.rs, with the fused CPU kernels) rather
-    /// than with candle's autograd. When it does, the forward pass builds no autograd graph.
+    /// Whether training computes gradients by hand (backprop.rs, with the fused kernels) rather than
+    /// with candle's autograd. When it does, the forward pass builds no autograd graph.
     by_hand: bool,
     /// The dtype of activations and matmuls (bf16 under mixed precision); the weights keep theirs.
     compute: DType,
@@ -64,7 +64,6 @@ impl KvCache {
 /// A whole forward pass's activations, for backprop.rs.
 pub(crate) struct Activations {
     pub batch: usize,
-    pub ids: Tensor,
     pub blocks: Vec<BlockActivations>,
     /// The last block's output, and after the final norm.
     pub last: Tensor,
@@ -94,9 +93,14 @@ impl Llama {
         self.compute
     }
 
-    // The fused kernels and backprop.rs are float32 CPU code.
+    // backprop.rs needs float32 master weights and fused kernels for the compute dtype on this device
+    // (float32 on the CPU; float32 or bfloat16 on a GPU). bf16-true's bfloat16 weights take autograd.
     fn can_backprop_by_hand(&self) -> bool {
-        fused::supported(self.params.get("transformer.wte.weight")) && self.compute == DType::F32
+        fused::supported_weight(self.params.get("transformer.wte.weight")) && fused::supports(self.device(), self.compute)
+    }
+
+    pub fn device(&self) -> &Device {
+        self.params.get("transformer.wte.weight").device()
     }
 
     pub fn init(config: ModelConfig, seed: u64, device: &Device) -> Result<Self> {
@@ -131,8 +135,10 @@ impl Llama {
         Ok(logits)
     }
 
-    /// Mean cross-entropy of the next token: `windows` (B, T + 1) as litgpt's data loader gives them.
+    /// Mean cross-entropy of the next token: `windows` (B, T + 1) as litgpt's data loader gives them,
+    /// on any device (moved to the model's).
     pub fn loss(&self, windows: &Tensor) -> CandleResult<Tensor> {
+        let windows = windows.to_device(self.device())?;
         let t = windows.dim(1)? - 1;
         let logits = self.run(&windows.narrow(1, 0, t)?, false, None)?.logits;
         cross_entropy(&logits, &windows.narrow(1, 1, t)?.flatten_all()?)
@@ -140,16 +146,24 @@ impl Llama {
 
     /// The mean loss of `windows` (a scalar tensor on the model's device, float32 or wider, so that a
     /// training step reads it back once, not per micro-batch) and the gradient of `d_loss` times it for every
-    /// parameter, in the parameters' order and dtype.
+    /// parameter, in the parameters' order and dtype. `windows` may live on any device: the trainer
+    /// passes them on the host, where the embedding's backward reads the token ids without waiting for
+    /// the GPU.
     pub fn loss_and_grads(&self, windows: &Tensor, d_loss: f64) -> Result<(Tensor, Vec<Tensor>)> {
+        let host_windows = windows.to_device(&Device::Cpu)?;
+        let windows = windows.to_device(self.device())?;
         let t = windows.dim(1)? - 1;
         let targets = windows.narrow(1, 1, t)?.flatten_all()?;
         if self.by_hand {
             let activations = self.run(&windows.narrow(1, 0, t)?, true, None)?;
-            let (loss, d_logits) = fused::cross_entropy_with_grad(&activations.logits, &targets.to_vec1::<u32>()?, d_loss)?;
-            let mut grads = self.backprop(&activations, &d_logits)?;
-            let ordered = self.params.iter().map(|(name, _)| grads.remove(name).expect("backprop covers every parameter"));
-            return Ok((Tensor::new(loss as f32, windows.device())?, ordered.collect()));
+            let (loss, d_logits) = fused::cross_entropy_with_grad(&activations.logits, &targets, d_loss)?;
+            let input_ids = host_windows.narrow(1, 0, t)?.flatten_all()?.to_vec1::<u32>()?;
+            let mut grads = self.backprop(&activations, &d_logits, &input_ids)?;
+            let ordered = self.params.iter().map(|(name, var)| {
+                let grad = grads.remove(name).expect("backprop covers every parameter");
+                grad.to_dtype(var.dtype()) // bf16-mixed: matmuls' gradients come in bfloat16
+            });
+            return Ok((loss, ordered.collect::<CandleResult<_>>()?));
         }
         let loss = cross_entropy(&self.run(&windows.narrow(1, 0, t)?, false, None)?.logits, &targets)?;
         let grads = (&loss * d_loss)?.backward()?;
@@ -171,7 +185,7 @@ impl Llama {
 
     /// A weight as its matmul uses it: in the compute dtype (a cast that autograd carries back to the
     /// float32 master weight under mixed precision; no copy when the dtypes agree).
-    fn for_matmul(&self, weight: Tensor) -> CandleResult<Tensor> {
+    pub(crate) fn for_matmul(&self, weight: Tensor) -> CandleResult<Tensor> {
         weight.to_dtype(self.compute)
     }
 
@@ -201,7 +215,7 @@ impl Llama {
         }
         let normed = rms_norm(&x, &self.weight("transformer.ln_f.weight"), self.config.norm_eps)?;
         let logits = linear(&normed, &self.for_matmul(self.weight(self.lm_head_name()))?)?;
-        Ok(Activations { batch, ids, blocks, last: x, normed, logits })
+        Ok(Activations { batch, blocks, last: x, normed, logits })
     }
 
     /// One block up to its MLP's gated activation; the caller adds the MLP's projection. With `cache`

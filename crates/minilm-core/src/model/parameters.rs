@@ -61,6 +61,12 @@ impl Parameters {
         Ok(Parameters { entries })
     }
 
+    /// Parameters from named tensors as they are, in this order (for tests and the kernel check).
+    pub fn from_named(entries: Vec<(String, Tensor)>) -> Result<Self> {
+        let entries = entries.into_iter().map(|(name, t)| Ok((name, Var::from_tensor(&t)?))).collect::<Result<_>>()?;
+        Ok(Parameters { entries })
+    }
+
     pub fn load(config: &ModelConfig, path: &Path, device: &Device) -> Result<Self> {
         let tensors = candle_core::safetensors::load(path, device)
             .map_err(|e| Error::input(path, None, format!("cannot read these weights ({e}); expected a safetensors file")))?;

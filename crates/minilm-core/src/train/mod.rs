@@ -3,6 +3,8 @@
 //! saving, signals).
 
 mod adamw_cpu;
+#[cfg(feature = "cuda")]
+mod adamw_cuda;
 pub mod optimizer;
 pub mod peak_flops;
 pub mod random;

@@ -8,6 +8,8 @@ use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::adamw_cpu;
+#[cfg(feature = "cuda")]
+use super::adamw_cuda;
 use crate::error::{Error, Result};
 use crate::model::Parameters;
 
@@ -42,17 +44,15 @@ impl AdamW {
         let bias_correction1 = 1.0 - beta1.powi(self.steps as i32);
         let bias_correction2_sqrt = (1.0 - beta2.powi(self.steps as i32)).sqrt();
         let step_size = lr / bias_correction1;
+        let fused_step = self.step_constants(lr);
         for (((_, var), grad), (m, v)) in params.iter().zip(grads).zip(self.moments.iter_mut()) {
             if adamw_cpu::supported(&[var.as_tensor(), grad, m, v]) {
-                let step = adamw_cpu::Step {
-                    beta1: beta1 as f32,
-                    beta2: beta2 as f32,
-                    decay: (1.0 - lr * self.config.weight_decay) as f32,
-                    step_size: step_size as f32,
-                    bias_correction2_sqrt: bias_correction2_sqrt as f32,
-                    eps: self.config.eps as f32,
-                };
-                adamw_cpu::update(var.as_tensor(), grad, m, v, &step)?;
+                adamw_cpu::update(var.as_tensor(), grad, m, v, &fused_step)?;
+                continue;
+            }
+            #[cfg(feature = "cuda")]
+            if adamw_cuda::supported(&[var.as_tensor(), grad, m, v]) {
+                adamw_cuda::update(var.as_tensor(), grad, m, v, &fused_step)?;
                 continue;
             }
             // Other devices and dtypes: the same update in float32 tensor ops, written back in the
@@ -65,6 +65,20 @@ impl AdamW {
             var.set(&(decayed - (m.div(&denom)? * step_size)?)?.to_dtype(var.dtype())?)?;
         }
         Ok(())
+    }
+
+    /// The fused updates' constants for this step (after `steps` counts it) at learning rate `lr`.
+    fn step_constants(&self, lr: f64) -> adamw_cpu::Step {
+        let (beta1, beta2) = self.config.betas;
+        let steps = self.steps as i32;
+        adamw_cpu::Step {
+            beta1: beta1 as f32,
+            beta2: beta2 as f32,
+            decay: (1.0 - lr * self.config.weight_decay) as f32,
+            step_size: (lr / (1.0 - beta1.powi(steps))) as f32,
+            bias_correction2_sqrt: (1.0 - beta2.powi(steps)).sqrt() as f32,
+            eps: self.config.eps as f32,
+        }
     }
 
     pub fn save(&self, params: &Parameters, path: &Path) -> Result<()> {
@@ -98,10 +112,7 @@ impl AdamW {
 /// Scales `grads` in place so that their global L2 norm is at most `max_norm` (torch's
 /// clip_grad_norm_: factor max_norm / (norm + 1e-6), never above 1). Returns the norm before clipping.
 pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
-    // Summed on the device and read back once: on a GPU each read waits for all queued work.
-    let squares = grads.iter().map(|g| g.to_dtype(DType::F32)?.sqr()?.sum_all()).collect::<candle_core::Result<Vec<_>>>()?;
-    let sum_of_squares = Tensor::stack(&squares, 0)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
-    let norm = sum_of_squares.sqrt();
+    let norm = global_norm(grads)?;
     let factor = max_norm / (norm + 1e-6);
     if factor < 1.0 {
         for g in grads.iter_mut() {
@@ -109,4 +120,16 @@ pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
         }
     }
     Ok(norm)
+}
+
+/// The L2 norm of all gradients together, summed on their device and read back once: on a GPU each
+/// read waits for all queued work.
+fn global_norm(grads: &[Tensor]) -> Result<f64> {
+    #[cfg(feature = "cuda")]
+    if grads.first().is_some_and(|g| g.device().is_cuda()) {
+        return Ok(adamw_cuda::global_norm(grads)?);
+    }
+    let squares = grads.iter().map(|g| g.to_dtype(DType::F32)?.sqr()?.sum_all()).collect::<candle_core::Result<Vec<_>>>()?;
+    let sum_of_squares = Tensor::stack(&squares, 0)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+    Ok(sum_of_squares.sqrt())
 }

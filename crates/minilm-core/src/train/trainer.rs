@@ -185,7 +185,9 @@ impl Trainer {
                 "holds token id {bad}, outside the model's vocabulary of {vocab}; was it prepared with another tokenizer?"
             )));
         }
-        Ok(Tensor::from_vec(tokens, (ids.len(), window), &self.device)?)
+        // On the host: the model moves them to its device, and reads the token ids for the embedding's
+        // backward from this copy without waiting for the GPU.
+        Ok(Tensor::from_vec(tokens, (ids.len(), window), &Device::Cpu)?)
     }
 
     /// Writes the weights, optimizer moments and state.json (with `extra`, the caller's fields) into

@@ -10,12 +10,21 @@ use super::{contiguous_f32, last_dim};
 /// `first_position + row % query_len` (several heads' queries may be stacked along the rows); a query
 /// sees the keys at positions 0..=its own.
 pub fn causal_softmax(scores: &Tensor, scale: f64, query_len: usize, first_position: usize) -> Result<Tensor> {
-    scores.contiguous()?.apply_op1_no_bwd(&CausalSoftmax { scale: scale as f32, query_len, first_position })
+    let op = CausalSoftmax { scale: scale as f32, query_len, first_position };
+    #[cfg(feature = "cuda")]
+    if scores.device().is_cuda() {
+        return gpu::forward(&scores.contiguous()?, &op);
+    }
+    scores.contiguous()?.apply_op1_no_bwd(&op)
 }
 
 /// The gradient of the scores given the weights causal_softmax returned and their gradient.
 pub fn causal_softmax_backward(weights: &Tensor, d_weights: &Tensor, scale: f64, query_len: usize, first_position: usize) -> Result<Tensor> {
     let op = CausalSoftmaxGrad(CausalSoftmax { scale: scale as f32, query_len, first_position });
+    #[cfg(feature = "cuda")]
+    if weights.device().is_cuda() {
+        return gpu::backward(&weights.contiguous()?, &d_weights.contiguous()?, &op.0);
+    }
     weights.contiguous()?.apply_op2_no_bwd(&d_weights.contiguous()?, &op)
 }
 
@@ -76,5 +85,51 @@ impl CustomOp2 for CausalSoftmaxGrad {
             }
         });
         Ok((CpuStorage::F32(ds), wl.shape().clone()))
+    }
+}
+
+/// The CUDA twins, for float32 and bfloat16 scores (kernels/causal_softmax.cu).
+#[cfg(feature = "cuda")]
+mod gpu {
+    use candle_core::{Result, Tensor};
+
+    use super::CausalSoftmax;
+    use crate::model::fused::cuda::{by_dtype, cuda_device, launch, output, tensor, view, warp_per_row, Element, Kernel, Module};
+
+    pub fn forward(scores: &Tensor, op: &CausalSoftmax) -> Result<Tensor> {
+        by_dtype!(scores.dtype(), run_forward(scores, op))
+    }
+
+    pub fn backward(weights: &Tensor, d_weights: &Tensor, op: &CausalSoftmax) -> Result<Tensor> {
+        by_dtype!(weights.dtype(), run_backward(weights, d_weights, op))
+    }
+
+    /// (rows, keys, query_len, first_position) as the kernels take them.
+    fn shape_args(x: &Tensor, op: &CausalSoftmax) -> Result<(usize, [i32; 4])> {
+        let keys = x.dim(candle_core::D::Minus1)?;
+        let rows = x.elem_count() / keys;
+        Ok((rows, [rows as i32, keys as i32, op.query_len as i32, op.first_position as i32]))
+    }
+
+    fn run_forward<T: Element>(scores: &Tensor, op: &CausalSoftmax) -> Result<Tensor> {
+        let device = cuda_device(scores)?;
+        let (rows, [r, k, q, f]) = shape_args(scores, op)?;
+        let (ss, sl) = scores.storage_and_layout();
+        let sv = view::<T>(&ss, sl)?;
+        let weights = output::<T>(&device, scores.elem_count())?;
+        let kernel = Kernel::typed::<T>(&device, Module::CausalSoftmax, "causal_softmax_forward")?;
+        launch!(kernel, warp_per_row(rows), &sv, &weights, &r, &k, &q, &f, &op.scale)?;
+        Ok(tensor(weights, &device, scores.shape().clone()))
+    }
+
+    fn run_backward<T: Element>(weights: &Tensor, d_weights: &Tensor, op: &CausalSoftmax) -> Result<Tensor> {
+        let device = cuda_device(weights)?;
+        let (rows, [r, k, q, f]) = shape_args(weights, op)?;
+        let ((ws, wl), (ds, dl)) = (weights.storage_and_layout(), d_weights.storage_and_layout());
+        let (wv, dv) = (view::<T>(&ws, wl)?, view::<T>(&ds, dl)?);
+        let d_scores = output::<T>(&device, weights.elem_count())?;
+        let kernel = Kernel::typed::<T>(&device, Module::CausalSoftmax, "causal_softmax_backward")?;
+        launch!(kernel, warp_per_row(rows), &wv, &dv, &d_scores, &r, &k, &q, &f, &op.scale)?;
+        Ok(tensor(d_scores, &device, weights.shape().clone()))
     }
 }

@@ -13,11 +13,13 @@ use rayon::prelude::*;
 use super::contiguous_f32;
 
 /// RoPE's angles for positions start.. : `cos` and `sin` are (positions, N) row major, each row
-/// holding the N/2 angles twice, as litgpt's cache does.
+/// holding the N/2 angles twice, as litgpt's cache does. `tables` holds the same values as tensors on
+/// the model's device, for the CUDA twin.
 #[derive(Clone)]
 pub struct Rotation {
     pub cos: Arc<[f32]>,
     pub sin: Arc<[f32]>,
+    pub tables: (Tensor, Tensor),
     pub n: usize,
     pub start: usize,
 }
@@ -30,7 +32,7 @@ pub fn split_heads(x: &Tensor, batch: usize, first: usize, heads: usize, groups:
     let t = rows / batch;
     let shape = Shape::from((batch, groups, heads / groups * t, d));
     let op = Heads { batch, t, heads, d, width, first, to_head_major: true, rotation: rotation.cloned(), inverse: false, shape };
-    x.contiguous()?.apply_op1_no_bwd(&op)
+    op.apply(x)
 }
 
 /// The inverse of split_heads: (B, groups, heads/groups * T, D) -> (B*T, heads*D), rotating back by
@@ -40,7 +42,7 @@ pub fn merge_heads(x: &Tensor, heads: usize, rotation: Option<&Rotation>) -> Res
     let t = groups * stacked_rows / heads;
     let shape = Shape::from((batch * t, heads * d));
     let op = Heads { batch, t, heads, d, width: heads * d, first: 0, to_head_major: false, rotation: rotation.cloned(), inverse: true, shape };
-    x.contiguous()?.apply_op1_no_bwd(&op)
+    op.apply(x)
 }
 
 struct Heads {
@@ -60,6 +62,14 @@ struct Heads {
 }
 
 impl Heads {
+    fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if x.device().is_cuda() {
+            return gpu::move_heads(&x.contiguous()?, self);
+        }
+        x.contiguous()?.apply_op1_no_bwd(self)
+    }
+
     /// For an output row (D values) the offset of the input values it copies, and the token's
     /// position in time.
     fn source(&self, out_row: usize) -> (usize, usize) {
@@ -103,5 +113,51 @@ impl CustomOp1 for Heads {
             self.rotate(y, time);
         });
         Ok((CpuStorage::F32(y), self.shape.clone()))
+    }
+}
+
+/// The CUDA twin, for float32 and bfloat16 (kernels/heads.cu).
+#[cfg(feature = "cuda")]
+mod gpu {
+    use candle_core::{Result, Tensor};
+
+    use super::Heads;
+    use crate::model::fused::cuda::{by_dtype, cuda_device, grid_stride, launch, output, tensor, view, Element, Kernel, Module};
+
+    pub fn move_heads(x: &Tensor, op: &Heads) -> Result<Tensor> {
+        by_dtype!(x.dtype(), run(x, op))
+    }
+
+    fn run<T: Element>(x: &Tensor, op: &Heads) -> Result<Tensor> {
+        let device = cuda_device(x)?;
+        let len = op.shape.elem_count();
+        let (xs, xl) = x.storage_and_layout();
+        let xv = view::<T>(&xs, xl)?;
+        let y = output::<T>(&device, len)?;
+        let [batch, t, heads, d, width, first] = [op.batch, op.t, op.heads, op.d, op.width, op.first].map(|v| v as i32);
+        let to_head_major = op.to_head_major as i32;
+        let kernel = Kernel::typed::<T>(&device, Module::Heads, "move_heads")?;
+        let config = grid_stride(len);
+        match &op.rotation {
+            Some(r) => {
+                let (cos, sin) = (r.tables.0.contiguous()?, r.tables.1.contiguous()?);
+                let ((cs, cl), (ss, sl)) = (cos.storage_and_layout(), sin.storage_and_layout());
+                let (cosv, sinv) = (view::<f32>(&cs, cl)?, view::<f32>(&ss, sl)?);
+                let (rope_n, rope_start, sign) = (r.n as i32, r.start as i32, if op.inverse { -1f32 } else { 1f32 });
+                launch!(
+                    kernel, config, &xv, &y, &cosv, &sinv, &batch, &t, &heads, &d, &width, &first, &to_head_major, &rope_n,
+                    &rope_start, &sign
+                )?;
+            }
+            None => {
+                // Null tables: with rope_n = 0 the kernel never reads them.
+                let (null, rope_n, rope_start, sign) = (0u64, 0i32, 0i32, 1f32);
+                launch!(
+                    kernel, config, &xv, &y, &null, &null, &batch, &t, &heads, &d, &width, &first, &to_head_major, &rope_n,
+                    &rope_start, &sign
+                )?;
+            }
+        }
+        Ok(tensor(y, &device, op.shape.clone()))
     }
 }

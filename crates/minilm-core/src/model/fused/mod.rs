@@ -1,18 +1,25 @@
-//! Fused float32 CPU kernels, each a forward function and the backward function `backprop.rs` calls:
-//! RMSNorm, moving heads into and out of attention (with RoPE), attention's batched products, the
-//! causal softmax, SwiGLU and cross-entropy. Written with candle's differentiable ops, each is a
-//! chain of 3 to 15 tensor ops, every one a pass over memory into a new tensor, and candle's autograd
-//! adds a zero-filled gradient and an addition per op; fused, each is one parallel pass.
+//! Fused kernels, each a forward function and the backward function `backprop.rs` calls: RMSNorm,
+//! moving heads into and out of attention (with RoPE), attention's batched products, the causal
+//! softmax, SwiGLU, cross-entropy and the embedding's gradient. Written with candle's differentiable
+//! ops, each is a chain of 3 to 15 tensor ops, every one a pass over memory into a new tensor, and
+//! candle's autograd adds a zero-filled gradient and an addition per op; fused, each is one pass.
 //!
-//! `layers.rs` picks these for float32 tensors on the CPU and the composite versions everywhere else
-//! (the GPU, other dtypes). tests/fused.rs checks each against its composite version, values and
-//! gradients; tests/model_golden.rs checks the whole model against PyTorch. Every kernel is
+//! Each op has a float32 CPU implementation and, with the `cuda` feature, a CUDA twin with the same
+//! signature (kernels/*.cu, launched through cuda.rs) for float32 and bfloat16 activations; the public
+//! function picks by the input's device. Attention's batched products stay cuBLAS on the GPU (candle's
+//! matmul). `layers.rs` picks these wherever `supported` says so and the composite versions elsewhere.
+//! tests/fused.rs checks each CPU kernel against its composite version, values and gradients;
+//! tests/model_golden.rs checks the whole model against PyTorch; the kernel check (kernel_check.rs,
+//! run by scripts/gpu-check.sh) checks each CUDA twin against its CPU twin. Every kernel is
 //! deterministic: work is split by rows and any sum across rows is taken in a fixed order, so a run
-//! gives the same bits on any thread count.
+//! gives the same bits on any thread count, and on the GPU on every run.
 
 mod batched_matmul;
 mod causal_softmax;
 mod cross_entropy;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
+mod embedding;
 mod heads;
 mod rms_norm;
 mod swiglu;
@@ -20,15 +27,31 @@ mod swiglu;
 pub use batched_matmul::batched_matmul;
 pub use causal_softmax::{causal_softmax, causal_softmax_backward};
 pub use cross_entropy::{cross_entropy, cross_entropy_with_grad};
+pub use embedding::embedding_backward;
 pub use heads::{merge_heads, split_heads, Rotation};
 pub use rms_norm::{rms_norm, rms_norm_backward};
 pub use swiglu::{swiglu, swiglu_backward};
 
 use candle_core::{bail, CpuStorage, DType, Device, Layout, Result, Tensor};
 
-/// Whether the fused kernels can run on `x`: float32 on the CPU.
+/// Whether the fused kernels can take `x` as an activation: float32 on the CPU; float32 or bfloat16 on
+/// a GPU (their CUDA twins, built with the `cuda` feature).
 pub fn supported(x: &Tensor) -> bool {
-    matches!(x.device(), Device::Cpu) && x.dtype() == DType::F32
+    supports(x.device(), x.dtype())
+}
+
+/// Whether the fused kernels take activations of `dtype` on `device`.
+pub fn supports(device: &Device, dtype: DType) -> bool {
+    match device {
+        Device::Cpu => dtype == DType::F32,
+        Device::Cuda(_) => cfg!(feature = "cuda") && matches!(dtype, DType::F32 | DType::BF16),
+        _ => false,
+    }
+}
+
+/// Whether the fused kernels can take `w` as a weight (RMSNorm's): float32 on a device they support.
+pub fn supported_weight(w: &Tensor) -> bool {
+    w.dtype() == DType::F32 && supported(w)
 }
 
 /// The float32 elements of a contiguous tensor's storage.

@@ -6,12 +6,20 @@ use rayon::prelude::*;
 use super::{contiguous_f32, last_dim};
 
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if x.device().is_cuda() {
+        return gpu::rms_norm(&x.contiguous()?, &weight.contiguous()?, eps as f32);
+    }
     x.contiguous()?.apply_op2_no_bwd(&weight.contiguous()?, &RmsNorm { eps: eps as f32 })
 }
 
 /// The gradients (dx, dw) of rms_norm(x, weight) given dy.
 pub fn rms_norm_backward(x: &Tensor, weight: &Tensor, dy: &Tensor, eps: f64) -> Result<(Tensor, Tensor)> {
     let (x, dy, eps) = (x.contiguous()?, dy.contiguous()?, eps as f32);
+    #[cfg(feature = "cuda")]
+    if x.device().is_cuda() {
+        return gpu::rms_norm_backward(&x, &weight.contiguous()?, &dy, eps);
+    }
     let dx = x.apply_op3_no_bwd(&weight.contiguous()?, &dy, &RmsNormInputGrad { eps })?;
     let dw = x.apply_op2_no_bwd(&dy, &RmsNormWeightGrad { eps })?;
     Ok((dx, dw))
@@ -104,5 +112,71 @@ impl CustomOp2 for RmsNormWeightGrad {
             }
         }
         Ok((CpuStorage::F32(dw), Shape::from(c)))
+    }
+}
+
+/// The CUDA twins, for float32 and bfloat16 activations over a float32 weight (kernels/rms_norm.cu).
+#[cfg(feature = "cuda")]
+pub(super) mod gpu {
+    use candle_core::{Result, Tensor};
+
+    use crate::model::fused::cuda::{block_per_row, by_dtype, cuda_device, launch, output, tensor, view, Element, Kernel, Module, THREADS};
+
+    /// Row blocks of the weight gradient's first pass (kernels/rms_norm.cu says why).
+    const CHUNKS: usize = 256;
+
+    pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f32) -> Result<Tensor> {
+        by_dtype!(x.dtype(), forward(x, weight, eps))
+    }
+
+    pub fn rms_norm_backward(x: &Tensor, weight: &Tensor, dy: &Tensor, eps: f32) -> Result<(Tensor, Tensor)> {
+        by_dtype!(x.dtype(), backward(x, weight, dy, eps))
+    }
+
+    fn forward<T: Element>(x: &Tensor, weight: &Tensor, eps: f32) -> Result<Tensor> {
+        let device = cuda_device(x)?;
+        let cols = x.dim(candle_core::D::Minus1)?;
+        let rows = x.elem_count() / cols;
+        let ((xs, xl), (ws, wl)) = (x.storage_and_layout(), weight.storage_and_layout());
+        let (xv, wv) = (view::<T>(&xs, xl)?, view::<f32>(&ws, wl)?);
+        let y = output::<T>(&device, x.elem_count())?;
+        let cols_arg = cols as i32;
+        let kernel = Kernel::typed::<T>(&device, Module::RmsNorm, "rms_norm_forward")?;
+        launch!(kernel, block_per_row(rows, THREADS), &xv, &wv, &y, &cols_arg, &eps)?;
+        Ok(tensor(y, &device, x.shape().clone()))
+    }
+
+    fn backward<T: Element>(x: &Tensor, weight: &Tensor, dy: &Tensor, eps: f32) -> Result<(Tensor, Tensor)> {
+        let device = cuda_device(x)?;
+        let cols = x.dim(candle_core::D::Minus1)?;
+        let rows = x.elem_count() / cols;
+        let ((xs, xl), (ws, wl), (dys, dyl)) = (x.storage_and_layout(), weight.storage_and_layout(), dy.storage_and_layout());
+        let (xv, wv, dyv) = (view::<T>(&xs, xl)?, view::<f32>(&ws, wl)?, view::<T>(&dys, dyl)?);
+        let dx = output::<T>(&device, x.elem_count())?;
+        let inverse_rms = output::<f32>(&device, rows)?;
+        let (rows_arg, cols_arg) = (rows as i32, cols as i32);
+        let kernel = Kernel::typed::<T>(&device, Module::RmsNorm, "rms_norm_backward_input")?;
+        launch!(kernel, block_per_row(rows, THREADS), &xv, &wv, &dyv, &dx, &inverse_rms, &cols_arg, &eps)?;
+
+        let chunks = CHUNKS.min(rows.max(1));
+        let rows_per_chunk = rows.div_ceil(chunks) as i32;
+        let partial = output::<f32>(&device, chunks * cols)?;
+        let tiles = cols.div_ceil(THREADS as usize) as u32;
+        let config = candle_core::cuda_backend::cudarc::driver::LaunchConfig {
+            grid_dim: (tiles, chunks as u32, 1),
+            block_dim: (THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let kernel = Kernel::typed::<T>(&device, Module::RmsNorm, "rms_norm_backward_weight_partial")?;
+        launch!(kernel, config, &xv, &dyv, &inverse_rms, &partial, &rows_arg, &cols_arg, &rows_per_chunk)?;
+        let dw = output::<f32>(&device, cols)?;
+        let chunks_arg = chunks as i32;
+        let sum = candle_core::cuda_backend::cudarc::driver::LaunchConfig {
+            grid_dim: (tiles, 1, 1),
+            block_dim: (THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        launch!(Kernel::load(&device, Module::RmsNorm, "sum_chunks")?, sum, &partial, &dw, &chunks_arg, &cols_arg)?;
+        Ok((tensor(dx, &device, x.shape().clone()), tensor(dw, &device, cols)))
     }
 }

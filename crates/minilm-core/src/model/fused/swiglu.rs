@@ -9,12 +9,20 @@ use super::contiguous_f32;
 const CHUNK: usize = 1 << 14;
 
 pub fn swiglu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if a.device().is_cuda() {
+        return gpu::forward(&a.contiguous()?, &b.contiguous()?);
+    }
     a.contiguous()?.apply_op2_no_bwd(&b.contiguous()?, &Swiglu)
 }
 
 /// The gradients (da, db) of swiglu(a, b) given dy.
 pub fn swiglu_backward(a: &Tensor, b: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
     let (a, dy) = (a.contiguous()?, dy.contiguous()?);
+    #[cfg(feature = "cuda")]
+    if a.device().is_cuda() {
+        return gpu::backward(&a, &b.contiguous()?, &dy);
+    }
     let da = a.apply_op3_no_bwd(&b.contiguous()?, &dy, &SwigluGateGrad)?;
     let db = a.apply_op2_no_bwd(&dy, &SwigluValueGrad)?;
     Ok((da, db))
@@ -93,5 +101,43 @@ impl CustomOp2 for SwigluValueGrad {
             }
         });
         Ok((CpuStorage::F32(db), al.shape().clone()))
+    }
+}
+
+/// The CUDA twins, for float32 and bfloat16 (kernels/swiglu.cu): the backward writes both gradients in
+/// one pass.
+#[cfg(feature = "cuda")]
+mod gpu {
+    use candle_core::{Result, Tensor};
+
+    use crate::model::fused::cuda::{by_dtype, cuda_device, grid_stride, launch, output, tensor, view, Element, Kernel, Module};
+
+    pub fn forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        by_dtype!(a.dtype(), run_forward(a, b))
+    }
+
+    pub fn backward(a: &Tensor, b: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
+        by_dtype!(a.dtype(), run_backward(a, b, dy))
+    }
+
+    fn run_forward<T: Element>(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        let device = cuda_device(a)?;
+        let n = a.elem_count();
+        let ((a_s, al), (b_s, bl)) = (a.storage_and_layout(), b.storage_and_layout());
+        let (av, bv) = (view::<T>(&a_s, al)?, view::<T>(&b_s, bl)?);
+        let y = output::<T>(&device, n)?;
+        launch!(Kernel::typed::<T>(&device, Module::Swiglu, "swiglu_forward")?, grid_stride(n), &av, &bv, &y, &n)?;
+        Ok(tensor(y, &device, a.shape().clone()))
+    }
+
+    fn run_backward<T: Element>(a: &Tensor, b: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
+        let device = cuda_device(a)?;
+        let n = a.elem_count();
+        let ((a_s, al), (b_s, bl), (dys, dyl)) = (a.storage_and_layout(), b.storage_and_layout(), dy.storage_and_layout());
+        let (av, bv, dyv) = (view::<T>(&a_s, al)?, view::<T>(&b_s, bl)?, view::<T>(&dys, dyl)?);
+        let (da, db) = (output::<T>(&device, n)?, output::<T>(&device, n)?);
+        let kernel = Kernel::typed::<T>(&device, Module::Swiglu, "swiglu_backward")?;
+        launch!(kernel, grid_stride(n), &av, &bv, &dyv, &da, &db, &n)?;
+        Ok((tensor(da, &device, a.shape().clone()), tensor(db, &device, a.shape().clone())))
     }
 }
