@@ -1,6 +1,7 @@
 // The GPU check's measurements, run by scripts/gpu-check.sh (which sets up node, the CUDA addon and the
-// libraries): correctness of the GPU against the CPU on a tiny config, training tokens/s, MFU and GPU
-// memory for the reference 108M config, and generation tokens/s. Plain JavaScript over dist/, so the
+// libraries): every CUDA kernel against its CPU twin at the reference shapes (the kernel check), then
+// correctness of the GPU against the CPU on a tiny config, training tokens/s, MFU and GPU memory for the
+// reference 108M config, and generation tokens/s. Plain JavaScript over dist/, so the
 // machine needs no TypeScript tooling. Prints a table last and writes results.json into the out folder.
 //
 //   node scripts/gpu-check.mjs OUT_DIR [TORCH_JSON]     (GPU_CHECK_DRY=1: the same flow on the CPU, tiny)
@@ -9,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { isCancelled, loadPretrainConfig, Model, pretrain } from '../dist/index.js';
-import { cudaUnavailableReason } from '../dist/native.js';
+import { cudaUnavailableReason, native } from '../dist/native.js';
 
 const [outDir = 'out/gpu-check', torchJson] = process.argv.slice(2);
 const dry = process.env.GPU_CHECK_DRY === '1';
@@ -27,6 +28,45 @@ if (why !== null && !dry) {
   process.exit(1);
 }
 const gpu = dry ? 'cpu' : 'cuda';
+results.failures = [];
+/** Runs a part of the check; a failure is recorded and shown in the table instead of ending the check. */
+async function attempt(what, work) {
+  try {
+    return await work();
+  } catch (error) {
+    const message = String(error?.message ?? error).split('\n')[0].slice(0, 300);
+    results.failures.push({ what, error: message });
+    log(`  ${what} failed: ${message}`);
+    return null;
+  }
+}
+
+// 0. The kernel check: each CUDA kernel against its CPU twin on fresh random inputs at the reference
+// shapes (micro-batch 80 x 512, the 108M model's widths), outputs poisoned first, each run twice for
+// determinism; then one whole step's loss and gradients on a 2-layer model. (Dry run: the CPU against
+// itself at small shapes.)
+log('== kernel check: every CUDA kernel against its CPU twin' + (dry ? ' (dry: CPU vs CPU, small shapes)' : ', reference shapes'));
+const kernelStarted = Date.now();
+results.kernels = await attempt('kernel check', () => native().kernelCheck(dry ? 'cpu' : 'cuda:0', dry ? 'small' : 'reference'));
+for (const k of results.kernels ?? []) {
+  const verdict = k.passed ? 'ok' : 'FAIL';
+  log(`  ${verdict.padEnd(4)} ${k.dtype.padEnd(4)} ${k.name.padEnd(36)} ${k.error ?? `${k.relativeError.toExponential(2)} (limit ${k.limit.toExponential(0)})${k.deterministic ? '' : ' NOT DETERMINISTIC'}  ${k.deviceMs.toFixed(2)} ms  ${k.shape}`}`);
+}
+log(`  kernel check took ${((Date.now() - kernelStarted) / 1000).toFixed(1)} s`);
+
+// Where the time goes: each part of one reference micro-batch (bf16 activations) timed on its own at the
+// real shapes; their sum is the step with no gaps between kernels. BENCHMARKS.md holds the prediction
+// written before the first run.
+log('== step profile: one micro-batch of the reference run, part by part' + (dry ? ' (dry: CPU, small shapes)' : ''));
+results.step_profile = await attempt('step profile', () => native().stepProfile(dry ? 'cpu' : 'cuda:0', dry ? 'f32' : 'bf16', dry ? 'small' : 'reference'));
+if (results.step_profile) {
+  const total = results.step_profile.reduce((sum, p) => sum + p.msPerMicroBatch, 0);
+  for (const p of results.step_profile) {
+    log(`  ${p.part.padEnd(58)} ${p.msEach.toFixed(3).padStart(9)} ms x ${p.perMicroBatch.toFixed(3).padStart(6)} = ${p.msPerMicroBatch.toFixed(2).padStart(8)} ms (${((100 * p.msPerMicroBatch) / total).toFixed(1)}%)`);
+  }
+  results.step_profile_total_ms = total;
+  log(`  sum: ${total.toFixed(1)} ms per micro-batch of ${dry ? 80 : 40960} tokens = ${Math.round((dry ? 80 : 40960) / (total / 1000)).toLocaleString('en-US')} tokens/s with no gaps`);
+}
 
 /** A training run through the library; returns its step events and what it printed at start. */
 async function train(name, device, tree, seconds = Infinity) {
@@ -79,18 +119,6 @@ function tiny(precision, maxSteps) {
 // weights); its gradient norm compares the gradients; 40 steps compare the curves.
 log('== correctness: tiny config (4 layers, n_embd 256), 40 steps, CPU float32 vs GPU');
 const steps = dry ? 5 : 40;
-results.failures = [];
-/** Runs a part of the check; a failure is recorded and shown in the table instead of ending the check. */
-async function attempt(what, work) {
-  try {
-    return await work();
-  } catch (error) {
-    const message = String(error?.message ?? error).split('\n')[0].slice(0, 300);
-    results.failures.push({ what, error: message });
-    log(`  ${what} failed: ${message}`);
-    return null;
-  }
-}
 const cpu = await attempt('tiny CPU float32 run', () => train('tiny-cpu-f32', 'cpu', tiny('32-true', steps)));
 const gpu32 = await attempt('tiny GPU float32 run', () => train('tiny-gpu-f32', gpu, tiny('32-true', steps)));
 const gpu16 = dry ? gpu32 : await attempt('tiny GPU bf16-mixed run', () => train('tiny-gpu-bf16', gpu, tiny('bf16-mixed', steps)));
@@ -110,9 +138,9 @@ results.correctness.pass = pass;
 
 // 2. Speed: the reference config (108M, micro-batch 80 x 512) in bf16-mixed, one micro-batch per step so
 // that 100 steps fit the check's time (a step of the reference's 8 micro-batches does the same work per
-// token, plus 1/8 of the AdamW updates). GPU memory is sampled with nvidia-smi while it runs. Unfused
-// attention keeps every (T x T) intermediate for the backward pass, so micro-batch 80 may not fit: then
-// the check says so and measures smaller micro-batches.
+// token, plus 1/8 of the AdamW updates). GPU memory is sampled with nvidia-smi while it runs. The
+// backward pass keeps each layer's bf16 attention weights (640 MiB per layer at micro-batch 80); if 80
+// does not fit, the check says so and measures smaller micro-batches.
 log('== speed: configs/pretrain.yaml, bf16-mixed, block 512');
 const speedTree = (micro) => ({
   model_config: dry ? tiny('32-true', 1).model_config : YAML.parse(fs.readFileSync('configs/pretrain.yaml', 'utf8')).model_config,
@@ -199,6 +227,13 @@ const pct = (x) => `${(100 * x).toFixed(1)}%`;
 const row = (what, value, note = '') => log(`| ${what.padEnd(44)} | ${String(value).padStart(22)} | ${note}`);
 log('\n== GPU check summary' + (dry ? ' (DRY RUN on the CPU: numbers mean nothing)' : ''));
 const exp = (x) => x.toExponential(1);
+if (results.step_profile_total_ms) {
+  row('step profile: sum of parts per micro-batch', `${results.step_profile_total_ms.toFixed(1)} ms`, 'the parts are listed above');
+}
+if (results.kernels) {
+  const failed = results.kernels.filter((k) => !k.passed);
+  row(`kernel check: ${results.kernels.length} comparisons`, failed.length === 0 ? 'PASS' : `${failed.length} FAILED`, failed.map((k) => `${k.dtype} ${k.name}`).join(', ').slice(0, 100));
+}
 for (const [label, c, ok, limits] of [['GPU f32', f32, pass.f32, '1e-3'], ['GPU bf16-mixed', bf16, pass.bf16, '3e-2 (loss), 5e-2 (grad norm)']]) {
   if (c === null) row(`${label} vs CPU f32`, 'NO RESULT', 'see the failures below');
   else {
@@ -218,7 +253,8 @@ if (results.speed) {
 if (results.pytorch) row('PyTorch eager bf16 autocast, 108M, micro 80', `${Math.round(results.pytorch.tokens_per_sec).toLocaleString('en-US')} tok/s`, results.speed ? `minilm / PyTorch = ${(results.speed.tokens_per_sec / results.pytorch.tokens_per_sec).toFixed(2)}x (minilm at micro ${results.speed.micro_batch_size})` : '');
 for (const [device, g] of Object.entries(results.generate.devices)) row(`generate batch 1 on ${device}`, `${g.tokens_per_sec.toFixed(1)} tok/s`, `first token ${g.first_token_ms.toFixed(0)} ms; ${path.basename(path.dirname(results.generate.checkpoint))}`);
 for (const failure of results.failures) row(`FAILED: ${failure.what}`, '', failure.error.slice(0, 100));
-process.exit(pass.f32 && pass.bf16 ? 0 : 2);
+const kernelsPass = results.kernels !== null && results.kernels.every((k) => k.passed);
+process.exit(pass.f32 && pass.bf16 && kernelsPass ? 0 : 2);
 
 /** Polls nvidia-smi's used memory every half second; stop() resolves to the peak in MiB. */
 function sampleGpuMemory() {

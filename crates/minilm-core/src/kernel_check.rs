@@ -28,24 +28,48 @@ pub enum Shapes {
     Small,
 }
 
-/// The widths the ops are checked at.
+/// The widths the ops are checked (and profiled) at.
 #[derive(Clone, Copy)]
-struct Dims {
-    batch: usize,
-    t: usize,
-    heads: usize,
-    groups: usize,
-    head_size: usize,
-    embd: usize,
-    intermediate: usize,
-    vocab: usize,
+pub(crate) struct Dims {
+    pub batch: usize,
+    pub t: usize,
+    pub heads: usize,
+    pub groups: usize,
+    pub head_size: usize,
+    pub embd: usize,
+    pub intermediate: usize,
+    pub vocab: usize,
+    pub layers: usize,
+    pub parameters: usize,
 }
 
 impl Shapes {
-    fn dims(self) -> Dims {
+    pub(crate) fn dims(self) -> Dims {
         match self {
-            Shapes::Reference => Dims { batch: 80, t: 512, heads: 16, groups: 8, head_size: 48, embd: 768, intermediate: 2048, vocab: 6400 },
-            Shapes::Small => Dims { batch: 2, t: 40, heads: 4, groups: 2, head_size: 16, embd: 64, intermediate: 160, vocab: 300 },
+            Shapes::Reference => Dims {
+                batch: 80,
+                t: 512,
+                heads: 16,
+                groups: 8,
+                head_size: 48,
+                embd: 768,
+                intermediate: 2048,
+                vocab: 6400,
+                layers: 16,
+                parameters: 108_749_568,
+            },
+            Shapes::Small => Dims {
+                batch: 2,
+                t: 40,
+                heads: 4,
+                groups: 2,
+                head_size: 16,
+                embd: 64,
+                intermediate: 160,
+                vocab: 300,
+                layers: 2,
+                parameters: 150_000,
+            },
         }
     }
 }
@@ -398,7 +422,7 @@ impl Checker<'_> {
 }
 
 /// Uniform values in offset ± scale, float32 on the CPU.
-fn uniform(shape: &[usize], seed: u64, scale: f32, offset: f32) -> Result<Tensor> {
+pub(crate) fn uniform(shape: &[usize], seed: u64, scale: f32, offset: f32) -> Result<Tensor> {
     let mut rng = SplitMix64::new(seed);
     let count: usize = shape.iter().product();
     let values: Vec<f32> = (0..count).map(|_| offset + scale * (2.0 * rng.next_f64() as f32 - 1.0)).collect();

@@ -12,6 +12,7 @@ pub mod device;
 pub mod error;
 pub mod generate;
 pub mod kernel_check;
+pub mod step_profile;
 pub mod model;
 pub mod train;
 

@@ -19,3 +19,14 @@ fn the_kernel_check_covers_every_op_and_passes_on_the_cpu() {
         assert!(!row.shape.is_empty() && row.limit > 0.0);
     }
 }
+
+#[test]
+fn the_step_profile_times_every_part_of_a_micro_batch() {
+    let parts = minilm_core::step_profile::profile(&Device::Cpu, candle_core::DType::F32, Shapes::Small).unwrap();
+    for part in ["matmul attn.qkv", "matmul lm_head", "attention products", "causal softmax", "rms_norm", "heads", "swiglu", "classifier", "embedding", "AdamW"] {
+        assert!(parts.iter().any(|p| p.part.starts_with(part)), "no part {part}");
+    }
+    for p in &parts {
+        assert!(p.ms_each > 0.0 && (p.ms_per_micro_batch - p.ms_each * p.per_micro_batch).abs() < 1e-9, "{p:?}");
+    }
+}

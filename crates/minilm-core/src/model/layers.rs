@@ -23,8 +23,7 @@ pub fn linear(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
 
 /// Attention's batched products (..., m, k) x (..., k, n); either side may be a transposed view.
 pub fn batched_matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    // On a GPU, cuBLAS (candle's matmul) is the right kernel already.
-    if a.device().is_cpu() && fused::supported(a) && fused::supported(b) {
+    if fused::supported(a) && fused::supported(b) {
         fused::batched_matmul(a, b)
     } else {
         a.matmul(b)

@@ -175,7 +175,8 @@ pub fn warp_per_row(rows: usize) -> LaunchConfig {
 macro_rules! launch {
     ($kernel:expr, $config:expr, $($arg:expr),+ $(,)?) => {{
         use $crate::model::fused::cuda::{PushKernelArg, WrapErr};
-        let mut builder = $kernel.builder();
+        let kernel = &$kernel;
+        let mut builder = kernel.builder();
         $( builder.arg($arg); )+
         // SAFETY: each kernel's parameters are the pointers and scalars its caller pushes, in order, and
         // every kernel bounds its indices by the sizes it is given.
