@@ -20,10 +20,11 @@ def main():
     ap.add_argument("--prompt_ids", required=True, help="a JSON list of token ids")
     ap.add_argument("--new_tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the GPU check's peer)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    model = transformers.LlamaForCausalLM.from_pretrained(a.model, torch_dtype=torch.float32).eval()
-    ids = torch.tensor([json.loads(a.prompt_ids)])
+    model = transformers.LlamaForCausalLM.from_pretrained(a.model, torch_dtype=torch.float32).eval().to(a.device)
+    ids = torch.tensor([json.loads(a.prompt_ids)], device=a.device)
     settings = dict(do_sample=False, use_cache=True, pad_token_id=0, eos_token_id=None)
 
     def run(n):
@@ -36,7 +37,7 @@ def main():
     first, _ = run(1)
     total, produced = run(a.new_tokens)
     print(json.dumps({
-        "torch": torch.__version__, "transformers": transformers.__version__, "threads": a.threads,
+        "torch": torch.__version__, "transformers": transformers.__version__, "threads": a.threads, "device": a.device,
         "first_token_ms": first * 1000, "tokens_per_sec": (produced - 1) / (total - first), "new_tokens": produced,
     }))
 

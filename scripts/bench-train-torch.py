@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu or cuda (the GPU check's PyTorch peer)")
     ap.add_argument("--precision", choices=("32-true", "bf16-mixed"), default="32-true",
                     help="bf16-mixed: autocast to bfloat16 over float32 weights, as Lightning does")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (its compile time is in the untimed warmup)")
     ap.add_argument("--max_seconds", type=float, default=None, help="stop timing after this long (the GPU check's budget)")
     a = ap.parse_args()
 
@@ -61,6 +62,8 @@ def main() -> None:
     model.to(a.device)
     model.train()
     n_params = ref.num_parameters(model)
+    if a.compile:
+        model = torch.compile(model)
     opt = ref.make_adamw(model, lr=a.lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
 
     B, T = a.micro_batch_size, a.block_size
@@ -101,6 +104,7 @@ def main() -> None:
         "params": n_params,
         "device": a.device,
         "precision": a.precision,
+        "compiled": a.compile,
         "steps": timed,
         "tokens_per_sec": round(timed * B * T / elapsed, 1),
         "step_ms": round(1000 * elapsed / timed, 1),

@@ -5,14 +5,14 @@
 // machine needs no TypeScript tooling. Prints a table last and writes results.json into the out folder.
 //
 //   node scripts/gpu-check.mjs OUT_DIR [TORCH_JSON]     (GPU_CHECK_DRY=1: the same flow on the CPU, tiny)
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { isCancelled, loadPretrainConfig, Model, pretrain } from '../dist/index.js';
+import { exportHf, isCancelled, loadPretrainConfig, Model, pretrain, Tokenizer } from '../dist/index.js';
 import { cudaUnavailableReason, native } from '../dist/native.js';
 
-const [outDir = 'out/gpu-check', torchJson] = process.argv.slice(2);
+const [outDir = 'out/gpu-check', torchJson, torchCompileJson] = process.argv.slice(2);
 const dry = process.env.GPU_CHECK_DRY === '1';
 const data = path.resolve('gpu-bundle/data');
 const DATASHEET_BF16 = 989e12; // H100/H200 SXM dense bf16, the issue's reference
@@ -214,13 +214,33 @@ for (const device of checkpoint ? (dry ? ['cpu'] : ['cuda', 'cpu']) : []) {
   });
 }
 
-if (torchJson && fs.existsSync(torchJson)) {
+// The peer: transformers' LlamaForCausalLM (eager, its KV cache) on the same checkpoint exported to HF,
+// on the GPU, when the machine's python has transformers.
+if (!dry && checkpoint) {
+  await attempt('transformers generate on cuda', async () => {
+    const hf = path.join(outDir, 'hf-export');
+    fs.rmSync(hf, { recursive: true, force: true });
+    await exportHf(checkpoint, hf);
+    const ids = Tokenizer.fromDir(checkpoint).encode('床前明月光');
+    const python = process.env.GPU_CHECK_PYTHON ?? 'python3';
+    const args = ['scripts/bench-generate-torch.py', '--device', 'cuda', '--model', hf, '--prompt_ids', JSON.stringify(ids), '--new_tokens', '200'];
+    const run = spawnSync(python, args, { encoding: 'utf8', timeout: 120_000 });
+    if (run.status !== 0) throw new Error((run.stderr || String(run.error)).trim().split('\n').at(-1));
+    results.generate.transformers_cuda = JSON.parse(run.stdout.trim().split('\n').at(-1));
+  });
+}
+
+/** The peer's last JSON line, or null when it did not run or failed. */
+function peer(file) {
+  if (!file || !fs.existsSync(file)) return null;
   try {
-    results.pytorch = JSON.parse(fs.readFileSync(torchJson, 'utf8').trim().split('\n').at(-1));
+    return JSON.parse(fs.readFileSync(file, 'utf8').trim().split('\n').at(-1));
   } catch {
-    results.pytorch = null;
+    return null;
   }
 }
+results.pytorch = peer(torchJson);
+results.pytorch_compile = peer(torchCompileJson);
 fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify(results, null, 2));
 
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
@@ -251,6 +271,9 @@ if (results.speed) {
   row('peak GPU memory (nvidia-smi)', sp.peak_gpu_memory_mb === null ? '-' : `${(sp.peak_gpu_memory_mb / 1024).toFixed(1)} GiB`, 'reference ~22 GB at micro-batch 80');
 }
 if (results.pytorch) row('PyTorch eager bf16 autocast, 108M, micro 80', `${Math.round(results.pytorch.tokens_per_sec).toLocaleString('en-US')} tok/s`, results.speed ? `minilm / PyTorch = ${(results.speed.tokens_per_sec / results.pytorch.tokens_per_sec).toFixed(2)}x (minilm at micro ${results.speed.micro_batch_size})` : '');
+const hfPeer = results.generate.transformers_cuda;
+if (hfPeer) row('transformers eager generate batch 1 on cuda', `${hfPeer.tokens_per_sec.toFixed(1)} tok/s`, results.generate.devices.cuda ? `minilm / transformers = ${(results.generate.devices.cuda.tokens_per_sec / hfPeer.tokens_per_sec).toFixed(2)}x` : '');
+if (results.pytorch_compile) row('PyTorch torch.compile bf16 autocast, micro 80', `${Math.round(results.pytorch_compile.tokens_per_sec).toLocaleString('en-US')} tok/s`, results.speed ? `minilm / compiled = ${(results.speed.tokens_per_sec / results.pytorch_compile.tokens_per_sec).toFixed(2)}x` : '');
 for (const [device, g] of Object.entries(results.generate.devices)) row(`generate batch 1 on ${device}`, `${g.tokens_per_sec.toFixed(1)} tok/s`, `first token ${g.first_token_ms.toFixed(0)} ms; ${path.basename(path.dirname(results.generate.checkpoint))}`);
 for (const failure of results.failures) row(`FAILED: ${failure.what}`, '', failure.error.slice(0, 100));
 const kernelsPass = results.kernels !== null && results.kernels.every((k) => k.passed);

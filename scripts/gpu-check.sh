@@ -44,6 +44,7 @@ done
 export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 echo "node $("$node" --version); CUDA libraries from: ${libs:-the system}"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv 2>/dev/null || echo 'nvidia-smi: not available'
+export GPU_CHECK_PYTHON="$python"
 export GPU_CHECK_COMMIT="$(cat gpu-bundle/COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 
 # The PyTorch peer: the same 108M model and micro-batch, bf16 autocast, eager (what litgpt runs).
@@ -51,6 +52,12 @@ if [ "${GPU_CHECK_DRY:-0}" != 1 ]; then
   timeout 150 "$python" scripts/bench-train-torch.py --device cuda --precision bf16-mixed --n_layer 16 --n_embd 768 \
     --n_head 16 --head_size 48 --n_query_groups 8 --intermediate_size 2048 --block_size 512 --micro_batch_size 80 \
     --steps 60 --warmup 5 --max_seconds 60 > "$out/pytorch.json" 2> "$out/pytorch.log" || echo "PyTorch peer failed: see $out/pytorch.log"
+  # torch.compile too, when the device call has the time for its compilation (about a minute more).
+  if [ "${GPU_CHECK_COMPILE:-0}" = 1 ]; then
+    timeout 180 "$python" scripts/bench-train-torch.py --device cuda --precision bf16-mixed --n_layer 16 --n_embd 768 \
+      --n_head 16 --head_size 48 --n_query_groups 8 --intermediate_size 2048 --block_size 512 --micro_batch_size 80 \
+      --steps 60 --warmup 5 --max_seconds 40 --compile > "$out/pytorch-compile.json" 2> "$out/pytorch-compile.log" || echo "torch.compile peer failed: see $out/pytorch-compile.log"
+  fi
 fi
-timeout 400 "$node" scripts/gpu-check.mjs "$out" "$out/pytorch.json" 2>&1 | tee "$out/check.log"
+timeout 420 "$node" scripts/gpu-check.mjs "$out" "$out/pytorch.json" "$out/pytorch-compile.json" 2>&1 | tee "$out/check.log"
 exit "${PIPESTATUS[0]}"
