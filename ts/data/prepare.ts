@@ -1,6 +1,7 @@
 // `prepare`: text files (Parquet, JSONL, CSV) to litdata token shards, from TypeScript.
 import { native } from '../native.js';
 import { runJob, type JobOptions } from './job.js';
+import { lockFolder } from '../lock.js';
 
 export interface PrepareOptions {
   /** Folder searched recursively (links followed) for input files. */
@@ -72,8 +73,13 @@ export interface PrepareSummary {
  * file and row. Aborting the signal stops it at the next safe point (code "Cancelled"); running it again
  * with the same options resumes.
  */
-export function prepare(options: PrepareOptions, jobOptions: JobOptions<PrepareProgress> = {}): Promise<PrepareSummary> {
-  return runJob((job) => native().prepare({ ...options }, job), jobOptions);
+export async function prepare(options: PrepareOptions, jobOptions: JobOptions<PrepareProgress> = {}): Promise<PrepareSummary> {
+  const lock = lockFolder(options.outputDir, 'minilm prepare');
+  try {
+    return await runJob<PrepareProgress, PrepareSummary>((job) => native().prepare({ ...options }, job), jobOptions);
+  } finally {
+    lock.release();
+  }
 }
 
 export interface PrepareDefaults {

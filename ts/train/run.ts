@@ -11,6 +11,7 @@ import { CsvMetricsLogger, litgptCsvMetricsFile } from '../log/csv-metrics.js';
 import { TensorBoardWriter } from '../log/tensorboard.js';
 import { lrAt, warmupIters, type Schedule } from './schedule.js';
 import { chooseDevice } from './device.js';
+import { lockFolder } from '../lock.js';
 import { pruneCheckpoints, resumeCheckpoint, stepFolderName, writeCheckpoint } from './checkpoints.js';
 
 export interface TrainerInfo {
@@ -76,6 +77,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   const env = requested === undefined ? process.env : { ...process.env, MINILM_DEVICE: requested === 'auto' ? undefined : requested };
   const placement = chooseDevice(config, env);
   for (const message of placement.warnings) onLog({ type: 'warning', message });
+  const lock = lockFolder(config.out_dir, 'minilm pretrain');
   const trainer = new (native().NativeTrainer)();
   const call = async <T>(work: Promise<unknown>): Promise<T> => {
     try {
@@ -212,5 +214,6 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
     }
   } finally {
     trainer.close();
+    lock.release();
   }
 }

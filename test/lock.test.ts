@@ -1,0 +1,79 @@
+// One run per output folder: a second pretrain or prepare on a folder a running run holds is refused
+// with a message naming that run, and a crashed run's lock is taken over rather than left stuck.
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LOCK_FILE, lockFolder } from '../ts/lock.js';
+import { minimindTokenizer, runCli, startCli } from './support/cli.js';
+import { tempDir, writeJsonl } from './support/files.js';
+import { poetryDataset, tinyConfig, writeConfig } from './support/training.js';
+
+let data: string;
+
+before(async () => {
+  data = await poetryDataset(2_000);
+});
+
+test('a second pretrain on the out_dir of a running one is refused, naming the running process', async () => {
+  const out = tempDir('lock-pretrain');
+  const config = writeConfig(tinyConfig(data, out, { train: { max_tokens: 16 * 64 * 100_000, save_interval: 100_000, log_interval: 1 } }));
+  const first = startCli(['pretrain', '--config', config]);
+  // Wait for its first step: by then it holds the lock.
+  await new Promise<void>((resolve) => {
+    const check = (chunk: Buffer) => {
+      if (/step \d+/.test(chunk.toString())) {
+        first.child.stderr!.off('data', check);
+        first.child.stdout!.off('data', check);
+        resolve();
+      }
+    };
+    first.child.stderr!.on('data', check);
+    first.child.stdout!.on('data', check);
+    first.done.then(() => resolve());
+  });
+  const second = await runCli(['pretrain', '--config', config]);
+  first.child.kill('SIGINT');
+  const ended = await first.done;
+  assert.notEqual(second.code, 0);
+  assert.match(second.stderr, new RegExp(`is in use by another run: \`minilm pretrain\` \\(pid ${first.child.pid},`));
+  assert.equal(ended.code, 130, ended.stderr);
+  assert.ok(!fs.existsSync(path.join(out, LOCK_FILE)), 'the first run released its lock when it stopped');
+});
+
+test('prepare refuses an output_dir that a live process holds, and takes over a crashed one', async () => {
+  const input = tempDir('lock-input');
+  writeJsonl(path.join(input, 'a.jsonl'), ['床前明月光，疑是地上霜。', '舉頭望明月，低頭思故鄉。']);
+  const out = tempDir('lock-prepare');
+  const holder = spawn('sleep', ['30']);
+  try {
+    const lock = { pid: holder.pid, host: os.hostname(), command: 'minilm prepare', started: '2026-12-01T00:00:00.000Z' };
+    fs.writeFileSync(path.join(out, LOCK_FILE), JSON.stringify(lock));
+    const args = ['prepare', '--input_dir', input, '--output_dir', out, '--tokenizer_path', minimindTokenizer];
+    const refused = await runCli(args);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, new RegExp(`${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another run: \`minilm prepare\` \\(pid ${holder.pid},`));
+    assert.ok(!fs.existsSync(path.join(out, 'train')), 'nothing was written');
+
+    // The same lock after its process is gone: a crash. The next run takes it over and finishes.
+    const gone = spawnSync('true').pid;
+    fs.writeFileSync(path.join(out, LOCK_FILE), JSON.stringify({ ...lock, pid: gone }));
+    const resumed = await runCli(args);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.ok(fs.existsSync(path.join(out, 'train/index.json')));
+    assert.ok(!fs.existsSync(path.join(out, LOCK_FILE)));
+  } finally {
+    holder.kill();
+  }
+});
+
+test('the library lock: one holder at a time, released for the next', () => {
+  const dir = tempDir('lock-library');
+  const lock = lockFolder(dir, 'minilm pretrain');
+  assert.throws(() => lockFolder(dir, 'minilm pretrain'), new RegExp(`pid ${process.pid},`));
+  lock.release();
+  lockFolder(dir, 'minilm prepare').release();
+  assert.deepEqual(fs.readdirSync(dir), []);
+});
