@@ -39,7 +39,7 @@ function headless(browser: string, args: string[]) {
 
 test('pretrain ends by printing the report command, which writes one self-contained page and the loss PNG', async (t) => {
   assert.match(pretrainStderr, new RegExp(`curves: npx minilm report \\S*${path.basename(runDir)}`));
-  assert.match(pretrainStderr, /^device: (cpu|cuda:0), 32-true, matmul peak [\d.]+ TFLOP\/s for MFU/m);
+  assert.match(pretrainStderr, /^device: (cpu|cuda:0), 32-true, matmul peak [\d.]+ TFLOP\/s for MFU \(measured: best of \d+ 1024\^3 float32 matmuls\)/m);
   const result = await runCli(['report', runDir, '--png']);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /wrote \S*report\.html \(\d+ metric rows, 4 checkpoints\)/);

@@ -54,7 +54,7 @@ function printer(): (event: PretrainEvent) => void {
       case 'warning':
         return line(`warning: ${event.message}`);
       case 'start':
-        line(`device: ${event.device}, ${event.precision}, matmul peak ${(event.peakFlops / 1e12).toFixed(2)} TFLOP/s for MFU` +
+        line(`device: ${event.device}, ${event.precision}, matmul peak ${(event.peakFlops / 1e12).toFixed(2)} TFLOP/s for MFU (${event.peakFlopsSource})` +
           (event.whyNotGpu ? ` (not the GPU: ${event.whyNotGpu})` : ''));
         return line(event.resumedFrom
           ? `resumed from ${event.resumedFrom} at step ${event.step} of ${event.totalSteps}`

@@ -25,7 +25,7 @@ export interface TrainerInfo {
 }
 
 export type PretrainEvent =
-  | { type: 'start'; info: TrainerInfo; totalSteps: number; resumedFrom: string | null; step: number; peakFlops: number; device: string; precision: string; whyNotGpu: string | null }
+  | { type: 'start'; info: TrainerInfo; totalSteps: number; resumedFrom: string | null; step: number; peakFlops: number; peakFlopsSource: string; device: string; precision: string; whyNotGpu: string | null }
   | { type: 'step'; step: number; totalSteps: number; iter: number; tokens: number; loss: number; learning_rate: number; grad_norm: number; tokens_per_sec: number; mfu: number; eta_seconds: number }
   | { type: 'validation'; step: number; val_loss: number; val_ppl: number }
   | { type: 'checkpoint'; step: number; dir: string }
@@ -131,9 +131,10 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
       }
       ({ step, tokens } = state);
     }
-    const peakFlops = await call<number>(trainer.peakFlops());
+    const peak = await call<{ flops: number; source: string }>(trainer.peakFlops());
+    let peakFlops = peak.flops;
     const { device, precision, whyNotGpu } = placement;
-    onLog({ type: 'start', info, totalSteps, resumedFrom: resumeDir, step, peakFlops, device, precision, whyNotGpu });
+    onLog({ type: 'start', info, totalSteps, resumedFrom: resumeDir, step, peakFlops, peakFlopsSource: peak.source, device, precision, whyNotGpu });
 
     fs.mkdirSync(config.out_dir, { recursive: true });
     const csv = CsvMetricsLogger.open(litgptCsvMetricsFile(config.out_dir), CSV_COLUMNS, resumeDir !== null ? { resumeAfterStep: step } : {});
@@ -180,6 +181,15 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
         lastLoss = stats.loss;
         if (step % train.log_interval === 0 || step === totalSteps) {
           const tokensPerSec = windowTokens / Math.max(windowSeconds, 1e-9);
+          const achieved = tokensPerSec * info.flops_per_token;
+          // A measured peak can be low (a busy moment when it was timed): the run's own rate is a
+          // better lower bound. A datasheet peak stays; beating it would mean a wrong FLOP count.
+          if (achieved > peakFlops && peak.source.startsWith('measured')) {
+            if (peakFlops === peak.flops) {
+              onLog({ type: 'warning', message: `this run's rate (${(achieved / 1e12).toFixed(3)} TFLOP/s) beat the measured matmul peak (${(peak.flops / 1e12).toFixed(3)}); MFU is against the run's best rate from here on` });
+            }
+            peakFlops = achieved;
+          }
           const elapsed = (Date.now() - started) / 1000;
           const metrics = {
             iter: step * train.gradient_accumulation_steps,
@@ -188,7 +198,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
             learning_rate: learningRate,
             grad_norm: stats.grad_norm,
             tokens_per_sec: tokensPerSec,
-            mfu: (tokensPerSec * info.flops_per_token) / peakFlops,
+            mfu: achieved / peakFlops,
           };
           onLog({ type: 'step', step, totalSteps, ...metrics, eta_seconds: (elapsed / (step - firstStep)) * (totalSteps - step) });
           csv.log(step, metrics);

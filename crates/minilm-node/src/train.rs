@@ -60,7 +60,7 @@ impl NativeTrainer {
         with_trainer(&self.inner, move |t| t.step(lr))
     }
 
-    /// FLOP/s of a matmul on the trainer's device in its compute dtype: the MFU estimate's reference.
+    /// The MFU estimate's denominator on the trainer's device in its compute dtype: JSON {flops, source}.
     #[napi(catch_unwind)]
     pub fn peak_flops(&self) -> AsyncTask<JsonTask> {
         with_trainer(&self.inner, move |t| t.peak_flops())
@@ -106,11 +106,6 @@ pub fn describe_model(config_json: String, seq_len: u32) -> napi::Result<String>
     }))
 }
 
-/// FLOP/s of a float32 matmul on this machine's CPU (benchmarks compare against it).
-#[napi(catch_unwind)]
-pub fn measure_matmul_flops() -> napi::Result<f64> {
-    guarded(|| minilm_core::train::peak_flops::measure_matmul_flops(&candle_core::Device::Cpu, candle_core::DType::F32))
-}
 
 /// Whether this addon can train on a GPU: JSON {built, available, reason}.
 #[napi(catch_unwind)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
-use super::peak_flops::measure_matmul_flops;
+use super::peak_flops::{peak_flops, PeakFlops};
 use super::sampler::{SamplerState, WindowSampler};
 use super::windows::{split_dirs, TokenWindows};
 use crate::data::shards::write_atomically;
@@ -150,9 +150,9 @@ impl Trainer {
         Ok(StepStats { loss: loss_sum / accumulation as f64, grad_norm, tokens })
     }
 
-    /// The matmul rate of this trainer's device in its compute dtype: the MFU estimate's denominator.
-    pub fn peak_flops(&self) -> Result<f64> {
-        measure_matmul_flops(&self.device, self.model.compute_dtype())
+    /// The MFU estimate's denominator for this trainer's device and compute dtype.
+    pub fn peak_flops(&self) -> Result<PeakFlops> {
+        peak_flops(&self.device, self.model.compute_dtype())
     }
 
     /// Mean loss over the first `max_iters` micro-batches of the validation split (always the same
