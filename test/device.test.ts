@@ -29,8 +29,6 @@ test('MINILM_DEVICE=cpu keeps a run on the CPU even where a GPU is usable', () =
 
 test('pretrain prints its device, and MINILM_DEVICE=cuda without a GPU stops with the reason before training', { skip: gpuHere && 'a GPU is usable here' }, async () => {
   const config = writeConfig(tinyConfig(tempDir('device-data'), tempDir('device-out')));
-  const result = await runCli(['pretrain', '--config', config, '--dry_run']);
-  assert.equal(result.code, 0, result.stderr);
   process.env.MINILM_DEVICE = 'cuda';
   try {
     const forced = await runCli(['pretrain', '--config', config]);

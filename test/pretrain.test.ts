@@ -17,13 +17,28 @@ before(async () => {
   data = await poetryDataset(20_000);
 });
 
-test('the reference config dry-runs unchanged with its 108,749,568 parameters', async () => {
+test('the reference config dry-runs unchanged with its 108,749,568 parameters, then checks its data', async () => {
   const result = await runCli(['pretrain', '--config', path.join(sharedDir, 'reference/pretrain.yaml'), '--dry_run']);
-  assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /108,749,568 parameters/);
   assert.match(result.stdout, /warning: logger_name: wandb/);
+  // Its data_path is not prepared here: the dry run says so, naming it.
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /data\/pretrain\/smol_chinese\/processed: does not exist or is not a folder; expected a dataset from `minilm prepare`/);
   const untied = await runCli(['pretrain', '--config', path.join(sharedDir, 'reference/pretrain.yaml'), '--dry_run', '--train.tie_embeddings', 'false']);
   assert.match(untied.stdout, /113,664,768 parameters/);
+});
+
+test('a dry run checks the data as training would read it: folders, windows, tokenizer and ids', async () => {
+  const config = writeConfig(tinyConfig(data, tempDir('dry-out')));
+  const ok = await runCli(['pretrain', '--config', config, '--dry_run']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /^data: train [\d,]+ windows of 65 tokens \([\d.]+[KM]? tokens, \S+train\); val [\d,]+ windows \(\S+val\); its tokenizer's 6,400 tokens fit the model's 6,400; ids of \d+ sampled windows within the vocabulary$/m);
+  const small = await runCli(['pretrain', '--config', config, '--dry_run', '--model_config.vocab_size', '4096', '--model_config.padded_vocab_size', '4096']);
+  assert.equal(small.code, 1);
+  assert.match(small.stderr, /tokenizer: has 6400 tokens, more than the model's padded_vocab_size of 4096/);
+  const long = await runCli(['pretrain', '--config', config, '--dry_run', '--model_config.block_size', '100000', '--train.max_seq_length', '100000']);
+  assert.notEqual(long.code, 0);
+  assert.match(long.stderr, /(train|val): holds no window of 100001 tokens \(block size \+ 1\)/);
 });
 
 test('a tiny model learns poetry: validation loss ends far below the unigram entropy', async () => {

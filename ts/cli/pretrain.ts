@@ -3,6 +3,7 @@
 import type { Argv } from 'yargs';
 import { loadPretrainConfig, type PretrainConfig } from '../config/pretrain-config.js';
 import { native } from '../native.js';
+import { fromNative } from '../errors.js';
 import { pretrain, type PretrainEvent, type PretrainSummary } from '../train/run.js';
 import { ProgressDisplay } from '../log/progress.js';
 import { formatCount, formatDuration, shellPath, thousands } from '../log/format.js';
@@ -90,11 +91,35 @@ export function pretrainCommand(yargs: Argv): Argv {
       if (argv.dry_run) {
         for (const warning of config.warnings) process.stdout.write(`warning: ${warning}\n`);
         for (const text of describe(config)) process.stdout.write(`${text}\n`);
+        process.stdout.write(`${describeData(config)}\n`);
         return;
       }
       await runPretrain(config);
     },
   );
+}
+
+/**
+ * The dry run's data check: the train and val folders, their index and chunk files read as training
+ * windows, the dataset's tokenizer against the model's vocabulary, and the ids of a sample of windows.
+ * A problem is an error naming the file, as the run itself would give it, only before any training.
+ */
+function describeData(config: PretrainConfig): string {
+  let check;
+  try {
+    check = native().checkData({
+      dataPath: config.data.data_path,
+      splitNames: config.data.split_names ?? undefined,
+      seqLen: config.train.max_seq_length,
+      vocab: config.model.padded_vocab_size,
+    });
+  } catch (error) {
+    throw fromNative(error);
+  }
+  const val = check.valDir === undefined || check.valDir === null ? 'no validation split' : `val ${thousands(check.valWindows)} windows (${check.valDir})`;
+  const vocab = check.tokenizerVocabSize == null ? 'no tokenizer stored with the data' : `its tokenizer's ${thousands(check.tokenizerVocabSize)} tokens fit the model's ${thousands(config.model.padded_vocab_size)}`;
+  return `data: train ${thousands(check.trainWindows)} windows of ${config.train.max_seq_length + 1} tokens (${formatCount(check.trainTokens)} tokens, ${check.trainDir}); ` +
+    `${val}; ${vocab}; ids of ${check.sampledWindows} sampled windows within the vocabulary`;
 }
 
 /** A training run as the command shows it: the summary, progress, and Ctrl-C / SIGTERM saving a checkpoint. */

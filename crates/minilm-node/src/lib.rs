@@ -1,6 +1,7 @@
 //! napi-rs glue over minilm-core: option structs in, JSON summaries out, long work on libuv's pool.
 //! No logic lives here; files are named after the core modules they expose.
 
+mod data_check;
 mod error;
 mod generate;
 mod inspect;

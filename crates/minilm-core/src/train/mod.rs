@@ -5,6 +5,7 @@
 mod adamw_cpu;
 #[cfg(feature = "cuda")]
 mod adamw_cuda;
+pub mod data_check;
 pub mod optimizer;
 pub mod peak_flops;
 pub mod random;
