@@ -44,7 +44,16 @@ impl AdamW {
         let bias_correction1 = 1.0 - beta1.powi(self.steps as i32);
         let bias_correction2_sqrt = (1.0 - beta2.powi(self.steps as i32)).sqrt();
         let step_size = lr / bias_correction1;
-        let fused_step = self.step_constants(lr);
+        let decay = 1.0 - lr * self.config.weight_decay;
+        // The same constants in float32, for the fused updates.
+        let fused_step = adamw_cpu::Step {
+            beta1: beta1 as f32,
+            beta2: beta2 as f32,
+            decay: decay as f32,
+            step_size: step_size as f32,
+            bias_correction2_sqrt: bias_correction2_sqrt as f32,
+            eps: self.config.eps as f32,
+        };
         for (((_, var), grad), (m, v)) in params.iter().zip(grads).zip(self.moments.iter_mut()) {
             if adamw_cpu::supported(&[var.as_tensor(), grad, m, v]) {
                 adamw_cpu::update(var.as_tensor(), grad, m, v, &fused_step)?;
@@ -61,24 +70,10 @@ impl AdamW {
             *m = ((&*m * beta1)? + (&grad * (1.0 - beta1))?)?;
             *v = ((&*v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
             let denom = ((v.sqrt()? / bias_correction2_sqrt)? + self.config.eps)?;
-            let decayed = (var.as_tensor().to_dtype(DType::F32)? * (1.0 - lr * self.config.weight_decay))?;
+            let decayed = (var.as_tensor().to_dtype(DType::F32)? * decay)?;
             var.set(&(decayed - (m.div(&denom)? * step_size)?)?.to_dtype(var.dtype())?)?;
         }
         Ok(())
-    }
-
-    /// The fused updates' constants for this step (after `steps` counts it) at learning rate `lr`.
-    fn step_constants(&self, lr: f64) -> adamw_cpu::Step {
-        let (beta1, beta2) = self.config.betas;
-        let steps = self.steps as i32;
-        adamw_cpu::Step {
-            beta1: beta1 as f32,
-            beta2: beta2 as f32,
-            decay: (1.0 - lr * self.config.weight_decay) as f32,
-            step_size: (lr / (1.0 - beta1.powi(steps))) as f32,
-            bias_correction2_sqrt: (1.0 - beta2.powi(steps)).sqrt() as f32,
-            eps: self.config.eps as f32,
-        }
     }
 
     pub fn save(&self, params: &Parameters, path: &Path) -> Result<()> {
