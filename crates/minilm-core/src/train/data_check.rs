@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::windows::{split_dirs, TokenWindows};
+use super::windows::{check_vocabulary, open_splits, TokenWindows};
 use crate::data::tokenizer::DocumentTokenizer;
 use crate::error::{Error, Result};
 
@@ -28,9 +28,7 @@ const SAMPLES: u64 = 64;
 
 /// Checks `data_path` for a model of `vocab` rows (padded_vocab_size) trained on `seq_len` tokens.
 pub fn check_data(data_path: &Path, split_names: Option<(&str, &str)>, seq_len: usize, vocab: usize) -> Result<DataCheck> {
-    let (train_dir, val_dir) = split_dirs(data_path, split_names)?;
-    let train = TokenWindows::open(&train_dir, seq_len + 1)?;
-    let val = val_dir.as_deref().map(|dir| TokenWindows::open(dir, seq_len + 1)).transpose()?;
+    let (train, val) = open_splits(data_path, split_names, seq_len + 1)?;
     let tokenizer_dir = data_path.join("tokenizer");
     let tokenizer_vocab_size = if tokenizer_dir.join("tokenizer.json").is_file() {
         let size = DocumentTokenizer::load(&tokenizer_dir)?.vocab_size();
@@ -50,9 +48,9 @@ pub fn check_data(data_path: &Path, split_names: Option<(&str, &str)>, seq_len: 
     Ok(DataCheck {
         train_windows: train.len(),
         train_tokens: train.total_tokens(),
-        train_dir,
+        train_dir: train.dir.clone(),
         val_windows: val.as_ref().map_or(0, |v| v.len()),
-        val_dir,
+        val_dir: val.as_ref().map(|v| v.dir.clone()),
         tokenizer_vocab_size,
         sampled_windows: sampled,
     })
@@ -67,11 +65,7 @@ fn check_ids(windows: &TokenWindows, vocab: usize) -> Result<u64> {
         let index = if count == 1 { 0 } else { i * (windows.len() - 1) / (count - 1) };
         tokens.clear();
         windows.read(index, &mut tokens)?;
-        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
-            return Err(Error::input(&windows.dir, Some(format!("window {index}")), format!(
-                "holds token id {bad}, outside the model's vocabulary of {vocab}; was it prepared with another tokenizer?"
-            )));
-        }
+        check_vocabulary(&windows.dir, Some(format!("window {index}")), &tokens, vocab)?;
     }
     Ok(count)
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
 use super::peak_flops::{peak_flops, PeakFlops};
 use super::sampler::{SamplerState, WindowSampler};
-use super::windows::{split_dirs, TokenWindows};
+use super::windows::{check_vocabulary, open_splits, TokenWindows};
 use crate::data::shards::write_atomically;
 use crate::error::{Error, Result};
 use crate::device::open_device;
@@ -94,10 +94,7 @@ impl Trainer {
             return Err(Error::usage(format!("max_seq_length {} is longer than block_size {}", options.seq_len, options.model.block_size)));
         }
         let split_names = options.split_names.as_ref().map(|(t, v)| (t.as_str(), v.as_str()));
-        let (train_dir, val_dir) = split_dirs(&options.data_path, split_names)?;
-        let window = options.seq_len + 1;
-        let train = TokenWindows::open(&train_dir, window)?;
-        let val = val_dir.map(|dir| TokenWindows::open(&dir, window)).transpose()?;
+        let (train, val) = open_splits(&options.data_path, split_names, options.seq_len + 1)?;
         // Initialised (or loaded) in float32 on the device, then cast: the same seed gives the same
         // model whatever the precision.
         let params = match &options.initial_weights {
@@ -179,12 +176,7 @@ impl Trainer {
         for &id in ids {
             source.read(id, &mut tokens)?;
         }
-        let vocab = self.model.config.padded_vocab_size as u32;
-        if let Some(bad) = tokens.iter().find(|&&t| t >= vocab) {
-            return Err(Error::input(&source.dir, None, format!(
-                "holds token id {bad}, outside the model's vocabulary of {vocab}; was it prepared with another tokenizer?"
-            )));
-        }
+        check_vocabulary(&source.dir, None, &tokens, self.model.config.padded_vocab_size)?;
         // On the host: the model moves them to its device, and reads the token ids for the embedding's
         // backward from this copy without waiting for the GPU.
         Ok(Tensor::from_vec(tokens, (ids.len(), window), &Device::Cpu)?)

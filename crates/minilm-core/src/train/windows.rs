@@ -184,3 +184,22 @@ pub fn split_dirs(data_path: &Path, split_names: Option<(&str, &str)>) -> Result
     }
     Ok((data_path.to_path_buf(), None))
 }
+
+/// The training and validation windows of `data_path` (see `split_dirs`), `window` tokens each.
+pub fn open_splits(data_path: &Path, split_names: Option<(&str, &str)>, window: usize) -> Result<(TokenWindows, Option<TokenWindows>)> {
+    let (train_dir, val_dir) = split_dirs(data_path, split_names)?;
+    let train = TokenWindows::open(&train_dir, window)?;
+    let val = val_dir.map(|dir| TokenWindows::open(&dir, window)).transpose()?;
+    Ok((train, val))
+}
+
+/// An error naming `dir` (and `location`) when `tokens`, read from it, hold an id outside a model's
+/// vocabulary of `vocab` rows.
+pub fn check_vocabulary(dir: &Path, location: Option<String>, tokens: &[u32], vocab: usize) -> Result<()> {
+    match tokens.iter().find(|&&t| t as usize >= vocab) {
+        Some(bad) => Err(Error::input(dir, location, format!(
+            "holds token id {bad}, outside the model's vocabulary of {vocab}; was it prepared with another tokenizer?"
+        ))),
+        None => Ok(()),
+    }
+}
