@@ -131,7 +131,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
       }
       ({ step, tokens } = state);
     }
-    const peak = await call<{ flops: number; source: string }>(trainer.peakFlops());
+    const peak = await call<{ flops: number; measured: boolean; source: string }>(trainer.peakFlops());
     let peakFlops = peak.flops;
     const { device, precision, whyNotGpu } = placement;
     onLog({ type: 'start', info, totalSteps, resumedFrom: resumeDir, step, peakFlops, peakFlopsSource: peak.source, device, precision, whyNotGpu });
@@ -184,7 +184,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
           const achieved = tokensPerSec * info.flops_per_token;
           // A measured peak can be low (a busy moment when it was timed): the run's own rate is a
           // better lower bound. A datasheet peak stays; beating it would mean a wrong FLOP count.
-          if (achieved > peakFlops && peak.source.startsWith('measured')) {
+          if (achieved > peakFlops && peak.measured) {
             if (peakFlops === peak.flops) {
               onLog({ type: 'warning', message: `this run's rate (${(achieved / 1e12).toFixed(3)} TFLOP/s) beat the measured matmul peak (${(peak.flops / 1e12).toFixed(3)}); MFU is against the run's best rate from here on` });
             }

@@ -60,7 +60,7 @@ impl NativeTrainer {
         with_trainer(&self.inner, move |t| t.step(lr))
     }
 
-    /// The MFU estimate's denominator on the trainer's device in its compute dtype: JSON {flops, source}.
+    /// The MFU estimate's denominator on the trainer's device in its compute dtype: JSON {flops, measured, source}.
     #[napi(catch_unwind)]
     pub fn peak_flops(&self) -> AsyncTask<JsonTask> {
         with_trainer(&self.inner, move |t| t.peak_flops())
@@ -105,7 +105,6 @@ pub fn describe_model(config_json: String, seq_len: u32) -> napi::Result<String>
         "flops_per_token": config.training_flops_per_token(seq_len as usize),
     }))
 }
-
 
 /// Whether this addon can train on a GPU: JSON {built, available, reason}.
 #[napi(catch_unwind)]

@@ -15,6 +15,8 @@ use crate::error::Result;
 #[derive(Clone, Debug, Serialize)]
 pub struct PeakFlops {
     pub flops: f64,
+    /// Timed here, rather than the datasheet's: a lower bound, which the run's own rate may beat.
+    pub measured: bool,
     /// "NVIDIA H200 datasheet, dense bf16" or "measured: best of 31 1024^3 float32 matmuls".
     pub source: String,
 }
@@ -23,11 +25,11 @@ pub struct PeakFlops {
 pub fn peak_flops(device: &Device, dtype: DType) -> Result<PeakFlops> {
     if let (Some(name), DType::BF16) = (gpu_name(device), dtype) {
         if let Some(flops) = datasheet_bf16(&name) {
-            return Ok(PeakFlops { flops, source: format!("{name} datasheet, dense bf16") });
+            return Ok(PeakFlops { flops, measured: false, source: format!("{name} datasheet, dense bf16") });
         }
     }
     let (flops, source) = measure(device, dtype)?;
-    Ok(PeakFlops { flops, source })
+    Ok(PeakFlops { flops, measured: true, source })
 }
 
 /// Dense bf16 tensor-core FLOP/s (FP32 accumulation) from NVIDIA's datasheets, by device name.
