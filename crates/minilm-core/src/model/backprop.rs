@@ -5,8 +5,9 @@
 //! step on the CPU. tests/model_golden.rs checks every gradient against PyTorch; the kernel check
 //! compares the GPU's against the CPU's.
 //!
-//! Under bf16-mixed the matmuls run on bfloat16 copies of the weights and their gradients come out in
-//! bfloat16; the caller widens them to the float32 master weights' dtype.
+//! Under bf16-mixed the matmuls run on the bfloat16 copies of the weights that the forward pass made
+//! (kept in its activations), and their gradients come out in bfloat16; the caller widens them to the
+//! float32 master weights' dtype.
 
 use std::collections::HashMap;
 
@@ -26,8 +27,7 @@ impl Llama {
     pub(crate) fn backprop(&self, activations: &Activations, d_logits: &Tensor, input_ids: &[u32]) -> Result<HashMap<String, Tensor>> {
         let c = &self.config;
         let mut grads = HashMap::new();
-        let head = self.for_matmul(self.weight(self.lm_head_name()))?;
-        let (d_normed, d_head) = linear_backward(&activations.normed, &head, d_logits)?;
+        let (d_normed, d_head) = linear_backward(&activations.normed, &activations.head_weight, d_logits)?;
         let (mut dx, d_norm) = rms_norm_backward(&activations.last, &self.weight("transformer.ln_f.weight"), &d_normed, c.norm_eps)?;
         grads.insert("transformer.ln_f.weight".to_string(), d_norm);
         for (layer, block) in activations.blocks.iter().enumerate().rev() {
@@ -57,15 +57,15 @@ impl Llama {
         let (h, g, d) = (c.n_head, c.n_query_groups, c.head_size);
         let t = a.input.dim(0)? / batch;
         let w = |name: &str| self.layer_weight(layer, name);
-        let mw = |name: &str| self.for_matmul(w(name));
+        let mw = &a.matmul_weights;
         let mut grad = |name: &str, value: Tensor| grads.insert(format!("transformer.h.{layer}.{name}"), value);
 
         // MLP: out = mid + swiglu(h2 W1^T, h2 W2^T) Wp^T, h2 = norm_2(mid).
-        let (d_gated, d_proj) = linear_backward(&a.gated, &mw("mlp.proj.weight")?, d_out)?;
+        let (d_gated, d_proj) = linear_backward(&a.gated, &mw.mlp_proj, d_out)?;
         grad("mlp.proj.weight", d_proj);
         let (d_gate, d_up) = swiglu_backward(&a.gate, &a.up, &d_gated)?;
-        let (d_h2_gate, d_fc1) = linear_backward(&a.h2, &mw("mlp.fc_1.weight")?, &d_gate)?;
-        let (d_h2_up, d_fc2) = linear_backward(&a.h2, &mw("mlp.fc_2.weight")?, &d_up)?;
+        let (d_h2_gate, d_fc1) = linear_backward(&a.h2, &mw.fc_1, &d_gate)?;
+        let (d_h2_up, d_fc2) = linear_backward(&a.h2, &mw.fc_2, &d_up)?;
         grad("mlp.fc_1.weight", d_fc1);
         grad("mlp.fc_2.weight", d_fc2);
         let (d_mid_norm, d_norm_2) = rms_norm_backward(&a.mid, &w("norm_2.weight"), &(d_h2_gate + d_h2_up)?, c.norm_eps)?;
@@ -73,7 +73,7 @@ impl Llama {
         let d_mid = (d_out + d_mid_norm)?;
 
         // Attention: mid = input + merge(softmax(Q K^T) V) Wo^T, with Q, K, V from h1 = norm_1(input).
-        let (d_y, d_attn_proj) = linear_backward(&a.y, &mw("attn.proj.weight")?, &d_mid)?;
+        let (d_y, d_attn_proj) = linear_backward(&a.y, &mw.attn_proj, &d_mid)?;
         grad("attn.proj.weight", d_attn_proj);
         let d_heads = split_heads(&d_y, batch, 0, h, g, d, None)?; // (B, G, Q T, D)
         let d_weights = batched_matmul(&d_heads, &a.values.t()?)?;
@@ -87,7 +87,7 @@ impl Llama {
             &[merge_heads(&d_queries, h, rotation)?, merge_heads(&d_keys, g, rotation)?, merge_heads(&d_values, g, None)?],
             1,
         )?; // (B T, (H + 2G) D), the fused qkv's output layout
-        let (d_h1, d_qkv_weight) = linear_backward(&a.h1, &mw("attn.qkv.weight")?, &d_qkv)?;
+        let (d_h1, d_qkv_weight) = linear_backward(&a.h1, &mw.qkv, &d_qkv)?;
         grad("attn.qkv.weight", d_qkv_weight);
         let (d_input_norm, d_norm_1) = rms_norm_backward(&a.input, &w("norm_1.weight"), &d_h1, c.norm_eps)?;
         grad("norm_1.weight", d_norm_1);

@@ -39,6 +39,17 @@ pub(crate) struct BlockActivations {
     pub gate: Tensor,
     pub up: Tensor,
     pub gated: Tensor,
+    pub matmul_weights: MatmulWeights,
+}
+
+/// A block's linear weights as its matmuls used them (bf16 copies under mixed precision), kept so
+/// that the backward pass does not cast them again.
+pub(crate) struct MatmulWeights {
+    pub qkv: Tensor,
+    pub attn_proj: Tensor,
+    pub fc_1: Tensor,
+    pub fc_2: Tensor,
+    pub mlp_proj: Tensor,
 }
 
 /// Each layer's keys and values for the positions generated so far, so that a new token costs one
@@ -68,6 +79,8 @@ pub(crate) struct Activations {
     /// The last block's output, and after the final norm.
     pub last: Tensor,
     pub normed: Tensor,
+    /// lm_head's weight as its matmul used it.
+    pub head_weight: Tensor,
     pub logits: Tensor,
 }
 
@@ -185,7 +198,7 @@ impl Llama {
 
     /// A weight as its matmul uses it: in the compute dtype (a cast that autograd carries back to the
     /// float32 master weight under mixed precision; no copy when the dtypes agree).
-    pub(crate) fn for_matmul(&self, weight: Tensor) -> CandleResult<Tensor> {
+    fn for_matmul(&self, weight: Tensor) -> CandleResult<Tensor> {
         weight.to_dtype(self.compute)
     }
 
@@ -208,14 +221,15 @@ impl Llama {
         let mut blocks = Vec::new();
         for layer in 0..self.config.n_layer {
             let block = self.block(&x, layer, batch, cache.map(|c| (&c.layers[layer], c.len)))?;
-            x = (&block.mid + linear(&block.gated, &self.for_matmul(self.layer_weight(layer, "mlp.proj.weight"))?)?)?;
+            x = (&block.mid + linear(&block.gated, &block.matmul_weights.mlp_proj)?)?;
             if keep_blocks {
                 blocks.push(block);
             }
         }
         let normed = rms_norm(&x, &self.weight("transformer.ln_f.weight"), self.config.norm_eps)?;
-        let logits = linear(&normed, &self.for_matmul(self.weight(self.lm_head_name()))?)?;
-        Ok(Activations { batch, blocks, last: x, normed, logits })
+        let head_weight = self.for_matmul(self.weight(self.lm_head_name()))?;
+        let logits = linear(&normed, &head_weight)?;
+        Ok(Activations { batch, blocks, last: x, normed, head_weight, logits })
     }
 
     /// One block up to its MLP's gated activation; the caller adds the MLP's projection. With `cache`
@@ -228,13 +242,20 @@ impl Llama {
         let mw = |name: &str| self.for_matmul(w(name));
         let (h, g, d) = (c.n_head, c.n_query_groups, c.head_size);
         let t = input.dim(0)? / batch;
+        let matmul_weights = MatmulWeights {
+            qkv: mw("attn.qkv.weight")?,
+            attn_proj: mw("attn.proj.weight")?,
+            fc_1: mw("mlp.fc_1.weight")?,
+            fc_2: mw("mlp.fc_2.weight")?,
+            mlp_proj: mw("mlp.proj.weight")?,
+        };
         let h1 = rms_norm(input, &w("norm_1.weight"), c.norm_eps)?;
 
         // Causal grouped-query attention over the fused qkv projection, [Q | K | V] by heads. The Q
         // query heads of a group are stacked along the rows so that each group's keys and values are
         // used as they are, never copied per head.
         let start = cache.map_or(0, |(_, start)| start);
-        let qkv = linear(&h1, &mw("attn.qkv.weight")?)?; // (B T, (H + 2G) D)
+        let qkv = linear(&h1, &matmul_weights.qkv)?; // (B T, (H + 2G) D)
         let queries = split_heads(&qkv, batch, 0, h, g, d, Some((&self.rope, start)))?; // (B, G, Q T, D)
         let mut keys = split_heads(&qkv, batch, h, g, g, d, Some((&self.rope, start)))?; // (B, G, T, D)
         let mut values = split_heads(&qkv, batch, h + g, g, g, d, None)?;
@@ -247,13 +268,13 @@ impl Llama {
         let scores = batched_matmul(&queries, &keys.t()?)?;
         let weights = causal_softmax(&scores, attention_scale(d), t, start)?;
         let y = merge_heads(&batched_matmul(&weights, &values)?, h)?;
-        let mid = (input + linear(&y, &mw("attn.proj.weight")?)?)?;
+        let mid = (input + linear(&y, &matmul_weights.attn_proj)?)?;
 
         let h2 = rms_norm(&mid, &w("norm_2.weight"), c.norm_eps)?;
-        let gate = linear(&h2, &mw("mlp.fc_1.weight")?)?;
-        let up = linear(&h2, &mw("mlp.fc_2.weight")?)?;
+        let gate = linear(&h2, &matmul_weights.fc_1)?;
+        let up = linear(&h2, &matmul_weights.fc_2)?;
         let gated = swiglu(&gate, &up)?;
-        Ok(BlockActivations { input: input.clone(), h1, queries, keys, values, weights, y, mid, h2, gate, up, gated })
+        Ok(BlockActivations { input: input.clone(), h1, queries, keys, values, weights, y, mid, h2, gate, up, gated, matmul_weights })
     }
 }
 
