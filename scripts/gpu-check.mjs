@@ -4,7 +4,7 @@
 // reference 108M config, and generation tokens/s. Plain JavaScript over dist/, so the
 // machine needs no TypeScript tooling. Prints a table last and writes results.json into the out folder.
 //
-//   node scripts/gpu-check.mjs OUT_DIR [TORCH_JSON]     (GPU_CHECK_DRY=1: the same flow on the CPU, tiny)
+//   node scripts/gpu-check.mjs OUT_DIR [TORCH_JSON [TORCH_COMPILE_JSON]]     (GPU_CHECK_DRY=1: the same flow on the CPU, tiny)
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';

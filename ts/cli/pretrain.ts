@@ -116,7 +116,7 @@ function describeData(config: PretrainConfig): string {
   } catch (error) {
     throw fromNative(error);
   }
-  const val = check.valDir === undefined || check.valDir === null ? 'no validation split' : `val ${thousands(check.valWindows)} windows (${check.valDir})`;
+  const val = check.valDir == null ? 'no validation split' : `val ${thousands(check.valWindows)} windows (${check.valDir})`;
   const vocab = check.tokenizerVocabSize == null ? 'no tokenizer stored with the data' : `its tokenizer's ${thousands(check.tokenizerVocabSize)} tokens fit the model's ${thousands(config.model.padded_vocab_size)}`;
   return `data: train ${thousands(check.trainWindows)} windows of ${config.train.max_seq_length + 1} tokens (${formatCount(check.trainTokens)} tokens, ${check.trainDir}); ` +
     `${val}; ${vocab}; ids of ${check.sampledWindows} sampled windows within the vocabulary`;
