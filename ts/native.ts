@@ -10,7 +10,10 @@ export type NativeAddon = typeof Native;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The file name `napi build --platform` gives the addon on this machine. */
+/**
+ * The file name `napi build --platform` gives the addon on this machine, minilm.<platform>.node: the
+ * platform (linux-x64-gnu, darwin-arm64, win32-x64-msvc, ...) also names its npm package, minilm-<platform>.
+ */
 function binaryName(): string {
   if (process.platform === 'linux') {
     const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string } };
@@ -25,14 +28,32 @@ const cudaDir = path.join(root, 'native-cuda');
 let cudaLoadError: string | null = null;
 
 /**
- * The addon: MINILM_NATIVE_LIBRARY_PATH if set; else the CUDA build (`npm run build:cuda`, in native-cuda/)
- * when there is one and it loads (it needs the CUDA libraries and the driver); else the CPU build. The CUDA
- * build does everything the CPU one does, so one addon serves the whole process.
+ * The addon, the first of: MINILM_NATIVE_LIBRARY_PATH if set; unless MINILM_DEVICE=cpu, the CUDA addon
+ * that loads (it needs the driver and the CUDA libraries), built here (`npm run build:cuda`, native-cuda/)
+ * or else installed from npm (minilm-<platform>-cuda); the CPU build here (`npm run build:native`,
+ * native/); the CPU addon installed from npm (minilm-<platform>, an optional dependency of minilm). The
+ * CUDA build does everything the CPU one does, so one addon serves the whole process.
  */
 function load(): NativeAddon {
   const require = createRequire(import.meta.url);
-  const cudaFile = path.join(cudaDir, binaryName());
-  if (!process.env.MINILM_NATIVE_LIBRARY_PATH && process.env.MINILM_DEVICE !== 'cpu' && existsSync(cudaFile)) {
+  const explicit = process.env.MINILM_NATIVE_LIBRARY_PATH;
+  if (explicit) {
+    if (!existsSync(explicit)) throw new Error(`MINILM_NATIVE_LIBRARY_PATH names ${explicit}, which does not exist.`);
+    return require(explicit) as NativeAddon;
+  }
+  const file = binaryName();
+  const platformPackage = `minilm-${file.slice('minilm.'.length, -'.node'.length)}`;
+  // The file an installed package's `main` names, or null when npm did not install it.
+  const installed = (name: string): string | null => {
+    try {
+      return require.resolve(name);
+    } catch {
+      return null;
+    }
+  };
+  const localCuda = path.join(cudaDir, file);
+  const cudaFile = process.env.MINILM_DEVICE === 'cpu' ? null : existsSync(localCuda) ? localCuda : installed(`${platformPackage}-cuda`);
+  if (cudaFile) {
     try {
       return require(cudaFile) as NativeAddon;
     } catch (error) {
@@ -43,14 +64,18 @@ function load(): NativeAddon {
         : `the CUDA addon ${cudaFile} does not load (${detail}); put the CUDA 13 libraries (cuBLAS, cuRAND) on LD_LIBRARY_PATH, as scripts/gpu-check.sh does`;
     }
   }
-  const file = process.env.MINILM_NATIVE_LIBRARY_PATH ?? path.join(root, 'native', binaryName());
-  if (!existsSync(file)) {
+  const localCpu = path.join(root, 'native', file);
+  const cpuFile = existsSync(localCpu) ? localCpu : installed(platformPackage);
+  if (!cpuFile) {
     throw new Error(
-      `minilm's native addon is missing (${file}). Build it with \`npm install\` (or \`npm run build:native\`) ` +
-        'in the minilm folder; it needs Rust (cargo) on the PATH.',
+      `minilm's native addon is missing: npm did not install ${platformPackage} (the prebuilt addon, an optional dependency ` +
+        `of minilm) and there is no build from source (${localCpu}). Either reinstall minilm so that npm fetches ` +
+        `${platformPackage} (not with --omit=optional; it is published for linux-x64-gnu, linux-arm64-gnu, darwin-x64, ` +
+        'darwin-arm64 and win32-x64-msvc), or build it from source: `npm install` (or `npm run build:native`) in a clone ' +
+        'of minilm, with Rust (cargo) on the PATH.',
     );
   }
-  return require(file) as NativeAddon;
+  return require(cpuFile) as NativeAddon;
 }
 
 let addon: NativeAddon | undefined;
