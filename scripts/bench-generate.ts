@@ -35,7 +35,7 @@ async function makeModel(): Promise<void> {
   rmSync(root, { recursive: true, force: true });
   mkdirSync(checkpoint, { recursive: true });
   const config = loadPretrainConfig({ configFile: path.join(repoRoot, 'configs/pretrain.yaml') });
-  native().initWeights(JSON.stringify(config.model), 42, path.join(checkpoint, 'model.safetensors'));
+  native().initWeights(config.model, 42, path.join(checkpoint, 'model.safetensors'));
   writeFileSync(path.join(checkpoint, 'model_config.yaml'), YAML.stringify(litgptModelConfig(config)));
   writeFileSync(path.join(checkpoint, 'hyperparameters.yaml'), YAML.stringify({ train: { tie_embeddings: config.model.tie_embeddings } }));
   for (const name of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(path.join(minimindTokenizer, name), path.join(checkpoint, name));

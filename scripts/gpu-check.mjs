@@ -180,7 +180,7 @@ for (const size of dry ? [8] : [80, 32, 8]) {
 if (speed !== null && speed.steps.length > 0) {
   const timed = speed.steps.slice(Math.min(5, speed.steps.length - 1)); // the first steps include kernel loading
   const tokensPerSec = timed.reduce((a, s) => a + s.tokens_per_sec, 0) / timed.length;
-  const flopsPerToken = speed.start.info.flops_per_token;
+  const flopsPerToken = speed.start.info.flopsPerToken;
   results.speed = {
     micro_batch_size: micro,
     steps: speed.steps.length,
@@ -194,7 +194,7 @@ if (speed !== null && speed.steps.length > 0) {
     target_tokens_per_sec: 520_000,
   };
   if (speed.validation) {
-    const windows = Math.min(20 * micro, speed.start.info.val_windows);
+    const windows = Math.min(20 * micro, speed.start.info.valWindows);
     results.speed.forward_tokens_per_sec = (windows * (dry ? 256 : 512)) / ((speed.validation.at - speed.steps.at(-1).at) / 1000);
   }
 }

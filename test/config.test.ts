@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { countParameters, loadPretrainConfig, type PretrainConfig } from '../ts/config/pretrain-config.js';
+import { loadPretrainConfig, modelSize, type PretrainConfig } from '../ts/config/pretrain-config.js';
 import { parseOverrides } from '../ts/config/overrides.js';
 import { suggestKey, editDistance } from '../ts/config/suggest.js';
 import YAML from 'yaml';
@@ -57,10 +57,10 @@ test('the reference pretrain.yaml loads unchanged and resolves as litgpt does', 
   assert.equal(config.configFile, referencePretrain);
   assert.deepEqual(config.model, {
     name: 'MiniLM', block_size: 512, vocab_size: 6400, padded_vocab_size: 6400, n_layer: 16, n_head: 16, n_embd: 768,
-    head_size: 48, n_query_groups: 8, rotary_percentage: 1, rope_n_elem: 48, rope_base: 10000, norm_eps: 1e-5,
+    head_size: 48, n_query_groups: 8, rotary_percentage: 1, rope_base: 10000, norm_eps: 1e-5,
     intermediate_size: 2048, tie_embeddings: true,
   });
-  assert.equal(countParameters(config.model), 108_749_568);
+  assert.equal(modelSize(config.model, 512).parameters, 108_749_568);
   assert.equal(config.train.gradient_accumulation_steps, 8);
   assert.deepEqual(config.train, {
     save_interval: 1000, log_interval: 1, global_batch_size: 640, micro_batch_size: 80, gradient_accumulation_steps: 8,
@@ -87,7 +87,7 @@ test('the reference pretrain.yaml loads unchanged and resolves as litgpt does', 
 test('untied embeddings count lm_head separately', () => {
   const config = loadPretrainConfig({ configFile: referencePretrain, cwd, overrides: ['--train.tie_embeddings', 'false'] });
   assert.equal(config.model.tie_embeddings, false);
-  assert.equal(countParameters(config.model), 113_664_768);
+  assert.equal(modelSize(config.model, 512).parameters, 113_664_768);
 });
 
 test('the reference continue_pretrain.yaml loads unchanged', () => {
@@ -104,7 +104,7 @@ test('the reference continue_pretrain.yaml loads unchanged', () => {
 
 test("the repository's configs load, with paths inside the repository", () => {
   const pretrain = loadPretrainConfig({ configFile: 'configs/pretrain.yaml', cwd: repoRoot });
-  assert.equal(countParameters(pretrain.model), 108_749_568);
+  assert.equal(modelSize(pretrain.model, 512).parameters, 108_749_568);
   assert.equal(pretrain.out_dir, path.join(repoRoot, 'out/pretrain/108m'));
   assert.deepEqual(pretrain.data, { data_path: path.join(repoRoot, 'data/pretrain/processed'), split_names: ['train', 'val'] });
   assert.equal(pretrain.tokenizer_dir, path.join(repoRoot, 'data/pretrain/processed/tokenizer'));

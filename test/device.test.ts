@@ -2,7 +2,7 @@
 // with a note, and MINILM_DEVICE=cuda fails with the reason instead of quietly using the CPU.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chooseDevice } from '../ts/train/device.js';
+import { chooseDevice } from '../ts/device.js';
 import { cudaUnavailableReason } from '../ts/native.js';
 import { runCli } from './support/cli.js';
 import { tinyConfig, writeConfig } from './support/training.js';

@@ -35,7 +35,7 @@ test('prepare() resolves to the summary, reports progress, and leaves the event 
   assert.equal(summary.train.documents + summary.val.documents, 24_000);
   assert.ok(summary.val.documents > 0, 'a default validation split is held out');
   assert.ok(reports.length >= 2, `progress was reported (${reports.length} times)`);
-  assert.equal(reports.at(-1)!.files_done, 6);
+  assert.equal(reports.at(-1)!.filesDone, 6);
   // A 10 ms timer kept firing while the native work ran.
   assert.ok(ticks >= elapsed / 10 / 3, `${ticks} timer ticks in ${elapsed} ms`);
   const report = await inspectDataset(outputDir, { samples: 1 });
@@ -51,12 +51,12 @@ test('an AbortSignal stops prepare cleanly, and running again resumes to the end
   const run = prepare(options, {
     signal: controller.signal,
     progressIntervalMs: 20,
-    onProgress: (p) => p.files_done >= 2 && controller.abort(),
+    onProgress: (p) => p.filesDone >= 2 && controller.abort(),
   });
   await assert.rejects(run, (e: unknown) => isCancelled(e));
   assert.ok(!existsSync(path.join(outputDir, 'train/index.json')), 'no index.json for an unfinished dataset');
   const summary = await prepare(options);
-  assert.ok(summary.files_resumed >= 2, `resumed after ${summary.files_resumed} files`);
+  assert.ok(summary.filesResumed >= 2, `resumed after ${summary.filesResumed} files`);
   assert.equal(summary.train.documents + summary.val.documents, 32_000);
 });
 

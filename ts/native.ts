@@ -88,7 +88,7 @@ export function native(): NativeAddon {
 
 /** Why training cannot use a GPU here (no CUDA build, it does not load, no device, driver too old), or null if it can. */
 export function cudaUnavailableReason(): string | null {
-  const status = JSON.parse(native().cudaStatus()) as { built: boolean; available: boolean; reason: string | null };
+  const status = native().cudaStatus();
   if (status.available) return null;
   if (!status.built && cudaLoadError !== null) return cudaLoadError;
   return status.reason ?? 'no CUDA device';

@@ -19,5 +19,5 @@ export LIBRARY_PATH="$CUDA_HOME/lib64:$CUDA_HOME/lib64/stubs${LIBRARY_PATH:+:$LI
 # would rebuild each after the other.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/minilm/target}-cuda"
 npx napi build --platform --release --features cuda --manifest-path crates/minilm-node/Cargo.toml \
-  --output-dir native-cuda --dts index.d.ts --no-js
+  --output-dir native-cuda --dts index.d.ts --no-js --no-const-enum
 echo "built $(ls native-cuda/*.node)"

@@ -1,6 +1,6 @@
 // `minilm export CHECKPOINT_DIR --format hf --output_dir DIR`.
 import type { Argv } from 'yargs';
-import { exportHf } from '../generate/export-hf.js';
+import { exportHf } from '../model/export-hf.js';
 
 export function exportCommand(yargs: Argv): Argv {
   return yargs.command(

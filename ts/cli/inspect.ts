@@ -26,9 +26,9 @@ export function inspectCommand(yargs: Argv): Argv {
       const out = (line: string) => process.stdout.write(`${line}\n`);
       for (const s of report.splits) {
         out(`${s.name} (${s.path})`);
-        out(`  ${thousands(s.documents)} documents, ${thousands(s.tokens)} tokens, ${s.chunks} chunks, ${s.dtype}, item_loader ${s.item_loader ?? 'none'}`);
-        out(`  ${thousands(s.distinct_ids)} distinct token ids seen, largest ${thousands(s.max_id)}` +
-          (report.tokenizer_vocab_size ? ` (tokenizer vocabulary: ${thousands(report.tokenizer_vocab_size)})` : ''));
+        out(`  ${thousands(s.documents)} documents, ${thousands(s.tokens)} tokens, ${s.chunks} chunks, ${s.dtype}, item_loader ${s.itemLoader ?? 'none'}`);
+        out(`  ${thousands(s.distinctIds)} distinct token ids seen, largest ${thousands(s.maxId)}` +
+          (report.tokenizerVocabSize ? ` (tokenizer vocabulary: ${thousands(report.tokenizerVocabSize)})` : ''));
         s.samples.forEach((text, i) => {
           const oneLine = text.replace(/\s+/g, ' ').trim();
           out(`  sample ${i + 1}: ${oneLine.length > 160 ? `${oneLine.slice(0, 160)}…` : oneLine}`);

@@ -1,9 +1,9 @@
 // `minilm pretrain --config FILE [--dry_run] [--train.micro_batch_size 4 --out_dir out/x ...]`: litgpt's
 // pretrain YAML as it is, with litgpt-style dotted overrides after it.
 import type { Argv } from 'yargs';
-import { loadPretrainConfig, type PretrainConfig } from '../config/pretrain-config.js';
+import { loadPretrainConfig, modelSize, type PretrainConfig } from '../config/pretrain-config.js';
 import { native } from '../native.js';
-import { fromNative } from '../errors.js';
+import { callNative } from '../job.js';
 import { pretrain, type PretrainEvent, type PretrainSummary } from '../train/run.js';
 import { ProgressDisplay } from '../log/progress.js';
 import { formatCount, formatDuration, shellPath, thousands } from '../log/format.js';
@@ -29,7 +29,7 @@ function overrideTokens(argv: string[]): string[] {
 function describe(config: PretrainConfig): string[] {
   const m = config.model;
   const t = config.train;
-  const { parameters, flops_per_token: flops } = JSON.parse(native().describeModel(JSON.stringify(m), t.max_seq_length)) as { parameters: number; flops_per_token: number };
+  const { parameters, flopsPerToken: flops } = modelSize(m, t.max_seq_length);
   return [
     `model ${m.name || '(unnamed)'}: ${thousands(parameters)} parameters (${m.tie_embeddings ? 'tied' : 'untied'} embeddings), ` +
       `${m.n_layer} layers, n_embd ${m.n_embd}, ${m.n_head} heads of ${m.head_size}, ${m.n_query_groups} query groups, ` +
@@ -59,8 +59,8 @@ function printer(): (event: PretrainEvent) => void {
           (event.whyNotGpu ? ` (not the GPU: ${event.whyNotGpu})` : ''));
         return line(event.resumedFrom
           ? `resumed from ${event.resumedFrom} at step ${event.step} of ${event.totalSteps}`
-          : `training ${thousands(event.info.parameters)} parameters for ${event.totalSteps} steps on ${formatCount(event.info.train_tokens)} tokens ` +
-            `(${thousands(event.info.train_windows)} windows; validation: ${thousands(event.info.val_windows)} windows)`);
+          : `training ${thousands(event.info.parameters)} parameters for ${event.totalSteps} steps on ${formatCount(event.info.trainTokens)} tokens ` +
+            `(${thousands(event.info.trainWindows)} windows; validation: ${thousands(event.info.valWindows)} windows)`);
       case 'step': {
         const detail = `step ${event.step}/${event.totalSteps}  loss ${event.loss.toFixed(4)}  lr ${event.learning_rate.toExponential(2)}  ` +
           `${formatCount(event.tokens)} tok  ${Math.round(event.tokens_per_sec)} tok/s  MFU ${(100 * event.mfu).toFixed(1)}%`;
@@ -105,17 +105,12 @@ export function pretrainCommand(yargs: Argv): Argv {
  * A problem is an error naming the file, as the run itself would give it, only before any training.
  */
 function describeData(config: PretrainConfig): string {
-  let check;
-  try {
-    check = native().checkData({
-      dataPath: config.data.data_path,
-      splitNames: config.data.split_names ?? undefined,
-      seqLen: config.train.max_seq_length,
-      vocab: config.model.padded_vocab_size,
-    });
-  } catch (error) {
-    throw fromNative(error);
-  }
+  const check = callNative(() => native().checkData({
+    dataPath: config.data.data_path,
+    splitNames: config.data.split_names ?? undefined,
+    seqLen: config.train.max_seq_length,
+    vocab: config.model.padded_vocab_size,
+  }));
   const val = check.valDir == null ? 'no validation split' : `val ${thousands(check.valWindows)} windows (${check.valDir})`;
   const vocab = check.tokenizerVocabSize == null ? 'no tokenizer stored with the data' : `its tokenizer's ${thousands(check.tokenizerVocabSize)} tokens fit the model's ${thousands(config.model.padded_vocab_size)}`;
   return `data: train ${thousands(check.trainWindows)} windows of ${config.train.max_seq_length + 1} tokens (${formatCount(check.trainTokens)} tokens, ${check.trainDir}); ` +

@@ -8,7 +8,7 @@ import { loadPretrainConfig } from '../config/pretrain-config.js';
 import { writeParquetTexts } from '../data/parquet.js';
 import { poems } from '../data/sample-corpus.js';
 import { trainTokenizer } from '../data/tokenizer.js';
-import { Model } from '../generate/model.js';
+import { Model } from '../model/model.js';
 import { runPrepare } from './prepare.js';
 import { runPretrain } from './pretrain.js';
 import { positiveInteger } from './validate.js';

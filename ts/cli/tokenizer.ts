@@ -1,20 +1,23 @@
 // `minilm tokenizer train`.
 import type { Argv } from 'yargs';
 import { trainTokenizer } from '../data/tokenizer.js';
+import { native } from '../native.js';
 import { formatBytes, formatDuration, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
 import { positiveInteger } from './validate.js';
 
 export function tokenizerCommand(yargs: Argv): Argv {
-  return yargs.command('tokenizer <action>', 'Tokenizer tools (train)', (y) =>
-    y
+  return yargs.command('tokenizer <action>', 'Tokenizer tools (train)', (y) => {
+    const d = native().tokenizerTrainingDefaults();
+    return y
       .positional('action', { choices: ['train'] as const, describe: 'train: a byte-level BPE on your corpus' })
       .option('input_dir', { alias: 'input-dir', type: 'string', demandOption: true, describe: 'Folder searched recursively for input files' })
       .option('output_dir', { alias: 'output-dir', type: 'string', demandOption: true, describe: 'Receives tokenizer.json and tokenizer_config.json' })
-      .option('text_key', { alias: 'text-key', type: 'string', default: 'text', describe: 'Column or key holding the text' })
+      .option('text_key', { alias: 'text-key', type: 'string', default: d.textKey, describe: 'Column or key holding the text' })
       .option('file_type', { alias: 'file-type', type: 'string', choices: ['parquet', 'jsonl', 'csv'], describe: 'Input type [default: inferred]' })
-      .option('vocab_size', { alias: 'vocab-size', type: 'number', default: 6400, describe: 'Vocabulary size, special tokens included' })
-      .option('special_tokens', { alias: 'special-tokens', type: 'string', default: '<unk>,<s>,</s>', describe: 'Comma-separated; ids 0, 1, 2... (unknown, BOS, EOS)' }),
+      .option('vocab_size', { alias: 'vocab-size', type: 'number', default: d.vocabSize, describe: 'Vocabulary size, special tokens included' })
+      .option('special_tokens', { alias: 'special-tokens', type: 'string', default: d.specialTokens.join(','), describe: 'Comma-separated; ids 0, 1, 2... (unknown, BOS, EOS)' });
+  },
     async (argv) => {
       const stop = stopOnSignals();
       try {
@@ -31,9 +34,9 @@ export function tokenizerCommand(yargs: Argv): Argv {
           { signal: stop.signal },
         );
         process.stdout.write(
-          `trained a ${thousands(summary.vocab_size)}-token tokenizer on ${thousands(summary.documents)} documents ` +
-            `(${formatBytes(summary.text_bytes)}, ${thousands(summary.files)} files) in ${formatDuration(summary.seconds)}\n` +
-            `  wrote ${summary.output_dir}/tokenizer.json and tokenizer_config.json\n`,
+          `trained a ${thousands(summary.vocabSize)}-token tokenizer on ${thousands(summary.documents)} documents ` +
+            `(${formatBytes(summary.textBytes)}, ${thousands(summary.files)} files) in ${formatDuration(summary.seconds)}\n` +
+            `  wrote ${summary.outputDir}/tokenizer.json and tokenizer_config.json\n`,
         );
       } finally {
         stop.dispose();

@@ -7,29 +7,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { MinilmError } from '../errors.js';
+import { native } from '../native.js';
+import { callNative } from '../job.js';
+import type { ModelConfig, ModelSize } from '../../native/index.js';
 import { applyOverrides, parseOverrides } from './overrides.js';
 import { normalizeTree, type Problem } from './pretrain-schema.js';
 
-/** The model, as litgpt.Config resolves it (only what the LLaMA family minilm implements needs). */
-export interface ModelConfig {
-  name: string;
-  block_size: number;
-  vocab_size: number;
-  padded_vocab_size: number;
-  n_layer: number;
-  n_head: number;
-  n_embd: number;
-  head_size: number;
-  n_query_groups: number;
-  rotary_percentage: number;
-  /** int(rotary_percentage * head_size): how many dimensions of each head RoPE rotates. */
-  rope_n_elem: number;
-  rope_base: number;
-  norm_eps: number;
-  intermediate_size: number;
-  /** From train.tie_embeddings: lm_head.weight is transformer.wte.weight. */
-  tie_embeddings: boolean;
-}
+/** The model, as litgpt.Config resolves it (only what the LLaMA family minilm implements needs): the addon's type. */
+export type { ModelConfig } from '../../native/index.js';
 
 export interface PretrainConfig {
   /** Absolute, or null when the config came from `tree` or overrides alone. */
@@ -215,7 +200,6 @@ function resolveModel(m: Values, tieEmbeddings: boolean, check: Check): ModelCon
     head_size,
     n_query_groups,
     rotary_percentage: m.rotary_percentage,
-    rope_n_elem,
     rope_base: m.rope_base,
     norm_eps: m.norm_eps,
     intermediate_size: m.intermediate_size ?? 1,
@@ -266,14 +250,9 @@ function warningsFor(values: Values, train: PretrainConfig['train']): string[] {
   return warnings;
 }
 
-/** Parameters of the model as litgpt counts them: lm_head not counted again when tied. No biases (LLaMA). */
-export function countParameters(model: ModelConfig): number {
-  const { n_embd: d, head_size, n_head, n_query_groups, intermediate_size, padded_vocab_size: vocab } = model;
-  const attention = (n_head + 2 * n_query_groups) * head_size * d + n_head * head_size * d; // qkv, proj
-  const mlp = 3 * d * intermediate_size; // fc_1, fc_2, proj
-  const perLayer = 2 * d + attention + mlp; // norm_1 and norm_2 weights
-  const embeddings = vocab * d;
-  return embeddings + model.n_layer * perLayer + d + (model.tie_embeddings ? 0 : embeddings); // + ln_f, lm_head
+/** The model's parameter count (as litgpt counts them: a tied lm_head once) and training FLOPs per token at `seqLen`. */
+export function modelSize(model: ModelConfig, seqLen: number): ModelSize {
+  return callNative(() => native().describeModel(model, seqLen));
 }
 
 function readYamlFile(file: string, label: string): unknown {

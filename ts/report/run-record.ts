@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MinilmError } from '../errors.js';
 import { litgptCsvMetricsFile } from '../log/csv-metrics.js';
+import { checkpointFiles, readCheckpointPosition, stepOfFolder, weightCheckpoints } from '../checkpoint.js';
 
 /** One metrics.csv row; a column the row leaves empty is absent (training rows have no val_loss, ...). */
 export type MetricsRow = Partial<Record<MetricName, number>> & { step: number };
@@ -38,7 +39,7 @@ export function readRun(outDir: string): RunRecord {
   const rows = readMetrics(metricsFile);
   const checkpoints = readCheckpoints(outDir);
   const newest = [...checkpoints].sort((a, b) => a.savedAt.getTime() - b.savedAt.getTime()).at(-1);
-  const hyperparametersFile = newest && path.join(newest.dir, 'hyperparameters.yaml');
+  const hyperparametersFile = newest && path.join(newest.dir, checkpointFiles().hyperparameters);
   const hyperparametersYaml = hyperparametersFile && fs.existsSync(hyperparametersFile) ? fs.readFileSync(hyperparametersFile, 'utf8') : null;
   return { outDir, metricsFile, rows, hyperparametersYaml, checkpoints };
 }
@@ -78,34 +79,18 @@ function parseCell(cell: string): number | null {
 }
 
 function readCheckpoints(outDir: string): CheckpointRecord[] {
-  const names = fs.readdirSync(outDir).filter((name) => /^step-\d+$/.test(name) || name === 'final');
-  const records = names.flatMap((name) => {
-    const dir = path.join(outDir, name);
-    if (!fs.existsSync(path.join(dir, 'model.safetensors'))) return [];
-    const state = readState(path.join(dir, 'state.json'));
+  const { weights } = checkpointFiles();
+  const records = weightCheckpoints(outDir).map(({ name, dir }) => {
+    const position = readCheckpointPosition(dir);
     const files = fs.readdirSync(dir).map((file) => fs.statSync(path.join(dir, file)));
-    return [{
+    return {
       name,
       dir,
-      step: state.step ?? (name === 'final' ? null : Number(name.slice('step-'.length))),
-      tokens: state.tokens ?? null,
+      step: position.step ?? stepOfFolder(name),
+      tokens: position.tokens ?? null,
       bytes: files.reduce((sum, stat) => sum + stat.size, 0),
-      savedAt: fs.statSync(path.join(dir, 'model.safetensors')).mtime,
-    }];
+      savedAt: fs.statSync(path.join(dir, weights)).mtime,
+    };
   });
   return records.sort((a, b) => (a.step ?? Infinity) - (b.step ?? Infinity) || a.name.localeCompare(b.name));
-}
-
-// litgpt's own checkpoints have no state.json; their step is in the folder name.
-function readState(file: string): { step?: number; tokens?: number } {
-  if (!fs.existsSync(file)) return {};
-  try {
-    const state = JSON.parse(fs.readFileSync(file, 'utf8')) as { step?: unknown; tokens?: unknown };
-    return {
-      step: typeof state.step === 'number' ? state.step : undefined,
-      tokens: typeof state.tokens === 'number' ? state.tokens : undefined,
-    };
-  } catch {
-    return {};
-  }
 }

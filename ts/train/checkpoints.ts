@@ -1,39 +1,23 @@
-// Checkpoint folders: out_dir/step-XXXXXXXX/ and out_dir/final/, each with the weights, the optimizer
-// moments and state.json (written by the trainer), plus model_config.yaml, hyperparameters.yaml and the
-// tokenizer files, as litgpt lays them out. A folder is filled under a hidden temporary name and renamed
-// into place, so a crash during a save never leaves a half checkpoint under a real name, nor damages an
-// earlier one.
+// What a training run writes into its checkpoint folders besides the trainer's own files (the layout is
+// ../checkpoint.ts): litgpt's model_config.yaml and hyperparameters.yaml and the tokenizer; which
+// checkpoint a run resumes from; and pruning old ones.
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { PretrainConfig } from '../config/pretrain-config.js';
 import { MinilmError } from '../errors.js';
+import { checkpointFiles, copyTokenizerFiles, resumableCheckpoints, writeCheckpointFolder } from '../checkpoint.js';
 
-const STEP_FOLDER = /^step-(\d{8,})$/;
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'special_tokens_map.json', 'tokenizer.model'];
-
-export function stepFolderName(step: number): string {
-  return `step-${String(step).padStart(8, '0')}`;
-}
-
-/** Fills a checkpoint folder through `write(tmpDir)` and renames it to `dir`, replacing an older one. */
-export async function writeCheckpoint(dir: string, config: PretrainConfig, write: (tmpDir: string) => Promise<void>): Promise<void> {
-  const parent = path.dirname(dir);
-  fs.mkdirSync(parent, { recursive: true });
-  const tmp = path.join(parent, `.${path.basename(dir)}.partial`);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp);
-  await write(tmp);
-  fs.writeFileSync(path.join(tmp, 'model_config.yaml'), YAML.stringify(litgptModelConfig(config)));
-  fs.writeFileSync(path.join(tmp, 'hyperparameters.yaml'), YAML.stringify(hyperparameters(config)));
-  copyTokenizer(config.tokenizer_dir ?? preparedTokenizer(config), tmp);
-  // Replacing an existing folder (final/ of an earlier run): move it aside first, so that one of the
-  // two is always complete under a known name.
-  const old = path.join(parent, `.${path.basename(dir)}.old`);
-  fs.rmSync(old, { recursive: true, force: true });
-  if (fs.existsSync(dir)) fs.renameSync(dir, old);
-  fs.renameSync(tmp, dir);
-  fs.rmSync(old, { recursive: true, force: true });
+/** Fills a checkpoint folder: the trainer's files through `save(tmpDir)`, then litgpt's and the tokenizer. */
+export async function writeCheckpoint(dir: string, config: PretrainConfig, save: (tmpDir: string) => Promise<void>): Promise<void> {
+  const files = checkpointFiles();
+  await writeCheckpointFolder(dir, async (tmp) => {
+    await save(tmp);
+    fs.writeFileSync(path.join(tmp, files.modelConfig), YAML.stringify(litgptModelConfig(config)));
+    fs.writeFileSync(path.join(tmp, files.hyperparameters), YAML.stringify(hyperparameters(config)));
+    const tokenizerDir = config.tokenizer_dir ?? preparedTokenizer(config);
+    if (tokenizerDir !== null) copyTokenizerFiles(tokenizerDir, tmp);
+  });
 }
 
 /**
@@ -45,29 +29,10 @@ function preparedTokenizer(config: PretrainConfig): string | null {
   return fs.existsSync(path.join(dir, 'tokenizer.json')) ? dir : null;
 }
 
-function copyTokenizer(tokenizerDir: string | null, into: string): void {
-  if (tokenizerDir === null) return;
-  for (const name of TOKENIZER_FILES) {
-    const from = path.join(tokenizerDir, name);
-    if (fs.existsSync(from)) fs.copyFileSync(from, path.join(into, name));
-  }
-}
-
-/** step-* folders of out_dir, oldest first. */
-export function stepCheckpoints(outDir: string): { step: number; dir: string }[] {
-  if (!fs.existsSync(outDir)) return [];
-  return fs
-    .readdirSync(outDir)
-    .map((name) => ({ match: STEP_FOLDER.exec(name), name }))
-    .filter((e) => e.match !== null && fs.existsSync(path.join(outDir, e.name, 'state.json')))
-    .map((e) => ({ step: Number(e.match![1]), dir: path.join(outDir, e.name) }))
-    .sort((a, b) => a.step - b.step);
-}
-
 /** Keeps the newest `keep` step-* folders (final/ is never touched). */
 export function pruneCheckpoints(outDir: string, keep: number | null): void {
   if (keep === null) return;
-  const all = stepCheckpoints(outDir);
+  const all = resumableCheckpoints(outDir);
   for (const old of all.slice(0, Math.max(0, all.length - keep))) fs.rmSync(old.dir, { recursive: true, force: true });
 }
 
@@ -76,12 +41,13 @@ export function resumeCheckpoint(config: PretrainConfig): string | null {
   const { resume, out_dir: outDir } = config;
   if (resume === false) return null;
   if (typeof resume === 'string' && resume !== 'auto') {
-    if (!fs.existsSync(path.join(resume, 'state.json'))) {
-      throw new MinilmError(`resume: ${resume} is not a minilm checkpoint folder (it has no state.json); expected out_dir/step-XXXXXXXX`, 'InvalidArg');
+    const { state } = checkpointFiles();
+    if (!fs.existsSync(path.join(resume, state))) {
+      throw new MinilmError(`resume: ${resume} is not a minilm checkpoint folder (it has no ${state}); expected out_dir/step-XXXXXXXX`, 'InvalidArg');
     }
     return resume;
   }
-  const latest = stepCheckpoints(outDir).at(-1);
+  const latest = resumableCheckpoints(outDir).at(-1);
   if (latest) return latest.dir;
   if (resume === true) {
     throw new MinilmError(`resume: true, but ${outDir} holds no step-* checkpoint; use resume: auto to start fresh when there is none`, 'InvalidArg');

@@ -5,24 +5,19 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { native } from '../native.js';
-import { fromNative, MinilmError } from '../errors.js';
+import { runJob } from '../job.js';
+import { MinilmError } from '../errors.js';
 import type { PretrainConfig } from '../config/pretrain-config.js';
+import type { NativeTrainer, PeakFlops, StepStats, TrainerInfo } from '../../native/index.js';
 import { CsvMetricsLogger, litgptCsvMetricsFile } from '../log/csv-metrics.js';
 import { TensorBoardWriter } from '../log/tensorboard.js';
 import { lrAt, warmupIters, type Schedule } from './schedule.js';
-import { chooseDevice } from './device.js';
+import { chooseDevice, type DeviceRequest, type TrainingPlacement } from '../device.js';
 import { lockFolder } from '../lock.js';
-import { pruneCheckpoints, resumeCheckpoint, stepFolderName, writeCheckpoint } from './checkpoints.js';
+import { checkpointFiles, FINAL_FOLDER, stepFolderName } from '../checkpoint.js';
+import { pruneCheckpoints, resumeCheckpoint, writeCheckpoint } from './checkpoints.js';
 
-export interface TrainerInfo {
-  parameters: number;
-  flops_per_token: number;
-  train_dir: string;
-  train_windows: number;
-  train_tokens: number;
-  val_dir: string | null;
-  val_windows: number;
-}
+export type { TrainerInfo } from '../../native/index.js';
 
 export type PretrainEvent =
   | { type: 'start'; info: TrainerInfo; totalSteps: number; resumedFrom: string | null; step: number; peakFlops: number; peakFlopsSource: string; device: string; precision: string; whyNotGpu: string | null }
@@ -45,23 +40,45 @@ export interface PretrainOptions {
   onLog?: (event: PretrainEvent) => void;
   signal?: AbortSignal;
   /** 'auto' (default): the GPU when usable, else the CPU; 'cuda' fails with the reason when it is not; 'cpu'. Overrides MINILM_DEVICE. */
-  device?: 'auto' | 'cuda' | 'cpu';
+  device?: DeviceRequest;
 }
 
 const CSV_COLUMNS = ['step', 'iter', 'tokens', 'loss', 'learning_rate', 'grad_norm', 'tokens_per_sec', 'mfu', 'val_loss', 'val_ppl'];
-const STATE_FORMAT = 'minilm-checkpoint-1';
-
-/** What must not change between a run and its resumption: the model, the data and the batch order. */
-function settingsHash(config: PretrainConfig): string {
-  const { model, data, seed } = config;
-  const { micro_batch_size, gradient_accumulation_steps, max_seq_length } = config.train;
-  const settings = { model, data, seed, micro_batch_size, gradient_accumulation_steps, max_seq_length };
-  return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
-}
 
 export async function pretrain(config: PretrainConfig, options: PretrainOptions = {}): Promise<PretrainSummary> {
-  const { onLog = () => {}, signal, device: requested } = options;
+  const { onLog = () => {}, signal, device } = options;
   for (const message of config.warnings) onLog({ type: 'warning', message });
+  const plan = planRun(config);
+  const placement = chooseDevice(config, process.env, device);
+  for (const message of placement.warnings) onLog({ type: 'warning', message });
+  const lock = lockFolder(config.out_dir, 'minilm pretrain');
+  const trainer = new (native().NativeTrainer)();
+  try {
+    const info = await openTrainer(trainer, config, plan, placement);
+    if (info.valDir == null) {
+      onLog({ type: 'warning', message: `${config.data.data_path} has no validation split (val/): validation is skipped; \`minilm prepare\` writes one with --val_fraction` });
+    }
+    const resumeDir = resumeCheckpoint(config);
+    const start = resumeDir === null ? { step: 0, tokens: 0 } : await runJob(() => trainer.restore(resumeDir));
+    const peak = await runJob(() => trainer.peakFlops());
+    const { precision, whyNotGpu } = placement;
+    onLog({ type: 'start', info, totalSteps: plan.totalSteps, resumedFrom: resumeDir, step: start.step, peakFlops: peak.flops, peakFlopsSource: peak.source, device: placement.device, precision, whyNotGpu });
+    const run = new TrainingLoop(trainer, config, plan, schedule(config, plan, info), info, peak, onLog, resumeDir, start);
+    return await run.toTheEnd(signal);
+  } finally {
+    trainer.close();
+    lock.release();
+  }
+}
+
+/** How long the run is, from train.max_tokens and max_steps. */
+interface RunPlan {
+  maxIters: number;
+  totalSteps: number;
+  initialWeights: string | null;
+}
+
+function planRun(config: PretrainConfig): RunPlan {
   const { train } = config;
   const tokensPerMicroBatch = train.micro_batch_size * train.max_seq_length;
   const maxIters = Math.floor(train.max_tokens / tokensPerMicroBatch);
@@ -69,161 +86,191 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   if (totalSteps < 1) {
     throw new MinilmError(`train.max_tokens ${train.max_tokens} is less than one optimizer step (${tokensPerMicroBatch * train.gradient_accumulation_steps} tokens); raise it`, 'InvalidArg');
   }
-  const initialWeights = config.initial_checkpoint_dir === null ? null : path.join(config.initial_checkpoint_dir, 'model.safetensors');
+  const { weights } = checkpointFiles();
+  const initialWeights = config.initial_checkpoint_dir === null ? null : path.join(config.initial_checkpoint_dir, weights);
   if (initialWeights !== null && !fs.existsSync(initialWeights)) {
-    throw new MinilmError(`initial_checkpoint_dir: ${config.initial_checkpoint_dir} has no model.safetensors; expected a checkpoint folder written by minilm pretrain (step-XXXXXXXX or final)`, 'InvalidArg');
+    throw new MinilmError(`initial_checkpoint_dir: ${config.initial_checkpoint_dir} has no ${weights}; expected a checkpoint folder written by minilm pretrain (step-XXXXXXXX or final)`, 'InvalidArg');
+  }
+  return { maxIters, totalSteps, initialWeights };
+}
+
+/** What must not change between a run and its resumption: the model, the data and the batch order. */
+function runSettings(config: PretrainConfig): string {
+  const { model, data, seed } = config;
+  const { micro_batch_size, gradient_accumulation_steps, max_seq_length } = config.train;
+  const settings = { model, data, seed, micro_batch_size, gradient_accumulation_steps, max_seq_length };
+  return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
+}
+
+function openTrainer(trainer: NativeTrainer, config: PretrainConfig, plan: RunPlan, placement: TrainingPlacement): Promise<TrainerInfo> {
+  const { train } = config;
+  return runJob(() => trainer.open({
+    model: config.model,
+    seed: config.seed,
+    dataPath: config.data.data_path,
+    splitNames: config.data.split_names ?? undefined,
+    microBatchSize: train.micro_batch_size,
+    seqLen: train.max_seq_length,
+    accumulation: train.gradient_accumulation_steps,
+    optimizer: { weightDecay: config.optimizer.weight_decay, betas: config.optimizer.betas, eps: config.optimizer.eps },
+    maxNorm: train.max_norm,
+    initialWeights: plan.initialWeights ?? undefined,
+    device: placement.device,
+    precision: placement.precision,
+    runSettings: runSettings(config),
+  }));
+}
+
+function schedule(config: PretrainConfig, plan: RunPlan, info: TrainerInfo): Schedule {
+  const { train } = config;
+  return {
+    lr: config.optimizer.lr,
+    minLr: train.min_lr,
+    maxIters: plan.maxIters,
+    warmupIters: warmupIters({
+      lrWarmupSteps: train.lr_warmup_steps,
+      lrWarmupFraction: train.lr_warmup_fraction,
+      accumulation: train.gradient_accumulation_steps,
+      maxIters: plan.maxIters,
+      itersPerEpoch: Math.floor(info.trainWindows / train.micro_batch_size),
+    }),
+  };
+}
+
+/**
+ * tokens/s over the steps since the last log line, counting the steps' own time as litgpt's throughput
+ * does (validation and saves between two lines would otherwise show up as dips), and MFU against a
+ * peak that the run's own rate may raise.
+ */
+class Throughput {
+  private seconds = 0;
+  private tokens = 0;
+  private peakFlops: number;
+
+  constructor(private readonly peak: PeakFlops, private readonly flopsPerToken: number, private readonly onLog: (event: PretrainEvent) => void) {
+    this.peakFlops = peak.flops;
   }
 
-  const env = requested === undefined ? process.env : { ...process.env, MINILM_DEVICE: requested === 'auto' ? undefined : requested };
-  const placement = chooseDevice(config, env);
-  for (const message of placement.warnings) onLog({ type: 'warning', message });
-  const lock = lockFolder(config.out_dir, 'minilm pretrain');
-  const trainer = new (native().NativeTrainer)();
-  const call = async <T>(work: Promise<unknown>): Promise<T> => {
-    try {
-      return JSON.parse((await work) as string) as T;
-    } catch (error) {
-      throw fromNative(error);
-    }
-  };
-  try {
-    const info = await call<TrainerInfo>(trainer.open(JSON.stringify({
-      model: config.model,
-      seed: config.seed,
-      data_path: config.data.data_path,
-      split_names: config.data.split_names,
-      micro_batch_size: train.micro_batch_size,
-      seq_len: train.max_seq_length,
-      accumulation: train.gradient_accumulation_steps,
-      optimizer: { weight_decay: config.optimizer.weight_decay, betas: config.optimizer.betas, eps: config.optimizer.eps },
-      max_norm: train.max_norm,
-      initial_weights: initialWeights,
-      device: placement.device,
-      precision: placement.precision,
-    })));
-    if (info.val_dir === null) {
-      onLog({ type: 'warning', message: `${config.data.data_path} has no validation split (val/): validation is skipped; \`minilm prepare\` writes one with --val_fraction` });
-    }
-    const schedule: Schedule = {
-      lr: config.optimizer.lr,
-      minLr: train.min_lr,
-      maxIters,
-      warmupIters: warmupIters({
-        lrWarmupSteps: train.lr_warmup_steps,
-        lrWarmupFraction: train.lr_warmup_fraction,
-        accumulation: train.gradient_accumulation_steps,
-        maxIters,
-        itersPerEpoch: Math.floor(info.train_windows / train.micro_batch_size),
-      }),
-    };
+  add(seconds: number, tokens: number): void {
+    this.seconds += seconds;
+    this.tokens += tokens;
+  }
 
-    let step = 0;
-    let tokens = 0;
-    const resumeDir = resumeCheckpoint(config);
-    if (resumeDir !== null) {
-      const state = await call<{ format?: string; step: number; tokens: number; settings: string }>(trainer.restore(resumeDir));
-      if (state.format !== STATE_FORMAT) throw new MinilmError(`${resumeDir}/state.json is not a ${STATE_FORMAT} state`, 'InvalidArg');
-      if (state.settings !== settingsHash(config)) {
-        throw new MinilmError(
-          `cannot resume from ${resumeDir}: it was trained with a different model, data path, seed, micro_batch_size, ` +
-            'global_batch_size or max_seq_length, so the run would not continue where it stopped. Restore those settings, ' +
-            'or start a new run in another out_dir (initial_checkpoint_dir takes its weights).', 'InvalidArg');
+  /** The window's rate and MFU; starts the next window. */
+  take(): { tokensPerSec: number; mfu: number } {
+    const tokensPerSec = this.tokens / Math.max(this.seconds, 1e-9);
+    const achieved = tokensPerSec * this.flopsPerToken;
+    // A measured peak can be low (a busy moment when it was timed): the run's own rate is a better
+    // lower bound. A datasheet peak stays; beating it would mean a wrong FLOP count.
+    if (achieved > this.peakFlops && this.peak.measured) {
+      if (this.peakFlops === this.peak.flops) {
+        this.onLog({ type: 'warning', message: `this run's rate (${(achieved / 1e12).toFixed(3)} TFLOP/s) beat the measured matmul peak (${(this.peak.flops / 1e12).toFixed(3)}); MFU is against the run's best rate from here on` });
       }
-      ({ step, tokens } = state);
+      this.peakFlops = achieved;
     }
-    const peak = await call<{ flops: number; measured: boolean; source: string }>(trainer.peakFlops());
-    let peakFlops = peak.flops;
-    const { device, precision, whyNotGpu } = placement;
-    onLog({ type: 'start', info, totalSteps, resumedFrom: resumeDir, step, peakFlops, peakFlopsSource: peak.source, device, precision, whyNotGpu });
+    this.seconds = 0;
+    this.tokens = 0;
+    return { tokensPerSec, mfu: achieved / this.peakFlops };
+  }
+}
 
+/** The steps from where the run stands to the end: logging, validation and checkpoints along the way. */
+class TrainingLoop {
+  private step: number;
+  private tokens: number;
+  private lastLoss: number | null = null;
+  private lastVal: number | null = null;
+  private readonly csv: CsvMetricsLogger;
+  private readonly tensorboard: TensorBoardWriter;
+
+  constructor(
+    private readonly trainer: NativeTrainer,
+    private readonly config: PretrainConfig,
+    private readonly plan: RunPlan,
+    private readonly schedule: Schedule,
+    private readonly info: TrainerInfo,
+    private readonly peak: PeakFlops,
+    private readonly onLog: (event: PretrainEvent) => void,
+    private readonly resumeDir: string | null,
+    start: { step: number; tokens: number },
+  ) {
+    ({ step: this.step, tokens: this.tokens } = start);
     fs.mkdirSync(config.out_dir, { recursive: true });
-    const csv = CsvMetricsLogger.open(litgptCsvMetricsFile(config.out_dir), CSV_COLUMNS, resumeDir !== null ? { resumeAfterStep: step } : {});
-    const tensorboard = new TensorBoardWriter(path.join(config.out_dir, 'logs', 'tensorboard'));
+    this.csv = CsvMetricsLogger.open(litgptCsvMetricsFile(config.out_dir), CSV_COLUMNS, resumeDir !== null ? { resumeAfterStep: this.step } : {});
+    this.tensorboard = new TensorBoardWriter(path.join(config.out_dir, 'logs', 'tensorboard'));
+  }
+
+  async toTheEnd(signal: AbortSignal | undefined): Promise<PretrainSummary> {
+    const { config, plan } = this;
+    const { train } = config;
     const started = Date.now();
-    let lastLoss: number | null = null;
-    let lastVal: number | null = null;
-
-    const validate = async (maxIters: number) => {
-      const valLoss = await call<number | null>(trainer.evaluate(maxIters));
-      if (valLoss === null) return;
-      lastVal = valLoss;
-      const metrics = { val_loss: valLoss, val_ppl: Math.exp(valLoss) };
-      onLog({ type: 'validation', step, ...metrics });
-      csv.log(step, { iter: step * train.gradient_accumulation_steps, tokens, ...metrics });
-      tensorboard.addScalars(step, metrics);
-    };
-    const save = async (dir: string) => {
-      const extra = { format: STATE_FORMAT, step, iter_num: step * train.gradient_accumulation_steps, tokens, settings: settingsHash(config) };
-      await writeCheckpoint(dir, config, (tmp) => call(trainer.save(tmp, JSON.stringify(extra))));
-      onLog({ type: 'checkpoint', step, dir });
-    };
-
     try {
-      if (resumeDir === null && config.eval.initial_validation) await validate(config.eval.max_iters);
-      // tokens/s counts the training steps' own time, as litgpt's throughput does: validation and
-      // checkpoint saves between two log lines would otherwise show up as dips.
-      let windowSeconds = 0;
-      let windowTokens = 0;
-      let savedStep = resumeDir === null ? -1 : step;
-      const firstStep = step;
-      while (step < totalSteps) {
+      if (this.resumeDir === null && config.eval.initial_validation) await this.validate(config.eval.max_iters);
+      const throughput = new Throughput(this.peak, this.info.flopsPerToken, this.onLog);
+      let savedStep = this.resumeDir === null ? -1 : this.step;
+      const firstStep = this.step;
+      while (this.step < plan.totalSteps) {
         if (signal?.aborted) {
-          if (step !== savedStep) await save(path.join(config.out_dir, stepFolderName(step)));
-          throw new MinilmError(`stopped at step ${step}; run again with resume: auto (--resume auto) to continue`, 'Cancelled');
+          if (this.step !== savedStep) await this.save(path.join(config.out_dir, stepFolderName(this.step)));
+          throw new MinilmError(`stopped at step ${this.step}; run again with resume: auto (--resume auto) to continue`, 'Cancelled');
         }
-        const learningRate = lrAt((step + 1) * train.gradient_accumulation_steps - 1, schedule);
+        const learningRate = lrAt((this.step + 1) * train.gradient_accumulation_steps - 1, this.schedule);
         const stepStart = Date.now();
-        const stats = await call<{ loss: number; grad_norm: number; tokens: number }>(trainer.step(learningRate));
-        windowSeconds += (Date.now() - stepStart) / 1000;
-        step += 1;
-        tokens += stats.tokens;
-        windowTokens += stats.tokens;
-        lastLoss = stats.loss;
-        if (step % train.log_interval === 0 || step === totalSteps) {
-          const tokensPerSec = windowTokens / Math.max(windowSeconds, 1e-9);
-          const achieved = tokensPerSec * info.flops_per_token;
-          // A measured peak can be low (a busy moment when it was timed): the run's own rate is a
-          // better lower bound. A datasheet peak stays; beating it would mean a wrong FLOP count.
-          if (achieved > peakFlops && peak.measured) {
-            if (peakFlops === peak.flops) {
-              onLog({ type: 'warning', message: `this run's rate (${(achieved / 1e12).toFixed(3)} TFLOP/s) beat the measured matmul peak (${(peak.flops / 1e12).toFixed(3)}); MFU is against the run's best rate from here on` });
-            }
-            peakFlops = achieved;
-          }
+        const stats = await runJob(() => this.trainer.step(learningRate));
+        throughput.add((Date.now() - stepStart) / 1000, stats.tokens);
+        this.step += 1;
+        this.tokens += stats.tokens;
+        this.lastLoss = stats.loss;
+        if (this.step % train.log_interval === 0 || this.step === plan.totalSteps) {
           const elapsed = (Date.now() - started) / 1000;
-          const metrics = {
-            iter: step * train.gradient_accumulation_steps,
-            tokens,
-            loss: stats.loss,
-            learning_rate: learningRate,
-            grad_norm: stats.grad_norm,
-            tokens_per_sec: tokensPerSec,
-            mfu: achieved / peakFlops,
-          };
-          onLog({ type: 'step', step, totalSteps, ...metrics, eta_seconds: (elapsed / (step - firstStep)) * (totalSteps - step) });
-          csv.log(step, metrics);
-          tensorboard.addScalars(step, { loss: stats.loss, learning_rate: learningRate, tokens_per_sec: tokensPerSec, mfu: metrics.mfu, grad_norm: stats.grad_norm });
-          windowSeconds = 0;
-          windowTokens = 0;
+          this.logStep(stats, learningRate, throughput.take(), (elapsed / (this.step - firstStep)) * (plan.totalSteps - this.step));
         }
-        if (step % config.eval.interval === 0 && step < totalSteps) await validate(config.eval.max_iters);
-        if (step % train.save_interval === 0) {
-          await save(path.join(config.out_dir, stepFolderName(step)));
-          savedStep = step;
+        if (this.step % config.eval.interval === 0 && this.step < plan.totalSteps) await this.validate(config.eval.max_iters);
+        if (this.step % train.save_interval === 0) {
+          await this.save(path.join(config.out_dir, stepFolderName(this.step)));
+          savedStep = this.step;
           pruneCheckpoints(config.out_dir, config.keep_last_checkpoints);
         }
       }
       // litgpt's final validation runs over the whole validation split.
-      if (config.eval.final_validation) await validate(Math.ceil(info.val_windows / train.micro_batch_size));
-      const finalDir = path.join(config.out_dir, 'final');
-      await save(finalDir);
-      return { steps: step, tokens, loss: lastLoss, val_loss: lastVal, out_dir: config.out_dir, final_dir: finalDir, seconds: (Date.now() - started) / 1000 };
+      if (config.eval.final_validation) await this.validate(Math.ceil(this.info.valWindows / train.micro_batch_size));
+      const finalDir = path.join(config.out_dir, FINAL_FOLDER);
+      await this.save(finalDir);
+      return { steps: this.step, tokens: this.tokens, loss: this.lastLoss, val_loss: this.lastVal, out_dir: config.out_dir, final_dir: finalDir, seconds: (Date.now() - started) / 1000 };
     } finally {
-      csv.close();
-      tensorboard.close();
+      this.csv.close();
+      this.tensorboard.close();
     }
-  } finally {
-    trainer.close();
-    lock.release();
+  }
+
+  private logStep(stats: StepStats, learningRate: number, rate: { tokensPerSec: number; mfu: number }, etaSeconds: number): void {
+    const { step } = this;
+    const metrics = {
+      iter: step * this.config.train.gradient_accumulation_steps,
+      tokens: this.tokens,
+      loss: stats.loss,
+      learning_rate: learningRate,
+      grad_norm: stats.gradNorm,
+      tokens_per_sec: rate.tokensPerSec,
+      mfu: rate.mfu,
+    };
+    this.onLog({ type: 'step', step, totalSteps: this.plan.totalSteps, ...metrics, eta_seconds: etaSeconds });
+    this.csv.log(step, metrics);
+    this.tensorboard.addScalars(step, { loss: stats.loss, learning_rate: learningRate, tokens_per_sec: rate.tokensPerSec, mfu: rate.mfu, grad_norm: stats.gradNorm });
+  }
+
+  private async validate(maxIters: number): Promise<void> {
+    const valLoss = await runJob(() => this.trainer.evaluate(maxIters));
+    if (valLoss === null) return;
+    this.lastVal = valLoss;
+    const metrics = { val_loss: valLoss, val_ppl: Math.exp(valLoss) };
+    this.onLog({ type: 'validation', step: this.step, ...metrics });
+    this.csv.log(this.step, { iter: this.step * this.config.train.gradient_accumulation_steps, tokens: this.tokens, ...metrics });
+    this.tensorboard.addScalars(this.step, metrics);
+  }
+
+  private async save(dir: string): Promise<void> {
+    await writeCheckpoint(dir, this.config, (tmp) => runJob(() => this.trainer.save(tmp)));
+    this.onLog({ type: 'checkpoint', step: this.step, dir });
   }
 }

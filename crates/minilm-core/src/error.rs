@@ -27,6 +27,10 @@ pub enum Error {
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),
 
+    /// A failure that is a bug in minilm, not a problem with the input: it asks to be reported.
+    #[error("internal error in minilm (please report it): {0}")]
+    Internal(String),
+
     /// An operating-system error on a file we create or read.
     #[error("{path}: {source}", path = .path.display())]
     Io { path: PathBuf, source: std::io::Error },
@@ -47,6 +51,10 @@ impl Error {
 
     pub fn usage(message: impl Into<String>) -> Self {
         Error::Usage(message.into())
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into())
     }
 }
 

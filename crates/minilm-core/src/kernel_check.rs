@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::model::layers::{split_heads, RopeCache};
 use crate::model::{fused, Llama, ModelConfig};
-use crate::train::random::SplitMix64;
+use crate::util::SplitMix64;
 
 /// The shapes to check at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,8 +12,9 @@ pub mod device;
 pub mod error;
 pub mod generate;
 pub mod kernel_check;
-pub mod step_profile;
 pub mod model;
+pub mod step_profile;
 pub mod train;
+pub mod util;
 
 pub use error::{Error, Result};

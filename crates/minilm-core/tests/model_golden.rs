@@ -186,7 +186,7 @@ fn hugging_face_export_gives_transformers_the_same_logits() {
         let mut config = source.config.clone();
         config.rotary_percentage = case.rotary_percentage;
         let params = Parameters::from_tensors(&config, tensors(&source.weights), Path::new("golden"), &Device::Cpu).unwrap();
-        let exported = minilm_core::model::export_hf::hf_tensors(&config, &params).unwrap();
+        let exported = minilm_core::model::hf::hf_tensors(&config, &params).unwrap();
         let mut names: Vec<&String> = exported.keys().collect();
         names.sort();
         // transformers lists the tied lm_head in its state dict; the file stores it once, as embed_tokens.

@@ -1,6 +1,7 @@
 //! The shard format against litdata itself, and the writer's crash recovery.
 
-use minilm_core::data::shards::{read_chunk, read_index, ChunkWriter, DType, JournalMark};
+use minilm_core::data::shards::{read_chunk, read_index, ChunkWriter, JournalMark};
+use minilm_core::data::token_dtype::TokenDtype;
 
 /// Produced once with litdata 0.2.76 (torch 2.15, Python 3.11):
 ///
@@ -34,7 +35,7 @@ fn hex(bytes: &[u8]) -> String {
 #[test]
 fn writes_what_litdata_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut writer = ChunkWriter::open(dir.path(), DType::Int16, 8, vec![], &JournalMark::default()).unwrap();
+    let mut writer = ChunkWriter::open(dir.path(), TokenDtype::Int16, 8, vec![], &JournalMark::default()).unwrap();
     for doc in DOCS {
         writer.append(doc).unwrap();
     }
@@ -47,14 +48,14 @@ fn writes_what_litdata_writes() {
 #[test]
 fn reads_back_what_it_wrote() {
     let dir = tempfile::tempdir().unwrap();
-    let mut writer = ChunkWriter::open(dir.path(), DType::Int32, 8, vec![], &JournalMark::default()).unwrap();
+    let mut writer = ChunkWriter::open(dir.path(), TokenDtype::Int32, 8, vec![], &JournalMark::default()).unwrap();
     for doc in DOCS {
         writer.append(doc).unwrap();
     }
     writer.append(&[40_000, 2]).unwrap();
     writer.finish().unwrap();
     let index = read_index(dir.path()).unwrap();
-    assert_eq!(index.dtype, DType::Int32);
+    assert_eq!(index.dtype, TokenDtype::Int32);
     let mut docs = Vec::new();
     for info in &index.chunks {
         let chunk = read_chunk(dir.path(), info).unwrap();
@@ -70,7 +71,7 @@ fn reads_back_what_it_wrote() {
 #[test]
 fn a_document_longer_than_a_chunk_gets_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    let mut writer = ChunkWriter::open(dir.path(), DType::Int16, 4, vec![], &JournalMark::default()).unwrap();
+    let mut writer = ChunkWriter::open(dir.path(), TokenDtype::Int16, 4, vec![], &JournalMark::default()).unwrap();
     writer.append(&[1, 2]).unwrap();
     writer.append(&[3, 4, 5, 6, 7, 8]).unwrap();
     writer.append(&[9]).unwrap();
@@ -84,14 +85,14 @@ fn a_document_longer_than_a_chunk_gets_its_own() {
 #[test]
 fn resumes_from_a_commit_with_identical_output() {
     let reference = tempfile::tempdir().unwrap();
-    let mut writer = ChunkWriter::open(reference.path(), DType::Int16, 8, vec![], &JournalMark::default()).unwrap();
+    let mut writer = ChunkWriter::open(reference.path(), TokenDtype::Int16, 8, vec![], &JournalMark::default()).unwrap();
     for doc in DOCS {
         writer.append(doc).unwrap();
     }
     writer.finish().unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let mut writer = ChunkWriter::open(dir.path(), DType::Int16, 8, vec![], &JournalMark::default()).unwrap();
+    let mut writer = ChunkWriter::open(dir.path(), TokenDtype::Int16, 8, vec![], &JournalMark::default()).unwrap();
     writer.append(DOCS[0]).unwrap();
     let mark = writer.commit().unwrap();
     writer.after_commit().unwrap();
@@ -103,7 +104,7 @@ fn resumes_from_a_commit_with_identical_output() {
     std::fs::write(dir.path().join(".chunk-0-1.bin.tmp"), b"partial").unwrap();
     drop(writer);
 
-    let mut writer = ChunkWriter::open(dir.path(), DType::Int16, 8, closed, &mark).unwrap();
+    let mut writer = ChunkWriter::open(dir.path(), TokenDtype::Int16, 8, closed, &mark).unwrap();
     for doc in &DOCS[1..] {
         writer.append(doc).unwrap();
     }

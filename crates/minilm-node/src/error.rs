@@ -2,7 +2,8 @@
 
 use minilm_core::Error;
 
-/// The message is the core's own user-facing sentence; the status lets TypeScript tell a stop from a failure.
+/// The message is the core's own user-facing sentence; the status lets TypeScript tell a stop from a
+/// usage error from a failure (a bug among them: its message asks to report it).
 pub fn to_napi(error: Error) -> napi::Error {
     let status = match error {
         Error::Cancelled => napi::Status::Cancelled,
@@ -12,7 +13,7 @@ pub fn to_napi(error: Error) -> napi::Error {
     napi::Error::new(status, error.to_string())
 }
 
-/// Runs CPU-heavy core work, turning a panic into an error instead of a dead process.
+/// Runs core work, turning a panic into an internal error instead of a dead process.
 pub fn guarded<T>(work: impl FnOnce() -> minilm_core::Result<T>) -> napi::Result<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
         Ok(result) => result.map_err(to_napi),
@@ -22,12 +23,12 @@ pub fn guarded<T>(work: impl FnOnce() -> minilm_core::Result<T>) -> napi::Result
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown cause".into());
-            Err(napi::Error::from_reason(format!("internal error in minilm (please report it): {what}")))
+            Err(to_napi(Error::internal(what)))
         }
     }
 }
 
-/// Results cross to JavaScript as JSON text; the TypeScript layer parses and types them.
-pub fn to_json<T: serde::Serialize>(value: &T) -> napi::Result<String> {
-    serde_json::to_string(value).map_err(|e| napi::Error::from_reason(e.to_string()))
+/// A count from JavaScript that the core keeps as u64: whole and not negative.
+pub fn count(name: &str, value: i64) -> napi::Result<u64> {
+    u64::try_from(value).map_err(|_| to_napi(Error::usage(format!("{name} must not be negative, not {value}"))))
 }

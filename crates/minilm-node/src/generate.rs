@@ -1,141 +1,95 @@
-//! Generation and tokenizers for JavaScript: a loaded model, a generator that yields one token per
-//! call on libuv's pool (so the event loop keeps running), and a tokenizer's encode / decode.
+//! Generation (minilm_core::generate): its options, and a generator that yields one token per call on
+//! libuv's pool, so the event loop keeps running.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use minilm_core::data::tokenizer::DocumentTokenizer;
-use minilm_core::generate::{GenerateOptions, Generator};
-use minilm_core::model::{Llama, ModelConfig, Parameters};
+use minilm_core::generate::{Generator, SamplingOptions};
+use minilm_core::model::Llama;
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 
-use crate::error::{guarded, to_json, to_napi};
-use crate::task::JsonTask;
+use crate::error::{count, guarded, to_napi};
+use crate::task::native_task;
 
+/// Sampling settings. `generateDefaults()` gives litgpt's generate defaults, which the CLI, the
+/// library and the exported generation_config.json all use.
+#[napi(object)]
+pub struct GenerateOptions {
+    pub max_new_tokens: u32,
+    /// 0 picks the most likely token (greedy).
+    pub temperature: f64,
+    /// Sample among the k most likely tokens; null keeps every token.
+    pub top_k: Option<u32>,
+    /// Keep the smallest set of tokens whose probabilities sum to at least top_p (1 keeps all).
+    pub top_p: f64,
+    /// > 1 makes tokens already in the text less likely; 1 is off.
+    pub repetition_penalty: f64,
+    /// The same seed and prompt give the same text.
+    pub seed: i64,
+    /// Generation stops after this token (the tokenizer's EOS).
+    pub eos_id: Option<u32>,
+    /// Reuse past keys and values; false recomputes the whole prefix per token (for benchmarks).
+    pub kv_cache: bool,
+}
+
+impl TryFrom<GenerateOptions> for minilm_core::generate::GenerateOptions {
+    type Error = napi::Error;
+
+    fn try_from(o: GenerateOptions) -> napi::Result<Self> {
+        Ok(minilm_core::generate::GenerateOptions {
+            max_new_tokens: o.max_new_tokens as usize,
+            sampling: SamplingOptions {
+                temperature: o.temperature,
+                top_k: o.top_k.map(|k| k as usize),
+                top_p: o.top_p,
+                repetition_penalty: o.repetition_penalty,
+            },
+            seed: count("seed", o.seed)?,
+            eos_id: o.eos_id,
+            kv_cache: o.kv_cache,
+        })
+    }
+}
+
+/// The defaults of every option (eos_id: none).
 #[napi]
-pub struct NativeModel {
-    /// None until `open` succeeds.
-    inner: Arc<Mutex<Option<Arc<Llama>>>>,
-}
-
-#[napi]
-impl NativeModel {
-    #[napi(constructor)]
-    pub fn new() -> Self {
-        NativeModel { inner: Arc::new(Mutex::new(None)) }
-    }
-
-    /// Loads the weights for a resolved model config (JSON): a minilm checkpoint's model.safetensors
-    /// (`hf` false) or a Hugging Face Llama's (`hf` true), onto `device` ("cpu", the default, or "cuda:N").
-    #[napi(catch_unwind)]
-    pub fn open(&self, config_json: String, weights_path: String, hf: bool, device: Option<String>) -> AsyncTask<JsonTask> {
-        let inner = self.inner.clone();
-        AsyncTask::new(JsonTask::new(move || {
-            crate::keep_freed_memory();
-            let config: ModelConfig =
-                serde_json::from_str(&config_json).map_err(|e| napi::Error::from_reason(format!("model config: {e}")))?;
-            let model = guarded(|| {
-                let device = minilm_core::device::open_device(device.as_deref().unwrap_or("cpu"))?;
-                let path = Path::new(&weights_path);
-                let params = if hf {
-                    let tensors = candle_core::safetensors::load(path, &device).map_err(|e| {
-                        minilm_core::Error::input(path, None, format!("cannot read these weights ({e}); expected a safetensors file"))
-                    })?;
-                    let tensors = minilm_core::model::export_hf::from_hf_tensors(&config, tensors, path)?;
-                    Parameters::from_tensors(&config, tensors, path, &device)?
-                } else {
-                    Parameters::load(&config, path, &device)?
-                };
-                Llama::new(config, params, &device)
-            })?;
-            *inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(model));
-            Ok("null".into())
-        }))
-    }
-
-    /// A generation from prompt ids with options (GenerateOptions as JSON); checks them now.
-    #[napi(catch_unwind)]
-    pub fn generator(&self, prompt: Vec<u32>, options_json: String) -> napi::Result<NativeGenerator> {
-        let options: GenerateOptions =
-            serde_json::from_str(&options_json).map_err(|e| napi::Error::from_reason(format!("generate options: {e}")))?;
-        let model = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let model = model.ok_or_else(|| napi::Error::from_reason("the model is not loaded (open() failed or was not awaited)"))?;
-        let generator = Generator::new(model, prompt, options).map_err(to_napi)?;
-        Ok(NativeGenerator { inner: Arc::new(Mutex::new(generator)) })
-    }
-
-    /// Writes the weights under Hugging Face LlamaForCausalLM's names into a safetensors file.
-    #[napi(catch_unwind)]
-    pub fn export_hf_weights(&self, path: String) -> napi::Result<()> {
-        let model = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let model = model.ok_or_else(|| napi::Error::from_reason("the model is not loaded"))?;
-        guarded(|| minilm_core::model::export_hf::export_hf_weights(&model.config, &model.params, Path::new(&path)))
+pub fn generate_defaults() -> GenerateOptions {
+    let d = minilm_core::generate::GenerateOptions::default();
+    GenerateOptions {
+        max_new_tokens: d.max_new_tokens as u32,
+        temperature: d.sampling.temperature,
+        top_k: d.sampling.top_k.map(|k| k as u32),
+        top_p: d.sampling.top_p,
+        repetition_penalty: d.sampling.repetition_penalty,
+        seed: d.seed as i64,
+        eos_id: d.eos_id,
+        kv_cache: d.kv_cache,
     }
 }
 
-/// Why a model config cannot be exported as a Hugging Face Llama, or null.
-#[napi(catch_unwind)]
-pub fn hf_incompatibility(config_json: String) -> napi::Result<Option<String>> {
-    let config: ModelConfig = serde_json::from_str(&config_json).map_err(|e| napi::Error::from_reason(format!("model config: {e}")))?;
-    Ok(minilm_core::model::export_hf::hf_incompatibility(&config))
-}
+native_task!(NextTokenTask -> Option<u32>);
 
 #[napi]
 pub struct NativeGenerator {
     inner: Arc<Mutex<Generator>>,
 }
 
+impl NativeGenerator {
+    pub(crate) fn new(model: Arc<Llama>, prompt: Vec<u32>, options: minilm_core::generate::GenerateOptions) -> napi::Result<Self> {
+        let generator = Generator::new(model, prompt, options).map_err(to_napi)?;
+        Ok(NativeGenerator { inner: Arc::new(Mutex::new(generator)) })
+    }
+}
+
 #[napi]
 impl NativeGenerator {
-    /// Resolves to the next token id as JSON, or "null" when the generation is over.
+    /// Resolves to the next token id, or null when the generation is over.
     #[napi(catch_unwind)]
-    pub fn next(&self) -> AsyncTask<JsonTask> {
+    pub fn next(&self) -> AsyncTask<NextTokenTask> {
         let inner = self.inner.clone();
-        AsyncTask::new(JsonTask::new(move || {
+        NextTokenTask::run(move || {
             let mut generator = inner.lock().unwrap_or_else(|p| p.into_inner());
-            let token = guarded(|| generator.next_token())?;
-            to_json(&token)
-        }))
-    }
-}
-
-#[napi]
-pub struct NativeTokenizer {
-    inner: DocumentTokenizer,
-}
-
-#[napi]
-impl NativeTokenizer {
-    /// A folder with tokenizer.json (and tokenizer_config.json), or a tokenizer.json.
-    #[napi(constructor, catch_unwind)]
-    pub fn new(path: String) -> napi::Result<Self> {
-        Ok(NativeTokenizer { inner: DocumentTokenizer::load(Path::new(&path)).map_err(to_napi)? })
-    }
-
-    /// Ids for a prompt: BOS if the tokenizer adds one, no EOS.
-    #[napi]
-    pub fn encode(&self, text: String) -> napi::Result<Vec<u32>> {
-        self.inner.encode_prompt(&text).map_err(|e| napi::Error::from_reason(format!("cannot tokenize the text: {e}")))
-    }
-
-    #[napi]
-    pub fn decode(&self, ids: Vec<u32>) -> String {
-        self.inner.decode(&ids)
-    }
-
-    #[napi(getter)]
-    pub fn eos_id(&self) -> Option<u32> {
-        self.inner.eos_id
-    }
-
-    #[napi(getter)]
-    pub fn bos_id(&self) -> Option<u32> {
-        self.inner.bos_id
-    }
-
-    #[napi(getter)]
-    pub fn vocab_size(&self) -> u32 {
-        self.inner.vocab_size() as u32
+            guarded(|| generator.next_token())
+        })
     }
 }

@@ -6,11 +6,14 @@ use std::sync::{Arc, Mutex};
 
 use napi_derive::napi;
 
+use crate::prepare::PrepareProgress;
+
 #[napi]
 #[derive(Clone, Default)]
 pub struct Job {
     pub(crate) cancelled: Arc<AtomicBool>,
-    pub(crate) progress: Arc<Mutex<Option<String>>>,
+    /// prepare's progress, the one job that reports any; None until the next report.
+    pub(crate) progress: Arc<Mutex<Option<PrepareProgress>>>,
 }
 
 #[napi]
@@ -26,15 +29,15 @@ impl Job {
         self.cancelled.store(true, Ordering::Relaxed);
     }
 
-    /// The latest progress report as JSON text, or null before the first.
+    /// The latest progress report since the last call, or null when there is none.
     #[napi]
-    pub fn progress(&self) -> Option<String> {
-        self.progress.lock().ok().and_then(|p| p.clone())
+    pub fn take_progress(&self) -> Option<PrepareProgress> {
+        self.progress.lock().ok().and_then(|mut p| p.take())
     }
 
-    pub(crate) fn report<T: serde::Serialize>(&self, progress: &T) {
-        if let (Ok(mut slot), Ok(value)) = (self.progress.lock(), serde_json::to_string(progress)) {
-            *slot = Some(value);
+    pub(crate) fn report(&self, progress: PrepareProgress) {
+        if let Ok(mut slot) = self.progress.lock() {
+            *slot = Some(progress);
         }
     }
 }

@@ -1,18 +1,23 @@
-//! napi-rs glue over minilm-core: option structs in, JSON summaries out, long work on libuv's pool.
-//! No logic lives here; files are named after the core modules they expose.
+//! napi-rs glue over minilm-core: typed options in, typed results out, long work on libuv's pool.
+//! Every type that crosses to JavaScript is declared here once, as a `#[napi(object)]` (or
+//! `string_enum`) converted from or into the core's own type; index.d.ts is generated from them. No
+//! logic lives here; each file is named after the core module it wraps.
 
 mod data_check;
+mod device;
 mod error;
 mod generate;
 mod inspect;
 mod job;
 mod kernel_check;
+mod model;
 mod parquet_writer;
 mod prepare;
 mod step_profile;
 mod task;
+mod tokenizer;
 mod tokenizer_training;
-mod train;
+mod trainer;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

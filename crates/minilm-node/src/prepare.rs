@@ -1,95 +1,187 @@
+//! `prepare` (minilm_core::data::prepare): options in, progress while it runs, a summary at the end.
+
 use std::path::PathBuf;
 
-use minilm_core::data::prepare::{self, PrepareOptions};
-use minilm_core::data::shards::DType;
-use minilm_core::data::sources::FileType;
+use minilm_core::data::prepare::{self, PrepareOptions, Progress, SplitSummary, Summary};
+use minilm_core::data::sources::{FileType, DEFAULT_TEXT_KEY};
+use minilm_core::data::token_dtype::TokenDtype;
 use napi::bindgen_prelude::AsyncTask;
-use napi::{Env, Task};
 use napi_derive::napi;
 
-use crate::error::{guarded, to_json};
+use crate::error::{count, guarded, to_napi};
 use crate::job::Job;
+use crate::task::native_task;
 
-/// Options of `prepare`; see `minilm prepare --help` for each one's meaning and default.
+/// Options of `prepare`; absent ones take `prepareDefaults()`.
 #[napi(object)]
 pub struct PrepareArgs {
+    /// Folder searched recursively (links followed) for input files.
     pub input_dir: String,
+    /// Receives train/ and val/ (litdata TokensLoader datasets) and tokenizer/.
     pub output_dir: String,
+    /// A folder with tokenizer.json and tokenizer_config.json, or a tokenizer.json.
     pub tokenizer_path: String,
+    /// Column or key holding the text.
     pub text_key: Option<String>,
-    /// "parquet", "jsonl" or "csv"; inferred from the files when absent.
+    /// Default: the one kind of supported file found in inputDir.
+    #[napi(ts_type = "'parquet' | 'jsonl' | 'csv'")]
     pub file_type: Option<String>,
+    /// Only the first `fastDevRunDocuments` documents.
     pub fast_dev_run: Option<bool>,
-    /// 0 or absent: one per core.
+    /// Tokenizing threads; 0 or absent: one per core. The output does not depend on it.
     pub num_workers: Option<u32>,
+    /// Tokens per chunk file.
     pub chunk_size: Option<i64>,
+    /// Fraction of documents held out for validation, chosen from the seed.
     pub val_fraction: Option<f64>,
     pub seed: Option<i64>,
-    /// "int16" or "int32"; the smallest that fits when absent.
+    /// Token type on disk; absent: int16 when every id fits, else int32.
+    #[napi(ts_type = "'int16' | 'int32'")]
     pub dtype: Option<String>,
 }
 
-pub struct PrepareTask {
-    options: minilm_core::Result<PrepareOptions>,
-    job: Job,
-}
+impl TryFrom<PrepareArgs> for PrepareOptions {
+    type Error = napi::Error;
 
-impl Task for PrepareTask {
-    type Output = String;
-    type JsValue = String;
-
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        let job = self.job.clone();
-        let options = std::mem::replace(&mut self.options, Err(minilm_core::Error::Cancelled));
-        guarded(|| {
-            let summary = prepare::prepare(&options?, &mut |p| job.report(p), &job.cancelled)?;
-            Ok(summary)
+    fn try_from(args: PrepareArgs) -> napi::Result<Self> {
+        Ok(PrepareOptions {
+            input_dir: PathBuf::from(args.input_dir),
+            output_dir: PathBuf::from(args.output_dir),
+            tokenizer_path: PathBuf::from(args.tokenizer_path),
+            text_key: args.text_key.unwrap_or_else(|| DEFAULT_TEXT_KEY.into()),
+            file_type: args.file_type.as_deref().map(FileType::parse).transpose().map_err(to_napi)?,
+            fast_dev_run: args.fast_dev_run.unwrap_or(false),
+            num_workers: args.num_workers.unwrap_or(0) as usize,
+            chunk_size: args.chunk_size.map(|v| count("chunk_size", v)).transpose()?.unwrap_or(prepare::DEFAULT_CHUNK_SIZE),
+            val_fraction: args.val_fraction.unwrap_or(prepare::DEFAULT_VAL_FRACTION),
+            seed: args.seed.map(|v| count("seed", v)).transpose()?.unwrap_or(prepare::DEFAULT_SEED),
+            dtype: args.dtype.as_deref().map(TokenDtype::parse).transpose().map_err(to_napi)?,
         })
-        .and_then(|summary| to_json(&summary))
-    }
-
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-        Ok(output)
     }
 }
 
-fn resolve_options(args: PrepareArgs) -> minilm_core::Result<PrepareOptions> {
-    let non_negative = |name: &str, value: Option<i64>, default: u64| -> minilm_core::Result<u64> {
-        match value {
-            None => Ok(default),
-            Some(v) if v >= 0 => Ok(v as u64),
-            Some(v) => Err(minilm_core::Error::usage(format!("--{name} must not be negative, not {v}"))),
+/// Reported a few times a second while prepare runs.
+#[napi(object)]
+#[derive(Clone)]
+pub struct PrepareProgress {
+    pub files_done: u32,
+    pub files_total: u32,
+    pub current_file: String,
+    /// Input bytes processed (finished files plus the part of the current one), and in all.
+    pub input_bytes_done: f64,
+    pub input_bytes_total: f64,
+    /// This run's text bytes, documents and tokens (not counting a resumed run's earlier work).
+    pub text_bytes: f64,
+    pub documents: f64,
+    pub tokens: f64,
+    pub elapsed_seconds: f64,
+}
+
+impl From<&Progress> for PrepareProgress {
+    fn from(p: &Progress) -> Self {
+        PrepareProgress {
+            files_done: p.files_done as u32,
+            files_total: p.files_total as u32,
+            current_file: p.current_file.clone(),
+            input_bytes_done: p.input_bytes_done as f64,
+            input_bytes_total: p.input_bytes_total as f64,
+            text_bytes: p.text_bytes as f64,
+            documents: p.documents as f64,
+            tokens: p.tokens as f64,
+            elapsed_seconds: p.elapsed_seconds,
         }
-    };
-    Ok(PrepareOptions {
-        input_dir: PathBuf::from(args.input_dir),
-        output_dir: PathBuf::from(args.output_dir),
-        tokenizer_path: PathBuf::from(args.tokenizer_path),
-        text_key: args.text_key.unwrap_or_else(|| "text".into()),
-        file_type: args.file_type.as_deref().map(FileType::parse).transpose()?,
-        fast_dev_run: args.fast_dev_run.unwrap_or(false),
-        num_workers: args.num_workers.unwrap_or(0) as usize,
-        chunk_size: non_negative("chunk_size", args.chunk_size, prepare::DEFAULT_CHUNK_SIZE)?,
-        val_fraction: args.val_fraction.unwrap_or(prepare::DEFAULT_VAL_FRACTION),
-        seed: non_negative("seed", args.seed, prepare::DEFAULT_SEED)?,
-        dtype: args.dtype.as_deref().map(DType::parse).transpose()?,
-    })
+    }
 }
+
+#[napi(object, js_name = "SplitSummary")]
+pub struct PreparedSplit {
+    pub documents: f64,
+    pub tokens: f64,
+    pub chunks: u32,
+}
+
+impl From<SplitSummary> for PreparedSplit {
+    fn from(s: SplitSummary) -> Self {
+        PreparedSplit { documents: s.documents as f64, tokens: s.tokens as f64, chunks: s.chunks as u32 }
+    }
+}
+
+#[napi(object)]
+pub struct PrepareSummary {
+    pub output_dir: String,
+    pub file_type: String,
+    pub dtype: String,
+    pub files: u32,
+    /// Files done by an earlier, interrupted run (0 for a fresh run).
+    pub files_resumed: u32,
+    /// True when the output was already complete and nothing was done.
+    pub already_complete: bool,
+    pub train: PreparedSplit,
+    pub val: PreparedSplit,
+    pub skipped_null: f64,
+    pub skipped_empty: f64,
+    pub num_workers: u32,
+    /// This run's time and throughput.
+    pub seconds: f64,
+    pub text_bytes: f64,
+    pub tokens: f64,
+    pub megabytes_per_second: f64,
+    pub tokens_per_second: f64,
+}
+
+impl From<Summary> for PrepareSummary {
+    fn from(s: Summary) -> Self {
+        PrepareSummary {
+            output_dir: s.output_dir,
+            file_type: s.file_type,
+            dtype: s.dtype,
+            files: s.files as u32,
+            files_resumed: s.files_resumed as u32,
+            already_complete: s.already_complete,
+            train: s.train.into(),
+            val: s.val.into(),
+            skipped_null: s.skipped_null as f64,
+            skipped_empty: s.skipped_empty as f64,
+            num_workers: s.num_workers as u32,
+            seconds: s.seconds,
+            text_bytes: s.text_bytes as f64,
+            tokens: s.tokens as f64,
+            megabytes_per_second: s.megabytes_per_second,
+            tokens_per_second: s.tokens_per_second,
+        }
+    }
+}
+
+native_task!(PrepareTask -> PrepareSummary);
 
 /// Tokenizes a corpus into litdata shards; resolves to the summary. Progress and cancellation go through `job`.
 #[napi(catch_unwind)]
-pub fn prepare(args: PrepareArgs, job: &Job) -> AsyncTask<PrepareTask> {
-    AsyncTask::new(PrepareTask { options: resolve_options(args), job: job.clone() })
+pub fn prepare(args: PrepareArgs, job: &Job) -> napi::Result<AsyncTask<PrepareTask>> {
+    let options = PrepareOptions::try_from(args)?;
+    let job = job.clone();
+    Ok(PrepareTask::run(move || {
+        let summary = guarded(|| prepare::prepare(&options, &mut |p| job.report(p.into()), &job.cancelled))?;
+        Ok(summary.into())
+    }))
 }
 
-/// The defaults prepare uses, for help texts and docs.
+/// The defaults prepare uses for absent options.
+#[napi(object)]
+pub struct PrepareDefaults {
+    pub text_key: String,
+    pub chunk_size: f64,
+    pub val_fraction: f64,
+    pub seed: f64,
+    pub fast_dev_run_documents: f64,
+}
+
 #[napi]
-pub fn prepare_defaults() -> String {
-    serde_json::json!({
-        "chunkSize": prepare::DEFAULT_CHUNK_SIZE,
-        "valFraction": prepare::DEFAULT_VAL_FRACTION,
-        "seed": prepare::DEFAULT_SEED,
-        "fastDevRunDocuments": prepare::FAST_DEV_RUN_DOCUMENTS,
-    })
-    .to_string()
+pub fn prepare_defaults() -> PrepareDefaults {
+    PrepareDefaults {
+        text_key: DEFAULT_TEXT_KEY.into(),
+        chunk_size: prepare::DEFAULT_CHUNK_SIZE as f64,
+        val_fraction: prepare::DEFAULT_VAL_FRACTION,
+        seed: prepare::DEFAULT_SEED as f64,
+        fast_dev_run_documents: prepare::FAST_DEV_RUN_DOCUMENTS as f64,
+    }
 }

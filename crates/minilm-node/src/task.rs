@@ -1,28 +1,36 @@
-//! A unit of work for libuv's thread pool that resolves to JSON text (parsed and typed in TypeScript).
+//! Units of work for libuv's thread pool, each resolving to one typed value. `native_task!` declares
+//! one per result type: napi-rs writes `Promise<T>` into index.d.ts only for a task type whose
+//! `impl Task` it sees, so the result's type is part of the generated contract.
 
-use napi::{Env, Task};
+/// `native_task!(Name -> Output)`: a task that runs a closure on the pool and resolves to `Output`
+/// (a `#[napi(object)]` type, a number, an Option, or `()`). `Name::run(work)` makes the AsyncTask.
+macro_rules! native_task {
+    ($name:ident -> $output:ty) => {
+        pub struct $name(Option<Box<dyn FnOnce() -> napi::Result<$output> + Send>>);
 
-type Work = Box<dyn FnOnce() -> napi::Result<String> + Send>;
+        impl $name {
+            pub fn run(work: impl FnOnce() -> napi::Result<$output> + Send + 'static) -> napi::bindgen_prelude::AsyncTask<$name> {
+                napi::bindgen_prelude::AsyncTask::new($name(Some(Box::new(work))))
+            }
+        }
 
-pub struct JsonTask {
-    work: Option<Work>,
+        #[napi_derive::napi]
+        impl napi::Task for $name {
+            type Output = $output;
+            type JsValue = $output;
+
+            fn compute(&mut self) -> napi::Result<$output> {
+                match self.0.take() {
+                    Some(work) => work(),
+                    None => Err(napi::Error::from_reason("internal error in minilm (please report it): a task ran twice")),
+                }
+            }
+
+            fn resolve(&mut self, _env: napi::Env, output: $output) -> napi::Result<$output> {
+                Ok(output)
+            }
+        }
+    };
 }
 
-impl JsonTask {
-    pub fn new(work: impl FnOnce() -> napi::Result<String> + Send + 'static) -> Self {
-        JsonTask { work: Some(Box::new(work)) }
-    }
-}
-
-impl Task for JsonTask {
-    type Output = String;
-    type JsValue = String;
-
-    fn compute(&mut self) -> napi::Result<String> {
-        self.work.take().expect("a task runs once")()
-    }
-
-    fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
-        Ok(output)
-    }
-}
+pub(crate) use native_task;

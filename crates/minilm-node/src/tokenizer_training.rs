@@ -1,60 +1,95 @@
+//! `tokenizer train` (minilm_core::data::tokenizer_training): a byte-level BPE from a corpus.
+
 use std::path::PathBuf;
 
-use minilm_core::data::sources::FileType;
-use minilm_core::data::tokenizer_training::{self, TrainTokenizerOptions};
+use minilm_core::data::sources::{FileType, DEFAULT_TEXT_KEY};
+use minilm_core::data::tokenizer_training::{self, TrainTokenizerOptions, TrainTokenizerSummary};
 use napi::bindgen_prelude::AsyncTask;
-use napi::{Env, Task};
 use napi_derive::napi;
 
-use crate::error::{guarded, to_json};
+use crate::error::{guarded, to_napi};
 use crate::job::Job;
+use crate::task::native_task;
 
+/// Options of `trainTokenizer`; absent ones take `tokenizerTrainingDefaults()`.
 #[napi(object)]
 pub struct TrainTokenizerArgs {
     pub input_dir: String,
+    /// Receives tokenizer.json and tokenizer_config.json.
     pub output_dir: String,
     pub text_key: Option<String>,
+    #[napi(ts_type = "'parquet' | 'jsonl' | 'csv'")]
     pub file_type: Option<String>,
-    /// Default 6400.
+    /// Special tokens included.
     pub vocab_size: Option<u32>,
-    /// Default ["<unk>", "<s>", "</s>"], taking ids 0, 1, 2.
+    /// In id order from 0: by convention unknown, BOS and EOS.
     pub special_tokens: Option<Vec<String>>,
 }
 
-pub struct TrainTokenizerTask {
-    options: minilm_core::Result<TrainTokenizerOptions>,
-    job: Job,
-}
+impl TryFrom<TrainTokenizerArgs> for TrainTokenizerOptions {
+    type Error = napi::Error;
 
-impl Task for TrainTokenizerTask {
-    type Output = String;
-    type JsValue = String;
-
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        let options = std::mem::replace(&mut self.options, Err(minilm_core::Error::Cancelled));
-        let cancelled = self.job.cancelled.clone();
-        guarded(|| tokenizer_training::train_tokenizer(&options?, &cancelled)).and_then(|s| to_json(&s))
-    }
-
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-        Ok(output)
-    }
-}
-
-/// Trains a byte-level BPE tokenizer; resolves to a summary. `job.cancel()` stops it.
-#[napi(catch_unwind)]
-pub fn train_tokenizer(args: TrainTokenizerArgs, job: &Job) -> AsyncTask<TrainTokenizerTask> {
-    let options = (|| {
+    fn try_from(args: TrainTokenizerArgs) -> napi::Result<Self> {
         Ok(TrainTokenizerOptions {
             input_dir: PathBuf::from(args.input_dir),
             output_dir: PathBuf::from(args.output_dir),
-            text_key: args.text_key.unwrap_or_else(|| "text".into()),
-            file_type: args.file_type.as_deref().map(FileType::parse).transpose()?,
+            text_key: args.text_key.unwrap_or_else(|| DEFAULT_TEXT_KEY.into()),
+            file_type: args.file_type.as_deref().map(FileType::parse).transpose().map_err(to_napi)?,
             vocab_size: args.vocab_size.map(|v| v as usize).unwrap_or(tokenizer_training::DEFAULT_VOCAB_SIZE),
-            special_tokens: args.special_tokens.unwrap_or_else(|| {
-                tokenizer_training::DEFAULT_SPECIAL_TOKENS.iter().map(|s| s.to_string()).collect()
-            }),
+            special_tokens: args.special_tokens.unwrap_or_else(default_special_tokens),
         })
-    })();
-    AsyncTask::new(TrainTokenizerTask { options, job: job.clone() })
+    }
+}
+
+fn default_special_tokens() -> Vec<String> {
+    tokenizer_training::DEFAULT_SPECIAL_TOKENS.iter().map(|s| s.to_string()).collect()
+}
+
+#[napi(object, js_name = "TrainTokenizerSummary")]
+pub struct TrainedTokenizer {
+    pub output_dir: String,
+    pub files: u32,
+    pub documents: f64,
+    pub text_bytes: f64,
+    pub vocab_size: u32,
+    pub seconds: f64,
+}
+
+impl From<TrainTokenizerSummary> for TrainedTokenizer {
+    fn from(s: TrainTokenizerSummary) -> Self {
+        TrainedTokenizer {
+            output_dir: s.output_dir,
+            files: s.files as u32,
+            documents: s.documents as f64,
+            text_bytes: s.text_bytes as f64,
+            vocab_size: s.vocab_size as u32,
+            seconds: s.seconds,
+        }
+    }
+}
+
+native_task!(TrainTokenizerTask -> TrainedTokenizer);
+
+/// Trains a byte-level BPE tokenizer; resolves to a summary. `job.cancel()` stops it.
+#[napi(catch_unwind)]
+pub fn train_tokenizer(args: TrainTokenizerArgs, job: &Job) -> napi::Result<AsyncTask<TrainTokenizerTask>> {
+    let options = TrainTokenizerOptions::try_from(args)?;
+    let cancelled = job.cancelled.clone();
+    Ok(TrainTokenizerTask::run(move || Ok(guarded(|| tokenizer_training::train_tokenizer(&options, &cancelled))?.into())))
+}
+
+#[napi(object)]
+pub struct TokenizerTrainingDefaults {
+    pub text_key: String,
+    pub vocab_size: u32,
+    pub special_tokens: Vec<String>,
+}
+
+#[napi]
+pub fn tokenizer_training_defaults() -> TokenizerTrainingDefaults {
+    TokenizerTrainingDefaults {
+        text_key: DEFAULT_TEXT_KEY.into(),
+        vocab_size: tokenizer_training::DEFAULT_VOCAB_SIZE as u32,
+        special_tokens: default_special_tokens(),
+    }
 }

@@ -11,5 +11,6 @@ pub mod prepare_state;
 pub mod readers;
 pub mod shards;
 pub mod sources;
+pub mod token_dtype;
 pub mod tokenizer;
 pub mod tokenizer_training;

@@ -25,9 +25,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::data::prepare_state::{is_validation, stable_hash, PrepareState, Settings, SplitState};
+use crate::data::prepare_state::{is_validation, PrepareState, Settings, SplitState};
+use crate::util::stable_hash;
 use crate::data::readers::{open_reader, parse_json_line, RawBatch, Texts};
-use crate::data::shards::{max_chunk_tokens, ChunkWriter, DType, INDEX_FILE};
+use crate::data::shards::{max_chunk_tokens, ChunkWriter, INDEX_FILE};
+use crate::data::token_dtype::TokenDtype;
 use crate::data::sources::{find_input_files, FileType, InputFile};
 use crate::data::tokenizer::DocumentTokenizer;
 use crate::error::{Error, IoContext, Result};
@@ -54,7 +56,7 @@ pub struct PrepareOptions {
     pub val_fraction: f64,
     pub seed: u64,
     /// Token type on disk; None picks the smallest that holds the tokenizer's ids.
-    pub dtype: Option<DType>,
+    pub dtype: Option<TokenDtype>,
 }
 
 /// Reported to the caller a few times a second while prepare runs.
@@ -185,7 +187,7 @@ fn copy_tokenizer(tokenizer: &DocumentTokenizer, output_dir: &Path) -> Result<()
         let source = tokenizer.path.with_file_name(name);
         if source.exists() {
             let bytes = std::fs::read(&source).at(&source)?;
-            crate::data::shards::write_atomically(&dir.join(name), &[&bytes])?;
+            crate::util::write_atomically(&dir.join(name), &[&bytes])?;
         }
     }
     Ok(())

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::shards::{write_atomically, ChunkInfo, DType, JournalMark};
+use crate::data::shards::{ChunkInfo, JournalMark};
+use crate::data::token_dtype::TokenDtype;
+use crate::util::write_atomically;
 use crate::error::{Error, Result};
 
 pub const STATE_FILE: &str = ".minilm-prepare.json";
@@ -18,7 +20,7 @@ pub struct Settings {
     pub file_type: String,
     pub text_key: String,
     pub tokenizer: String,
-    pub dtype: DType,
+    pub dtype: TokenDtype,
     pub chunk_size: u64,
     pub val_fraction: f64,
     pub seed: u64,
@@ -132,11 +134,6 @@ impl PrepareState {
     }
 }
 
-/// FNV-1a: a tiny hash that is the same on every machine and in every version.
-pub fn stable_hash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
-}
-
 /// Whether the document at (`file`, `row`) is held out for validation: a pure function of the seed, the
 /// file's relative path and the row, so the split does not depend on order, workers or resumption.
 pub fn is_validation(seed: u64, file_hash: u64, row: u64, val_fraction: f64) -> bool {
@@ -160,7 +157,7 @@ mod tests {
             file_type: "jsonl".into(),
             text_key: "text".into(),
             tokenizer: "t".into(),
-            dtype: DType::Int16,
+            dtype: TokenDtype::Int16,
             chunk_size: 100,
             val_fraction: 0.0,
             seed: 42,

@@ -8,89 +8,18 @@
 //! complete (written aside, then renamed), and index.json only when every chunk is.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::token_dtype::TokenDtype;
 use crate::error::{Error, IoContext, Result};
+use crate::util::atomic_file::{sync_dir, write_atomically};
 
 pub const INDEX_FILE: &str = "index.json";
 /// litdata names chunks by writer rank; minilm has a single ordered writer.
 const RANK: u32 = 0;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DType {
-    Int16,
-    Int32,
-}
-
-impl DType {
-    pub fn parse(name: &str) -> Result<DType> {
-        match name {
-            "int16" => Ok(DType::Int16),
-            "int32" => Ok(DType::Int32),
-            other => Err(Error::usage(format!("--dtype must be int16 or int32, not '{other}'"))),
-        }
-    }
-
-    /// litdata has no unsigned 16-bit type, so int16 holds ids up to 32,767.
-    pub fn for_max_id(max_id: u32) -> DType {
-        if max_id <= i16::MAX as u32 { DType::Int16 } else { DType::Int32 }
-    }
-
-    pub fn max_id(self) -> u32 {
-        match self {
-            DType::Int16 => i16::MAX as u32,
-            DType::Int32 => i32::MAX as u32,
-        }
-    }
-
-    pub fn size(self) -> usize {
-        match self {
-            DType::Int16 => 2,
-            DType::Int32 => 4,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::Int16 => "int16",
-            DType::Int32 => "int32",
-        }
-    }
-
-    /// litdata's data_format entry: its torch dtype code (14 = torch.short, 16 = torch.int).
-    fn data_format(self) -> &'static str {
-        match self {
-            DType::Int16 => "no_header_tensor:14",
-            DType::Int32 => "no_header_tensor:16",
-        }
-    }
-
-    fn from_data_format(format: &str) -> Option<DType> {
-        match format {
-            "no_header_tensor:14" => Some(DType::Int16),
-            "no_header_tensor:16" => Some(DType::Int32),
-            _ => None,
-        }
-    }
-
-    fn push(self, out: &mut Vec<u8>, id: u32) {
-        match self {
-            DType::Int16 => out.extend_from_slice(&(id as i16).to_le_bytes()),
-            DType::Int32 => out.extend_from_slice(&(id as i32).to_le_bytes()),
-        }
-    }
-
-    pub fn decode(self, bytes: &[u8]) -> Vec<u32> {
-        match self {
-            DType::Int16 => bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]) as u16 as u32).collect(),
-            DType::Int32 => bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u32).collect(),
-        }
-    }
-}
 
 /// One entry of index.json's "chunks".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +38,7 @@ fn header_bytes(items: u64) -> u64 {
 }
 
 /// The largest chunk_size (in tokens) whose chunk file keeps its offsets within u32.
-pub fn max_chunk_tokens(dtype: DType) -> u64 {
+pub fn max_chunk_tokens(dtype: TokenDtype) -> u64 {
     (u32::MAX as u64 / 2) / dtype.size() as u64
 }
 
@@ -123,7 +52,7 @@ pub struct JournalMark {
 
 pub struct ChunkWriter {
     dir: PathBuf,
-    dtype: DType,
+    dtype: TokenDtype,
     chunk_size: u64,
     closed: Vec<ChunkInfo>,
     open_index: u32,
@@ -138,7 +67,7 @@ pub struct ChunkWriter {
 
 impl ChunkWriter {
     /// Starts afresh, or continues from the chunks and journal mark of an earlier run's last commit.
-    pub fn open(dir: &Path, dtype: DType, chunk_size: u64, closed: Vec<ChunkInfo>, mark: &JournalMark) -> Result<Self> {
+    pub fn open(dir: &Path, dtype: TokenDtype, chunk_size: u64, closed: Vec<ChunkInfo>, mark: &JournalMark) -> Result<Self> {
         fs::create_dir_all(dir).at(dir)?;
         let mut writer = ChunkWriter {
             dir: dir.to_path_buf(),
@@ -302,7 +231,7 @@ impl ChunkWriter {
 
 /// index.json as litdata 0.2.76 writes it for a TokensLoader dataset (Python's json.dump, sorted keys),
 /// less its "updated_at" timestamp: minilm's output must not depend on when it ran.
-pub fn write_index(dir: &Path, chunks: &[ChunkInfo], dtype: DType, chunk_size: u64) -> Result<()> {
+pub fn write_index(dir: &Path, chunks: &[ChunkInfo], dtype: TokenDtype, chunk_size: u64) -> Result<()> {
     let chunks: Vec<String> = chunks
         .iter()
         .map(|c| format!(
@@ -331,7 +260,7 @@ const LEAF_DATA_SPEC: &str = r#"[1, {"type": null, "context": null, "children_sp
 #[derive(Debug)]
 pub struct DatasetIndex {
     pub chunks: Vec<ChunkInfo>,
-    pub dtype: DType,
+    pub dtype: TokenDtype,
     pub chunk_size: Option<u64>,
     /// "TokensLoader", or None for datasets written without one (litdata <= 0.2.17 style).
     pub item_loader: Option<String>,
@@ -356,7 +285,7 @@ pub fn read_index(dir: &Path) -> Result<DatasetIndex> {
     let raw: Raw = serde_json::from_slice(&bytes)
         .map_err(|e| Error::input(&path, None, format!("not a litdata index ({e})")))?;
     let format = raw.config.data_format.first().map(String::as_str).unwrap_or("");
-    let dtype = DType::from_data_format(format).ok_or_else(|| {
+    let dtype = TokenDtype::from_data_format(format).ok_or_else(|| {
         Error::input(&path, None, format!(
             "data_format is {:?}; expected one token tensor, [\"no_header_tensor:14\"] (int16) or [\"no_header_tensor:16\"] (int32)",
             raw.config.data_format
@@ -413,25 +342,3 @@ fn append_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     file.sync_data().at(path)
 }
 
-/// Writes `parts` to `path` so that `path` is either absent, the old file, or the complete new one.
-pub fn write_atomically(path: &Path, parts: &[&[u8]]) -> Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
-    ));
-    {
-        let file = File::create(&tmp).at(&tmp)?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        for part in parts {
-            out.write_all(part).at(&tmp)?;
-        }
-        let file = out.into_inner().map_err(|e| e.into_error()).at(&tmp)?;
-        file.sync_all().at(&tmp)?;
-    }
-    fs::rename(&tmp, path).at(path)?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).at(dir)
-}

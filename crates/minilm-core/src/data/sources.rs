@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// The column (Parquet, CSV) or key (JSONL) that holds the text, unless told otherwise.
+pub const DEFAULT_TEXT_KEY: &str = "text";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileType {

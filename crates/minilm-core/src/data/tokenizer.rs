@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::data::shards::DType;
+use crate::data::token_dtype::TokenDtype;
 use crate::error::{Error, Result};
 
 pub struct DocumentTokenizer {
@@ -71,13 +71,13 @@ impl DocumentTokenizer {
             bos_id,
             eos_id,
             max_id: vocab_max,
-            fingerprint: format!("{:016x}", crate::data::prepare_state::stable_hash(&fingerprint_input)),
+            fingerprint: format!("{:016x}", crate::util::stable_hash(&fingerprint_input)),
         })
     }
 
     /// The smallest litdata dtype that holds every id, or the requested one if the ids fit in it.
-    pub fn dtype(&self, requested: Option<DType>) -> Result<DType> {
-        let needed = DType::for_max_id(self.max_id);
+    pub fn dtype(&self, requested: Option<TokenDtype>) -> Result<TokenDtype> {
+        let needed = TokenDtype::for_max_id(self.max_id);
         match requested {
             None => Ok(needed),
             Some(dtype) if dtype.max_id() >= self.max_id => Ok(dtype),

@@ -134,9 +134,9 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
     let out = &options.output_dir;
     std::fs::create_dir_all(out).at(out)?;
     let json = tokenizer.to_string(true).map_err(|e| Error::usage(format!("cannot serialise the tokenizer: {e}")))?;
-    crate::data::shards::write_atomically(&out.join("tokenizer.json"), &[json.as_bytes()])?;
+    crate::util::write_atomically(&out.join("tokenizer.json"), &[json.as_bytes()])?;
     let config = tokenizer_config(&options.special_tokens);
-    crate::data::shards::write_atomically(&out.join("tokenizer_config.json"), &[config.as_bytes()])?;
+    crate::util::write_atomically(&out.join("tokenizer_config.json"), &[config.as_bytes()])?;
     Ok(TrainTokenizerSummary {
         output_dir: out.display().to_string(),
         files: files.len(),

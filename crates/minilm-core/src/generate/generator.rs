@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::sampling::{sample, SamplingOptions};
 use crate::error::{Error, Result};
 use crate::model::{KvCache, Llama};
-use crate::train::random::SplitMix64;
+use crate::util::SplitMix64;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GenerateOptions {
@@ -21,6 +21,13 @@ pub struct GenerateOptions {
     /// Generation stops after this token (the tokenizer's EOS).
     pub eos_id: Option<u32>,
     pub kv_cache: bool,
+}
+
+/// litgpt's max_new_tokens default and minilm's seed: the same seed and prompt give the same text.
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions { max_new_tokens: 50, sampling: SamplingOptions::default(), seed: 1234, eos_id: None, kv_cache: true }
+    }
 }
 
 pub struct Generator {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::train::random::SplitMix64;
+use crate::util::SplitMix64;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SamplingOptions {
@@ -15,6 +15,13 @@ pub struct SamplingOptions {
     /// > 1 makes tokens already in the text less likely (CTRL's penalty, as Hugging Face applies it:
     /// positive logits divided by it, negative ones multiplied); 1 is off.
     pub repetition_penalty: f64,
+}
+
+/// litgpt's generate defaults.
+impl Default for SamplingOptions {
+    fn default() -> Self {
+        SamplingOptions { temperature: 0.8, top_k: Some(50), top_p: 1.0, repetition_penalty: 1.0 }
+    }
 }
 
 /// The next token for `logits` (one per vocabulary entry), given the ids so far (`seen`).

@@ -47,10 +47,6 @@ impl ModelConfig {
         (self.rotary_percentage * self.head_size as f64) as usize
     }
 
-    pub fn queries_per_group(&self) -> usize {
-        self.n_head / self.n_query_groups
-    }
-
     /// Rows of the fused qkv weight: all query heads, then all key groups, then all value groups.
     pub fn qkv_rows(&self) -> usize {
         (self.n_head + 2 * self.n_query_groups) * self.head_size

@@ -6,8 +6,8 @@
 pub mod backprop;
 pub mod composite;
 pub mod config;
-pub mod export_hf;
 pub mod fused;
+pub mod hf;
 pub mod layers;
 pub mod llama;
 pub mod parameters;

@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use super::config::{Init, ModelConfig};
 use crate::error::{Error, Result};
-use crate::train::random::SplitMix64;
+use crate::util::SplitMix64;
 
 pub struct Parameters {
     /// In litgpt's state-dict order, so that iteration (and the optimizer) is deterministic.
@@ -25,7 +25,7 @@ impl Parameters {
             let values: Vec<f32> = match spec.init {
                 Init::Ones => vec![1.0; count],
                 Init::Normal { std } => {
-                    let mut rng = SplitMix64::new(seed ^ crate::data::prepare_state::stable_hash(spec.name.as_bytes()));
+                    let mut rng = SplitMix64::new(seed ^ crate::util::stable_hash(spec.name.as_bytes()));
                     (0..count).map(|_| (rng.next_normal() * std) as f32).collect()
                 }
             };
@@ -107,9 +107,5 @@ impl Parameters {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
-    }
-
-    pub fn num_elements(&self) -> usize {
-        self.entries.iter().map(|(_, v)| v.elem_count()).sum()
     }
 }

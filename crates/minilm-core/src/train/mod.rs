@@ -8,9 +8,8 @@ mod adamw_cuda;
 pub mod data_check;
 pub mod optimizer;
 pub mod peak_flops;
-pub mod random;
 pub mod sampler;
 pub mod trainer;
 pub mod windows;
 
-pub use trainer::{StepStats, Trainer, TrainerInfo, TrainerOptions};
+pub use trainer::{RestoredState, StepStats, Trainer, TrainerInfo, TrainerOptions};

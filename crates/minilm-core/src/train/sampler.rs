@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::random::SplitMix64;
+use crate::util::SplitMix64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SamplerState {

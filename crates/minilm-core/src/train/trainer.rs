@@ -5,20 +5,22 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
 use super::peak_flops::{peak_flops, PeakFlops};
 use super::sampler::{SamplerState, WindowSampler};
 use super::windows::{check_vocabulary, open_splits, TokenWindows};
-use crate::data::shards::write_atomically;
+use crate::util::write_atomically;
 use crate::error::{Error, Result};
 use crate::device::open_device;
 use crate::model::{Llama, ModelConfig, Parameters, Precision};
 
+/// The files `save` writes into a checkpoint folder; the caller adds its own beside them.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const STATE_FILE: &str = "state.json";
+/// state.json's `format`: a checkpoint of another format is not resumed.
+pub const STATE_FORMAT: &str = "minilm-checkpoint-1";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainerOptions {
@@ -39,6 +41,10 @@ pub struct TrainerOptions {
     pub device: String,
     #[serde(default)]
     pub precision: Precision,
+    /// A digest of the caller's settings that must not change between a run and its resumption (the
+    /// model, data, seed, batch and sequence length); `restore` refuses a checkpoint saved under another.
+    #[serde(default)]
+    pub run_settings: String,
 }
 
 fn cpu() -> String {
@@ -65,12 +71,26 @@ pub struct TrainerInfo {
     pub val_windows: u64,
 }
 
-/// What state.json holds for the Rust side; the caller adds its own fields beside these.
+/// state.json: where a run stands, written only by `save`. `iter_num` is litgpt's name for
+/// micro-batches done; `tokens` counts training tokens seen.
 #[derive(Serialize, Deserialize)]
 struct SavedState {
-    optimizer_steps: u64,
+    format: String,
+    step: u64,
+    iter_num: u64,
+    tokens: u64,
+    /// TrainerOptions::run_settings of the run that saved it.
+    settings: String,
     data: SamplerState,
     train_windows: u64,
+}
+
+/// Where a restored run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestoredState {
+    /// Optimizer steps taken.
+    pub step: u64,
+    pub tokens: u64,
 }
 
 pub struct Trainer {
@@ -91,7 +111,7 @@ impl Trainer {
             return Err(Error::usage("bf16 precisions need the GPU; on the CPU use precision 32-true"));
         }
         if options.seq_len > options.model.block_size {
-            return Err(Error::usage(format!("max_seq_length {} is longer than block_size {}", options.seq_len, options.model.block_size)));
+            return Err(Error::usage(format!("seq_len {} is longer than the model's block_size {}", options.seq_len, options.model.block_size)));
         }
         let split_names = options.split_names.as_ref().map(|(t, v)| (t.as_str(), v.as_str()));
         let (train, val) = open_splits(&options.data_path, split_names, options.seq_len + 1)?;
@@ -142,9 +162,13 @@ impl Trainer {
         let mut grads = summed.expect("accumulation is at least 1");
         let grad_norm = clip_grad_norm(&mut grads, self.options.max_norm)?;
         self.optimizer.step(&self.model.params, &grads, lr)?;
-        let tokens = (accumulation * self.options.micro_batch_size * self.options.seq_len) as u64;
+        let tokens = self.tokens_per_step();
         let loss_sum = loss_sum.expect("accumulation is at least 1").to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
         Ok(StepStats { loss: loss_sum / accumulation as f64, grad_norm, tokens })
+    }
+
+    fn tokens_per_step(&self) -> u64 {
+        (self.options.accumulation * self.options.micro_batch_size * self.options.seq_len) as u64
     }
 
     /// The MFU estimate's denominator for this trainer's device and compute dtype.
@@ -182,33 +206,47 @@ impl Trainer {
         Ok(Tensor::from_vec(tokens, (ids.len(), window), &Device::Cpu)?)
     }
 
-    /// Writes the weights, optimizer moments and state.json (with `extra`, the caller's fields) into
-    /// `dir`, which must exist. The caller makes the folder appear atomically.
-    pub fn save(&self, dir: &Path, extra: Value) -> Result<()> {
+    /// Writes the weights, optimizer moments and state.json into `dir`, which must exist. The caller
+    /// makes the folder appear atomically.
+    pub fn save(&self, dir: &Path) -> Result<()> {
         self.model.params.save(&dir.join(WEIGHTS_FILE))?;
         self.optimizer.save(&self.model.params, &dir.join(OPTIMIZER_FILE))?;
-        let state = SavedState { optimizer_steps: self.optimizer.steps, data: self.sampler.state, train_windows: self.train.len() };
-        let mut json = serde_json::to_value(state).expect("plain data");
-        if let (Value::Object(ours), Value::Object(theirs)) = (&mut json, extra) {
-            for (key, value) in theirs {
-                ours.entry(key).or_insert(value);
-            }
-        }
-        let bytes = serde_json::to_vec_pretty(&json).expect("plain data");
+        let step = self.optimizer.steps;
+        let state = SavedState {
+            format: STATE_FORMAT.into(),
+            step,
+            iter_num: step * self.options.accumulation as u64,
+            tokens: step * self.tokens_per_step(),
+            settings: self.options.run_settings.clone(),
+            data: self.sampler.state,
+            train_windows: self.train.len(),
+        };
+        let bytes = serde_json::to_vec_pretty(&state).map_err(|e| Error::internal(format!("state.json: {e}")))?;
         write_atomically(&dir.join(STATE_FILE), &[&bytes])
     }
 
-    /// Loads a checkpoint written by `save` and returns its state.json (the caller's fields included).
-    pub fn restore(&mut self, dir: &Path) -> Result<Value> {
+    /// Loads a checkpoint written by `save`, if it belongs to this run: the same format, run settings
+    /// and number of training windows, so that the run continues exactly where it stopped.
+    pub fn restore(&mut self, dir: &Path) -> Result<RestoredState> {
         let state_path = dir.join(STATE_FILE);
         let bytes = std::fs::read(&state_path)
             .map_err(|e| Error::input(&state_path, None, format!("cannot read it ({e}); expected a checkpoint folder written by `minilm pretrain`")))?;
-        let json: Value = serde_json::from_slice(&bytes).map_err(|e| Error::input(&state_path, None, format!("is not valid JSON ({e})")))?;
-        let state: SavedState = serde_json::from_value(json.clone())
-            .map_err(|e| Error::input(&state_path, None, format!("is not a minilm training state ({e})")))?;
+        let state: SavedState = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::input(&state_path, None, format!("is not a {STATE_FORMAT} training state ({e})")))?;
+        if state.format != STATE_FORMAT {
+            return Err(Error::input(&state_path, None, format!("is a {} state; this minilm resumes {STATE_FORMAT}", state.format)));
+        }
+        if state.settings != self.options.run_settings {
+            return Err(Error::usage(format!(
+                "cannot resume from {}: it was trained with a different model, data, seed, batch size or sequence length, \
+                 so the run would not continue where it stopped. Restore those settings, or start a new run elsewhere \
+                 that takes its weights as initial weights",
+                dir.display()
+            )));
+        }
         if state.train_windows != self.train.len() {
             return Err(Error::input(&state_path, None, format!(
-                "was saved with {} training windows, the data now gives {}: the dataset or max_seq_length changed, so the run cannot resume exactly",
+                "was saved with {} training windows, the data now gives {}: the dataset changed, so the run cannot resume exactly",
                 state.train_windows, self.train.len()
             )));
         }
@@ -216,8 +254,8 @@ impl Trainer {
         let params = Parameters::load(&self.options.model, &dir.join(WEIGHTS_FILE), &self.device)?.to_dtype(precision.weight_dtype())?;
         self.model = Llama::new(self.options.model.clone(), params, &self.device)?.with_compute_dtype(precision.compute_dtype());
         self.optimizer = AdamW::new(self.options.optimizer.clone(), &self.model.params)?;
-        self.optimizer.load(&self.model.params, &dir.join(OPTIMIZER_FILE), state.optimizer_steps, &self.device)?;
+        self.optimizer.load(&self.model.params, &dir.join(OPTIMIZER_FILE), state.step, &self.device)?;
         self.sampler.state = state.data;
-        Ok(json)
+        Ok(RestoredState { step: state.step, tokens: state.tokens })
     }
 }

@@ -10,7 +10,8 @@ use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::data::shards::{read_index, DType, INDEX_FILE};
+use crate::data::shards::{read_index, INDEX_FILE};
+use crate::data::token_dtype::TokenDtype;
 use crate::error::{Error, IoContext, Result};
 
 const LLMC_MAGIC: i32 = 20240520;
@@ -23,23 +24,7 @@ struct TokenSpan {
     /// Byte offset of the first token.
     offset: u64,
     tokens: u64,
-    dtype: TokenType,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum TokenType {
-    Int16,
-    Int32,
-    Uint16,
-}
-
-impl TokenType {
-    fn size(self) -> u64 {
-        match self {
-            TokenType::Int32 => 4,
-            _ => 2,
-        }
-    }
+    dtype: TokenDtype,
 }
 
 /// A dataset seen as numbered windows of `window` tokens.
@@ -85,18 +70,14 @@ impl TokenWindows {
     pub fn read(&self, index: u64, out: &mut Vec<u32>) -> Result<()> {
         let span_index = self.starts.partition_point(|&start| start <= index) - 1;
         let span = &self.spans[span_index];
-        let size = span.dtype.size();
+        let size = span.dtype.size() as u64;
         let offset = span.offset + (index - self.starts[span_index]) * self.window * size;
         let mut bytes = vec![0u8; (self.window * size) as usize];
         let file = File::open(&span.path).at(&span.path)?;
         file.read_exact_at(&mut bytes, offset).map_err(|e| {
             Error::input(&span.path, None, format!("cannot read tokens at byte {offset} ({e}); the file is shorter than its index says"))
         })?;
-        match span.dtype {
-            TokenType::Int16 => out.extend(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]) as u16 as u32)),
-            TokenType::Uint16 => out.extend(bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]) as u32)),
-            TokenType::Int32 => out.extend(bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u32)),
-        }
+        span.dtype.decode_into(&bytes, out);
         Ok(())
     }
 }
@@ -110,17 +91,14 @@ fn litdata_spans(dir: &Path) -> Result<Vec<TokenSpan>> {
             )));
         }
     }
-    let dtype = match index.dtype {
-        DType::Int16 => TokenType::Int16,
-        DType::Int32 => TokenType::Int32,
-    };
+    let dtype = index.dtype;
     index
         .chunks
         .iter()
         .map(|chunk| {
             let path = dir.join(&chunk.filename);
             let header = 4 + 4 * (chunk.chunk_size + 1);
-            let expected = header + chunk.dim * dtype.size();
+            let expected = header + chunk.dim * dtype.size() as u64;
             let actual = fs::metadata(&path).at(&path)?.len();
             if actual != expected {
                 return Err(Error::input(&path, None, format!(
@@ -163,7 +141,7 @@ fn llmc_span(path: &Path) -> Result<TokenSpan> {
     if actual < LLMC_HEADER_BYTES + 2 * tokens {
         return Err(Error::input(path, None, format!("header says {tokens} tokens but the file holds only {actual} bytes")));
     }
-    Ok(TokenSpan { path: path.to_path_buf(), offset: LLMC_HEADER_BYTES, tokens, dtype: TokenType::Uint16 })
+    Ok(TokenSpan { path: path.to_path_buf(), offset: LLMC_HEADER_BYTES, tokens, dtype: TokenDtype::Uint16 })
 }
 
 /// The train and validation folders of `data_path`. With split names (litgpt's LitData), they are

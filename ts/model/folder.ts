@@ -1,4 +1,4 @@
-// Reading a model folder for generation or export: a checkpoint `minilm pretrain` wrote (step-*/,
+// A model folder, read for generation or export: a checkpoint `minilm pretrain` wrote (step-*/,
 // final/: model_config.yaml + model.safetensors in litgpt's names) or a Hugging Face Llama folder
 // `minilm export` wrote (config.json + model.safetensors in transformers' names).
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -6,10 +6,12 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { resolveModelConfig, type ModelConfig } from '../config/pretrain-config.js';
 import { MinilmError } from '../errors.js';
+import { checkpointFiles } from '../checkpoint.js';
+import type { WeightsFormat } from '../../native/index.js';
 
 export interface ModelFolder {
   dir: string;
-  format: 'minilm' | 'hf';
+  format: WeightsFormat;
   model: ModelConfig;
   weights: string;
   /** The folder holding tokenizer.json, or null when there is none. */
@@ -23,17 +25,19 @@ export function readModelFolder(dirArg: string): ModelFolder {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new MinilmError(`${dirArg}: no such folder; ${EXPECTED}`, 'InvalidArg');
   }
+  const files = checkpointFiles();
   const has = (name: string) => existsSync(path.join(dir, name));
   const tokenizerDir = has('tokenizer.json') ? dir : null;
-  if (!has('model.safetensors')) {
-    throw new MinilmError(`${dirArg}: has no model.safetensors (the weights); ${EXPECTED}`, 'InvalidArg');
+  if (!has(files.weights)) {
+    throw new MinilmError(`${dirArg}: has no ${files.weights} (the weights); ${EXPECTED}`, 'InvalidArg');
   }
-  const weights = path.join(dir, 'model.safetensors');
-  if (has('model_config.yaml')) {
-    const file = path.join(dir, 'model_config.yaml');
+  // Hugging Face names its weights file as the trainer does.
+  const weights = path.join(dir, files.weights);
+  if (has(files.modelConfig)) {
+    const file = path.join(dir, files.modelConfig);
     const tree = readYaml(file);
     // litgpt keeps tie_embeddings with the training settings, not in model_config.yaml.
-    const hyper = has('hyperparameters.yaml') ? readYaml(path.join(dir, 'hyperparameters.yaml')) : {};
+    const hyper = has(files.hyperparameters) ? readYaml(path.join(dir, files.hyperparameters)) : {};
     const tie = Boolean((hyper as { train?: { tie_embeddings?: unknown } })?.train?.tie_embeddings ?? false);
     return { dir, format: 'minilm', model: resolveModelConfig(tree, tie, file), weights, tokenizerDir };
   }
@@ -82,7 +86,6 @@ function fromHfConfig(file: string): ModelConfig {
     head_size,
     n_query_groups: num('num_key_value_heads', n_head),
     rotary_percentage: 1,
-    rope_n_elem: head_size,
     rope_base: num('rope_theta', 10000),
     norm_eps: num('rms_norm_eps', 1e-6),
     intermediate_size: num('intermediate_size'),

@@ -1,11 +1,11 @@
-//! Weights under Hugging Face LlamaForCausalLM's names, as litgpt's convert_lit_checkpoint writes
-//! them: the fused qkv split into q_proj / k_proj / v_proj, fc_1 -> gate_proj, fc_2 -> up_proj,
+//! Weights under Hugging Face LlamaForCausalLM's names, written (`export`) and read (`load`), as
+//! litgpt's convert_lit_checkpoint maps them: the fused qkv split into q_proj / k_proj / v_proj, fc_1 -> gate_proj, fc_2 -> up_proj,
 //! proj -> down_proj. Both use the half-split RoPE, so no weight is permuted.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 
 use super::config::ModelConfig;
 use super::parameters::Parameters;
@@ -84,4 +84,12 @@ pub fn from_hf_tensors(config: &ModelConfig, mut hf: HashMap<String, Tensor>, so
 pub fn export_hf_weights(config: &ModelConfig, params: &Parameters, path: &Path) -> Result<()> {
     let tensors = hf_tensors(config, params)?;
     candle_core::safetensors::save(&tensors, path).map_err(|e| Error::input(path, None, format!("cannot write the weights: {e}")))
+}
+
+/// A Hugging Face Llama's model.safetensors (as `minilm export` writes it) as minilm's parameters.
+pub fn load_hf_weights(config: &ModelConfig, path: &Path, device: &Device) -> Result<Parameters> {
+    let tensors = candle_core::safetensors::load(path, device)
+        .map_err(|e| Error::input(path, None, format!("cannot read these weights ({e}); expected a safetensors file")))?;
+    let tensors = from_hf_tensors(config, tensors, path)?;
+    Parameters::from_tensors(config, tensors, path, device)
 }

@@ -4,7 +4,8 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, w
 import path from 'node:path';
 import { MinilmError } from '../errors.js';
 import { native } from '../native.js';
-import { Model } from './model.js';
+import { generateDefaults, Model } from './model.js';
+import { checkpointFiles } from '../checkpoint.js';
 
 export interface ExportSummary {
   outputDir: string;
@@ -21,7 +22,7 @@ export async function exportHf(checkpointDir: string, outputDir: string, options
   }
   const model = await Model.load(checkpointDir, options);
   const c = model.config;
-  const reason = native().hfIncompatibility(JSON.stringify(c));
+  const reason = native().hfIncompatibility(c);
   if (reason !== null) throw new MinilmError(`${checkpointDir}: cannot export as a Hugging Face Llama: ${reason}`, 'InvalidArg');
 
   // Written next to the target and renamed, so a failed export leaves no half folder behind.
@@ -54,9 +55,19 @@ export async function exportHf(checkpointDir: string, outputDir: string, options
     minilm_name: c.name,
   };
   writeFileSync(path.join(partial, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-  const generation = { bos_token_id: bosId, eos_token_id: eosId, do_sample: true, temperature: 0.8, top_k: 50, top_p: 1.0, max_new_tokens: 50 };
+  const d = generateDefaults();
+  const generation = {
+    bos_token_id: bosId,
+    eos_token_id: eosId,
+    do_sample: d.temperature > 0,
+    temperature: d.temperature,
+    top_k: d.topK ?? 0,
+    top_p: d.topP,
+    repetition_penalty: d.repetitionPenalty,
+    max_new_tokens: d.maxNewTokens,
+  };
   writeFileSync(path.join(partial, 'generation_config.json'), `${JSON.stringify(generation, null, 2)}\n`);
-  model.exportHfWeights(path.join(partial, 'model.safetensors'));
+  model.exportHfWeights(path.join(partial, checkpointFiles().weights));
   const tokenizerDir = options.tokenizerDir ?? model.dir;
   for (const name of readdirSync(tokenizerDir).filter((n) => TOKENIZER_FILES.test(n))) {
     copyFileSync(path.join(tokenizerDir, name), path.join(partial, name));

@@ -1,31 +1,25 @@
 // A trained model for other Node apps: `await Model.load(dir)`, then `model.generate(prompt, options)`
 // streams text. Each token is computed on libuv's pool, so the event loop keeps serving while it runs.
-import { fromNative, MinilmError } from '../errors.js';
+import { MinilmError } from '../errors.js';
 import { native } from '../native.js';
+import { callNative, runJob } from '../job.js';
 import { placeOn, type DeviceRequest } from '../device.js';
-import type { NativeModel } from '../../native/index.js';
-import type { ModelConfig } from '../config/pretrain-config.js';
-import { readModelFolder } from './checkpoint.js';
+import type { GenerateOptions as NativeGenerateOptions, ModelConfig, NativeModel } from '../../native/index.js';
+import { readModelFolder } from './folder.js';
 import { Tokenizer } from './tokenizer.js';
 
-/** Sampling settings; the defaults are litgpt's generate defaults. */
-export interface GenerateOptions {
-  /** Default 50. */
-  maxNewTokens?: number;
-  /** 0 is greedy. Default 0.8. */
-  temperature?: number;
-  /** Default 50; null keeps every token. */
+/** Sampling settings; each left out takes `generateDefaults()` (litgpt's generate defaults). */
+export interface GenerateOptions extends Partial<Omit<NativeGenerateOptions, 'eosId' | 'topK'>> {
+  /** Sample among the k most likely tokens; null keeps every token. */
   topK?: number | null;
-  /** Default 1 (off). */
-  topP?: number;
-  /** > 1 makes tokens already in the text less likely. Default 1 (off). */
-  repetitionPenalty?: number;
-  /** The same seed and prompt give the same text. Default 1234. */
-  seed?: number;
   /** Stops the generation; the iterator then throws an AbortError. */
   signal?: AbortSignal;
-  /** Reuse past keys and values (default true); false recomputes the whole prefix per token (benchmarks). */
-  kvCache?: boolean;
+}
+
+/** The defaults of every sampling setting, from the core: the CLI, the library and the HF export share them. */
+export function generateDefaults(): Omit<NativeGenerateOptions, 'eosId'> {
+  const { eosId: _none, ...defaults } = native().generateDefaults();
+  return defaults;
 }
 
 export interface GenerationStats {
@@ -61,11 +55,7 @@ export class Model {
     const tokenizer = Tokenizer.fromDir(tokenizerDir);
     const { device } = placeOn(options.device ?? 'cpu', "--device cuda, or device 'cuda'");
     const inner = new (native().NativeModel)();
-    try {
-      await inner.open(JSON.stringify(folder.model), folder.weights, folder.format === 'hf', device);
-    } catch (error) {
-      throw fromNative(error);
-    }
+    await runJob(() => inner.open(folder.model, folder.weights, folder.format, device));
     return new Model(inner, folder.model, tokenizer, folder.dir);
   }
 
@@ -76,41 +66,28 @@ export class Model {
 
   /** @internal */
   nativeGenerator(promptIds: number[], options: GenerateOptions) {
-    const settings = {
-      max_new_tokens: options.maxNewTokens ?? 50,
-      temperature: options.temperature ?? 0.8,
-      top_k: options.topK === undefined ? 50 : options.topK,
-      top_p: options.topP ?? 1,
-      repetition_penalty: options.repetitionPenalty ?? 1,
-      seed: options.seed ?? 1234,
-      eos_id: this.tokenizer.eosId,
-      kv_cache: options.kvCache ?? true,
-    };
+    const { signal: _signal, ...given } = options;
+    // An option given as undefined takes its default too.
+    const set = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
+    const merged = { ...generateDefaults(), ...set };
+    const settings: NativeGenerateOptions = { ...merged, topK: merged.topK ?? undefined, eosId: this.tokenizer.eosId ?? undefined };
     checkOptions(settings);
-    try {
-      return this.inner.generator(promptIds, JSON.stringify(settings));
-    } catch (error) {
-      throw fromNative(error);
-    }
+    return callNative(() => this.inner.generator(promptIds, settings));
   }
 
   /** Writes the weights in Hugging Face LlamaForCausalLM's names (model.safetensors). */
   exportHfWeights(file: string): void {
-    try {
-      this.inner.exportHfWeights(file);
-    } catch (error) {
-      throw fromNative(error);
-    }
+    callNative(() => this.inner.exportHfWeights(file));
   }
 }
 
-function checkOptions(s: { max_new_tokens: number; temperature: number; top_k: number | null; top_p: number; repetition_penalty: number; seed: number }): void {
+function checkOptions(s: NativeGenerateOptions): void {
   const bad = (message: string) => new MinilmError(message, 'InvalidArg');
-  if (!Number.isInteger(s.max_new_tokens) || s.max_new_tokens < 1) throw bad(`maxNewTokens must be a whole number >= 1, not ${s.max_new_tokens}`);
+  if (!Number.isInteger(s.maxNewTokens) || s.maxNewTokens < 1) throw bad(`maxNewTokens must be a whole number >= 1, not ${s.maxNewTokens}`);
   if (!Number.isFinite(s.temperature) || s.temperature < 0) throw bad(`temperature must be a number >= 0 (0 is greedy), not ${s.temperature}`);
-  if (s.top_k !== null && (!Number.isInteger(s.top_k) || s.top_k < 1)) throw bad(`topK must be a whole number >= 1 (or null for no limit), not ${s.top_k}`);
-  if (!Number.isFinite(s.top_p) || s.top_p <= 0 || s.top_p > 1) throw bad(`topP must be in (0, 1], not ${s.top_p}`);
-  if (!Number.isFinite(s.repetition_penalty) || s.repetition_penalty <= 0) throw bad(`repetitionPenalty must be a number > 0 (1 is off), not ${s.repetition_penalty}`);
+  if (s.topK != null && (!Number.isInteger(s.topK) || s.topK < 1)) throw bad(`topK must be a whole number >= 1 (or null for no limit), not ${s.topK}`);
+  if (!Number.isFinite(s.topP) || s.topP <= 0 || s.topP > 1) throw bad(`topP must be in (0, 1], not ${s.topP}`);
+  if (!Number.isFinite(s.repetitionPenalty) || s.repetitionPenalty <= 0) throw bad(`repetitionPenalty must be a number > 0 (1 is off), not ${s.repetitionPenalty}`);
   if (!Number.isSafeInteger(s.seed) || s.seed < 0) throw bad(`seed must be a whole number >= 0, not ${s.seed}`);
 }
 
@@ -135,12 +112,7 @@ export class Generation implements AsyncIterable<string> {
     let stop: GenerationStats['stop'] = 'max_new_tokens';
     for (;;) {
       if (signal?.aborted) throw new MinilmError('generation stopped', 'Cancelled');
-      let id: number | null;
-      try {
-        id = JSON.parse((await generator.next()) as string) as number | null;
-      } catch (error) {
-        throw fromNative(error);
-      }
+      const id = await runJob(() => generator.next());
       if (id === null) break;
       if (this.ids.length === 0) firstTokenMs = performance.now() - started;
       this.ids.push(id);

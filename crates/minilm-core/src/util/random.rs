@@ -35,16 +35,6 @@ impl SplitMix64 {
         let u2 = self.next_f64();
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
-
-    /// Fisher-Yates shuffle of 0..n.
-    pub fn permutation(&mut self, n: usize) -> Vec<u64> {
-        let mut order: Vec<u64> = (0..n as u64).collect();
-        for i in (1..n).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            order.swap(i, j);
-        }
-        order
-    }
 }
 
 #[cfg(test)]
@@ -58,12 +48,5 @@ mod tests {
         let mean = draws.iter().sum::<f64>() / draws.len() as f64;
         let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / draws.len() as f64;
         assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.02, "mean {mean} var {var}");
-    }
-
-    #[test]
-    fn permutation_is_a_permutation() {
-        let mut order = SplitMix64::new(3).permutation(1000);
-        order.sort();
-        assert_eq!(order, (0..1000).collect::<Vec<_>>());
     }
 }

@@ -1,0 +1,171 @@
+//! The model (minilm_core::model): its config as JavaScript sees it, its size, fresh weights, and a
+//! loaded model for generation and export.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use minilm_core::model::{hf, Llama, Parameters};
+use napi::bindgen_prelude::AsyncTask;
+use napi_derive::napi;
+
+use crate::error::{guarded, to_napi};
+use crate::generate::{GenerateOptions, NativeGenerator};
+use crate::task::native_task;
+
+/// The model's shape, resolved (as litgpt.Config resolves it). Its keys keep litgpt's names, as in
+/// model_config.yaml.
+#[napi(object)]
+#[derive(Clone)]
+pub struct ModelConfig {
+    pub name: String,
+    #[napi(js_name = "block_size")]
+    pub block_size: u32,
+    #[napi(js_name = "vocab_size")]
+    pub vocab_size: u32,
+    /// The embedding and lm_head rows; the tokenizer uses only the first vocab_size.
+    #[napi(js_name = "padded_vocab_size")]
+    pub padded_vocab_size: u32,
+    #[napi(js_name = "n_layer")]
+    pub n_layer: u32,
+    #[napi(js_name = "n_head")]
+    pub n_head: u32,
+    #[napi(js_name = "n_embd")]
+    pub n_embd: u32,
+    #[napi(js_name = "head_size")]
+    pub head_size: u32,
+    #[napi(js_name = "n_query_groups")]
+    pub n_query_groups: u32,
+    #[napi(js_name = "rotary_percentage")]
+    pub rotary_percentage: f64,
+    #[napi(js_name = "rope_base")]
+    pub rope_base: f64,
+    #[napi(js_name = "norm_eps")]
+    pub norm_eps: f64,
+    #[napi(js_name = "intermediate_size")]
+    pub intermediate_size: u32,
+    /// lm_head.weight is transformer.wte.weight.
+    #[napi(js_name = "tie_embeddings")]
+    pub tie_embeddings: bool,
+}
+
+impl From<ModelConfig> for minilm_core::model::ModelConfig {
+    fn from(c: ModelConfig) -> Self {
+        minilm_core::model::ModelConfig {
+            name: c.name,
+            block_size: c.block_size as usize,
+            vocab_size: c.vocab_size as usize,
+            padded_vocab_size: c.padded_vocab_size as usize,
+            n_layer: c.n_layer as usize,
+            n_head: c.n_head as usize,
+            n_embd: c.n_embd as usize,
+            head_size: c.head_size as usize,
+            n_query_groups: c.n_query_groups as usize,
+            rotary_percentage: c.rotary_percentage,
+            rope_base: c.rope_base,
+            norm_eps: c.norm_eps,
+            intermediate_size: c.intermediate_size as usize,
+            tie_embeddings: c.tie_embeddings,
+        }
+    }
+}
+
+/// A checked core config.
+pub(crate) fn core_config(config: ModelConfig) -> napi::Result<minilm_core::model::ModelConfig> {
+    let config = minilm_core::model::ModelConfig::from(config);
+    guarded(|| config.validate())?;
+    Ok(config)
+}
+
+#[napi(object)]
+pub struct ModelSize {
+    pub parameters: f64,
+    /// Training FLOPs per token at the given sequence length (forward and backward).
+    pub flops_per_token: f64,
+}
+
+/// Parameter count and training FLOPs per token of a model config, without building it.
+#[napi(catch_unwind)]
+pub fn describe_model(config: ModelConfig, seq_len: u32) -> napi::Result<ModelSize> {
+    let config = core_config(config)?;
+    Ok(ModelSize { parameters: config.num_parameters() as f64, flops_per_token: config.training_flops_per_token(seq_len as usize) })
+}
+
+/// Why a model config cannot be exported as a Hugging Face Llama, or null.
+#[napi(catch_unwind)]
+pub fn hf_incompatibility(config: ModelConfig) -> Option<String> {
+    hf::hf_incompatibility(&config.into())
+}
+
+/// Writes freshly initialised weights (litgpt's init, from `seed`) to a safetensors file: a random
+/// model for benchmarks and tests, without training.
+#[napi(catch_unwind)]
+pub fn init_weights(config: ModelConfig, seed: u32, path: String) -> napi::Result<()> {
+    let config = core_config(config)?;
+    guarded(|| Parameters::init(&config, seed as u64, &candle_core::Device::Cpu)?.save(Path::new(&path)))
+}
+
+/// How a model folder names its weights.
+#[napi(string_enum)]
+pub enum WeightsFormat {
+    /// litgpt's names, as `minilm pretrain` saves them.
+    #[napi(value = "minilm")]
+    Minilm,
+    /// Hugging Face LlamaForCausalLM's names, as `minilm export --format hf` writes them.
+    #[napi(value = "hf")]
+    Hf,
+}
+
+native_task!(OpenModelTask -> ());
+
+#[napi]
+pub struct NativeModel {
+    /// None until `open` succeeds.
+    inner: Arc<Mutex<Option<Arc<Llama>>>>,
+}
+
+#[napi]
+impl NativeModel {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        NativeModel { inner: Arc::new(Mutex::new(None)) }
+    }
+
+    /// Loads a model.safetensors in `format` onto `device` ("cpu", the default, or "cuda:N").
+    #[napi(catch_unwind)]
+    pub fn open(&self, config: ModelConfig, weights_path: String, format: WeightsFormat, device: Option<String>) -> napi::Result<AsyncTask<OpenModelTask>> {
+        let config = core_config(config)?;
+        let inner = self.inner.clone();
+        Ok(OpenModelTask::run(move || {
+            crate::keep_freed_memory();
+            let model = guarded(|| {
+                let device = minilm_core::device::open_device(device.as_deref().unwrap_or("cpu"))?;
+                let path = Path::new(&weights_path);
+                let params = match format {
+                    WeightsFormat::Minilm => Parameters::load(&config, path, &device)?,
+                    WeightsFormat::Hf => hf::load_hf_weights(&config, path, &device)?,
+                };
+                Llama::new(config, params, &device)
+            })?;
+            *inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(model));
+            Ok(())
+        }))
+    }
+
+    /// A generation from prompt ids; checks the options now.
+    #[napi(catch_unwind)]
+    pub fn generator(&self, prompt: Vec<u32>, options: GenerateOptions) -> napi::Result<NativeGenerator> {
+        NativeGenerator::new(self.loaded()?, prompt, options.try_into()?)
+    }
+
+    /// Writes the weights under Hugging Face LlamaForCausalLM's names into a safetensors file.
+    #[napi(catch_unwind)]
+    pub fn export_hf_weights(&self, path: String) -> napi::Result<()> {
+        let model = self.loaded()?;
+        guarded(|| hf::export_hf_weights(&model.config, &model.params, Path::new(&path)))
+    }
+
+    fn loaded(&self) -> napi::Result<Arc<Llama>> {
+        let model = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        model.ok_or_else(|| to_napi(minilm_core::Error::usage("the model is not loaded (open() failed or was not awaited)")))
+    }
+}

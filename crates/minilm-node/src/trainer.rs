@@ -1,0 +1,278 @@
+//! The trainer (minilm_core::train::trainer) as a JavaScript class. Each call runs on libuv's pool and
+//! resolves to a typed value; the TypeScript layer drives the loop, so Ctrl-C and logging stay on the
+//! JavaScript side.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use minilm_core::train::optimizer::AdamWConfig;
+use minilm_core::train::peak_flops::PeakFlops;
+use minilm_core::train::{trainer, RestoredState, StepStats, Trainer, TrainerInfo};
+use minilm_core::model::Precision;
+use napi::bindgen_prelude::AsyncTask;
+use napi_derive::napi;
+
+use crate::error::{count, guarded, to_napi};
+use crate::model::{core_config, ModelConfig};
+use crate::task::native_task;
+
+/// litgpt's precision setting.
+#[napi(string_enum)]
+pub enum TrainingPrecision {
+    #[napi(value = "32-true")]
+    Float32,
+    #[napi(value = "bf16-mixed")]
+    Bf16Mixed,
+    #[napi(value = "bf16-true")]
+    Bf16True,
+}
+
+impl From<TrainingPrecision> for Precision {
+    fn from(p: TrainingPrecision) -> Self {
+        match p {
+            TrainingPrecision::Float32 => Precision::Float32,
+            TrainingPrecision::Bf16Mixed => Precision::Bf16Mixed,
+            TrainingPrecision::Bf16True => Precision::Bf16True,
+        }
+    }
+}
+
+#[napi(object)]
+pub struct AdamWOptions {
+    pub weight_decay: f64,
+    pub betas: Vec<f64>,
+    pub eps: f64,
+}
+
+#[napi(object)]
+pub struct TrainerOptions {
+    pub model: ModelConfig,
+    pub seed: i64,
+    /// A prepared dataset: train/ and val/ (or the split names below).
+    pub data_path: String,
+    /// [train, val] folder names under data_path.
+    pub split_names: Option<Vec<String>>,
+    pub micro_batch_size: u32,
+    /// Tokens a window predicts (max_seq_length); windows hold one more.
+    pub seq_len: u32,
+    /// Micro-batches per optimizer step.
+    pub accumulation: u32,
+    pub optimizer: AdamWOptions,
+    /// Gradients are clipped to this global norm.
+    pub max_norm: f64,
+    /// Weights to start from (a checkpoint's model.safetensors) instead of a fresh initialisation.
+    pub initial_weights: Option<String>,
+    /// "cpu" or "cuda:N".
+    pub device: String,
+    pub precision: TrainingPrecision,
+    /// A digest of the settings a resumed run must share with the run that saved its checkpoint.
+    pub run_settings: String,
+}
+
+impl TryFrom<TrainerOptions> for trainer::TrainerOptions {
+    type Error = napi::Error;
+
+    fn try_from(o: TrainerOptions) -> napi::Result<Self> {
+        let usage = |message: String| to_napi(minilm_core::Error::usage(message));
+        let split_names = match o.split_names {
+            None => None,
+            Some(names) => match <[String; 2]>::try_from(names) {
+                Ok([train, val]) => Some((train, val)),
+                Err(names) => return Err(usage(format!("split_names: expected [train, val], got {} names", names.len()))),
+            },
+        };
+        let betas = match o.optimizer.betas[..] {
+            [b1, b2] => (b1, b2),
+            _ => return Err(usage(format!("optimizer betas: expected two numbers, got {}", o.optimizer.betas.len()))),
+        };
+        Ok(trainer::TrainerOptions {
+            model: core_config(o.model)?,
+            seed: count("seed", o.seed)?,
+            data_path: PathBuf::from(o.data_path),
+            split_names,
+            micro_batch_size: o.micro_batch_size as usize,
+            seq_len: o.seq_len as usize,
+            accumulation: o.accumulation as usize,
+            optimizer: AdamWConfig { weight_decay: o.optimizer.weight_decay, betas, eps: o.optimizer.eps },
+            max_norm: o.max_norm,
+            initial_weights: o.initial_weights.map(PathBuf::from),
+            device: o.device,
+            precision: o.precision.into(),
+            run_settings: o.run_settings,
+        })
+    }
+}
+
+/// What the trainer opened: the model's size and the data's windows.
+#[napi(object, js_name = "TrainerInfo")]
+pub struct OpenedTrainer {
+    pub parameters: f64,
+    pub flops_per_token: f64,
+    pub train_dir: String,
+    pub train_windows: f64,
+    pub train_tokens: f64,
+    /// null without a validation split.
+    pub val_dir: Option<String>,
+    pub val_windows: f64,
+}
+
+impl From<TrainerInfo> for OpenedTrainer {
+    fn from(i: TrainerInfo) -> Self {
+        OpenedTrainer {
+            parameters: i.parameters as f64,
+            flops_per_token: i.flops_per_token,
+            train_dir: i.train_dir.display().to_string(),
+            train_windows: i.train_windows as f64,
+            train_tokens: i.train_tokens as f64,
+            val_dir: i.val_dir.map(|d| d.display().to_string()),
+            val_windows: i.val_windows as f64,
+        }
+    }
+}
+
+#[napi(object, js_name = "StepStats")]
+pub struct StepResult {
+    /// Mean loss over the step's micro-batches.
+    pub loss: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    pub tokens: f64,
+}
+
+impl From<StepStats> for StepResult {
+    fn from(s: StepStats) -> Self {
+        StepResult { loss: s.loss, grad_norm: s.grad_norm, tokens: s.tokens as f64 }
+    }
+}
+
+/// The MFU estimate's denominator.
+#[napi(object, js_name = "PeakFlops")]
+pub struct Peak {
+    pub flops: f64,
+    /// Timed here rather than the datasheet's: a lower bound that the run's own rate may beat.
+    pub measured: bool,
+    pub source: String,
+}
+
+impl From<PeakFlops> for Peak {
+    fn from(p: PeakFlops) -> Self {
+        Peak { flops: p.flops, measured: p.measured, source: p.source }
+    }
+}
+
+/// Where a resumed run stands.
+#[napi(object, js_name = "RestoredState")]
+pub struct Restored {
+    /// Optimizer steps taken.
+    pub step: f64,
+    pub tokens: f64,
+}
+
+impl From<RestoredState> for Restored {
+    fn from(s: RestoredState) -> Self {
+        Restored { step: s.step as f64, tokens: s.tokens as f64 }
+    }
+}
+
+/// The files the trainer writes into a checkpoint folder.
+#[napi(object)]
+pub struct CheckpointFiles {
+    pub weights: String,
+    pub optimizer: String,
+    pub state: String,
+}
+
+#[napi]
+pub fn checkpoint_files() -> CheckpointFiles {
+    CheckpointFiles {
+        weights: trainer::WEIGHTS_FILE.into(),
+        optimizer: trainer::OPTIMIZER_FILE.into(),
+        state: trainer::STATE_FILE.into(),
+    }
+}
+
+native_task!(OpenTrainerTask -> OpenedTrainer);
+native_task!(StepTask -> StepResult);
+native_task!(PeakFlopsTask -> Peak);
+native_task!(EvaluateTask -> Option<f64>);
+native_task!(SaveTask -> ());
+native_task!(RestoreTask -> Restored);
+
+type Slot = Arc<Mutex<Option<Trainer>>>;
+
+fn with_trainer<T>(slot: &Slot, work: impl FnOnce(&mut Trainer) -> minilm_core::Result<T>) -> napi::Result<T> {
+    let mut guard = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let trainer = guard
+        .as_mut()
+        .ok_or_else(|| to_napi(minilm_core::Error::usage("the trainer is not open (open() failed or close() was called)")))?;
+    guarded(|| work(trainer))
+}
+
+#[napi]
+pub struct NativeTrainer {
+    /// None until `open` succeeds, and after `close`.
+    inner: Slot,
+}
+
+#[napi]
+impl NativeTrainer {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        NativeTrainer { inner: Arc::new(Mutex::new(None)) }
+    }
+
+    /// Builds the model (fresh or from initial weights) and opens the data.
+    #[napi(catch_unwind)]
+    pub fn open(&self, options: TrainerOptions) -> napi::Result<AsyncTask<OpenTrainerTask>> {
+        let options = trainer::TrainerOptions::try_from(options)?;
+        let inner = self.inner.clone();
+        Ok(OpenTrainerTask::run(move || {
+            crate::keep_freed_memory();
+            let trainer = guarded(|| Trainer::new(options))?;
+            let info = trainer.info().into();
+            *inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(trainer);
+            Ok(info)
+        }))
+    }
+
+    /// One optimizer step at learning rate `lr`.
+    #[napi(catch_unwind)]
+    pub fn step(&self, lr: f64) -> AsyncTask<StepTask> {
+        let inner = self.inner.clone();
+        StepTask::run(move || with_trainer(&inner, |t| t.step(lr)).map(Into::into))
+    }
+
+    /// The MFU estimate's denominator on the trainer's device in its compute dtype.
+    #[napi(catch_unwind)]
+    pub fn peak_flops(&self) -> AsyncTask<PeakFlopsTask> {
+        let inner = self.inner.clone();
+        PeakFlopsTask::run(move || with_trainer(&inner, |t| t.peak_flops()).map(Into::into))
+    }
+
+    /// Validation loss over `max_iters` micro-batches, or null without a val split.
+    #[napi(catch_unwind)]
+    pub fn evaluate(&self, max_iters: u32) -> AsyncTask<EvaluateTask> {
+        let inner = self.inner.clone();
+        EvaluateTask::run(move || with_trainer(&inner, |t| t.evaluate(max_iters as usize)))
+    }
+
+    /// Writes the weights, optimizer state and state.json into `dir`.
+    #[napi(catch_unwind)]
+    pub fn save(&self, dir: String) -> AsyncTask<SaveTask> {
+        let inner = self.inner.clone();
+        SaveTask::run(move || with_trainer(&inner, |t| t.save(Path::new(&dir))))
+    }
+
+    /// Loads a checkpoint written by `save` by a run with the same settings.
+    #[napi(catch_unwind)]
+    pub fn restore(&self, dir: String) -> AsyncTask<RestoreTask> {
+        let inner = self.inner.clone();
+        RestoreTask::run(move || with_trainer(&inner, |t| t.restore(Path::new(&dir))).map(Into::into))
+    }
+
+    /// Frees the model and data now rather than at garbage collection.
+    #[napi]
+    pub fn close(&self) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
