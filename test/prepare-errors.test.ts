@@ -49,7 +49,7 @@ test('an empty file', async () => {
 test('a missing text column lists the columns the file has', async () => {
   const dir = tempDir('col');
   writeParquetTexts(path.join(dir, 'a.parquet'), [texts], { column: 'content' });
-  await prepareFails(dir, /a\.parquet: no 'text' column; the file has \[content \(Utf8\)\]; choose one with --text_key/);
+  await prepareFails(dir, /a\.parquet: no 'text' column; the file has \[content \(Utf8\)\]; choose one with text_key/);
 });
 
 test('a text column that is not a string', async () => {
@@ -116,7 +116,7 @@ test('bad flags and folders', async () => {
   await prepareFails('/does/not/exist', /--input_dir \/does\/not\/exist: does not exist/);
   mkdirSync(path.join(dir, 'x'));
   writeFileSync(path.join(dir, 'x', 'b.csv'), 'text\nhello\n');
-  await prepareFails(dir, /mixes file types \(1 \.jsonl, 1 \.csv\); choose one with --file_type/);
+  await prepareFails(dir, /mixes file types \(1 \.jsonl, 1 \.csv\); choose one with file_type/);
   const unknown = await runCli(['prepare', '--input_dir', dir, '--outptu_dir', 'x', '--tokenizer_path', minimindTokenizer]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /Unknown argument: outptu_dir|Missing required argument: output_dir/);

@@ -46,7 +46,7 @@ test('tokenizer train and inspect explain bad input', async () => {
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /holds no \.parquet, \.jsonl or \.csv files/);
   const small = await runCli(['tokenizer', 'train', '--input_dir', tempDir('e'), '--output_dir', tempDir('x'), '--vocab_size', '10']);
-  assert.match(small.stderr, /--vocab_size must be at least 259/);
+  assert.match(small.stderr, /vocab_size must be at least 259/);
   const missing = await runCli(['inspect', tempDir('nothing')]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /no index\.json here nor in train\/ or val\//);

@@ -2,6 +2,7 @@
 import type { Argv } from 'yargs';
 import { inspectDataset } from '../data/tokenizer.js';
 import { thousands } from '../log/format.js';
+import { native } from '../native.js';
 import { nonNegativeInteger } from './validate.js';
 
 export function inspectCommand(yargs: Argv): Argv {
@@ -12,7 +13,7 @@ export function inspectCommand(yargs: Argv): Argv {
       y
         .positional('dir', { type: 'string', demandOption: true, describe: 'An output folder of prepare, or one split folder (with index.json)' })
         .option('tokenizer_path', { alias: 'tokenizer-path', type: 'string', describe: 'Tokenizer for the samples [default: DIR/tokenizer]' })
-        .option('samples', { type: 'number', default: 3, describe: 'Documents to decode per split' })
+        .option('samples', { type: 'number', default: native().inspectDefaults().samples, describe: 'Documents to decode per split' })
         .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON' }),
     async (argv) => {
       const report = await inspectDataset(argv.dir as string, {

@@ -19,7 +19,7 @@ export function prepareCommand(yargs: Argv): Argv {
         .option('text_key', { alias: 'text-key', type: 'string', default: d.textKey, describe: 'Column (Parquet, CSV) or key (JSONL) holding the text' })
         .option('file_type', { alias: 'file-type', type: 'string', choices: ['parquet', 'jsonl', 'csv'], describe: 'Input type [default: the one type found in input_dir]' })
         .option('fast_dev_run', { alias: 'fast-dev-run', type: 'boolean', default: false, describe: `Prepare only the first ${d.fastDevRunDocuments.toLocaleString('en-US')} documents` })
-        .option('num_workers', { alias: 'num-workers', type: 'number', default: 0, describe: 'Tokenizing threads; 0 = one per core (output is the same for any value)' })
+        .option('num_workers', { alias: 'num-workers', type: 'number', default: d.numWorkers, describe: 'Tokenizing threads; 0 = one per core (output is the same for any value)' })
         .option('chunk_size', { alias: 'chunk-size', type: 'number', default: d.chunkSize, describe: 'Tokens per chunk file' })
         .option('val_fraction', { alias: 'val-fraction', type: 'number', default: d.valFraction, describe: 'Fraction of documents held out for validation (chosen from --seed); 0 for none' })
         .option('seed', { type: 'number', default: d.seed, describe: 'Seed choosing the validation documents' })

@@ -66,6 +66,17 @@ native_task!(InspectTask -> InspectedDataset);
 #[napi(catch_unwind)]
 pub fn inspect(dir: String, tokenizer_path: Option<String>, samples: Option<u32>) -> AsyncTask<InspectTask> {
     let (dir, tokenizer_path) = (PathBuf::from(dir), tokenizer_path.map(PathBuf::from));
-    let samples = samples.unwrap_or(3) as usize;
+    let samples = samples.map_or(inspect::DEFAULT_SAMPLES, |n| n as usize);
     InspectTask::run(move || Ok(guarded(|| inspect::inspect(&dir, tokenizer_path.as_deref(), samples))?.into()))
+}
+
+#[napi(object)]
+pub struct InspectDefaults {
+    /// Documents decoded per split.
+    pub samples: u32,
+}
+
+#[napi]
+pub fn inspect_defaults() -> InspectDefaults {
+    InspectDefaults { samples: inspect::DEFAULT_SAMPLES as u32 }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use napi_derive::napi;
 
-use crate::prepare::PrepareProgress;
+use crate::progress::PrepareProgress;
 
 #[napi]
 #[derive(Clone, Default)]

@@ -13,6 +13,7 @@ mod kernel_check;
 mod model;
 mod parquet_writer;
 mod prepare;
+mod progress;
 mod step_profile;
 mod task;
 mod tokenizer;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use minilm_core::data::prepare::{self, PrepareOptions, Progress, SplitSummary, Summary};
+use minilm_core::data::prepare::{self, PrepareOptions, SplitSummary, Summary};
 use minilm_core::data::sources::{FileType, DEFAULT_TEXT_KEY};
 use minilm_core::data::token_dtype::TokenDtype;
 use napi::bindgen_prelude::AsyncTask;
@@ -51,45 +51,12 @@ impl TryFrom<PrepareArgs> for PrepareOptions {
             text_key: args.text_key.unwrap_or_else(|| DEFAULT_TEXT_KEY.into()),
             file_type: args.file_type.as_deref().map(FileType::parse).transpose().map_err(to_napi)?,
             fast_dev_run: args.fast_dev_run.unwrap_or(false),
-            num_workers: args.num_workers.unwrap_or(0) as usize,
+            num_workers: args.num_workers.map_or(prepare::DEFAULT_NUM_WORKERS, |n| n as usize),
             chunk_size: args.chunk_size.map(|v| count("chunk_size", v)).transpose()?.unwrap_or(prepare::DEFAULT_CHUNK_SIZE),
             val_fraction: args.val_fraction.unwrap_or(prepare::DEFAULT_VAL_FRACTION),
             seed: args.seed.map(|v| count("seed", v)).transpose()?.unwrap_or(prepare::DEFAULT_SEED),
             dtype: args.dtype.as_deref().map(TokenDtype::parse).transpose().map_err(to_napi)?,
         })
-    }
-}
-
-/// Reported a few times a second while prepare runs.
-#[napi(object)]
-#[derive(Clone)]
-pub struct PrepareProgress {
-    pub files_done: u32,
-    pub files_total: u32,
-    pub current_file: String,
-    /// Input bytes processed (finished files plus the part of the current one), and in all.
-    pub input_bytes_done: f64,
-    pub input_bytes_total: f64,
-    /// This run's text bytes, documents and tokens (not counting a resumed run's earlier work).
-    pub text_bytes: f64,
-    pub documents: f64,
-    pub tokens: f64,
-    pub elapsed_seconds: f64,
-}
-
-impl From<&Progress> for PrepareProgress {
-    fn from(p: &Progress) -> Self {
-        PrepareProgress {
-            files_done: p.files_done as u32,
-            files_total: p.files_total as u32,
-            current_file: p.current_file.clone(),
-            input_bytes_done: p.input_bytes_done as f64,
-            input_bytes_total: p.input_bytes_total as f64,
-            text_bytes: p.text_bytes as f64,
-            documents: p.documents as f64,
-            tokens: p.tokens as f64,
-            elapsed_seconds: p.elapsed_seconds,
-        }
     }
 }
 
@@ -169,6 +136,8 @@ pub fn prepare(args: PrepareArgs, job: &Job) -> napi::Result<AsyncTask<PrepareTa
 #[napi(object)]
 pub struct PrepareDefaults {
     pub text_key: String,
+    /// 0: one per core.
+    pub num_workers: u32,
     pub chunk_size: f64,
     pub val_fraction: f64,
     pub seed: f64,
@@ -179,6 +148,7 @@ pub struct PrepareDefaults {
 pub fn prepare_defaults() -> PrepareDefaults {
     PrepareDefaults {
         text_key: DEFAULT_TEXT_KEY.into(),
+        num_workers: prepare::DEFAULT_NUM_WORKERS as u32,
         chunk_size: prepare::DEFAULT_CHUNK_SIZE as f64,
         val_fraction: prepare::DEFAULT_VAL_FRACTION,
         seed: prepare::DEFAULT_SEED as f64,

@@ -31,6 +31,9 @@ pub struct InspectReport {
     pub tokenizer_vocab_size: Option<usize>,
 }
 
+/// Documents decoded per split unless told otherwise.
+pub const DEFAULT_SAMPLES: usize = 3;
+
 /// `dir` is a prepared output folder (with train/ and val/) or one split folder (with index.json).
 /// The tokenizer for samples comes from `tokenizer_path`, else from the dataset's own tokenizer/ folder.
 pub fn inspect(dir: &Path, tokenizer_path: Option<&Path>, samples: usize) -> Result<InspectReport> {

@@ -39,6 +39,8 @@ pub const DEFAULT_CHUNK_SIZE: u64 = 2049 * 8012;
 /// One document in a thousand is held out for validation unless told otherwise.
 pub const DEFAULT_VAL_FRACTION: f64 = 0.001;
 pub const DEFAULT_SEED: u64 = 42;
+/// Tokenizing threads: 0 means one per core.
+pub const DEFAULT_NUM_WORKERS: usize = 0;
 /// `--fast_dev_run` prepares only the first this-many documents (rows) of the input, in file order.
 pub const FAST_DEV_RUN_DOCUMENTS: u64 = 10_000;
 
@@ -108,17 +110,17 @@ pub struct Summary {
 pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress), cancel: &AtomicBool) -> Result<Summary> {
     let started = Instant::now();
     if !(0.0..1.0).contains(&options.val_fraction) {
-        return Err(Error::usage(format!("--val_fraction must be at least 0 and below 1, not {}", options.val_fraction)));
+        return Err(Error::usage(format!("val_fraction must be at least 0 and below 1, not {}", options.val_fraction)));
     }
     if options.text_key.is_empty() {
-        return Err(Error::usage("--text_key must not be empty"));
+        return Err(Error::usage("text_key must not be empty"));
     }
     let (file_type, files) = find_input_files(&options.input_dir, options.file_type)?;
     let tokenizer = Arc::new(DocumentTokenizer::load(&options.tokenizer_path)?);
     let dtype = tokenizer.dtype(options.dtype)?;
     if options.chunk_size == 0 || options.chunk_size > max_chunk_tokens(dtype) {
         return Err(Error::usage(format!(
-            "--chunk_size must be between 1 and {} tokens for {} (litdata's offsets are 32-bit), not {}",
+            "chunk_size must be between 1 and {} tokens for {} (litdata's offsets are 32-bit), not {}",
             max_chunk_tokens(dtype), dtype.name(), options.chunk_size
         )));
     }
@@ -200,7 +202,7 @@ fn clear_foreign_output(output_dir: &Path) -> Result<()> {
         let dir = output_dir.join(split);
         if dir.join(INDEX_FILE).exists() {
             return Err(Error::usage(format!(
-                "{} already holds a dataset that this command did not write (or whose state file was deleted); choose a new --output_dir",
+                "{} already holds a dataset that this command did not write (or whose state file was deleted); choose a new output folder",
                 dir.display()
             )));
         }

@@ -89,7 +89,7 @@ impl PrepareState {
         })?;
         if state.format != STATE_FORMAT {
             return Err(Error::input(&path, None, format!(
-                "written by another minilm version (state format {}, this one reads {STATE_FORMAT}); use a new --output_dir",
+                "written by another minilm version (state format {}, this one reads {STATE_FORMAT}); use a new output folder",
                 state.format
             )));
         }
@@ -118,14 +118,14 @@ impl PrepareState {
         }
         if !differing.is_empty() {
             return Err(Error::usage(format!(
-                "{} holds a dataset prepared with other settings (differs in: {}); rerun with the same settings to resume, or choose a new --output_dir",
+                "{} holds a dataset prepared with other settings (differs in: {}); rerun with the same settings to resume, or choose a new output folder",
                 output_dir.display(),
                 differing.join(", ")
             )));
         }
         if self.complete && settings.files != self.settings.files {
             return Err(Error::usage(format!(
-                "{} holds a finished dataset of other input files; choose a new --output_dir",
+                "{} holds a finished dataset of other input files; choose a new output folder",
                 output_dir.display()
             )));
         }

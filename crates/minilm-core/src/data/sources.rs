@@ -25,7 +25,7 @@ impl FileType {
             "jsonl" => Ok(FileType::Jsonl),
             "csv" => Ok(FileType::Csv),
             other => Err(Error::usage(format!(
-                "--file_type must be parquet, jsonl or csv, not '{other}'"
+                "file_type must be parquet, jsonl or csv, not '{other}'"
             ))),
         }
     }
@@ -58,7 +58,7 @@ pub struct InputFile {
 pub fn find_input_files(input_dir: &Path, file_type: Option<FileType>) -> Result<(FileType, Vec<InputFile>)> {
     if !input_dir.is_dir() {
         return Err(Error::usage(format!(
-            "--input_dir {}: {}",
+            "input folder {}: {}",
             input_dir.display(),
             if input_dir.exists() { "is not a folder" } else { "does not exist" }
         )));
@@ -94,7 +94,7 @@ pub fn find_input_files(input_dir: &Path, file_type: Option<FileType>) -> Result
                 [one] => *one,
                 [] => {
                     return Err(Error::usage(format!(
-                        "--input_dir {} holds no .parquet, .jsonl or .csv files",
+                        "{} holds no .parquet, .jsonl or .csv files",
                         input_dir.display()
                     )))
                 }
@@ -104,7 +104,7 @@ pub fn find_input_files(input_dir: &Path, file_type: Option<FileType>) -> Result
                         .map(|k| format!("{} .{}", found.iter().filter(|(f, _)| f == k).count(), k.name()))
                         .collect();
                     return Err(Error::usage(format!(
-                        "--input_dir {} mixes file types ({}); choose one with --file_type",
+                        "{} mixes file types ({}); choose one with file_type",
                         input_dir.display(),
                         counts.join(", ")
                     )));
@@ -115,7 +115,7 @@ pub fn find_input_files(input_dir: &Path, file_type: Option<FileType>) -> Result
     let mut files: Vec<InputFile> = found.into_iter().filter(|(k, _)| *k == kind).map(|(_, f)| f).collect();
     if files.is_empty() {
         return Err(Error::usage(format!(
-            "--input_dir {} holds no .{} files",
+            "{} holds no .{} files",
             input_dir.display(),
             kind.name()
         )));

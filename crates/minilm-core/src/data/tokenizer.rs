@@ -82,7 +82,7 @@ impl DocumentTokenizer {
             None => Ok(needed),
             Some(dtype) if dtype.max_id() >= self.max_id => Ok(dtype),
             Some(dtype) => Err(Error::tokenizer(&self.path, format!(
-                "its ids go up to {}, which do not fit {} (at most {}); use --dtype {} or leave --dtype unset",
+                "its ids go up to {}, which do not fit {} (at most {}); use dtype {} or leave dtype unset",
                 self.max_id,
                 dtype.name(),
                 dtype.max_id(),

@@ -43,7 +43,7 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
     let started = std::time::Instant::now();
     if options.vocab_size < 256 + options.special_tokens.len() {
         return Err(Error::usage(format!(
-            "--vocab_size must be at least {} (256 byte tokens plus the special tokens), not {}",
+            "vocab_size must be at least {} (256 byte tokens plus the special tokens), not {}",
             256 + options.special_tokens.len(),
             options.vocab_size
         )));

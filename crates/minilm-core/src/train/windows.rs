@@ -48,7 +48,7 @@ impl TokenWindows {
         let windows = TokenWindows { dir: dir.to_path_buf(), spans, window, starts };
         if windows.len() == 0 {
             return Err(Error::input(dir, None, format!(
-                "holds no window of {window} tokens (block size + 1): every chunk is shorter; use a smaller block_size or max_seq_length"
+                "holds no window of {window} tokens (block size + 1): every chunk is shorter; use a shorter sequence length"
             )));
         }
         Ok(windows)
@@ -150,7 +150,7 @@ fn llmc_span(path: &Path) -> Result<TokenSpan> {
 /// data: minilm does not). The same holds for folders of llm.c shards.
 pub fn split_dirs(data_path: &Path, split_names: Option<(&str, &str)>) -> Result<(PathBuf, Option<PathBuf>)> {
     if !data_path.is_dir() {
-        return Err(Error::input(data_path, None, "does not exist or is not a folder; expected a dataset from `minilm prepare` (data.init_args.data_path)"));
+        return Err(Error::input(data_path, None, "does not exist or is not a folder; expected a dataset from `minilm prepare`"));
     }
     let (train, val) = split_names.unwrap_or(("train", "val"));
     let (train_dir, val_dir) = (data_path.join(train), data_path.join(val));
@@ -158,7 +158,7 @@ pub fn split_dirs(data_path: &Path, split_names: Option<(&str, &str)>) -> Result
         return Ok((train_dir, val_dir.is_dir().then_some(val_dir)));
     }
     if split_names.is_some() {
-        return Err(Error::input(&train_dir, None, "does not exist; data.init_args.split_names names the train and val folders under data_path"));
+        return Err(Error::input(&train_dir, None, "does not exist; expected the train folder named in split_names"));
     }
     Ok((data_path.to_path_buf(), None))
 }

@@ -27,7 +27,7 @@ impl CsvReader {
         let names: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).into_owned()).collect();
         let column = names.iter().position(|n| n == text_key).ok_or_else(|| {
             Error::input(path, Some("header, line 1".into()), format!(
-                "no '{text_key}' column; the header has [{}]; choose one with --text_key",
+                "no '{text_key}' column; the header has [{}]; choose one with text_key",
                 names.join(", ")
             ))
         })?;

@@ -96,7 +96,7 @@ pub fn parse_json_line(path: &Path, line_index: u64, line: &[u8], text_key: &str
         None => {
             let keys: Vec<&str> = object.keys().map(|k| k.as_str()).collect();
             Err(Error::input(path, at(), format!(
-                "no '{text_key}' key; the object has [{}]; choose one with --text_key",
+                "no '{text_key}' key; the object has [{}]; choose one with text_key",
                 keys.join(", ")
             )))
         }

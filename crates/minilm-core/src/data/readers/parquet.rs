@@ -31,7 +31,7 @@ impl ParquetReader {
             let columns: Vec<String> =
                 schema.fields().iter().map(|f| format!("{} ({})", f.name(), f.data_type())).collect();
             Error::input(path, None, format!(
-                "no '{text_key}' column; the file has [{}]; choose one with --text_key",
+                "no '{text_key}' column; the file has [{}]; choose one with text_key",
                 columns.join(", ")
             ))
         })?;
