@@ -54,7 +54,14 @@ function parseRequest(body: string) {
   if (maxNewTokens > MAX_NEW_TOKENS_CAP) throw new BadRequest(`max_new_tokens is capped at ${MAX_NEW_TOKENS_CAP}`);
   return {
     prompt: o.prompt,
-    options: { maxNewTokens, temperature: num('temperature'), topK: num('top_k'), topP: num('top_p'), repetitionPenalty: num('repetition_penalty'), seed: num('seed') },
+    options: {
+      maxNewTokens,
+      temperature: num('temperature'),
+      topK: num('top_k'),
+      topP: num('top_p'),
+      repetitionPenalty: num('repetition_penalty'),
+      seed: num('seed'),
+    },
   };
 }
 

@@ -14,24 +14,39 @@ process.once('SIGINT', () => stop.abort());
 
 try {
   // 1. Token shards in litdata's format (train/ and val/), tokenized on every core.
-  const data = await prepare(
-    { inputDir, outputDir: path.join(workDir, 'data'), tokenizerPath: tokenizerDir, valFraction: 0.02 },
-    { signal: stop.signal },
-  );
+  const data = await prepare({ inputDir, outputDir: path.join(workDir, 'data'), tokenizerPath: tokenizerDir, valFraction: 0.02 }, { signal: stop.signal });
   console.log(`prepared ${data.train.tokens} training tokens, ${data.val.tokens} validation tokens`);
 
   // 2. A litgpt pretrain config given as an object (a YAML file works the same: { configFile }).
   const config = loadPretrainConfig({
     tree: {
       model_config: {
-        name: 'example-3m', block_size: 128, vocab_size: 6400, n_layer: 4, n_head: 4, n_query_groups: 2, n_embd: 128,
-        rotary_percentage: 1.0, parallel_residual: false, bias: false, norm_class_name: 'RMSNorm', mlp_class_name: 'LLaMAMLP',
+        name: 'example-3m',
+        block_size: 128,
+        vocab_size: 6400,
+        n_layer: 4,
+        n_head: 4,
+        n_query_groups: 2,
+        n_embd: 128,
+        rotary_percentage: 1.0,
+        parallel_residual: false,
+        bias: false,
+        norm_class_name: 'RMSNorm',
+        mlp_class_name: 'LLaMAMLP',
         intermediate_size: 384,
       },
       out_dir: path.join(workDir, 'run'),
       resume: 'auto',
       data: { class_path: 'LitData', init_args: { data_path: path.join(workDir, 'data'), split_names: ['train', 'val'] } },
-      train: { global_batch_size: 16, micro_batch_size: 8, max_tokens: 16 * 128 * 60, lr_warmup_steps: 5, save_interval: 30, tie_embeddings: true, min_lr: 1e-4 },
+      train: {
+        global_batch_size: 16,
+        micro_batch_size: 8,
+        max_tokens: 16 * 128 * 60,
+        lr_warmup_steps: 5,
+        save_interval: 30,
+        tie_embeddings: true,
+        min_lr: 1e-4,
+      },
       eval: { interval: 20, max_iters: 4, initial_validation: true },
       optimizer: { class_path: 'AdamW', init_args: { lr: 3e-3, weight_decay: 0.1, betas: [0.9, 0.95] } },
       precision: '32-true',

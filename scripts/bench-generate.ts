@@ -70,21 +70,44 @@ const uncached = await minilmRun(model, prompt.text, Number(flags.uncached_token
 const python = flags.python ?? process.env.MINILM_TORCH_PYTHON ?? (existsSync('/tmp/pyref/bin/python') ? '/tmp/pyref/bin/python' : null);
 let torch: { torch: string; transformers: string; first_token_ms: number; tokens_per_sec: number; new_tokens: number } | null = null;
 if (python !== null) {
-  const r = spawnSync(python, [path.join(repoRoot, 'scripts/bench-generate-torch.py'), '--model', hfDir, '--prompt_ids', JSON.stringify(prompt.ids),
-    '--new_tokens', String(newTokens), '--threads', String(os.cpus().length)], { encoding: 'utf8' });
+  const r = spawnSync(
+    python,
+    [
+      path.join(repoRoot, 'scripts/bench-generate-torch.py'),
+      '--model',
+      hfDir,
+      '--prompt_ids',
+      JSON.stringify(prompt.ids),
+      '--new_tokens',
+      String(newTokens),
+      '--threads',
+      String(os.cpus().length),
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status === 0) torch = JSON.parse(r.stdout.trim().split('\n').pop()!);
   else console.error(`PyTorch peer failed:\n${r.stderr}`);
 }
 
 const params = 108_749_568;
 const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).stdout.trim();
-console.log(`\n${os.cpus()[0].model}, ${os.cpus().length} cores; ${new Date().toISOString()}; node ${process.version}; minilm ${git}` +
-  (torch ? `; torch ${torch.torch}, transformers ${torch.transformers}` : ''));
-console.log(`reference 108M config (${params.toLocaleString('en-US')} parameters, random weights), float32, batch 1, greedy; prompt ${prompt.ids.length} tokens\n`);
+console.log(
+  `\n${os.cpus()[0].model}, ${os.cpus().length} cores; ${new Date().toISOString()}; node ${process.version}; minilm ${git}` +
+    (torch ? `; torch ${torch.torch}, transformers ${torch.transformers}` : ''),
+);
+console.log(
+  `reference 108M config (${params.toLocaleString('en-US')} parameters, random weights), float32, batch 1, greedy; prompt ${prompt.ids.length} tokens\n`,
+);
 console.log('| what | new tokens | time to first token ms | decode tokens/s |');
 console.log('|---|---:|---:|---:|');
 console.log(`| minilm, KV cache | ${cached.newTokens} | ${cached.firstTokenMs.toFixed(0)} | ${cached.tokensPerSec.toFixed(1)} |`);
-console.log(`| minilm, no cache (whole prefix per token) | ${uncached.newTokens} | ${uncached.firstTokenMs.toFixed(0)} | ${uncached.tokensPerSec.toFixed(1)} |`);
-if (torch) console.log(`| PyTorch eager (transformers, KV cache) | ${torch.new_tokens} | ${torch.first_token_ms.toFixed(0)} | ${torch.tokens_per_sec.toFixed(1)} |`);
-if (torch) console.log(`\nminilm / PyTorch decode: ${(cached.tokensPerSec / torch.tokens_per_sec).toFixed(2)}x; KV cache speedup: ${(cached.tokensPerSec / uncached.tokensPerSec).toFixed(1)}x`);
+console.log(
+  `| minilm, no cache (whole prefix per token) | ${uncached.newTokens} | ${uncached.firstTokenMs.toFixed(0)} | ${uncached.tokensPerSec.toFixed(1)} |`,
+);
+if (torch)
+  console.log(`| PyTorch eager (transformers, KV cache) | ${torch.new_tokens} | ${torch.first_token_ms.toFixed(0)} | ${torch.tokens_per_sec.toFixed(1)} |`);
+if (torch)
+  console.log(
+    `\nminilm / PyTorch decode: ${(cached.tokensPerSec / torch.tokens_per_sec).toFixed(2)}x; KV cache speedup: ${(cached.tokensPerSec / uncached.tokensPerSec).toFixed(1)}x`,
+  );
 else console.log('\nPyTorch not found: create a venv with `python3 -m venv /tmp/pyref && /tmp/pyref/bin/pip install torch transformers safetensors`');

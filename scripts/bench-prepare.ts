@@ -71,7 +71,8 @@ async function runPrepare(workers: number): Promise<{ seconds: number; summary: 
   clearInterval(sample);
   if (code !== 0) throw new Error(`prepare failed (${code}):\n${stdout}`);
   process.stderr.write(stdout);
-  const tokens = Number(/train\s+[\d,]+ documents, ([\d,]+) tokens/.exec(stdout)![1].replace(/,/g, '')) +
+  const tokens =
+    Number(/train\s+[\d,]+ documents, ([\d,]+) tokens/.exec(stdout)![1].replace(/,/g, '')) +
     Number(/val\s+[\d,]+ documents, ([\d,]+) tokens/.exec(stdout)![1].replace(/,/g, ''));
   rmSync(out, { recursive: true, force: true });
   return { seconds, summary: { tokens }, peakRssMb: peakKb / 1024 };
@@ -97,10 +98,14 @@ async function main(): Promise<void> {
   const inputBytes = readdirSync(input).reduce((n, f) => n + statSync(path.join(input, f)).size, 0);
   const mb = corpus.bytes / 1e6;
   const cores = os.availableParallelism();
-  console.error(`corpus: ${mb.toFixed(0)} MB of text, ${corpus.documents.toLocaleString()} documents, ${(inputBytes / 1e6).toFixed(0)} MB of Parquet; ${cores} cores`);
+  console.error(
+    `corpus: ${mb.toFixed(0)} MB of text, ${corpus.documents.toLocaleString()} documents, ${(inputBytes / 1e6).toFixed(0)} MB of Parquet; ${cores} cores`,
+  );
   const rows: string[] = ['| what | seconds | MB/s of text | tokens/s | peak RSS |', '|---|---:|---:|---:|---:|'];
   const row = (what: string, seconds: number, tokens: number, rss?: number) =>
-    rows.push(`| ${what} | ${seconds.toFixed(1)} | ${(mb / seconds).toFixed(2)} | ${Math.round(tokens / seconds).toLocaleString()} | ${rss ? `${rss.toFixed(0)} MB` : ''} |`);
+    rows.push(
+      `| ${what} | ${seconds.toFixed(1)} | ${(mb / seconds).toFixed(2)} | ${Math.round(tokens / seconds).toLocaleString()} | ${rss ? `${rss.toFixed(0)} MB` : ''} |`,
+    );
 
   const all = await runPrepare(0);
   row(`minilm prepare, all ${cores} cores`, all.seconds, all.summary.tokens, all.peakRssMb);
@@ -117,9 +122,11 @@ async function main(): Promise<void> {
     const single = await rawEncode(texts, false);
     row('HF tokenizers encode (npm), 1 thread', single.seconds, single.tokens);
     rows.push('');
-    rows.push(`prepare (all cores) / raw encodeBatch: ${(batch.seconds / all.seconds).toFixed(2)}x; ` +
-      `prepare 2 workers / 1 worker: ${(one.seconds / two.seconds).toFixed(2)}x; ` +
-      `prepare 1 worker / raw 1-thread encode: ${(single.seconds / one.seconds).toFixed(2)}x`);
+    rows.push(
+      `prepare (all cores) / raw encodeBatch: ${(batch.seconds / all.seconds).toFixed(2)}x; ` +
+        `prepare 2 workers / 1 worker: ${(one.seconds / two.seconds).toFixed(2)}x; ` +
+        `prepare 1 worker / raw 1-thread encode: ${(single.seconds / one.seconds).toFixed(2)}x`,
+    );
   }
   console.log(`\n${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0].model}, ${cores} cores, node ${process.version}\n`);
   console.log(rows.join('\n'));

@@ -33,13 +33,28 @@ const batch = Number(flags.micro_batch_size);
 const block = Number(flags.block_size);
 const threads = os.cpus().length;
 // Fixed parts of the model; the same values go to the PyTorch peer.
-const model = { n_layer: Number(flags.n_layer), n_embd: Number(flags.n_embd), n_head: 6, head_size: 64, n_query_groups: 2, intermediate_size: 1024, vocab_size: 6400 };
+const model = {
+  n_layer: Number(flags.n_layer),
+  n_embd: Number(flags.n_embd),
+  n_head: 6,
+  head_size: 64,
+  n_query_groups: 2,
+  intermediate_size: 1024,
+  vocab_size: 6400,
+};
 const LR = 1e-3; // bench-train-torch.py's constant learning rate
 
 const root = path.join(repoRoot, 'bench-data', 'train-bench');
 const dataDir = path.join(root, 'data');
 
-interface Result { params: number; tokens_per_sec: number; step_ms: number; peak_rss_mb: number; first_loss: number; last_loss: number }
+interface Result {
+  params: number;
+  tokens_per_sec: number;
+  step_ms: number;
+  peak_rss_mb: number;
+  first_loss: number;
+  last_loss: number;
+}
 
 /** Tokens the prepared train split holds (litdata's index.json records each chunk's token count). */
 function preparedTokens(): number {
@@ -59,7 +74,8 @@ async function ensureData(): Promise<void> {
   let bytes = 0;
   for (const poem of poems()) {
     texts.push(poem);
-    if ((bytes += Buffer.byteLength(poem)) >= Math.max(4e6, needed * 8)) break;
+    bytes += Buffer.byteLength(poem);
+    if (bytes >= Math.max(4e6, needed * 8)) break;
   }
   writeParquetTexts(path.join(root, 'input', 'poems.parquet'), [texts]);
   await prepare({ inputDir: path.join(root, 'input'), outputDir: dataDir, tokenizerPath: minimindTokenizer });
@@ -73,12 +89,32 @@ async function minilmWorker(): Promise<void> {
   rmSync(outDir, { recursive: true, force: true }); // a leftover checkpoint must not be resumed
   const config = loadPretrainConfig({
     tree: {
-      model_config: { name: 'bench', block_size: block, padded_vocab_size: model.vocab_size, rotary_percentage: 1.0, parallel_residual: false, bias: false, norm_class_name: 'RMSNorm', mlp_class_name: 'LLaMAMLP', ...model },
+      model_config: {
+        name: 'bench',
+        block_size: block,
+        padded_vocab_size: model.vocab_size,
+        rotary_percentage: 1.0,
+        parallel_residual: false,
+        bias: false,
+        norm_class_name: 'RMSNorm',
+        mlp_class_name: 'LLaMAMLP',
+        ...model,
+      },
       out_dir: outDir,
       precision: '32-true',
       data: { class_path: 'litgpt.data.LitData', init_args: { data_path: dataDir } },
       // One micro-batch per step and a constant rate (warmup 0, min_lr = lr), as the PyTorch peer does.
-      train: { save_interval: 1_000_000, log_interval: 1, global_batch_size: batch, micro_batch_size: batch, lr_warmup_steps: 0, max_tokens: (warmup + steps) * batch * block, tie_embeddings: true, max_norm: 1.0, min_lr: LR },
+      train: {
+        save_interval: 1_000_000,
+        log_interval: 1,
+        global_batch_size: batch,
+        micro_batch_size: batch,
+        lr_warmup_steps: 0,
+        max_tokens: (warmup + steps) * batch * block,
+        tie_embeddings: true,
+        max_norm: 1.0,
+        min_lr: LR,
+      },
       eval: { interval: 1_000_000, initial_validation: false, final_validation: false },
       optimizer: { class_path: 'torch.optim.AdamW', init_args: { lr: LR, weight_decay: 0.1, betas: [0.9, 0.95] } },
       logger_name: 'csv',
@@ -102,7 +138,14 @@ async function minilmWorker(): Promise<void> {
   const seconds = (times[warmup + steps] - times[warmup]) / 1000;
   const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
   rmSync(outDir, { recursive: true, force: true }); // the final checkpoint is only a by-product
-  const result: Result = { params, tokens_per_sec: (steps * batch * block) / seconds, step_ms: (1000 * seconds) / steps, peak_rss_mb: hwmKb / 1024, first_loss: losses[0], last_loss: losses[losses.length - 1] };
+  const result: Result = {
+    params,
+    tokens_per_sec: (steps * batch * block) / seconds,
+    step_ms: (1000 * seconds) / steps,
+    peak_rss_mb: hwmKb / 1024,
+    first_loss: losses[0],
+    last_loss: losses[losses.length - 1],
+  };
   console.log(JSON.stringify(result));
 }
 
@@ -122,12 +165,22 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ cod
   });
 }
 
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop() ?? 'null');
+const lastJson = (stdout: string) =>
+  JSON.parse(
+    stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop() ?? 'null',
+  );
 
 async function runMinilm(): Promise<Result> {
   const script = fileURLToPath(import.meta.url);
   // RAYON_NUM_THREADS: minilm's kernels use rayon; pin it to all cores, as torch gets --threads.
-  const r = await run(process.execPath, ['--import', 'tsx', script, ...process.argv.slice(2), '--worker', 'minilm'], { ...process.env, RAYON_NUM_THREADS: String(threads) });
+  const r = await run(process.execPath, ['--import', 'tsx', script, ...process.argv.slice(2), '--worker', 'minilm'], {
+    ...process.env,
+    RAYON_NUM_THREADS: String(threads),
+  });
   if (r.code !== 0) throw new Error(`the minilm worker failed (exit ${r.code})`);
   return lastJson(r.stdout) as Result;
 }
@@ -138,7 +191,19 @@ function findPython(): string | null {
 }
 
 async function runTorch(python: string): Promise<(Result & { torch: string }) | string> {
-  const args = [path.join(repoRoot, 'scripts', 'bench-train-torch.py'), '--steps', String(steps), '--warmup', String(warmup), '--micro_batch_size', String(batch), '--block_size', String(block), '--threads', String(threads)];
+  const args = [
+    path.join(repoRoot, 'scripts', 'bench-train-torch.py'),
+    '--steps',
+    String(steps),
+    '--warmup',
+    String(warmup),
+    '--micro_batch_size',
+    String(batch),
+    '--block_size',
+    String(block),
+    '--threads',
+    String(threads),
+  ];
   for (const [key, value] of Object.entries(model)) args.push(`--${key}`, String(value));
   const r = await run(python, args, process.env);
   if (r.code !== 0) return `PyTorch run failed (exit ${r.code}): ${r.stderr.trim().split('\n').pop()}`;
@@ -154,21 +219,25 @@ async function main(): Promise<void> {
   console.error(`minilm: ${warmup} warmup + ${steps} timed steps, batch ${batch} x ${block}, ${threads} threads`);
   const minilm = await runMinilm();
   const python = findPython();
-  const torch = python === null
-    ? 'PyTorch not found: create a venv with `python3 -m venv /tmp/pyref && /tmp/pyref/bin/pip install torch numpy`'
-    : await runTorch(python);
+  const torch =
+    python === null ? 'PyTorch not found: create a venv with `python3 -m venv /tmp/pyref && /tmp/pyref/bin/pip install torch numpy`' : await runTorch(python);
 
   const cpu = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0].model;
   let commit = 'unknown';
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
-  } catch { /* not a git checkout */ }
+  } catch {
+    /* not a git checkout */
+  }
   const torchVersion = typeof torch === 'string' ? 'n/a' : torch.torch;
   console.log(`\n${cpu}, ${threads} cores; ${new Date().toISOString()}; node ${process.version}; torch ${torchVersion}; minilm ${commit}`);
-  console.log(`${model.n_layer} layers, n_embd ${model.n_embd}, ${model.n_head} heads x ${model.head_size}, ${model.n_query_groups} query groups, ` +
-    `intermediate ${model.intermediate_size}, vocab ${model.vocab_size} (tied); batch ${batch} x ${block}; float32, AdamW; ` +
-    `${steps} timed steps after ${warmup} warmup; ${threads} threads each\n`);
-  const row = (name: string, r: Result) => `| ${name} | ${r.params.toLocaleString('en-US')} | ${Math.round(r.tokens_per_sec).toLocaleString('en-US')} | ` +
+  console.log(
+    `${model.n_layer} layers, n_embd ${model.n_embd}, ${model.n_head} heads x ${model.head_size}, ${model.n_query_groups} query groups, ` +
+      `intermediate ${model.intermediate_size}, vocab ${model.vocab_size} (tied); batch ${batch} x ${block}; float32, AdamW; ` +
+      `${steps} timed steps after ${warmup} warmup; ${threads} threads each\n`,
+  );
+  const row = (name: string, r: Result) =>
+    `| ${name} | ${r.params.toLocaleString('en-US')} | ${Math.round(r.tokens_per_sec).toLocaleString('en-US')} | ` +
     `${r.step_ms.toFixed(0)} | ${r.peak_rss_mb.toFixed(0)} | ${r.first_loss.toFixed(3)} | ${r.last_loss.toFixed(3)} |`;
   console.log('| framework | params | tokens/s | step ms | peak RSS MB | first loss | last loss |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');

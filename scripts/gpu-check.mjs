@@ -34,7 +34,9 @@ async function attempt(what, work) {
   try {
     return await work();
   } catch (error) {
-    const message = String(error?.message ?? error).split('\n')[0].slice(0, 300);
+    const message = String(error?.message ?? error)
+      .split('\n')[0]
+      .slice(0, 300);
     results.failures.push({ what, error: message });
     log(`  ${what} failed: ${message}`);
     return null;
@@ -45,27 +47,33 @@ async function attempt(what, work) {
 // shapes (micro-batch 80 x 512, the 108M model's widths), outputs poisoned first, each run twice for
 // determinism; then one whole step's loss and gradients on a 2-layer model. (Dry run: the CPU against
 // itself at small shapes.)
-log('== kernel check: every CUDA kernel against its CPU twin' + (dry ? ' (dry: CPU vs CPU, small shapes)' : ', reference shapes'));
+log(`== kernel check: every CUDA kernel against its CPU twin${dry ? ' (dry: CPU vs CPU, small shapes)' : ', reference shapes'}`);
 const kernelStarted = Date.now();
 results.kernels = await attempt('kernel check', () => native().kernelCheck(dry ? 'cpu' : 'cuda:0', dry ? 'small' : 'reference'));
 for (const k of results.kernels ?? []) {
   const verdict = k.passed ? 'ok' : 'FAIL';
-  log(`  ${verdict.padEnd(4)} ${k.dtype.padEnd(4)} ${k.name.padEnd(36)} ${k.error ?? `${k.relativeError.toExponential(2)} (limit ${k.limit.toExponential(0)})${k.deterministic ? '' : ' NOT DETERMINISTIC'}  ${k.deviceMs.toFixed(2)} ms  ${k.shape}`}`);
+  log(
+    `  ${verdict.padEnd(4)} ${k.dtype.padEnd(4)} ${k.name.padEnd(36)} ${k.error ?? `${k.relativeError.toExponential(2)} (limit ${k.limit.toExponential(0)})${k.deterministic ? '' : ' NOT DETERMINISTIC'}  ${k.deviceMs.toFixed(2)} ms  ${k.shape}`}`,
+  );
 }
 log(`  kernel check took ${((Date.now() - kernelStarted) / 1000).toFixed(1)} s`);
 
 // Where the time goes: each part of one reference micro-batch (bf16 activations) timed on its own at the
 // real shapes; their sum is the step with no gaps between kernels. BENCHMARKS.md holds the prediction
 // written before the first run.
-log('== step profile: one micro-batch of the reference run, part by part' + (dry ? ' (dry: CPU, small shapes)' : ''));
+log(`== step profile: one micro-batch of the reference run, part by part${dry ? ' (dry: CPU, small shapes)' : ''}`);
 results.step_profile = await attempt('step profile', () => native().stepProfile(dry ? 'cpu' : 'cuda:0', dry ? 'f32' : 'bf16', dry ? 'small' : 'reference'));
 if (results.step_profile) {
   const total = results.step_profile.reduce((sum, p) => sum + p.msPerMicroBatch, 0);
   for (const p of results.step_profile) {
-    log(`  ${p.part.padEnd(58)} ${p.msEach.toFixed(3).padStart(9)} ms x ${p.perMicroBatch.toFixed(3).padStart(6)} = ${p.msPerMicroBatch.toFixed(2).padStart(8)} ms (${((100 * p.msPerMicroBatch) / total).toFixed(1)}%)`);
+    log(
+      `  ${p.part.padEnd(58)} ${p.msEach.toFixed(3).padStart(9)} ms x ${p.perMicroBatch.toFixed(3).padStart(6)} = ${p.msPerMicroBatch.toFixed(2).padStart(8)} ms (${((100 * p.msPerMicroBatch) / total).toFixed(1)}%)`,
+    );
   }
   results.step_profile_total_ms = total;
-  log(`  sum: ${total.toFixed(1)} ms per micro-batch of ${dry ? 80 : 40960} tokens = ${Math.round((dry ? 80 : 40960) / (total / 1000)).toLocaleString('en-US')} tokens/s with no gaps`);
+  log(
+    `  sum: ${total.toFixed(1)} ms per micro-batch of ${dry ? 80 : 40960} tokens = ${Math.round((dry ? 80 : 40960) / (total / 1000)).toLocaleString('en-US')} tokens/s with no gaps`,
+  );
 }
 
 /** A training run through the library; returns its step events and what it printed at start. */
@@ -93,20 +101,43 @@ async function train(name, device, tree, seconds = Infinity) {
   } finally {
     clearTimeout(timer);
   }
-  log(`  ${name}: ${steps.length} steps on ${start?.device} (${start?.precision}) in ${((Date.now() - began) / 1000).toFixed(1)} s, last loss ${steps.at(-1)?.loss.toFixed(4)}`);
+  log(
+    `  ${name}: ${steps.length} steps on ${start?.device} (${start?.precision}) in ${((Date.now() - began) / 1000).toFixed(1)} s, last loss ${steps.at(-1)?.loss.toFixed(4)}`,
+  );
   return { steps, start, validation };
 }
 
 function tiny(precision, maxSteps) {
   return {
     model_config: {
-      name: 'gpu-check-tiny', block_size: 256, vocab_size: 6400, padded_vocab_size: 6400, n_layer: 4, n_head: 8, n_query_groups: 4,
-      n_embd: 256, rotary_percentage: 1.0, parallel_residual: false, bias: false, norm_class_name: 'RMSNorm', mlp_class_name: 'LLaMAMLP',
+      name: 'gpu-check-tiny',
+      block_size: 256,
+      vocab_size: 6400,
+      padded_vocab_size: 6400,
+      n_layer: 4,
+      n_head: 8,
+      n_query_groups: 4,
+      n_embd: 256,
+      rotary_percentage: 1.0,
+      parallel_residual: false,
+      bias: false,
+      norm_class_name: 'RMSNorm',
+      mlp_class_name: 'LLaMAMLP',
       intermediate_size: 688,
     },
     precision,
     data: { class_path: 'LitData', init_args: { data_path: data, split_names: ['train', 'val'] } },
-    train: { global_batch_size: 16, micro_batch_size: 8, max_tokens: 16 * 256 * 1000, max_steps: maxSteps, lr_warmup_steps: 5, save_interval: 100000, log_interval: 1, tie_embeddings: true, min_lr: 1e-4 },
+    train: {
+      global_batch_size: 16,
+      micro_batch_size: 8,
+      max_tokens: 16 * 256 * 1000,
+      max_steps: maxSteps,
+      lr_warmup_steps: 5,
+      save_interval: 100000,
+      log_interval: 1,
+      tie_embeddings: true,
+      min_lr: 1e-4,
+    },
     eval: { interval: 100000, final_validation: false },
     optimizer: { class_path: 'AdamW', init_args: { lr: 3e-3, weight_decay: 0.1, betas: [0.9, 0.95] } },
     logger_name: 'csv',
@@ -126,7 +157,13 @@ const compare = (run) => {
   if (!cpu || !run || run.steps.length !== cpu.steps.length) return null;
   const loss = run.steps.map((s, i) => Math.abs(s.loss - cpu.steps[i].loss) / cpu.steps[i].loss);
   const norm = run.steps.map((s, i) => Math.abs(s.grad_norm - cpu.steps[i].grad_norm) / cpu.steps[i].grad_norm);
-  return { step1_loss_rel: loss[0], step1_grad_norm_rel: norm[0], max_loss_rel: Math.max(...loss), max_grad_norm_rel: Math.max(...norm), final_loss: run.steps.at(-1).loss };
+  return {
+    step1_loss_rel: loss[0],
+    step1_grad_norm_rel: norm[0],
+    max_loss_rel: Math.max(...loss),
+    max_grad_norm_rel: Math.max(...norm),
+    final_loss: run.steps.at(-1).loss,
+  };
 };
 results.correctness = { cpu_final_loss: cpu?.steps.at(-1)?.loss ?? null, gpu_f32: compare(gpu32), gpu_bf16_mixed: compare(gpu16) };
 const { gpu_f32: f32, gpu_bf16_mixed: bf16 } = results.correctness;
@@ -147,8 +184,16 @@ const speedTree = (micro) => ({
   precision: dry ? '32-true' : 'bf16-mixed',
   data: { class_path: 'LitData', init_args: { data_path: data, split_names: ['train', 'val'] } },
   train: {
-    global_batch_size: micro, micro_batch_size: micro, max_seq_length: dry ? 256 : 512, max_tokens: 45_000_000_000,
-    max_steps: dry ? 3 : 100, lr_warmup_steps: 2000, save_interval: 100000, log_interval: 1, tie_embeddings: true, min_lr: 1e-5,
+    global_batch_size: micro,
+    micro_batch_size: micro,
+    max_seq_length: dry ? 256 : 512,
+    max_tokens: 45_000_000_000,
+    max_steps: dry ? 3 : 100,
+    lr_warmup_steps: 2000,
+    save_interval: 100000,
+    log_interval: 1,
+    tie_embeddings: true,
+    min_lr: 1e-5,
   },
   // The final validation's forward passes alone, timed against the training steps: how a step splits
   // between the forward pass and the backward pass + AdamW.
@@ -172,7 +217,9 @@ for (const size of dry ? [8] : [80, 32, 8]) {
     break;
   } catch (error) {
     if (memory) await memory.stop();
-    const message = String(error?.message ?? error).split('\n')[0].slice(0, 300);
+    const message = String(error?.message ?? error)
+      .split('\n')[0]
+      .slice(0, 300);
     results.speed_attempts.push({ micro_batch_size: size, error: message });
     log(`  micro-batch ${size} failed: ${message}`);
   }
@@ -208,7 +255,9 @@ for (const device of checkpoint ? (dry ? ['cpu'] : ['cuda', 'cpu']) : []) {
   await attempt(`generate on ${device}`, async () => {
     const model = await Model.load(checkpoint, { device });
     const generation = model.generate('床前明月光', { maxNewTokens: 200, temperature: 0, seed: 1 });
-    for await (const _ of generation) { /* drain */ }
+    for await (const _ of generation) {
+      /* drain */
+    }
     const { tokensPerSec, firstTokenMs, newTokens } = generation.stats;
     results.generate.devices[device] = { tokens_per_sec: tokensPerSec, first_token_ms: firstTokenMs, new_tokens: newTokens };
     log(`  ${device}: ${tokensPerSec.toFixed(1)} tokens/s after a first token in ${firstTokenMs.toFixed(0)} ms (${path.basename(path.dirname(checkpoint))})`);
@@ -246,16 +295,26 @@ fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify(results, null
 
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
 const row = (what, value, note = '') => log(`| ${what.padEnd(44)} | ${String(value).padStart(22)} | ${note}`);
-log('\n== GPU check summary' + (dry ? ' (DRY RUN on the CPU: numbers mean nothing)' : ''));
+log(`\n== GPU check summary${dry ? ' (DRY RUN on the CPU: numbers mean nothing)' : ''}`);
 const exp = (x) => x.toExponential(1);
 if (results.step_profile_total_ms) {
   row('step profile: sum of parts per micro-batch', `${results.step_profile_total_ms.toFixed(1)} ms`, 'the parts are listed above');
 }
 if (results.kernels) {
   const failed = results.kernels.filter((k) => !k.passed);
-  row(`kernel check: ${results.kernels.length} comparisons`, failed.length === 0 ? 'PASS' : `${failed.length} FAILED`, failed.map((k) => `${k.dtype} ${k.name}`).join(', ').slice(0, 100));
+  row(
+    `kernel check: ${results.kernels.length} comparisons`,
+    failed.length === 0 ? 'PASS' : `${failed.length} FAILED`,
+    failed
+      .map((k) => `${k.dtype} ${k.name}`)
+      .join(', ')
+      .slice(0, 100),
+  );
 }
-for (const [label, c, ok, limits] of [['GPU f32', f32, pass.f32, '1e-3'], ['GPU bf16-mixed', bf16, pass.bf16, '3e-2 (loss), 5e-2 (grad norm)']]) {
+for (const [label, c, ok, limits] of [
+  ['GPU f32', f32, pass.f32, '1e-3'],
+  ['GPU bf16-mixed', bf16, pass.bf16, '3e-2 (loss), 5e-2 (grad norm)'],
+]) {
   if (c === null) row(`${label} vs CPU f32`, 'NO RESULT', 'see the failures below');
   else {
     row(`${label} vs CPU f32: step-1 loss, grad norm`, `${exp(c.step1_loss_rel)}, ${exp(c.step1_grad_norm_rel)}`, `relative; pass < ${limits}`);
@@ -265,19 +324,54 @@ for (const [label, c, ok, limits] of [['GPU f32', f32, pass.f32, '1e-3'], ['GPU 
 for (const failed of results.speed_attempts) row(`train 108M bf16-mixed, micro-batch ${failed.micro_batch_size}`, 'FAILED', failed.error.slice(0, 80));
 if (results.speed) {
   const sp = results.speed;
-  row(`train tokens/s, 108M bf16-mixed, micro ${sp.micro_batch_size} (${sp.steps} steps)`, Math.round(sp.tokens_per_sec).toLocaleString('en-US'), 'target >= 520,000 at micro-batch 80');
+  row(
+    `train tokens/s, 108M bf16-mixed, micro ${sp.micro_batch_size} (${sp.steps} steps)`,
+    Math.round(sp.tokens_per_sec).toLocaleString('en-US'),
+    'target >= 520,000 at micro-batch 80',
+  );
   row('MFU vs 989 TFLOP/s datasheet', pct(sp.mfu_vs_datasheet), `${(sp.flops_per_token / 1e6).toFixed(1)} MFLOP/token`);
   row('MFU as pretrain reports it', pct(sp.mfu_vs_run_peak), `${(sp.run_peak_flops / 1e12).toFixed(0)} TFLOP/s: ${sp.run_peak_flops_source}`);
-  if (sp.forward_tokens_per_sec) row('forward only (validation), tokens/s', Math.round(sp.forward_tokens_per_sec).toLocaleString('en-US'), 'a training step is about 3 forward passes of work');
-  row('peak GPU memory (nvidia-smi)', sp.peak_gpu_memory_mb === null ? '-' : `${(sp.peak_gpu_memory_mb / 1024).toFixed(1)} GiB`, 'reference ~22 GB at micro-batch 80');
+  if (sp.forward_tokens_per_sec)
+    row(
+      'forward only (validation), tokens/s',
+      Math.round(sp.forward_tokens_per_sec).toLocaleString('en-US'),
+      'a training step is about 3 forward passes of work',
+    );
+  row(
+    'peak GPU memory (nvidia-smi)',
+    sp.peak_gpu_memory_mb === null ? '-' : `${(sp.peak_gpu_memory_mb / 1024).toFixed(1)} GiB`,
+    'reference ~22 GB at micro-batch 80',
+  );
 }
-if (results.pytorch) row('PyTorch eager bf16 autocast, 108M, micro 80', `${Math.round(results.pytorch.tokens_per_sec).toLocaleString('en-US')} tok/s`, results.speed ? `minilm / PyTorch = ${(results.speed.tokens_per_sec / results.pytorch.tokens_per_sec).toFixed(2)}x (minilm at micro ${results.speed.micro_batch_size})` : '');
+if (results.pytorch)
+  row(
+    'PyTorch eager bf16 autocast, 108M, micro 80',
+    `${Math.round(results.pytorch.tokens_per_sec).toLocaleString('en-US')} tok/s`,
+    results.speed
+      ? `minilm / PyTorch = ${(results.speed.tokens_per_sec / results.pytorch.tokens_per_sec).toFixed(2)}x (minilm at micro ${results.speed.micro_batch_size})`
+      : '',
+  );
 const hfPeer = results.generate.transformers_cuda;
-if (hfPeer) row('transformers eager generate batch 1 on cuda', `${hfPeer.tokens_per_sec.toFixed(1)} tok/s`, results.generate.devices.cuda ? `minilm / transformers = ${(results.generate.devices.cuda.tokens_per_sec / hfPeer.tokens_per_sec).toFixed(2)}x` : '');
-if (results.pytorch_compile) row('PyTorch torch.compile bf16 autocast, micro 80', `${Math.round(results.pytorch_compile.tokens_per_sec).toLocaleString('en-US')} tok/s`, results.speed ? `minilm / compiled = ${(results.speed.tokens_per_sec / results.pytorch_compile.tokens_per_sec).toFixed(2)}x` : '');
-for (const [device, g] of Object.entries(results.generate.devices)) row(`generate batch 1 on ${device}`, `${g.tokens_per_sec.toFixed(1)} tok/s`, `first token ${g.first_token_ms.toFixed(0)} ms; ${path.basename(path.dirname(results.generate.checkpoint))}`);
+if (hfPeer)
+  row(
+    'transformers eager generate batch 1 on cuda',
+    `${hfPeer.tokens_per_sec.toFixed(1)} tok/s`,
+    results.generate.devices.cuda ? `minilm / transformers = ${(results.generate.devices.cuda.tokens_per_sec / hfPeer.tokens_per_sec).toFixed(2)}x` : '',
+  );
+if (results.pytorch_compile)
+  row(
+    'PyTorch torch.compile bf16 autocast, micro 80',
+    `${Math.round(results.pytorch_compile.tokens_per_sec).toLocaleString('en-US')} tok/s`,
+    results.speed ? `minilm / compiled = ${(results.speed.tokens_per_sec / results.pytorch_compile.tokens_per_sec).toFixed(2)}x` : '',
+  );
+for (const [device, g] of Object.entries(results.generate.devices))
+  row(
+    `generate batch 1 on ${device}`,
+    `${g.tokens_per_sec.toFixed(1)} tok/s`,
+    `first token ${g.first_token_ms.toFixed(0)} ms; ${path.basename(path.dirname(results.generate.checkpoint))}`,
+  );
 for (const failure of results.failures) row(`FAILED: ${failure.what}`, '', failure.error.slice(0, 100));
-const kernelsPass = results.kernels !== null && results.kernels.every((k) => k.passed);
+const kernelsPass = results.kernels?.every((k) => k.passed);
 process.exit(pass.f32 && pass.bf16 && kernelsPass ? 0 : 2);
 
 /** Polls nvidia-smi's used memory every half second; stop() resolves to the peak in MiB. */
@@ -288,5 +382,11 @@ function sampleGpuMemory() {
     for (const line of chunk.toString().split('\n')) if (line.trim()) peak = Math.max(peak, Number(line.trim()));
   });
   child.on('error', () => {});
-  return { stop: () => new Promise((resolve) => { child.kill(); setTimeout(() => resolve(peak), 100); }) };
+  return {
+    stop: () =>
+      new Promise((resolve) => {
+        child.kill();
+        setTimeout(() => resolve(peak), 100);
+      }),
+  };
 }

@@ -31,8 +31,17 @@ function yamlFile(name: string, text: string): string {
 function tiny(): Record<string, any> {
   return {
     model_config: {
-      block_size: 64, vocab_size: 100, n_layer: 2, n_head: 4, n_embd: 32, rotary_percentage: 1.0, parallel_residual: false,
-      bias: false, norm_class_name: 'RMSNorm', mlp_class_name: 'LLaMAMLP', intermediate_size: 64,
+      block_size: 64,
+      vocab_size: 100,
+      n_layer: 2,
+      n_head: 4,
+      n_embd: 32,
+      rotary_percentage: 1.0,
+      parallel_residual: false,
+      bias: false,
+      norm_class_name: 'RMSNorm',
+      mlp_class_name: 'LLaMAMLP',
+      intermediate_size: 64,
     },
     data: { class_path: 'litgpt.data.LitData', init_args: { data_path: 'data/p' } },
     train: { global_batch_size: 8, micro_batch_size: 2 },
@@ -56,16 +65,36 @@ test('the reference pretrain.yaml loads unchanged and resolves as litgpt does', 
   const config = loadPretrainConfig({ configFile: referencePretrain, cwd });
   assert.equal(config.configFile, referencePretrain);
   assert.deepEqual(config.model, {
-    name: 'MiniLM', block_size: 512, vocab_size: 6400, padded_vocab_size: 6400, n_layer: 16, n_head: 16, n_embd: 768,
-    head_size: 48, n_query_groups: 8, rotary_percentage: 1, rope_base: 10000, norm_eps: 1e-5,
-    intermediate_size: 2048, tie_embeddings: true,
+    name: 'MiniLM',
+    block_size: 512,
+    vocab_size: 6400,
+    padded_vocab_size: 6400,
+    n_layer: 16,
+    n_head: 16,
+    n_embd: 768,
+    head_size: 48,
+    n_query_groups: 8,
+    rotary_percentage: 1,
+    rope_base: 10000,
+    norm_eps: 1e-5,
+    intermediate_size: 2048,
+    tie_embeddings: true,
   });
   assert.equal(modelSize(config.model, 512).parameters, 108_749_568);
   assert.equal(config.train.gradient_accumulation_steps, 8);
   assert.deepEqual(config.train, {
-    save_interval: 1000, log_interval: 1, global_batch_size: 640, micro_batch_size: 80, gradient_accumulation_steps: 8,
-    lr_warmup_steps: 2000, lr_warmup_fraction: null, max_tokens: 45_000_000_000, max_steps: null, max_seq_length: 512,
-    max_norm: 1, min_lr: 1e-5,
+    save_interval: 1000,
+    log_interval: 1,
+    global_batch_size: 640,
+    micro_batch_size: 80,
+    gradient_accumulation_steps: 8,
+    lr_warmup_steps: 2000,
+    lr_warmup_fraction: null,
+    max_tokens: 45_000_000_000,
+    max_steps: null,
+    max_seq_length: 512,
+    max_norm: 1,
+    min_lr: 1e-5,
   });
   assert.deepEqual(config.eval, { interval: 1000, max_new_tokens: null, max_iters: 100, initial_validation: false, final_validation: true });
   assert.deepEqual(config.optimizer, { lr: 0.001, weight_decay: 0.1, betas: [0.9, 0.95], eps: 1e-8 });
@@ -79,7 +108,10 @@ test('the reference pretrain.yaml loads unchanged and resolves as litgpt does', 
   assert.equal(config.logger_name, 'wandb');
   assert.equal(config.seed, 42);
   assert.equal(config.keep_last_checkpoints, null);
-  assert.ok(config.warnings.some((w) => w.includes('wandb cannot be reached from here')), config.warnings.join('\n'));
+  assert.ok(
+    config.warnings.some((w) => w.includes('wandb cannot be reached from here')),
+    config.warnings.join('\n'),
+  );
   // bf16 is judged where the run's device is chosen (bf16-mixed is fine on a GPU): test/device.test.ts.
   assert.ok(!config.warnings.some((w) => w.includes('bf16')), config.warnings.join('\n'));
 });
@@ -122,9 +154,26 @@ test('overrides: jsonargparse style, values read as YAML, applied before validat
     configFile: referencePretrain,
     cwd,
     overrides: [
-      '--train.micro_batch_size', '4', '--out_dir=out/x', '--data.data_path', 'p', '--optimizer.lr', '3e-4',
-      '--optimizer.betas', '[0.9, 0.99]', '--train.max-steps', '100', '--tokenizer_dir', 'null', '--resume=auto',
-      '--initial_checkpoint_dir', '', '--data.split_names', '[tr, va]', '--minilm.keep_last_checkpoints', '2',
+      '--train.micro_batch_size',
+      '4',
+      '--out_dir=out/x',
+      '--data.data_path',
+      'p',
+      '--optimizer.lr',
+      '3e-4',
+      '--optimizer.betas',
+      '[0.9, 0.99]',
+      '--train.max-steps',
+      '100',
+      '--tokenizer_dir',
+      'null',
+      '--resume=auto',
+      '--initial_checkpoint_dir',
+      '',
+      '--data.split_names',
+      '[tr, va]',
+      '--minilm.keep_last_checkpoints',
+      '2',
     ],
   });
   assert.equal(config.train.micro_batch_size, 4);
@@ -137,7 +186,13 @@ test('overrides: jsonargparse style, values read as YAML, applied before validat
   assert.equal(config.tokenizer_dir, null);
   assert.equal(config.resume, 'auto');
   assert.equal(config.keep_last_checkpoints, 2);
-  assert.deepEqual(parseOverrides(['--seed', '-1', '--log.run=a=b']).map((o) => [o.path.join('.'), o.value]), [['seed', -1], ['log.run', 'a=b']]);
+  assert.deepEqual(
+    parseOverrides(['--seed', '-1', '--log.run=a=b']).map((o) => [o.path.join('.'), o.value]),
+    [
+      ['seed', -1],
+      ['log.run', 'a=b'],
+    ],
+  );
 });
 
 test('relative paths resolve against cwd; absolute ones stay', () => {
@@ -151,12 +206,34 @@ test('relative paths resolve against cwd; absolute ones stay', () => {
 });
 
 test('litgpt defaults fill what a file leaves out; PyYAML booleans and empty values are read as litgpt reads them', () => {
-  const file = yamlFile('defaults.yaml', [
-    'model_config:', '  block_size: 64', '  vocab_size: 100', '  n_layer: 2', '  n_head: 4', '  n_embd: 32',
-    '  rotary_percentage: 1.0', '  parallel_residual: False', '  bias: no', '  norm_class_name: RMSNorm',
-    '  mlp_class_name: LLaMAMLP', '  intermediate_size: 64', 'data:', '  class_path: LitData', '  init_args:',
-    '    data_path: d', 'train:', '  tie_embeddings: yes', '  micro_batch_size: 4', 'initial_checkpoint_dir:', 'resume:', 'eval:', '',
-  ].join('\n'));
+  const file = yamlFile(
+    'defaults.yaml',
+    [
+      'model_config:',
+      '  block_size: 64',
+      '  vocab_size: 100',
+      '  n_layer: 2',
+      '  n_head: 4',
+      '  n_embd: 32',
+      '  rotary_percentage: 1.0',
+      '  parallel_residual: False',
+      '  bias: no',
+      '  norm_class_name: RMSNorm',
+      '  mlp_class_name: LLaMAMLP',
+      '  intermediate_size: 64',
+      'data:',
+      '  class_path: LitData',
+      '  init_args:',
+      '    data_path: d',
+      'train:',
+      '  tie_embeddings: yes',
+      '  micro_batch_size: 4',
+      'initial_checkpoint_dir:',
+      'resume:',
+      'eval:',
+      '',
+    ].join('\n'),
+  );
   const config = loadPretrainConfig({ configFile: file, cwd });
   assert.equal(config.model.padded_vocab_size, 512); // rounded up to padding_multiple
   assert.equal(config.model.vocab_size, 100);
@@ -193,11 +270,18 @@ test('a wrong type names the key path and the value', () => {
 
 test('architectures outside the LLaMA family are refused with the reason', () => {
   const file = yamlFile('norm.yaml', fs.readFileSync(referencePretrain, 'utf8').replace('norm_class_name: RMSNorm', 'norm_class_name: LayerNorm'));
-  refuses(() => loadPretrainConfig({ configFile: file, cwd }), `${file}: model_config.norm_class_name: LayerNorm is not supported: minilm implements the LLaMA family (RMSNorm); use RMSNorm`);
+  refuses(
+    () => loadPretrainConfig({ configFile: file, cwd }),
+    `${file}: model_config.norm_class_name: LayerNorm is not supported: minilm implements the LLaMA family (RMSNorm); use RMSNorm`,
+  );
   const tree = tiny();
   delete tree.model_config.parallel_residual; // litgpt's default, true, applies
   refuses(() => loadPretrainConfig({ tree, cwd }), "model_config.parallel_residual: true (litgpt's default", 'use false');
-  refuses(() => loadPretrainConfig({ tree: tiny(), cwd, overrides: ['--model_config.n_expert', '8'] }), '--model_config.n_expert: model_config.n_expert: 8 is not supported', 'mixture-of-experts');
+  refuses(
+    () => loadPretrainConfig({ tree: tiny(), cwd, overrides: ['--model_config.n_expert', '8'] }),
+    '--model_config.n_expert: model_config.n_expert: 8 is not supported',
+    'mixture-of-experts',
+  );
   refuses(() => loadPretrainConfig({ tree: { ...tiny(), model_config: { ...tiny().model_config, name: 'Gemma-tiny' } }, cwd }), 'Gemma');
 });
 
@@ -206,7 +290,10 @@ test('other refusals say why', () => {
   refuses(() => loadPretrainConfig({ tree: tiny(), cwd, overrides: ['--num_nodes', '2'] }), 'num_nodes: 2 is not supported: minilm trains on one machine');
   refuses(() => loadPretrainConfig({ tree: tiny(), cwd, overrides: ['--optimizer.amsgrad', 'true'] }), 'optimizer.init_args.amsgrad: true is not supported');
   refuses(() => loadPretrainConfig({ tree: tiny(), cwd, overrides: ['--optimizer', 'SGD'] }), 'optimizer.class_path: SGD is not supported');
-  refuses(() => loadPretrainConfig({ tree: tiny(), cwd, overrides: ['--data.class_path', 'litgpt.data.TextFiles'] }), 'data.class_path: litgpt.data.TextFiles is not supported');
+  refuses(
+    () => loadPretrainConfig({ tree: tiny(), cwd, overrides: ['--data.class_path', 'litgpt.data.TextFiles'] }),
+    'data.class_path: litgpt.data.TextFiles is not supported',
+  );
   refuses(() => loadPretrainConfig({ tree: tiny(), cwd, overrides: ['--data.data_path', 's3://bucket/x'] }), 'must be a local path');
   const named: Record<string, unknown> = { ...tiny(), model_name: 'pythia-14m' };
   delete named.model_config;
@@ -214,13 +301,19 @@ test('other refusals say why', () => {
 });
 
 test('global_batch_size must be a multiple of micro_batch_size; the error names both keys and the flag', () => {
-  const message = refuses(() => loadPretrainConfig({ configFile: referencePretrain, cwd, overrides: ['--train.micro_batch_size', '7'] }),
-    'train.global_batch_size (640) must be a multiple of train.micro_batch_size (7)', '--train.micro_batch_size');
+  const message = refuses(
+    () => loadPretrainConfig({ configFile: referencePretrain, cwd, overrides: ['--train.micro_batch_size', '7'] }),
+    'train.global_batch_size (640) must be a multiple of train.micro_batch_size (7)',
+    '--train.micro_batch_size',
+  );
   assert.ok(message.startsWith(`${referencePretrain}, --train.micro_batch_size: `), message);
 });
 
 test('litgpt-derived checks: max_seq_length, query groups, required keys, warmup, initial_checkpoint_dir vs resume', () => {
-  const load = (...overrides: string[]) => () => loadPretrainConfig({ tree: tiny(), cwd, overrides });
+  const load =
+    (...overrides: string[]) =>
+    () =>
+      loadPretrainConfig({ tree: tiny(), cwd, overrides });
   refuses(load('--train.max_seq_length', '65'), 'train.max_seq_length (65) is longer than model_config.block_size (64)');
   refuses(load('--model_config.n_query_groups', '3'), 'model_config.n_head (4) must be a multiple of model_config.n_query_groups (3)');
   refuses(load('--train.max_tokens', 'null'), 'train.max_tokens is required');
@@ -254,7 +347,10 @@ test('the library form takes a parsed tree and never changes it', () => {
   assert.equal(config.train.gradient_accumulation_steps, 1);
   assert.equal(config.keep_last_checkpoints, 3);
   assert.equal(JSON.stringify(tree), before);
-  refuses(() => loadPretrainConfig({ tree: { ...tiny(), minilm: { keep_last_checkpoints: 0 } }, cwd }), 'minilm.keep_last_checkpoints must be a whole number >= 1, or null, not 0');
+  refuses(
+    () => loadPretrainConfig({ tree: { ...tiny(), minilm: { keep_last_checkpoints: 0 } }, cwd }),
+    'minilm.keep_last_checkpoints must be a whole number >= 1, or null, not 0',
+  );
 });
 
 test("the README's config reference lists every key with litgpt's default, and marks every refused key", () => {

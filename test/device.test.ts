@@ -17,7 +17,10 @@ test('without a usable GPU, training goes to the CPU in float32 and says why', {
   assert.match(choice.whyNotGpu!, /without CUDA|does not load|no NVIDIA driver|CUDA cannot start/);
   assert.match(choice.warnings[0], /bf16 needs the GPU/);
   assert.deepEqual(chooseDevice({ devices: 1, precision: '32-true' }, {}).warnings, [], 'no precision warning for 32-true');
-  assert.throws(() => chooseDevice({ devices: 'auto', precision: '32-true' }, { MINILM_DEVICE: 'cuda' }), /the GPU was asked for \(MINILM_DEVICE=cuda, or device 'cuda'\), but it cannot be used: /);
+  assert.throws(
+    () => chooseDevice({ devices: 'auto', precision: '32-true' }, { MINILM_DEVICE: 'cuda' }),
+    /the GPU was asked for \(MINILM_DEVICE=cuda, or device 'cuda'\), but it cannot be used: /,
+  );
   assert.throws(() => chooseDevice({ devices: 'auto', precision: '32-true' }, { MINILM_DEVICE: 'tpu' }), /expected cpu or cuda/);
 });
 
@@ -27,14 +30,19 @@ test('MINILM_DEVICE=cpu keeps a run on the CPU even where a GPU is usable', () =
   assert.equal(choice.whyNotGpu, 'MINILM_DEVICE=cpu');
 });
 
-test('pretrain prints its device, and MINILM_DEVICE=cuda without a GPU stops with the reason before training', { skip: gpuHere && 'a GPU is usable here' }, async () => {
+test('pretrain prints its device, and MINILM_DEVICE=cuda without a GPU stops with the reason before training', {
+  skip: gpuHere && 'a GPU is usable here',
+}, async () => {
   const config = writeConfig(tinyConfig(tempDir('device-data'), tempDir('device-out')));
   process.env.MINILM_DEVICE = 'cuda';
   try {
     const forced = await runCli(['pretrain', '--config', config]);
     assert.equal(forced.code, 2);
     // Which reason depends on the install: no CUDA build (CI), or a CUDA build on a machine without a driver.
-    assert.match(forced.stderr, /minilm: the GPU was asked for \(MINILM_DEVICE=cuda, or device 'cuda'\), but it cannot be used: (this addon was built without CUDA \(npm run build:cuda builds one\)|no NVIDIA driver found)/);
+    assert.match(
+      forced.stderr,
+      /minilm: the GPU was asked for \(MINILM_DEVICE=cuda, or device 'cuda'\), but it cannot be used: (this addon was built without CUDA \(npm run build:cuda builds one\)|no NVIDIA driver found)/,
+    );
   } finally {
     delete process.env.MINILM_DEVICE;
   }

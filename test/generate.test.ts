@@ -82,9 +82,12 @@ test('the library streams whole characters while the event loop keeps running, a
   const controller = new AbortController();
   const stopped = model.generate('白日依山盡', { maxNewTokens: 40, signal: controller.signal });
   let received = 0;
-  await assert.rejects(async () => {
-    for await (const _ of stopped) if (++received === 2) controller.abort();
-  }, (error: unknown) => isCancelled(error));
+  await assert.rejects(
+    async () => {
+      for await (const _ of stopped) if (++received === 2) controller.abort();
+    },
+    (error: unknown) => isCancelled(error),
+  );
   assert.equal(received, 2);
 });
 

@@ -54,7 +54,10 @@ test('prepare refuses an output_dir that a live process holds, and takes over a 
     const args = ['prepare', '--input_dir', input, '--output_dir', out, '--tokenizer_path', minimindTokenizer];
     const refused = await runCli(args);
     assert.equal(refused.code, 2, refused.stderr);
-    assert.match(refused.stderr, new RegExp(`${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another run: \`minilm prepare\` \\(pid ${holder.pid},`));
+    assert.match(
+      refused.stderr,
+      new RegExp(`${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another run: \`minilm prepare\` \\(pid ${holder.pid},`),
+    );
     assert.ok(!fs.existsSync(path.join(out, 'train')), 'nothing was written');
 
     // The same lock after its process is gone: a crash. The next run takes it over and finishes.

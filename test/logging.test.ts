@@ -24,12 +24,7 @@ test('CSV: header, one row per log call, empty cells for missing metrics', (t) =
   logger.log(1, { iter: 8, tokens: 4096, loss: 0.1 + 0.2, learning_rate: 6e-4 });
   logger.log(2, { val_loss: NaN, val_ppl: Infinity, mfu: -Infinity });
   logger.close();
-  assert.equal(readFileSync(file, 'utf8'), [
-    columns.join(','),
-    '1,8,4096,0.30000000000000004,0.0006,,,,',
-    '2,,,,,,-inf,nan,inf',
-    '',
-  ].join('\n'));
+  assert.equal(readFileSync(file, 'utf8'), [columns.join(','), '1,8,4096,0.30000000000000004,0.0006,,,,', '2,,,,,,-inf,nan,inf', ''].join('\n'));
 });
 
 test('CSV: resumeAfterStep keeps earlier rows byte for byte and drops later and torn ones', (t) => {
@@ -38,18 +33,18 @@ test('CSV: resumeAfterStep keeps earlier rows byte for byte and drops later and 
   for (let step = 1; step <= 5; step++) first.log(step, { loss: 1 / step });
   first.close();
   const original = readFileSync(file, 'utf8');
-  writeFileSync(file, original + '6,,,0.16'); // a row cut short by a kill mid-write
+  writeFileSync(file, `${original}6,,,0.16`); // a row cut short by a kill mid-write
 
   const resumed = CsvMetricsLogger.open(file, columns, { resumeAfterStep: 3 });
   resumed.log(4, { loss: 0.2 });
   resumed.close();
-  const keptPrefix = original.split('\n').slice(0, 4).join('\n') + '\n';
-  assert.equal(readFileSync(file, 'utf8'), keptPrefix + '4,,,0.2,,,,,\n');
+  const keptPrefix = `${original.split('\n').slice(0, 4).join('\n')}\n`;
+  assert.equal(readFileSync(file, 'utf8'), `${keptPrefix}4,,,0.2,,,,,\n`);
   assert.deepEqual(readdirSync(path.dirname(file)), ['metrics.csv'], 'no temp file left behind');
 
   // Without resumeAfterStep an existing file is replaced.
   CsvMetricsLogger.open(file, columns).close();
-  assert.equal(readFileSync(file, 'utf8'), columns.join(',') + '\n');
+  assert.equal(readFileSync(file, 'utf8'), `${columns.join(',')}\n`);
 });
 
 test('CSV: unknown metric and mismatched header on resume are errors that name them', (t) => {
@@ -114,17 +109,36 @@ function decodeFields(bytes: Buffer): Field[] {
     const key = readVarint();
     const field = key >>> 3;
     switch (key & 7) {
-      case 0: fields.push({ field, value: readVarint() }); break;
-      case 1: fields.push({ field, value: bytes.readDoubleLE(at) }); at += 8; break;
-      case 5: fields.push({ field, value: bytes.readFloatLE(at) }); at += 4; break;
-      case 2: { const length = readVarint(); fields.push({ field, value: bytes.subarray(at, at + length) }); at += length; break; }
-      default: assert.fail(`unexpected wire type ${key & 7}`);
+      case 0:
+        fields.push({ field, value: readVarint() });
+        break;
+      case 1:
+        fields.push({ field, value: bytes.readDoubleLE(at) });
+        at += 8;
+        break;
+      case 5:
+        fields.push({ field, value: bytes.readFloatLE(at) });
+        at += 4;
+        break;
+      case 2: {
+        const length = readVarint();
+        fields.push({ field, value: bytes.subarray(at, at + length) });
+        at += length;
+        break;
+      }
+      default:
+        assert.fail(`unexpected wire type ${key & 7}`);
     }
   }
   return fields;
 }
 
-interface DecodedEvent { wallTime?: number; step: number; fileVersion?: string; scalars: Array<[string, number]> }
+interface DecodedEvent {
+  wallTime?: number;
+  step: number;
+  fileVersion?: string;
+  scalars: Array<[string, number]>;
+}
 
 function decodeEvent(bytes: Buffer): DecodedEvent {
   const event: DecodedEvent = { step: 0, scalars: [] };
@@ -170,11 +184,20 @@ test('TensorBoard: event file with a version record and scalars that an independ
   const events = readRecords(readFileSync(writer.file)).map(decodeEvent);
   assert.equal(events[0].fileVersion, 'brain.Event:2');
   assert.ok(Math.abs(events[0].wallTime! - Date.now() / 1000) < 60);
-  assert.deepEqual(events.slice(1).map((e) => [e.step, e.scalars]), [
-    [0, [['loss', 2.5]]],
-    [300, [['loss', 2.25]]],
-    [2 ** 53 - 1, [['train/loss', 1.75], ['learning_rate', Math.fround(6e-4)]]],
-  ]);
+  assert.deepEqual(
+    events.slice(1).map((e) => [e.step, e.scalars]),
+    [
+      [0, [['loss', 2.5]]],
+      [300, [['loss', 2.25]]],
+      [
+        2 ** 53 - 1,
+        [
+          ['train/loss', 1.75],
+          ['learning_rate', Math.fround(6e-4)],
+        ],
+      ],
+    ],
+  );
   assert.equal(events[1].wallTime, 1700000000.25);
   assert.equal(events[2].wallTime, 1700000001.5);
   assert.equal(readRecords(readFileSync(second.file)).length, 1, 'a file with only its version record');

@@ -15,7 +15,14 @@ async function prepareFails(input: string, pattern: RegExp, extra: string[] = []
   assert.notEqual(result.code, 0, `expected a failure, got: ${result.stdout}`);
   assert.match(result.stderr, pattern);
   assert.doesNotMatch(result.stderr, /panicked|RUST_BACKTRACE|\n\s+at /, 'no panic or stack trace');
-  assert.equal(result.stderr.trim().split('\n').filter((l) => l.startsWith('minilm:')).length, 1, 'one error paragraph');
+  assert.equal(
+    result.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('minilm:')).length,
+    1,
+    'one error paragraph',
+  );
   return result;
 }
 
@@ -100,7 +107,7 @@ test('a tokenizer whose ids do not fit the requested dtype', async () => {
   json.added_tokens.push({ id: 40_000, content: '<big>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
   writeFileSync(path.join(big, 'tokenizer.json'), JSON.stringify(json));
   copyFileSync(path.join(minimindTokenizer, 'tokenizer_config.json'), path.join(big, 'tokenizer_config.json'));
-  await prepareFails(dir, /ids go up to 40000, which do not fit int16 \(at most 32767\); use --dtype int32/, ['--dtype', 'int16'], big);
+  await prepareFails(dir, /ids go up to 40000, which do not fit int16 \(at most 32767\); use dtype int32/, ['--dtype', 'int16'], big);
   // Left to choose, prepare writes int32.
   const out = tempDir('big-out');
   const ok = await runCli(['prepare', '--input_dir', dir, '--output_dir', out, '--tokenizer_path', big]);
@@ -113,7 +120,7 @@ test('bad flags and folders', async () => {
   writeJsonl(path.join(dir, 'a.jsonl'), texts);
   await prepareFails(dir, /--val_fraction must be a number from 0 up to/, ['--val_fraction', '1.5']);
   await prepareFails(dir, /--chunk_size must be a whole number >= 1/, ['--chunk_size', '0']);
-  await prepareFails('/does/not/exist', /--input_dir \/does\/not\/exist: does not exist/);
+  await prepareFails('/does/not/exist', /input folder \/does\/not\/exist: does not exist/);
   mkdirSync(path.join(dir, 'x'));
   writeFileSync(path.join(dir, 'x', 'b.csv'), 'text\nhello\n');
   await prepareFails(dir, /mixes file types \(1 \.jsonl, 1 \.csv\); choose one with file_type/);

@@ -74,7 +74,19 @@ test('the validation split holds about val_fraction of the documents, and train 
   const texts = corpus.slice(0, 1000);
   writeJsonl(path.join(input, 'a.jsonl'), texts);
   const out = tempDir('out');
-  const result = await runCli(['prepare', '--input_dir', input, '--output_dir', out, '--tokenizer_path', minimindTokenizer, '--val_fraction', '0.2', '--seed', '7']);
+  const result = await runCli([
+    'prepare',
+    '--input_dir',
+    input,
+    '--output_dir',
+    out,
+    '--tokenizer_path',
+    minimindTokenizer,
+    '--val_fraction',
+    '0.2',
+    '--seed',
+    '7',
+  ]);
   assert.equal(result.code, 0, result.stderr);
   const { train, val } = readDataset(out);
   assert.ok(val.length > 150 && val.length < 250, `val has ${val.length} of 1000`);

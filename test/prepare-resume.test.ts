@@ -2,12 +2,12 @@
 // (kill -9) or stopped (Ctrl-C) at any moment resumes to exactly the bytes of an uninterrupted run.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeParquetTexts } from '../ts/index.js';
 import { poems, brownParagraphs } from './support/corpus.js';
-import { minimindTokenizer, runCli, startCli } from './support/cli.js';
+import { minimindTokenizer, runCli, startCli, type CliResult } from './support/cli.js';
 import { readSplit } from './support/dataset.js';
 import { tempDir } from './support/files.js';
 
@@ -16,8 +16,21 @@ let input = '';
 let reference = '';
 
 function args(out: string, workers: number): string[] {
-  return ['prepare', '--input_dir', input, '--output_dir', out, '--tokenizer_path', minimindTokenizer,
-    '--chunk_size', '60000', '--val_fraction', '0.01', '--num_workers', String(workers)];
+  return [
+    'prepare',
+    '--input_dir',
+    input,
+    '--output_dir',
+    out,
+    '--tokenizer_path',
+    minimindTokenizer,
+    '--chunk_size',
+    '60000',
+    '--val_fraction',
+    '0.01',
+    '--num_workers',
+    String(workers),
+  ];
 }
 
 /** Every file of a prepared dataset (train/, val/), name -> bytes. */
@@ -73,16 +86,60 @@ test('the output does not depend on --num_workers', async () => {
   assert.ok(datasetFiles(reference).size > 10, 'the corpus spans many chunks');
 });
 
+/** The chunk files in train/, as name:inode: a chunk written again under the same name (atomically,
+ * so as a new file) counts as another one. */
+function chunkFiles(out: string): Set<string> {
+  const dir = path.join(out, 'train');
+  const chunks = new Set<string>();
+  try {
+    for (const name of readdirSync(dir)) {
+      if (/^chunk-\d+-\d+\.bin$/.test(name)) chunks.add(`${name}:${statSync(path.join(dir, name)).ino}`);
+    }
+  } catch {
+    // Not there yet, or renamed while listed: seen on the next look.
+  }
+  return chunks;
+}
+
+/** Whether a chunk file has been written since `before` was listed. */
+function newChunk(out: string, before: Set<string>): boolean {
+  return [...chunkFiles(out)].some((chunk) => !before.has(chunk));
+}
+
+type Run = { child: ReturnType<typeof startCli>['child']; done: Promise<CliResult> };
+
+/** Waits until the running prepare has reached `what`; fails if it ends first. */
+async function waitFor(run: Run, what: string, reached: () => boolean): Promise<void> {
+  const started = Date.now();
+  while (!reached()) {
+    if (run.child.exitCode !== null || run.child.signalCode !== null) assert.fail(`the run ended before ${what}: ${(await run.done).stderr}`);
+    if (Date.now() - started > 60_000) assert.fail(`the run did not reach ${what} within a minute`);
+    await sleep(5);
+  }
+}
+
 test('kill -9 at several moments, then a rerun: identical to an uninterrupted run', async () => {
   const out = tempDir('killed');
-  // First kill right after the first committed file, then at arbitrary moments.
-  const kills: Array<() => boolean> = [() => filesDone(out) >= 1, () => true, () => true];
+  // Each kill lands right after a known event, each a different state to recover from: (1) just after
+  // the first file is committed; (2) mid-file, after the resumed run has committed a file of its own and
+  // then written a chunk the state does not list yet; (3) mid-file again, once the resumed run has written
+  // a chunk (typically before its first commit, rewriting one the last run wrote after its commit).
+  // Each waits, given the chunk files there were before the run started, until its run is where it is killed.
   let lastDone = 0;
-  for (const [i, ready] of kills.entries()) {
+  const kills: Array<(run: Run, chunksBefore: Set<string>) => Promise<void>> = [
+    (run) => waitFor(run, 'its first committed file', () => filesDone(out) >= 1),
+    async (run) => {
+      const resumedAfter = lastDone;
+      await waitFor(run, 'a file committed by the resumed run', () => filesDone(out) > resumedAfter);
+      const committed = chunkFiles(out);
+      await waitFor(run, 'a chunk written after that commit', () => newChunk(out, committed));
+    },
+    (run, chunksBefore) => waitFor(run, 'a chunk written by the resumed run', () => newChunk(out, chunksBefore)),
+  ];
+  for (const [i, reached] of kills.entries()) {
+    const chunksBefore = chunkFiles(out);
     const run = startCli(args(out, 2));
-    const started = Date.now();
-    while (!ready() && Date.now() - started < 60_000) await sleep(10);
-    await sleep(i === 0 ? 0 : 150 + 170 * i);
+    await reached(run, chunksBefore);
     run.child.kill('SIGKILL');
     const result = await run.done;
     assert.equal(result.signal, 'SIGKILL', `run ${i} finished before it could be killed`);
@@ -102,8 +159,7 @@ test('kill -9 at several moments, then a rerun: identical to an uninterrupted ru
 test('Ctrl-C stops cleanly with exit code 130; the rerun resumes to identical output', async () => {
   const out = tempDir('sigint');
   const run = startCli(args(out, 2));
-  const started = Date.now();
-  while (filesDone(out) < 2 && Date.now() - started < 60_000) await sleep(10);
+  await waitFor(run, 'its second committed file', () => filesDone(out) >= 2);
   run.child.kill('SIGINT');
   const stopped = await run.done;
   assert.equal(stopped.code, 130, stopped.stderr);

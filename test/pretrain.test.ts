@@ -32,7 +32,10 @@ test('a dry run checks the data as training would read it: folders, windows, tok
   const config = writeConfig(tinyConfig(data, tempDir('dry-out')));
   const ok = await runCli(['pretrain', '--config', config, '--dry_run']);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.match(ok.stdout, /^data: train [\d,]+ windows of 65 tokens \([\d.]+[KM]? tokens, \S+train\); val [\d,]+ windows \(\S+val\); its tokenizer's 6,400 tokens fit the model's 6,400; ids of \d+ sampled windows within the vocabulary$/m);
+  assert.match(
+    ok.stdout,
+    /^data: train [\d,]+ windows of 65 tokens \([\d.]+[KM]? tokens, \S+train\); val [\d,]+ windows \(\S+val\); its tokenizer's 6,400 tokens fit the model's 6,400; ids of \d+ sampled windows within the vocabulary$/m,
+  );
   const small = await runCli(['pretrain', '--config', config, '--dry_run', '--model_config.vocab_size', '4096', '--model_config.padded_vocab_size', '4096']);
   assert.equal(small.code, 1);
   assert.match(small.stderr, /tokenizer: has 6400 tokens, more than the model's padded_vocab_size of 4096/);
@@ -45,12 +48,17 @@ test('a tiny model learns poetry: validation loss ends far below the unigram ent
   // Unigram entropy of the training tokens: what a model that ignores context can reach at best.
   const counts = new Map<number, number>();
   let total = 0;
-  for (const doc of readSplit(path.join(data, 'train'))) for (const id of doc) (counts.set(id, (counts.get(id) ?? 0) + 1), total++);
+  for (const doc of readSplit(path.join(data, 'train'))) {
+    for (const id of doc) counts.set(id, (counts.get(id) ?? 0) + 1);
+    total += doc.length;
+  }
   let entropy = 0;
   for (const c of counts.values()) entropy -= (c / total) * Math.log(c / total);
 
   const out = tempDir('learn');
-  const config = loadPretrainConfig({ tree: tinyConfig(data, out, { train: { max_tokens: 16 * 64 * 300, save_interval: 1000, log_interval: 50 }, eval: { interval: 100 } }) });
+  const config = loadPretrainConfig({
+    tree: tinyConfig(data, out, { train: { max_tokens: 16 * 64 * 300, save_interval: 1000, log_interval: 50 }, eval: { interval: 100 } }),
+  });
   const events: any[] = [];
   const summary = await pretrain(config, { onLog: (e) => events.push(e) });
   const vals = events.filter((e) => e.type === 'validation').map((e) => e.val_loss);
@@ -141,8 +149,16 @@ test('resuming under a different batch or model is refused, and continued pretra
 
 test('keep_last_checkpoints keeps only the newest step folders; an AbortSignal stops the library run with a checkpoint', async () => {
   const out = tempDir('keep');
-  await pretrain(loadPretrainConfig({ tree: tinyConfig(data, out, { train: { max_tokens: 16 * 64 * 12, save_interval: 2 }, minilm: { keep_last_checkpoints: 2 } }) }));
-  assert.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('step-')).sort(), ['step-00000010', 'step-00000012']);
+  await pretrain(
+    loadPretrainConfig({ tree: tinyConfig(data, out, { train: { max_tokens: 16 * 64 * 12, save_interval: 2 }, minilm: { keep_last_checkpoints: 2 } }) }),
+  );
+  assert.deepEqual(
+    fs
+      .readdirSync(out)
+      .filter((f) => f.startsWith('step-'))
+      .sort(),
+    ['step-00000010', 'step-00000012'],
+  );
 
   const stopped = tempDir('abort');
   const controller = new AbortController();
@@ -171,7 +187,11 @@ test('broken configs and data get one clear message naming the file and key', as
   const wrong = await runCli(['pretrain', '--config', writeConfig(tinyConfig(notData, out))]);
   assert.match(wrong.stderr, /x\.bin: is not an llm\.c token shard/);
 
-  const smallVocab = await runCli(['pretrain', '--config', writeConfig(tinyConfig(data, out, { model_config: { ...(tinyConfig(data, out).model_config as object), vocab_size: 512, padded_vocab_size: 512 } }))]);
+  const smallVocab = await runCli([
+    'pretrain',
+    '--config',
+    writeConfig(tinyConfig(data, out, { model_config: { ...(tinyConfig(data, out).model_config as object), vocab_size: 512, padded_vocab_size: 512 } })),
+  ]);
   assert.equal(smallVocab.code, 1);
   assert.match(smallVocab.stderr, /holds token id \d+, outside the model's vocabulary of 512/);
 });

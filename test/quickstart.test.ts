@@ -16,7 +16,14 @@ test('quickstart builds the corpus, tokenizer, dataset and model, prints a sampl
   assert.match(first.stderr, /step 4: val_loss/);
   assert.match(first.stdout, /^床前明月光.+/m);
   assert.match(first.stdout, /checkpoint +\S+out\/final/);
-  for (const file of ['data/raw/poems.parquet', 'data/tokenizer/tokenizer.json', 'data/prepared/train/index.json', 'out/final/model.safetensors', 'out/report.html', 'out/loss.png']) {
+  for (const file of [
+    'data/raw/poems.parquet',
+    'data/tokenizer/tokenizer.json',
+    'data/prepared/train/index.json',
+    'out/final/model.safetensors',
+    'out/report.html',
+    'out/loss.png',
+  ]) {
     assert.ok(fs.existsSync(path.join(root, file)), file);
   }
 

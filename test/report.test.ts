@@ -32,7 +32,10 @@ function chromium(): string | null {
 }
 
 function headless(browser: string, args: string[]) {
-  const result = spawnSync(browser, ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--no-first-run', ...args], { timeout: 120_000, encoding: 'utf8' });
+  const result = spawnSync(browser, ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--no-first-run', ...args], {
+    timeout: 120_000,
+    encoding: 'utf8',
+  });
   assert.equal(result.status, 0, `${browser} ${args.join(' ')} failed: ${result.stderr}`);
   return result.stdout;
 }
@@ -76,7 +79,12 @@ test('pretrain ends by printing the report command, which writes one self-contai
 test('a run with metrics but no checkpoint yet gets a report; a folder without metrics gets a clear error', async () => {
   const inProgress = tempDir('report-early');
   fs.mkdirSync(path.join(inProgress, 'logs/csv/version_0'), { recursive: true });
-  const rows = ['step,iter,tokens,loss,learning_rate,grad_norm,tokens_per_sec,mfu,val_loss,val_ppl', '1,1,1024,9.1,0.001,1.2,5000,0.4,,', '2,2,2048,8.7,0.001,1.1,5100,0.41,,', '3,3,30'];
+  const rows = [
+    'step,iter,tokens,loss,learning_rate,grad_norm,tokens_per_sec,mfu,val_loss,val_ppl',
+    '1,1,1024,9.1,0.001,1.2,5000,0.4,,',
+    '2,2,2048,8.7,0.001,1.1,5100,0.41,,',
+    '3,3,30',
+  ];
   fs.writeFileSync(path.join(inProgress, 'logs/csv/version_0/metrics.csv'), `${rows.join('\n')}`);
   const summary = writeReport(inProgress);
   assert.equal(summary.rows, 2, 'the row still being written is left out');

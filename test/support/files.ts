@@ -10,7 +10,7 @@ export function tempDir(name: string): string {
 
 export function writeJsonl(file: string, texts: Array<string | null>, key = 'text'): void {
   mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, texts.map((t, i) => JSON.stringify({ id: i, [key]: t })).join('\n') + '\n');
+  writeFileSync(file, `${texts.map((t, i) => JSON.stringify({ id: i, [key]: t })).join('\n')}\n`);
 }
 
 /** RFC 4180 CSV: every field quoted, so texts may hold commas, quotes and newlines. */
@@ -18,5 +18,5 @@ export function writeCsv(file: string, texts: string[], key = 'text'): void {
   mkdirSync(path.dirname(file), { recursive: true });
   const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
   const rows = texts.map((t, i) => `${i},${quote(t)},${quote('meta, "x"')}`);
-  writeFileSync(file, [`id,${key},meta`, ...rows].join('\r\n') + '\r\n');
+  writeFileSync(file, `${[`id,${key},meta`, ...rows].join('\r\n')}\r\n`);
 }

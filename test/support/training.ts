@@ -21,16 +21,34 @@ export async function poetryDataset(documents: number): Promise<string> {
 export function tinyConfig(dataPath: string, outDir: string, changes: Record<string, Record<string, unknown> | unknown> = {}): Record<string, unknown> {
   const base: Record<string, any> = {
     model_config: {
-      name: 'tiny', block_size: 64, vocab_size: 6400, padded_vocab_size: 6400, n_layer: 2, n_head: 4, n_query_groups: 2,
-      n_embd: 64, rotary_percentage: 1.0, parallel_residual: false, bias: false, norm_class_name: 'RMSNorm',
-      mlp_class_name: 'LLaMAMLP', intermediate_size: 128,
+      name: 'tiny',
+      block_size: 64,
+      vocab_size: 6400,
+      padded_vocab_size: 6400,
+      n_layer: 2,
+      n_head: 4,
+      n_query_groups: 2,
+      n_embd: 64,
+      rotary_percentage: 1.0,
+      parallel_residual: false,
+      bias: false,
+      norm_class_name: 'RMSNorm',
+      mlp_class_name: 'LLaMAMLP',
+      intermediate_size: 128,
     },
     out_dir: outDir,
     precision: '32-true',
     data: { class_path: 'litgpt.data.LitData', init_args: { data_path: dataPath } },
     train: {
-      save_interval: 5, log_interval: 1, global_batch_size: 16, micro_batch_size: 8, lr_warmup_steps: 3,
-      max_tokens: 16 * 64 * 20, tie_embeddings: true, max_norm: 1.0, min_lr: 1e-4,
+      save_interval: 5,
+      log_interval: 1,
+      global_batch_size: 16,
+      micro_batch_size: 8,
+      lr_warmup_steps: 3,
+      max_tokens: 16 * 64 * 20,
+      tie_embeddings: true,
+      max_norm: 1.0,
+      min_lr: 1e-4,
     },
     eval: { interval: 10, max_iters: 4, initial_validation: false, final_validation: true },
     optimizer: { class_path: 'torch.optim.AdamW', init_args: { lr: 3e-3, weight_decay: 0.1, betas: [0.9, 0.95] } },
@@ -38,9 +56,7 @@ export function tinyConfig(dataPath: string, outDir: string, changes: Record<str
     seed: 42,
   };
   for (const [key, value] of Object.entries(changes)) {
-    base[key] = value !== null && typeof value === 'object' && !Array.isArray(value) && typeof base[key] === 'object'
-      ? { ...base[key], ...value }
-      : value;
+    base[key] = value !== null && typeof value === 'object' && !Array.isArray(value) && typeof base[key] === 'object' ? { ...base[key], ...value } : value;
   }
   return base;
 }

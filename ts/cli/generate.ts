@@ -19,16 +19,30 @@ export function generateCommand(yargs: Argv): Argv {
       return y
         .positional('checkpoint_dir', { type: 'string', demandOption: true, describe: 'The model folder' })
         .option('prompt', { type: 'string', default: 'What food do llamas eat?', describe: 'Text to continue' })
-        .option('max_new_tokens', { alias: 'max-new-tokens', type: 'number', default: d.maxNewTokens, describe: 'Tokens to generate at most (stops earlier at EOS)' })
+        .option('max_new_tokens', {
+          alias: 'max-new-tokens',
+          type: 'number',
+          default: d.maxNewTokens,
+          describe: 'Tokens to generate at most (stops earlier at EOS)',
+        })
         .option('temperature', { type: 'number', default: d.temperature, describe: '0 picks the most likely token (greedy)' })
         .option('top_k', { alias: 'top-k', type: 'number', default: d.topK ?? 0, describe: 'Sample among the k most likely tokens; 0 for all' })
         .option('top_p', { alias: 'top-p', type: 'number', default: d.topP, describe: 'Sample within the smallest set of tokens with this much probability' })
-        .option('repetition_penalty', { alias: 'repetition-penalty', type: 'number', default: d.repetitionPenalty, describe: '> 1 discourages tokens already in the text (1.1 to 1.3 breaks loops)' })
+        .option('repetition_penalty', {
+          alias: 'repetition-penalty',
+          type: 'number',
+          default: d.repetitionPenalty,
+          describe: '> 1 discourages tokens already in the text (1.1 to 1.3 breaks loops)',
+        })
         .option('num_samples', { alias: 'num-samples', type: 'number', default: 1, describe: 'Samples to generate (seed, seed + 1, ...)' })
         .option('seed', { type: 'number', default: d.seed, describe: 'The same seed and prompt give the same text' })
         .option('stream', { type: 'boolean', describe: 'Print tokens as they come [default: on a terminal]' })
         .option('tokenizer_dir', { alias: 'tokenizer-dir', type: 'string', describe: 'Tokenizer folder [default: the checkpoint folder]' })
-        .option('device', { choices: ['cpu', 'cuda', 'auto'], default: 'cpu', describe: 'Where to run: cuda needs the GPU addon (npm run build:cuda); auto takes the GPU when usable' });
+        .option('device', {
+          choices: ['cpu', 'cuda', 'auto'],
+          default: 'cpu',
+          describe: 'Where to run: cuda needs the GPU addon (npm run build:cuda); auto takes the GPU when usable',
+        });
     },
     async (argv) => {
       const maxNewTokens = positiveInteger('max_new_tokens', argv.max_new_tokens as number);
@@ -48,7 +62,13 @@ export function generateCommand(yargs: Argv): Argv {
       try {
         for (let i = 0; i < samples; i++) {
           const generation = model.generate(argv.prompt as string, {
-            maxNewTokens, temperature, topK: topK === 0 ? null : topK, topP, repetitionPenalty, seed: seed + i, signal,
+            maxNewTokens,
+            temperature,
+            topK: topK === 0 ? null : topK,
+            topP,
+            repetitionPenalty,
+            seed: seed + i,
+            signal,
           });
           let text = argv.prompt as string;
           if (stream) process.stdout.write(text);

@@ -28,8 +28,10 @@ export function inspectCommand(yargs: Argv): Argv {
       for (const s of report.splits) {
         out(`${s.name} (${s.path})`);
         out(`  ${thousands(s.documents)} documents, ${thousands(s.tokens)} tokens, ${s.chunks} chunks, ${s.dtype}, item_loader ${s.itemLoader ?? 'none'}`);
-        out(`  ${thousands(s.distinctIds)} distinct token ids seen, largest ${thousands(s.maxId)}` +
-          (report.tokenizerVocabSize ? ` (tokenizer vocabulary: ${thousands(report.tokenizerVocabSize)})` : ''));
+        out(
+          `  ${thousands(s.distinctIds)} distinct token ids seen, largest ${thousands(s.maxId)}` +
+            (report.tokenizerVocabSize ? ` (tokenizer vocabulary: ${thousands(report.tokenizerVocabSize)})` : ''),
+        );
         s.samples.forEach((text, i) => {
           const oneLine = text.replace(/\s+/g, ' ').trim();
           out(`  sample ${i + 1}: ${oneLine.length > 160 ? `${oneLine.slice(0, 160)}…` : oneLine}`);

@@ -13,15 +13,50 @@ export function prepareCommand(yargs: Argv): Argv {
     (y) => {
       const d = prepareDefaults();
       return y
-        .option('input_dir', { alias: 'input-dir', type: 'string', demandOption: true, describe: 'Folder searched recursively (links followed) for input files' })
-        .option('output_dir', { alias: 'output-dir', type: 'string', demandOption: true, describe: 'Receives train/, val/ and tokenizer/; an interrupted run here resumes' })
-        .option('tokenizer_path', { alias: 'tokenizer-path', type: 'string', demandOption: true, describe: 'Folder with tokenizer.json and tokenizer_config.json, or a tokenizer.json' })
+        .option('input_dir', {
+          alias: 'input-dir',
+          type: 'string',
+          demandOption: true,
+          describe: 'Folder searched recursively (links followed) for input files',
+        })
+        .option('output_dir', {
+          alias: 'output-dir',
+          type: 'string',
+          demandOption: true,
+          describe: 'Receives train/, val/ and tokenizer/; an interrupted run here resumes',
+        })
+        .option('tokenizer_path', {
+          alias: 'tokenizer-path',
+          type: 'string',
+          demandOption: true,
+          describe: 'Folder with tokenizer.json and tokenizer_config.json, or a tokenizer.json',
+        })
         .option('text_key', { alias: 'text-key', type: 'string', default: d.textKey, describe: 'Column (Parquet, CSV) or key (JSONL) holding the text' })
-        .option('file_type', { alias: 'file-type', type: 'string', choices: ['parquet', 'jsonl', 'csv'], describe: 'Input type [default: the one type found in input_dir]' })
-        .option('fast_dev_run', { alias: 'fast-dev-run', type: 'boolean', default: false, describe: `Prepare only the first ${d.fastDevRunDocuments.toLocaleString('en-US')} documents` })
-        .option('num_workers', { alias: 'num-workers', type: 'number', default: d.numWorkers, describe: 'Tokenizing threads; 0 = one per core (output is the same for any value)' })
+        .option('file_type', {
+          alias: 'file-type',
+          type: 'string',
+          choices: ['parquet', 'jsonl', 'csv'],
+          describe: 'Input type [default: the one type found in input_dir]',
+        })
+        .option('fast_dev_run', {
+          alias: 'fast-dev-run',
+          type: 'boolean',
+          default: false,
+          describe: `Prepare only the first ${d.fastDevRunDocuments.toLocaleString('en-US')} documents`,
+        })
+        .option('num_workers', {
+          alias: 'num-workers',
+          type: 'number',
+          default: d.numWorkers,
+          describe: 'Tokenizing threads; 0 = one per core (output is the same for any value)',
+        })
         .option('chunk_size', { alias: 'chunk-size', type: 'number', default: d.chunkSize, describe: 'Tokens per chunk file' })
-        .option('val_fraction', { alias: 'val-fraction', type: 'number', default: d.valFraction, describe: 'Fraction of documents held out for validation (chosen from --seed); 0 for none' })
+        .option('val_fraction', {
+          alias: 'val-fraction',
+          type: 'number',
+          default: d.valFraction,
+          describe: 'Fraction of documents held out for validation (chosen from --seed); 0 for none',
+        })
         .option('seed', { type: 'number', default: d.seed, describe: 'Seed choosing the validation documents' })
         .option('dtype', { type: 'string', choices: ['int16', 'int32'], describe: 'Token type on disk [default: int16 if every id fits, else int32]' });
     },

@@ -55,14 +55,19 @@ function printer(): (event: PretrainEvent) => void {
       case 'warning':
         return line(`warning: ${event.message}`);
       case 'start':
-        line(`device: ${event.device}, ${event.precision}, matmul peak ${(event.peakFlops / 1e12).toFixed(2)} TFLOP/s for MFU (${event.peakFlopsSource})` +
-          (event.whyNotGpu ? ` (not the GPU: ${event.whyNotGpu})` : ''));
-        return line(event.resumedFrom
-          ? `resumed from ${event.resumedFrom} at step ${event.step} of ${event.totalSteps}`
-          : `training ${thousands(event.info.parameters)} parameters for ${event.totalSteps} steps on ${formatCount(event.info.trainTokens)} tokens ` +
-            `(${thousands(event.info.trainWindows)} windows; validation: ${thousands(event.info.valWindows)} windows)`);
+        line(
+          `device: ${event.device}, ${event.precision}, matmul peak ${(event.peakFlops / 1e12).toFixed(2)} TFLOP/s for MFU (${event.peakFlopsSource})` +
+            (event.whyNotGpu ? ` (not the GPU: ${event.whyNotGpu})` : ''),
+        );
+        return line(
+          event.resumedFrom
+            ? `resumed from ${event.resumedFrom} at step ${event.step} of ${event.totalSteps}`
+            : `training ${thousands(event.info.parameters)} parameters for ${event.totalSteps} steps on ${formatCount(event.info.trainTokens)} tokens ` +
+                `(${thousands(event.info.trainWindows)} windows; validation: ${thousands(event.info.valWindows)} windows)`,
+        );
       case 'step': {
-        const detail = `step ${event.step}/${event.totalSteps}  loss ${event.loss.toFixed(4)}  lr ${event.learning_rate.toExponential(2)}  ` +
+        const detail =
+          `step ${event.step}/${event.totalSteps}  loss ${event.loss.toFixed(4)}  lr ${event.learning_rate.toExponential(2)}  ` +
           `${formatCount(event.tokens)} tok  ${Math.round(event.tokens_per_sec)} tok/s  MFU ${(100 * event.mfu).toFixed(1)}%`;
         if (process.stderr.isTTY) return bar.update({ fraction: event.step / event.totalSteps, detail, etaSeconds: event.eta_seconds });
         return line(`${detail}  ETA ${formatDuration(event.eta_seconds)}`);
@@ -82,7 +87,10 @@ export function pretrainCommand(yargs: Argv): Argv {
     (y) =>
       y
         .strict(false)
-        .option('config', { type: 'string', describe: "litgpt pretrain YAML (e.g. configs/pretrain.yaml); relative paths inside resolve against the working directory" })
+        .option('config', {
+          type: 'string',
+          describe: 'litgpt pretrain YAML (e.g. configs/pretrain.yaml); relative paths inside resolve against the working directory',
+        })
         .option('dry_run', { alias: 'dry-run', type: 'boolean', default: false, describe: 'Resolve the config, check the model, print a summary and exit' })
         .example('$0 pretrain --config configs/pretrain.yaml', '')
         .example('$0 pretrain --config configs/pretrain.yaml --train.micro_batch_size 4 --out_dir out/x', ''),
@@ -105,16 +113,23 @@ export function pretrainCommand(yargs: Argv): Argv {
  * A problem is an error naming the file, as the run itself would give it, only before any training.
  */
 function describeData(config: PretrainConfig): string {
-  const check = callNative(() => native().checkData({
-    dataPath: config.data.data_path,
-    splitNames: config.data.split_names ?? undefined,
-    seqLen: config.train.max_seq_length,
-    vocab: config.model.padded_vocab_size,
-  }));
+  const check = callNative(() =>
+    native().checkData({
+      dataPath: config.data.data_path,
+      splitNames: config.data.split_names ?? undefined,
+      seqLen: config.train.max_seq_length,
+      vocab: config.model.padded_vocab_size,
+    }),
+  );
   const val = check.valDir == null ? 'no validation split' : `val ${thousands(check.valWindows)} windows (${check.valDir})`;
-  const vocab = check.tokenizerVocabSize == null ? 'no tokenizer stored with the data' : `its tokenizer's ${thousands(check.tokenizerVocabSize)} tokens fit the model's ${thousands(config.model.padded_vocab_size)}`;
-  return `data: train ${thousands(check.trainWindows)} windows of ${config.train.max_seq_length + 1} tokens (${formatCount(check.trainTokens)} tokens, ${check.trainDir}); ` +
-    `${val}; ${vocab}; ids of ${check.sampledWindows} sampled windows within the vocabulary`;
+  const vocab =
+    check.tokenizerVocabSize == null
+      ? 'no tokenizer stored with the data'
+      : `its tokenizer's ${thousands(check.tokenizerVocabSize)} tokens fit the model's ${thousands(config.model.padded_vocab_size)}`;
+  return (
+    `data: train ${thousands(check.trainWindows)} windows of ${config.train.max_seq_length + 1} tokens (${formatCount(check.trainTokens)} tokens, ${check.trainDir}); ` +
+    `${val}; ${vocab}; ids of ${check.sampledWindows} sampled windows within the vocabulary`
+  );
 }
 
 /** A training run as the command shows it: the summary, progress, and Ctrl-C / SIGTERM saving a checkpoint. */
@@ -123,8 +138,10 @@ export async function runPretrain(config: PretrainConfig): Promise<PretrainSumma
   const stop = stopOnSignals();
   try {
     const summary = await pretrain(config, { onLog: printer(), signal: stop.signal });
-    process.stderr.write(`done: ${summary.steps} steps, ${formatCount(summary.tokens)} tokens in ${formatDuration(summary.seconds)}; ` +
-      `loss ${summary.loss?.toFixed(4) ?? '-'}, val_loss ${summary.val_loss?.toFixed(4) ?? '-'}; final checkpoint ${summary.final_dir}\n`);
+    process.stderr.write(
+      `done: ${summary.steps} steps, ${formatCount(summary.tokens)} tokens in ${formatDuration(summary.seconds)}; ` +
+        `loss ${summary.loss?.toFixed(4) ?? '-'}, val_loss ${summary.val_loss?.toFixed(4) ?? '-'}; final checkpoint ${summary.final_dir}\n`,
+    );
     process.stderr.write(`curves: npx minilm report ${shellPath(summary.out_dir)}\n`);
     return summary;
   } finally {

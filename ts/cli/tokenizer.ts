@@ -7,17 +7,25 @@ import { stopOnSignals } from './signals.js';
 import { positiveInteger } from './validate.js';
 
 export function tokenizerCommand(yargs: Argv): Argv {
-  return yargs.command('tokenizer <action>', 'Tokenizer tools (train)', (y) => {
-    const d = native().tokenizerTrainingDefaults();
-    return y
-      .positional('action', { choices: ['train'] as const, describe: 'train: a byte-level BPE on your corpus' })
-      .option('input_dir', { alias: 'input-dir', type: 'string', demandOption: true, describe: 'Folder searched recursively for input files' })
-      .option('output_dir', { alias: 'output-dir', type: 'string', demandOption: true, describe: 'Receives tokenizer.json and tokenizer_config.json' })
-      .option('text_key', { alias: 'text-key', type: 'string', default: d.textKey, describe: 'Column or key holding the text' })
-      .option('file_type', { alias: 'file-type', type: 'string', choices: ['parquet', 'jsonl', 'csv'], describe: 'Input type [default: inferred]' })
-      .option('vocab_size', { alias: 'vocab-size', type: 'number', default: d.vocabSize, describe: 'Vocabulary size, special tokens included' })
-      .option('special_tokens', { alias: 'special-tokens', type: 'string', default: d.specialTokens.join(','), describe: 'Comma-separated; ids 0, 1, 2... (unknown, BOS, EOS)' });
-  },
+  return yargs.command(
+    'tokenizer <action>',
+    'Tokenizer tools (train)',
+    (y) => {
+      const d = native().tokenizerTrainingDefaults();
+      return y
+        .positional('action', { choices: ['train'] as const, describe: 'train: a byte-level BPE on your corpus' })
+        .option('input_dir', { alias: 'input-dir', type: 'string', demandOption: true, describe: 'Folder searched recursively for input files' })
+        .option('output_dir', { alias: 'output-dir', type: 'string', demandOption: true, describe: 'Receives tokenizer.json and tokenizer_config.json' })
+        .option('text_key', { alias: 'text-key', type: 'string', default: d.textKey, describe: 'Column or key holding the text' })
+        .option('file_type', { alias: 'file-type', type: 'string', choices: ['parquet', 'jsonl', 'csv'], describe: 'Input type [default: inferred]' })
+        .option('vocab_size', { alias: 'vocab-size', type: 'number', default: d.vocabSize, describe: 'Vocabulary size, special tokens included' })
+        .option('special_tokens', {
+          alias: 'special-tokens',
+          type: 'string',
+          default: d.specialTokens.join(','),
+          describe: 'Comma-separated; ids 0, 1, 2... (unknown, BOS, EOS)',
+        });
+    },
     async (argv) => {
       const stop = stopOnSignals();
       try {
@@ -29,7 +37,10 @@ export function tokenizerCommand(yargs: Argv): Argv {
             textKey: argv.text_key,
             fileType: argv.file_type as 'parquet' | 'jsonl' | 'csv' | undefined,
             vocabSize: positiveInteger('vocab_size', argv.vocab_size),
-            specialTokens: argv.special_tokens.split(',').map((t) => t.trim()).filter((t) => t.length > 0),
+            specialTokens: argv.special_tokens
+              .split(',')
+              .map((t) => t.trim())
+              .filter((t) => t.length > 0),
           },
           { signal: stop.signal },
         );

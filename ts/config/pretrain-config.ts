@@ -70,6 +70,7 @@ export interface LoadPretrainConfigOptions {
 }
 
 // The schema guarantees each normalised value's type; this alias only spares casts at every read.
+// biome-ignore lint/suspicious/noExplicitAny: the values were checked against pretrain-schema.ts
 type Values = Record<string, any>;
 
 export function loadPretrainConfig(options: LoadPretrainConfigOptions): PretrainConfig {
@@ -111,7 +112,11 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
     problems.push({ path: given.has('model_name') ? 'model_name' : 'model_config', message });
   }
   if (!given.has('data')) {
-    problems.push({ path: 'data', message: 'data is not set (litgpt would then use litgpt.data.TinyLlama): give data: {class_path: LitData, init_args: {data_path: FOLDER}} with a folder `minilm prepare` wrote' });
+    problems.push({
+      path: 'data',
+      message:
+        'data is not set (litgpt would then use litgpt.data.TinyLlama): give data: {class_path: LitData, init_args: {data_path: FOLDER}} with a folder `minilm prepare` wrote',
+    });
   }
   if (problems.length > 0) throw fail(problems);
 
@@ -120,8 +125,11 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
   };
   const model = resolveModel(values.model_config, values.train.tie_embeddings ?? false, check);
   const train = resolveTrain(values.train, model.block_size, given, check);
-  check(!(values.initial_checkpoint_dir !== null && values.resume !== false), ['initial_checkpoint_dir', 'resume'],
-    'initial_checkpoint_dir and resume are both set: initial_checkpoint_dir starts a new run from a checkpoint\'s weights, resume continues an interrupted run in out_dir; choose one (litgpt refuses both too)');
+  check(
+    !(values.initial_checkpoint_dir !== null && values.resume !== false),
+    ['initial_checkpoint_dir', 'resume'],
+    "initial_checkpoint_dir and resume are both set: initial_checkpoint_dir starts a new run from a checkpoint's weights, resume continues an interrupted run in out_dir; choose one (litgpt refuses both too)",
+  );
   if (problems.length > 0) throw fail(problems);
 
   const abs = (p: string | null) => (p === null ? null : path.resolve(cwd, p));
@@ -173,21 +181,36 @@ type Check = (ok: boolean, keys: string[], message: string) => void;
 function resolveModel(m: Values, tieEmbeddings: boolean, check: Check): ModelConfig {
   const name: string = m.name || (typeof m.hf_config?.name === 'string' ? m.hf_config.name : '');
   // litgpt's RMSNorm adds 1 to its weight when the model's name contains "Gemma".
-  check(!name.includes('Gemma'), ['model_config.name'],
-    `model_config.name: ${name} contains "Gemma", which makes litgpt's RMSNorm add 1 to its weights (Gemma's norm); minilm implements LLaMA's RMSNorm: rename the model`);
+  check(
+    !name.includes('Gemma'),
+    ['model_config.name'],
+    `model_config.name: ${name} contains "Gemma", which makes litgpt's RMSNorm add 1 to its weights (Gemma's norm); minilm implements LLaMA's RMSNorm: rename the model`,
+  );
   const divides = m.n_embd % m.n_head === 0;
-  check(m.head_size !== null || divides, ['model_config.n_embd', 'model_config.n_head'],
-    `model_config.n_embd (${m.n_embd}) is not a multiple of model_config.n_head (${m.n_head}), so head_size cannot be derived; set head_size or change one of them`);
+  check(
+    m.head_size !== null || divides,
+    ['model_config.n_embd', 'model_config.n_head'],
+    `model_config.n_embd (${m.n_embd}) is not a multiple of model_config.n_head (${m.n_head}), so head_size cannot be derived; set head_size or change one of them`,
+  );
   const head_size: number = m.head_size ?? (divides ? m.n_embd / m.n_head : 1);
   const padded: number = m.padded_vocab_size ?? Math.ceil(m.vocab_size / m.padding_multiple) * m.padding_multiple;
   const n_query_groups: number = m.n_query_groups ?? m.n_head;
-  check(m.n_head % n_query_groups === 0, ['model_config.n_head', 'model_config.n_query_groups'],
-    `model_config.n_head (${m.n_head}) must be a multiple of model_config.n_query_groups (${n_query_groups}): each group of query heads shares one key/value head`);
-  check(m.intermediate_size !== null, ['model_config.intermediate_size'],
-    'model_config.intermediate_size is not set: LLaMAMLP needs it (litgpt refuses it missing too)');
+  check(
+    m.n_head % n_query_groups === 0,
+    ['model_config.n_head', 'model_config.n_query_groups'],
+    `model_config.n_head (${m.n_head}) must be a multiple of model_config.n_query_groups (${n_query_groups}): each group of query heads shares one key/value head`,
+  );
+  check(
+    m.intermediate_size !== null,
+    ['model_config.intermediate_size'],
+    'model_config.intermediate_size is not set: LLaMAMLP needs it (litgpt refuses it missing too)',
+  );
   const rope_n_elem = Math.trunc(m.rotary_percentage * head_size);
-  check(rope_n_elem >= 2 && rope_n_elem % 2 === 0, ['model_config.rotary_percentage'],
-    `model_config.rotary_percentage (${m.rotary_percentage}) x head_size (${head_size}) gives ${rope_n_elem} rotated dimensions; RoPE rotates pairs, so it must be even and at least 2`);
+  check(
+    rope_n_elem >= 2 && rope_n_elem % 2 === 0,
+    ['model_config.rotary_percentage'],
+    `model_config.rotary_percentage (${m.rotary_percentage}) x head_size (${head_size}) gives ${rope_n_elem} rotated dimensions; RoPE rotates pairs, so it must be even and at least 2`,
+  );
   return {
     name,
     block_size: m.block_size,
@@ -209,20 +232,29 @@ function resolveModel(m: Values, tieEmbeddings: boolean, check: Check): ModelCon
 
 // litgpt.args.TrainArgs and pretrain's validate_args, with minilm's stricter batch check.
 function resolveTrain(t: Values, blockSize: number, given: Set<string>, check: Check): PretrainConfig['train'] {
-  check(t.global_batch_size % t.micro_batch_size === 0, ['train.global_batch_size', 'train.micro_batch_size'],
+  check(
+    t.global_batch_size % t.micro_batch_size === 0,
+    ['train.global_batch_size', 'train.micro_batch_size'],
     `train.global_batch_size (${t.global_batch_size}) must be a multiple of train.micro_batch_size (${t.micro_batch_size}): ` +
-      `an optimizer step adds up global_batch_size / micro_batch_size micro-batches (litgpt would silently round down to ${Math.floor(t.global_batch_size / t.micro_batch_size)})`);
+      `an optimizer step adds up global_batch_size / micro_batch_size micro-batches (litgpt would silently round down to ${Math.floor(t.global_batch_size / t.micro_batch_size)})`,
+  );
   check(t.max_tokens !== null, ['train.max_tokens'], "train.max_tokens is required: litgpt's pretrain ends the run when it has trained on that many tokens");
   check(t.max_norm !== null, ['train.max_norm'], "train.max_norm is required: litgpt's pretrain clips the gradients' global norm to it");
   const maxSeqLength: number = t.max_seq_length ?? blockSize;
-  check(maxSeqLength <= blockSize, ['train.max_seq_length', 'model_config.block_size'],
-    `train.max_seq_length (${maxSeqLength}) is longer than model_config.block_size (${blockSize}): the model cannot attend that far`);
+  check(
+    maxSeqLength <= blockSize,
+    ['train.max_seq_length', 'model_config.block_size'],
+    `train.max_seq_length (${maxSeqLength}) is longer than model_config.block_size (${blockSize}): the model cannot attend that far`,
+  );
   // litgpt treats 0 like null for both. The fraction wins over the 2000-step default it would otherwise
   // clash with; both set by the user is refused, as litgpt does.
   const fraction: number | null = t.lr_warmup_fraction ? t.lr_warmup_fraction : null;
   const steps: number = t.lr_warmup_steps ?? 0;
-  check(!(fraction !== null && steps > 0 && given.has('train.lr_warmup_steps')), ['train.lr_warmup_fraction', 'train.lr_warmup_steps'],
-    'train.lr_warmup_fraction and train.lr_warmup_steps are both set; choose one (litgpt refuses both too)');
+  check(
+    !(fraction !== null && steps > 0 && given.has('train.lr_warmup_steps')),
+    ['train.lr_warmup_fraction', 'train.lr_warmup_steps'],
+    'train.lr_warmup_fraction and train.lr_warmup_steps are both set; choose one (litgpt refuses both too)',
+  );
   return {
     save_interval: t.save_interval,
     log_interval: t.log_interval,
@@ -245,7 +277,9 @@ function warningsFor(values: Values, train: PretrainConfig['train']): string[] {
     warnings.push('logger_name: wandb cannot be reached from here; metrics are logged to CSV and TensorBoard under out_dir/logs');
   }
   if (values.devices !== 'auto' && values.devices !== 1) {
-    warnings.push(`devices: ${values.devices}: minilm trains on one device; each optimizer step still uses train.global_batch_size samples, as ${train.gradient_accumulation_steps} micro-batches`);
+    warnings.push(
+      `devices: ${values.devices}: minilm trains on one device; each optimizer step still uses train.global_batch_size samples, as ${train.gradient_accumulation_steps} micro-batches`,
+    );
   }
   return warnings;
 }

@@ -138,7 +138,12 @@ const MODEL_CONFIG = section({
 
 const DATA = section(
   {
-    class_path: only(str('litgpt.data.LitData'), 'litgpt.data.LitData', "minilm trains on token shards in litdata's format (what `minilm prepare` writes), which litgpt reads with litgpt.data.LitData; use LitData", 'LitData'),
+    class_path: only(
+      str('litgpt.data.LitData'),
+      'litgpt.data.LitData',
+      "minilm trains on token shards in litdata's format (what `minilm prepare` writes), which litgpt reads with litgpt.data.LitData; use LitData",
+      'LitData',
+    ),
     init_args: section({
       data_path: path('data/'),
       split_names: pair(null, 'a list of two folder names [train, val]', (v) => typeof v === 'string' && v !== ''),
@@ -199,9 +204,12 @@ const EVAL = section({
 
 // An empty `resume:` means not resuming, like false.
 const RESUME = leaf(false, 'false, true, auto or a checkpoint folder', (v) =>
-  v === null ? false : parseBoolean(v) !== BAD ? parseBoolean(v) : v === 'auto' ? v : path('').parse(v));
+  v === null ? false : parseBoolean(v) !== BAD ? parseBoolean(v) : v === 'auto' ? v : path('').parse(v),
+);
 
-const DEVICES = leaf('auto', 'auto or a whole number >= 1 (or -1, all)', (v) => (v === 'auto' || (Number.isSafeInteger(v) && ((v as number) >= 1 || v === -1)) ? v : BAD));
+const DEVICES = leaf('auto', 'auto or a whole number >= 1 (or -1, all)', (v) =>
+  v === 'auto' || (Number.isSafeInteger(v) && ((v as number) >= 1 || v === -1)) ? v : BAD,
+);
 
 export const PRETRAIN_SCHEMA: Section = section({
   model_name: str(null),
@@ -219,7 +227,16 @@ export const PRETRAIN_SCHEMA: Section = section({
   tokenizer_dir: path(null),
   logger_name: oneOf(['csv', 'tensorboard', 'wandb'], 'tensorboard'),
   seed: int(42, 0),
-  log: section({ project: str(null), run: str(null), group: str(null), teamspace: str(null), metadata: any(null), log_model: bool(false), save_logs: bool(true), checkpoint_name: str(null) }),
+  log: section({
+    project: str(null),
+    run: str(null),
+    group: str(null),
+    teamspace: str(null),
+    metadata: any(null),
+    log_model: bool(false),
+    save_logs: bool(true),
+    checkpoint_name: str(null),
+  }),
   // minilm's own section (litgpt has no such key, so litgpt would refuse a file that has it):
   //   keep_last_checkpoints: null keeps every out_dir/step-* folder, as litgpt does (about 1.3 GB each at
   //   108M parameters); K >= 1 deletes all but the newest K after each save. final/ is never deleted.

@@ -58,5 +58,11 @@ export function suggestKey(unknown: string, known: readonly string[]): string | 
 
   // Names, not whole paths, are compared: a long shared prefix would make unrelated names look near.
   const elsewhere = nearest(leaf, known.map(leafOf), tolerance(leaf, false));
-  return elsewhere === null ? null : nearest(unknown, known.filter((key) => leafOf(key) === elsewhere), Number.MAX_SAFE_INTEGER);
+  return elsewhere === null
+    ? null
+    : nearest(
+        unknown,
+        known.filter((key) => leafOf(key) === elsewhere),
+        Number.MAX_SAFE_INTEGER,
+      );
 }

@@ -12,11 +12,7 @@ export interface ParquetWriteOptions {
 }
 
 /** Writes `texts` (null for a null text) as one string column, in batches from an iterable. */
-export function writeParquetTexts(
-  file: string,
-  batches: Iterable<Array<string | null>>,
-  options: ParquetWriteOptions = {},
-): void {
+export function writeParquetTexts(file: string, batches: Iterable<Array<string | null>>, options: ParquetWriteOptions = {}): void {
   try {
     const writer = new (native().ParquetTextWriter)(file, options.column ?? 'text', options.compression ?? 'zstd', options.rowGroupSize ?? 10_000);
     for (const batch of batches) writer.write(batch);

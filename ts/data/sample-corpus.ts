@@ -16,7 +16,10 @@ function packageDir(): string {
   try {
     return path.dirname(createRequire(import.meta.url).resolve('chinese-poetry/package.json'));
   } catch {
-    throw new MinilmError('the sample corpus needs the `chinese-poetry` package: run `npm install` in the minilm folder (it is a dev dependency)', 'InvalidArg');
+    throw new MinilmError(
+      'the sample corpus needs the `chinese-poetry` package: run `npm install` in the minilm folder (it is a dev dependency)',
+      'InvalidArg',
+    );
   }
 }
 
@@ -30,7 +33,9 @@ export function* poems(limit = Infinity): Generator<string> {
   ];
   for (const [dir, pattern] of sources) {
     const full = path.join(root, dir);
-    const files = readdirSync(full).filter((f) => pattern.test(f)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    const files = readdirSync(full)
+      .filter((f) => pattern.test(f))
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
     for (const file of files) {
       const items = JSON.parse(readFileSync(path.join(full, file), 'utf8')) as Poem[];
       for (const poem of items) {

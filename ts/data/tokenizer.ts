@@ -2,12 +2,18 @@
 // addon's types (crates/minilm-node/src/tokenizer_training.rs and inspect.rs).
 import { native } from '../native.js';
 import { runJob, type JobOptions } from '../job.js';
-import type { InspectReport, TrainTokenizerArgs, TrainTokenizerSummary } from '../../native/index.js';
+import type { InspectReport, TrainTokenizerOptions, TrainTokenizerSummary } from '../../native/index.js';
 
-export type { TrainTokenizerArgs as TrainTokenizerOptions, TrainTokenizerSummary, InspectReport, SplitReport, TokenizerTrainingDefaults } from '../../native/index.js';
+export type {
+  TrainTokenizerOptions,
+  TrainTokenizerSummary,
+  InspectReport,
+  SplitReport,
+  TokenizerTrainingDefaults,
+} from '../../native/index.js';
 
 /** Trains a byte-level BPE; writes tokenizer.json and tokenizer_config.json into outputDir. */
-export function trainTokenizer(options: TrainTokenizerArgs, jobOptions: Pick<JobOptions, 'signal'> = {}): Promise<TrainTokenizerSummary> {
+export function trainTokenizer(options: TrainTokenizerOptions, jobOptions: Pick<JobOptions, 'signal'> = {}): Promise<TrainTokenizerSummary> {
   return runJob((job) => native().trainTokenizer(options, job), jobOptions);
 }
 

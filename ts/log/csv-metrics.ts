@@ -91,8 +91,9 @@ function keepRowsUpTo(file: string, header: string, lastStep: number): void {
   lines.pop();
   const existingHeader = (lines[0] ?? '').replace(/\r$/, '');
   if (existingHeader !== header) {
-    throw new Error(`cannot resume metrics file ${file}: its header is "${existingHeader}" but this run logs "${header}"; ` +
-      'move the file away or start a fresh run');
+    throw new Error(
+      `cannot resume metrics file ${file}: its header is "${existingHeader}" but this run logs "${header}"; move the file away or start a fresh run`,
+    );
   }
   const kept = [lines[0]];
   for (const line of lines.slice(1)) {

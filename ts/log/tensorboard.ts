@@ -89,8 +89,7 @@ function encodeEvent(event: EventFields): Buffer {
   if (event.fileVersion !== undefined) parts.push(lengthDelimited(3, Buffer.from(event.fileVersion, 'utf8')));
   if (event.scalars !== undefined) {
     // Summary { repeated Value value = 1; }  Value { string tag = 1; float simple_value = 2; }
-    const values = event.scalars.map(([tag, value]) =>
-      lengthDelimited(1, Buffer.concat([lengthDelimited(1, Buffer.from(tag, 'utf8')), float(2, value)])));
+    const values = event.scalars.map(([tag, value]) => lengthDelimited(1, Buffer.concat([lengthDelimited(1, Buffer.from(tag, 'utf8')), float(2, value)])));
     parts.push(lengthDelimited(5, Buffer.concat(values)));
   }
   return Buffer.concat(parts);

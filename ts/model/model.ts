@@ -87,7 +87,8 @@ function checkOptions(s: NativeGenerateOptions): void {
   if (!Number.isFinite(s.temperature) || s.temperature < 0) throw bad(`temperature must be a number >= 0 (0 is greedy), not ${s.temperature}`);
   if (s.topK != null && (!Number.isInteger(s.topK) || s.topK < 1)) throw bad(`topK must be a whole number >= 1 (or null for no limit), not ${s.topK}`);
   if (!Number.isFinite(s.topP) || s.topP <= 0 || s.topP > 1) throw bad(`topP must be in (0, 1], not ${s.topP}`);
-  if (!Number.isFinite(s.repetitionPenalty) || s.repetitionPenalty <= 0) throw bad(`repetitionPenalty must be a number > 0 (1 is off), not ${s.repetitionPenalty}`);
+  if (!Number.isFinite(s.repetitionPenalty) || s.repetitionPenalty <= 0)
+    throw bad(`repetitionPenalty must be a number > 0 (1 is off), not ${s.repetitionPenalty}`);
   if (!Number.isSafeInteger(s.seed) || s.seed < 0) throw bad(`seed must be a whole number >= 0, not ${s.seed}`);
 }
 

@@ -11,7 +11,10 @@ export class Tokenizer {
   /** A folder with tokenizer.json (and tokenizer_config.json): a checkpoint, or a tokenizer's own folder. */
   static fromDir(dir: string): Tokenizer {
     if (!existsSync(path.join(dir, 'tokenizer.json'))) {
-      throw new MinilmError(`${dir}: has no tokenizer.json; expected a folder with tokenizer.json and tokenizer_config.json (pretrain copies them into every checkpoint)`, 'InvalidArg');
+      throw new MinilmError(
+        `${dir}: has no tokenizer.json; expected a folder with tokenizer.json and tokenizer_config.json (pretrain copies them into every checkpoint)`,
+        'InvalidArg',
+      );
     }
     try {
       return new Tokenizer(new (native().NativeTokenizer)(dir));

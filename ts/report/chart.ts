@@ -45,7 +45,13 @@ export function runCharts(rows: MetricsRow[]): Chart[] {
     }),
   });
   return [
-    { id: 'loss', title: 'Loss', xLabel, series: [series('loss', 'train loss', TRAIN_COLOR), series('val_loss', 'val loss', VAL_COLOR, true)], formatY: formatValue },
+    {
+      id: 'loss',
+      title: 'Loss',
+      xLabel,
+      series: [series('loss', 'train loss', TRAIN_COLOR), series('val_loss', 'val loss', VAL_COLOR, true)],
+      formatY: formatValue,
+    },
     { id: 'lr', title: 'Learning rate', xLabel, series: [series('learning_rate', 'learning rate', PLAIN_COLOR)], formatY: formatValue },
     { id: 'throughput', title: 'Throughput (tokens/s)', xLabel, series: [series('tokens_per_sec', 'tokens/s', PLAIN_COLOR)], formatY: formatCompact },
     { id: 'mfu', title: 'Model FLOPs utilisation (%)', xLabel, series: [series('mfu', 'MFU %', PLAIN_COLOR, false, 100)], formatY: formatValue },

@@ -56,9 +56,10 @@ export function reportHtml(run: RunRecord, writtenAt = new Date()): string {
   const name = path.basename(path.resolve(run.outDir));
   const settings = parseSettings(run.hyperparametersYaml);
   const charts = runCharts(run.rows).filter(hasPoints);
-  const chartMarkup = charts.length > 0
-    ? charts.map((chart) => `<div class="chart-box">${svgChart(chart)}<div class="readout"></div></div>`).join('\n')
-    : '<p class="muted">No training or validation rows logged yet.</p>';
+  const chartMarkup =
+    charts.length > 0
+      ? charts.map((chart) => `<div class="chart-box">${svgChart(chart)}<div class="readout"></div></div>`).join('\n')
+      : '<p class="muted">No training or validation rows logged yet.</p>';
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -77,9 +78,11 @@ ${chartMarkup}
 <h2>Checkpoints</h2>
 ${checkpointsMarkup(run)}
 <h2>Config</h2>
-${run.hyperparametersYaml === null
+${
+  run.hyperparametersYaml === null
     ? '<p class="muted">No checkpoint yet: the settings are written with the first one (hyperparameters.yaml).</p>'
-    : `<p class="muted">hyperparameters.yaml of the newest checkpoint</p><pre>${escapeXml(run.hyperparametersYaml)}</pre>`}
+    : `<p class="muted">hyperparameters.yaml of the newest checkpoint</p><pre>${escapeXml(run.hyperparametersYaml)}</pre>`
+}
 <script>${SCRIPT}</script>
 </body>
 </html>
@@ -102,7 +105,10 @@ function summaryMarkup(rows: MetricsRow[]): string {
   const validated = rows.filter((row) => row.val_loss !== undefined && Number.isFinite(row.val_loss));
   const last = trained.at(-1);
   const bestVal = validated.reduce<MetricsRow | undefined>((best, row) => (best === undefined || row.val_loss! < best.val_loss! ? row : best), undefined);
-  const recent = trained.slice(-20).map((row) => row.tokens_per_sec).filter((v): v is number => v !== undefined);
+  const recent = trained
+    .slice(-20)
+    .map((row) => row.tokens_per_sec)
+    .filter((v): v is number => v !== undefined);
   const cells: Array<[string, string]> = [
     ['step', last ? thousands(last.step) : '-'],
     ['tokens seen', last?.tokens !== undefined ? formatCount(last.tokens) : '-'],

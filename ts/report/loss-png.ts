@@ -34,7 +34,12 @@ function drawChart(chart: Chart): Raster {
     image.text(px(tick), PLOT.top + plotHeight + 12, formatCompact(tick), MUTED, SCALE, 'center');
   }
   const [left, top, right, bottom] = [PLOT.left, PLOT.top, PLOT.left + plotWidth, PLOT.top + plotHeight];
-  for (const [x0, y0, x1, y1] of [[left, top, right, top], [right, top, right, bottom], [right, bottom, left, bottom], [left, bottom, left, top]]) {
+  for (const [x0, y0, x1, y1] of [
+    [left, top, right, top],
+    [right, top, right, bottom],
+    [right, bottom, left, bottom],
+    [left, bottom, left, top],
+  ]) {
     image.line(x0, y0, x1, y1, FRAME);
   }
   image.text(PLOT.left + plotWidth / 2, HEIGHT - 28, chart.xLabel, MUTED, SCALE, 'center');

@@ -61,9 +61,11 @@ export class Raster {
     const width = textWidth(text, scale);
     let left = Math.round(align === 'left' ? x : align === 'center' ? x - width / 2 : x - width);
     for (const char of text) {
-      glyph(char).forEach((row, r) => row.forEach((ink, c) => {
-        if (ink) this.fillRect(left + c * scale, y + r * scale, scale, scale, color);
-      }));
+      glyph(char).forEach((row, r) => {
+        row.forEach((ink, c) => {
+          if (ink) this.fillRect(left + c * scale, y + r * scale, scale, scale, color);
+        });
+      });
       left += GLYPH_ADVANCE * scale;
     }
   }

@@ -34,7 +34,10 @@ export function readRun(outDir: string): RunRecord {
   if (!fs.existsSync(outDir)) throw new MinilmError(`${outDir} does not exist; expected the out_dir of a minilm pretrain run`, 'InvalidArg');
   const metricsFile = litgptCsvMetricsFile(outDir);
   if (!fs.existsSync(metricsFile)) {
-    throw new MinilmError(`${outDir} has no metrics: ${metricsFile} is missing; expected the out_dir of a minilm (or litgpt) pretrain run that has logged at least once`, 'InvalidArg');
+    throw new MinilmError(
+      `${outDir} has no metrics: ${metricsFile} is missing; expected the out_dir of a minilm (or litgpt) pretrain run that has logged at least once`,
+      'InvalidArg',
+    );
   }
   const rows = readMetrics(metricsFile);
   const checkpoints = readCheckpoints(outDir);

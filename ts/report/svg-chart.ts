@@ -46,10 +46,11 @@ export function svgChart(chart: Chart): string {
     const points = kept.map(([x, y]) => `${round(px(x))},${round(py(y))}`);
     const data = `data-label="${escapeXml(series.label)}" data-points="${escapeXml(JSON.stringify(kept))}"`;
     parts.push(`<polyline class="series" fill="none" stroke="${series.color}" stroke-width="1.8" points="${points.join(' ')}" ${data}/>`);
-    if (series.dots) for (const point of points) {
-      const [x, y] = point.split(',');
-      parts.push(`<circle cx="${x}" cy="${y}" r="3" fill="${series.color}"/>`);
-    }
+    if (series.dots)
+      for (const point of points) {
+        const [x, y] = point.split(',');
+        parts.push(`<circle cx="${x}" cy="${y}" r="3" fill="${series.color}"/>`);
+      }
   }
 
   const plot = [PLOT.left, PLOT.top, plotWidth, plotHeight, axes.x.min, axes.x.max, axes.y.min, axes.y.max].join(',');

@@ -20,8 +20,31 @@ import { pruneCheckpoints, resumeCheckpoint, writeCheckpoint } from './checkpoin
 export type { TrainerInfo } from '../../native/index.js';
 
 export type PretrainEvent =
-  | { type: 'start'; info: TrainerInfo; totalSteps: number; resumedFrom: string | null; step: number; peakFlops: number; peakFlopsSource: string; device: string; precision: string; whyNotGpu: string | null }
-  | { type: 'step'; step: number; totalSteps: number; iter: number; tokens: number; loss: number; learning_rate: number; grad_norm: number; tokens_per_sec: number; mfu: number; eta_seconds: number }
+  | {
+      type: 'start';
+      info: TrainerInfo;
+      totalSteps: number;
+      resumedFrom: string | null;
+      step: number;
+      peakFlops: number;
+      peakFlopsSource: string;
+      device: string;
+      precision: string;
+      whyNotGpu: string | null;
+    }
+  | {
+      type: 'step';
+      step: number;
+      totalSteps: number;
+      iter: number;
+      tokens: number;
+      loss: number;
+      learning_rate: number;
+      grad_norm: number;
+      tokens_per_sec: number;
+      mfu: number;
+      eta_seconds: number;
+    }
   | { type: 'validation'; step: number; val_loss: number; val_ppl: number }
   | { type: 'checkpoint'; step: number; dir: string }
   | { type: 'warning'; message: string };
@@ -56,13 +79,27 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   try {
     const info = await openTrainer(trainer, config, plan, placement);
     if (info.valDir == null) {
-      onLog({ type: 'warning', message: `${config.data.data_path} has no validation split (val/): validation is skipped; \`minilm prepare\` writes one with --val_fraction` });
+      onLog({
+        type: 'warning',
+        message: `${config.data.data_path} has no validation split (val/): validation is skipped; \`minilm prepare\` writes one with --val_fraction`,
+      });
     }
     const resumeDir = resumeCheckpoint(config);
     const start = resumeDir === null ? { step: 0, tokens: 0 } : await runJob(() => trainer.restore(resumeDir));
     const peak = await runJob(() => trainer.peakFlops());
     const { precision, whyNotGpu } = placement;
-    onLog({ type: 'start', info, totalSteps: plan.totalSteps, resumedFrom: resumeDir, step: start.step, peakFlops: peak.flops, peakFlopsSource: peak.source, device: placement.device, precision, whyNotGpu });
+    onLog({
+      type: 'start',
+      info,
+      totalSteps: plan.totalSteps,
+      resumedFrom: resumeDir,
+      step: start.step,
+      peakFlops: peak.flops,
+      peakFlopsSource: peak.source,
+      device: placement.device,
+      precision,
+      whyNotGpu,
+    });
     const run = new TrainingLoop(trainer, config, plan, schedule(config, plan, info), info, peak, onLog, resumeDir, start);
     return await run.toTheEnd(signal);
   } finally {
@@ -84,12 +121,18 @@ function planRun(config: PretrainConfig): RunPlan {
   const maxIters = Math.floor(train.max_tokens / tokensPerMicroBatch);
   const totalSteps = Math.min(Math.floor(maxIters / train.gradient_accumulation_steps), train.max_steps ?? Infinity);
   if (totalSteps < 1) {
-    throw new MinilmError(`train.max_tokens ${train.max_tokens} is less than one optimizer step (${tokensPerMicroBatch * train.gradient_accumulation_steps} tokens); raise it`, 'InvalidArg');
+    throw new MinilmError(
+      `train.max_tokens ${train.max_tokens} is less than one optimizer step (${tokensPerMicroBatch * train.gradient_accumulation_steps} tokens); raise it`,
+      'InvalidArg',
+    );
   }
   const { weights } = checkpointFiles();
   const initialWeights = config.initial_checkpoint_dir === null ? null : path.join(config.initial_checkpoint_dir, weights);
   if (initialWeights !== null && !fs.existsSync(initialWeights)) {
-    throw new MinilmError(`initial_checkpoint_dir: ${config.initial_checkpoint_dir} has no ${weights}; expected a checkpoint folder written by minilm pretrain (step-XXXXXXXX or final)`, 'InvalidArg');
+    throw new MinilmError(
+      `initial_checkpoint_dir: ${config.initial_checkpoint_dir} has no ${weights}; expected a checkpoint folder written by minilm pretrain (step-XXXXXXXX or final)`,
+      'InvalidArg',
+    );
   }
   return { maxIters, totalSteps, initialWeights };
 }
@@ -104,21 +147,23 @@ function runSettings(config: PretrainConfig): string {
 
 function openTrainer(trainer: NativeTrainer, config: PretrainConfig, plan: RunPlan, placement: TrainingPlacement): Promise<TrainerInfo> {
   const { train } = config;
-  return runJob(() => trainer.open({
-    model: config.model,
-    seed: config.seed,
-    dataPath: config.data.data_path,
-    splitNames: config.data.split_names ?? undefined,
-    microBatchSize: train.micro_batch_size,
-    seqLen: train.max_seq_length,
-    accumulation: train.gradient_accumulation_steps,
-    optimizer: { weightDecay: config.optimizer.weight_decay, betas: config.optimizer.betas, eps: config.optimizer.eps },
-    maxNorm: train.max_norm,
-    initialWeights: plan.initialWeights ?? undefined,
-    device: placement.device,
-    precision: placement.precision,
-    runSettings: runSettings(config),
-  }));
+  return runJob(() =>
+    trainer.open({
+      model: config.model,
+      seed: config.seed,
+      dataPath: config.data.data_path,
+      splitNames: config.data.split_names ?? undefined,
+      microBatchSize: train.micro_batch_size,
+      seqLen: train.max_seq_length,
+      accumulation: train.gradient_accumulation_steps,
+      optimizer: { weightDecay: config.optimizer.weight_decay, betas: config.optimizer.betas, eps: config.optimizer.eps },
+      maxNorm: train.max_norm,
+      initialWeights: plan.initialWeights ?? undefined,
+      device: placement.device,
+      precision: placement.precision,
+      runSettings: runSettings(config),
+    }),
+  );
 }
 
 function schedule(config: PretrainConfig, plan: RunPlan, info: TrainerInfo): Schedule {
@@ -147,7 +192,11 @@ class Throughput {
   private tokens = 0;
   private peakFlops: number;
 
-  constructor(private readonly peak: PeakFlops, private readonly flopsPerToken: number, private readonly onLog: (event: PretrainEvent) => void) {
+  constructor(
+    private readonly peak: PeakFlops,
+    private readonly flopsPerToken: number,
+    private readonly onLog: (event: PretrainEvent) => void,
+  ) {
     this.peakFlops = peak.flops;
   }
 
@@ -164,7 +213,10 @@ class Throughput {
     // lower bound. A datasheet peak stays; beating it would mean a wrong FLOP count.
     if (achieved > this.peakFlops && this.peak.measured) {
       if (this.peakFlops === this.peak.flops) {
-        this.onLog({ type: 'warning', message: `this run's rate (${(achieved / 1e12).toFixed(3)} TFLOP/s) beat the measured matmul peak (${(this.peak.flops / 1e12).toFixed(3)}); MFU is against the run's best rate from here on` });
+        this.onLog({
+          type: 'warning',
+          message: `this run's rate (${(achieved / 1e12).toFixed(3)} TFLOP/s) beat the measured matmul peak (${(this.peak.flops / 1e12).toFixed(3)}); MFU is against the run's best rate from here on`,
+        });
       }
       this.peakFlops = achieved;
     }
@@ -236,7 +288,15 @@ class TrainingLoop {
       if (config.eval.final_validation) await this.validate(Math.ceil(this.info.valWindows / train.micro_batch_size));
       const finalDir = path.join(config.out_dir, FINAL_FOLDER);
       await this.save(finalDir);
-      return { steps: this.step, tokens: this.tokens, loss: this.lastLoss, val_loss: this.lastVal, out_dir: config.out_dir, final_dir: finalDir, seconds: (Date.now() - started) / 1000 };
+      return {
+        steps: this.step,
+        tokens: this.tokens,
+        loss: this.lastLoss,
+        val_loss: this.lastVal,
+        out_dir: config.out_dir,
+        final_dir: finalDir,
+        seconds: (Date.now() - started) / 1000,
+      };
     } finally {
       this.csv.close();
       this.tensorboard.close();
@@ -256,7 +316,13 @@ class TrainingLoop {
     };
     this.onLog({ type: 'step', step, totalSteps: this.plan.totalSteps, ...metrics, eta_seconds: etaSeconds });
     this.csv.log(step, metrics);
-    this.tensorboard.addScalars(step, { loss: stats.loss, learning_rate: learningRate, tokens_per_sec: rate.tokensPerSec, mfu: rate.mfu, grad_norm: stats.gradNorm });
+    this.tensorboard.addScalars(step, {
+      loss: stats.loss,
+      learning_rate: learningRate,
+      tokens_per_sec: rate.tokensPerSec,
+      mfu: rate.mfu,
+      grad_norm: stats.gradNorm,
+    });
   }
 
   private async validate(maxIters: number): Promise<void> {

@@ -28,8 +28,9 @@ export function warmupIters(options: {
   maxIters: number;
   itersPerEpoch: number;
 }): number {
-  const iters = options.lrWarmupFraction !== null
-    ? options.lrWarmupFraction * Math.min(options.maxIters, options.itersPerEpoch)
-    : options.lrWarmupSteps * options.accumulation;
+  const iters =
+    options.lrWarmupFraction !== null
+      ? options.lrWarmupFraction * Math.min(options.maxIters, options.itersPerEpoch)
+      : options.lrWarmupSteps * options.accumulation;
   return Math.min(options.maxIters, iters);
 }

@@ -13,7 +13,7 @@ use crate::job::Job;
 use crate::task::native_task;
 
 /// Options of `prepare`; absent ones take `prepareDefaults()`.
-#[napi(object)]
+#[napi(object, js_name = "PrepareOptions")]
 pub struct PrepareArgs {
     /// Folder searched recursively (links followed) for input files.
     pub input_dir: String,

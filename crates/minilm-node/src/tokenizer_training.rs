@@ -12,7 +12,7 @@ use crate::job::Job;
 use crate::task::native_task;
 
 /// Options of `trainTokenizer`; absent ones take `tokenizerTrainingDefaults()`.
-#[napi(object)]
+#[napi(object, js_name = "TrainTokenizerOptions")]
 pub struct TrainTokenizerArgs {
     pub input_dir: String,
     /// Receives tokenizer.json and tokenizer_config.json.

@@ -181,6 +181,7 @@ mod tests {
 
     #[test]
     fn validation_choice_is_stable_and_near_the_fraction() {
+        use crate::util::stable_hash;
         let file = stable_hash(b"dir/file.parquet");
         let held: usize = (0..100_000).filter(|&row| is_validation(42, file, row, 0.01)).count();
         assert!((800..1200).contains(&held), "{held}");

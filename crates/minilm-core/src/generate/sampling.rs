@@ -12,8 +12,8 @@ pub struct SamplingOptions {
     pub top_k: Option<usize>,
     /// Keep the smallest set of tokens whose probabilities sum to at least top_p (1 keeps all).
     pub top_p: f64,
-    /// > 1 makes tokens already in the text less likely (CTRL's penalty, as Hugging Face applies it:
-    /// positive logits divided by it, negative ones multiplied); 1 is off.
+    /// Above 1, tokens already in the text become less likely (CTRL's penalty, as Hugging Face applies
+    /// it: positive logits divided by it, negative ones multiplied); 1 is off.
     pub repetition_penalty: f64,
 }
 

@@ -70,14 +70,16 @@ impl ModelConfig {
         if self.padded_vocab_size < self.vocab_size {
             return bad(format!("padded_vocab_size {} is smaller than vocab_size {}", self.padded_vocab_size, self.vocab_size));
         }
-        if self.n_head % self.n_query_groups != 0 {
+        if !self.n_head.is_multiple_of(self.n_query_groups) {
             return bad(format!("n_head {} is not a multiple of n_query_groups {}", self.n_head, self.n_query_groups));
         }
         let n = self.rope_n_elem();
-        if n % 2 != 0 || n > self.head_size {
-            return bad(format!("rotary_percentage * head_size = {n} must be even and at most head_size {}", self.head_size));
+        if n < 2 || !n.is_multiple_of(2) || n > self.head_size {
+            return bad(format!("rotary_percentage * head_size = {n} must be even, at least 2 and at most head_size {}", self.head_size));
         }
-        if !(self.norm_eps > 0.0) || !(self.rope_base > 0.0) {
+        // Written so that NaN is refused too.
+        let positive = |x: f64| x > 0.0;
+        if !positive(self.norm_eps) || !positive(self.rope_base) {
             return bad("norm_eps and rope_base must be positive".into());
         }
         Ok(())

@@ -46,7 +46,7 @@ impl TokenWindows {
             starts.push(starts.last().unwrap() + span.tokens / window);
         }
         let windows = TokenWindows { dir: dir.to_path_buf(), spans, window, starts };
-        if windows.len() == 0 {
+        if windows.is_empty() {
             return Err(Error::input(dir, None, format!(
                 "holds no window of {window} tokens (block size + 1): every chunk is shorter; use a shorter sequence length"
             )));
