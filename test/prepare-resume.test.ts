@@ -7,7 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeParquetTexts } from '../ts/index.js';
 import { poems, brownParagraphs } from './support/corpus.js';
-import { minimindTokenizer, runCli, startCli, type CliResult } from './support/cli.js';
+import { minimindTokenizer, runCli, startCli } from './support/cli.js';
 import { readSplit } from './support/dataset.js';
 import { tempDir } from './support/files.js';
 
@@ -106,7 +106,7 @@ function newChunk(out: string, before: Set<string>): boolean {
   return [...chunkFiles(out)].some((chunk) => !before.has(chunk));
 }
 
-type Run = { child: ReturnType<typeof startCli>['child']; done: Promise<CliResult> };
+type Run = ReturnType<typeof startCli>;
 
 /** Waits until the running prepare has reached `what`; fails if it ends first. */
 async function waitFor(run: Run, what: string, reached: () => boolean): Promise<void> {
