@@ -33,7 +33,7 @@ export interface TrainingPlacement extends Placement {
 /** Where a training run goes: `request` (the library's device option) if given, else MINILM_DEVICE in `env`, else auto. */
 export function chooseDevice(
   config: Pick<PretrainConfig, 'devices' | 'precision'>,
-  env: NodeJS.ProcessEnv = process.env,
+  env: Record<string, string | undefined> = process.env,
   request?: DeviceRequest,
 ): TrainingPlacement {
   const forced = request ?? env.MINILM_DEVICE;

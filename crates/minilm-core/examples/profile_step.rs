@@ -32,7 +32,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t2 = Instant::now();
         opt.step(&model.params, &grads, 1e-3)?;
         let t3 = Instant::now();
-        println!("step {step}: loss {loss:.4} forward {:?} forward+backward {:?} adamw {:?} -> {:.0} tok/s", t1 - t0, t2 - t1, t3 - t2, 2048.0 / (t3 - t1).as_secs_f64());
+        println!(
+            "step {step}: loss {loss:.4} forward {:?} forward+backward {:?} adamw {:?} -> {:.0} tok/s",
+            t1 - t0,
+            t2 - t1,
+            t3 - t2,
+            2048.0 / (t3 - t1).as_secs_f64()
+        );
     }
     Ok(())
 }

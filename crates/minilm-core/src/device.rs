@@ -36,7 +36,11 @@ pub struct CudaStatus {
 /// Whether training can use the GPU here, and if not, why (no CUDA build, no device, a driver too old).
 pub fn cuda_status() -> CudaStatus {
     if !cfg!(feature = "cuda") {
-        return CudaStatus { built: false, available: false, reason: Some("this addon was built without CUDA (npm run build:cuda builds one)".into()) };
+        return CudaStatus {
+            built: false,
+            available: false,
+            reason: Some("this addon was built without CUDA (npm run build:cuda builds one)".into()),
+        };
     }
     match open_device("cuda:0") {
         Ok(_) => CudaStatus { built: true, available: true, reason: None },

@@ -155,7 +155,6 @@ fn ops() -> Vec<(&'static str, Op)> {
     ]
 }
 
-
 struct Checker<'a> {
     device: &'a Device,
     dtype: DType,
@@ -193,7 +192,11 @@ impl Checker<'_> {
     }
 
     fn limit(&self) -> f64 {
-        if self.dtype == DType::BF16 { BF16_LIMIT } else { F32_LIMIT }
+        if self.dtype == DType::BF16 {
+            BF16_LIMIT
+        } else {
+            F32_LIMIT
+        }
     }
 
     /// A random tensor on the CPU (float32, rounded through the device dtype so that both sides see
@@ -211,7 +214,12 @@ impl Checker<'_> {
     }
 
     /// Runs `device_op` twice (timing the second), `cpu_op` once.
-    fn compare(&self, shape: String, device_op: impl Fn() -> Result<Vec<Tensor>>, cpu_op: impl FnOnce() -> Result<Vec<Tensor>>) -> Result<Outcome> {
+    fn compare(
+        &self,
+        shape: String,
+        device_op: impl Fn() -> Result<Vec<Tensor>>,
+        cpu_op: impl FnOnce() -> Result<Vec<Tensor>>,
+    ) -> Result<Outcome> {
         let device = device_op()?;
         self.device.synchronize()?;
         let started = Instant::now();

@@ -155,5 +155,10 @@ fn optimizer_part(device: &Device, flat: &Tensor) -> Result<Vec<PartTime>> {
     device.synchronize()?;
     let ms_each = started.elapsed().as_secs_f64() * 1e3 / REPS as f64;
     let share = 1.0 / ACCUMULATION as f64;
-    Ok(vec![PartTime { part: "AdamW + grad norm (per step / 8)".into(), per_micro_batch: share, ms_each, ms_per_micro_batch: ms_each * share }])
+    Ok(vec![PartTime {
+        part: "AdamW + grad norm (per step / 8)".into(),
+        per_micro_batch: share,
+        ms_each,
+        ms_per_micro_batch: ms_each * share,
+    }])
 }

@@ -23,7 +23,8 @@ fn cached_logits_equal_a_full_forward_pass() {
         let full = model.forward(&Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap()).unwrap().squeeze(0).unwrap();
         // A 3-token prompt in one call, then one token per call.
         let mut cache = KvCache::default();
-        let mut rows = vec![model.forward_cached(&Tensor::new(&ids[..3], &Device::Cpu).unwrap().unsqueeze(0).unwrap(), &mut cache).unwrap()];
+        let mut rows =
+            vec![model.forward_cached(&Tensor::new(&ids[..3], &Device::Cpu).unwrap().unsqueeze(0).unwrap(), &mut cache).unwrap()];
         for &id in &ids[3..] {
             rows.push(model.forward_cached(&Tensor::new(&[id], &Device::Cpu).unwrap().unsqueeze(0).unwrap(), &mut cache).unwrap());
         }

@@ -8,7 +8,16 @@ use minilm_core::kernel_check::{run, Shapes};
 fn the_kernel_check_covers_every_op_and_passes_on_the_cpu() {
     let rows = run(&Device::Cpu, Shapes::Small);
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-    for op in ["rms_norm_backward", "causal_softmax_backward", "swiglu_backward", "cross_entropy_with_grad", "embedding_backward", "adamw", "global grad norm", "whole step"] {
+    for op in [
+        "rms_norm_backward",
+        "causal_softmax_backward",
+        "swiglu_backward",
+        "cross_entropy_with_grad",
+        "embedding_backward",
+        "adamw",
+        "global grad norm",
+        "whole step",
+    ] {
         assert!(names.iter().any(|n| n.starts_with(op)), "no row for {op}: {names:?}");
     }
     // The CPU has float32 kernels only.
@@ -23,7 +32,18 @@ fn the_kernel_check_covers_every_op_and_passes_on_the_cpu() {
 #[test]
 fn the_step_profile_times_every_part_of_a_micro_batch() {
     let parts = minilm_core::step_profile::profile(&Device::Cpu, candle_core::DType::F32, Shapes::Small).unwrap();
-    for part in ["matmul attn.qkv", "matmul lm_head", "attention products", "causal softmax", "rms_norm", "heads", "swiglu", "classifier", "embedding", "AdamW"] {
+    for part in [
+        "matmul attn.qkv",
+        "matmul lm_head",
+        "attention products",
+        "causal softmax",
+        "rms_norm",
+        "heads",
+        "swiglu",
+        "classifier",
+        "embedding",
+        "AdamW",
+    ] {
         assert!(parts.iter().any(|p| p.part.starts_with(part)), "no part {part}");
     }
     for p in &parts {

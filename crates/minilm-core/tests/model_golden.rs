@@ -71,7 +71,13 @@ fn autograd_over_composite_layers_matches_pytorch() {
         let model = Llama::new(case.config.clone(), params, &Device::Cpu).unwrap();
         let t = case.input_ids[0].len() - 1;
         let logits = model.forward(&windows(&case).narrow(1, 0, t).unwrap()).unwrap().to_dtype(DType::F32).unwrap();
-        assert_close(&format!("{} (autograd) logits", case.name), &logits.flatten_all().unwrap().to_vec1().unwrap(), &case.logits.data, 1e-5, 1e-4);
+        assert_close(
+            &format!("{} (autograd) logits", case.name),
+            &logits.flatten_all().unwrap().to_vec1().unwrap(),
+            &case.logits.data,
+            1e-5,
+            1e-4,
+        );
         assert_gradients_match(&case, &model, "autograd, composite float64");
     }
 }
@@ -130,7 +136,8 @@ fn half_precision_compute_over_float32_weights_stays_within_half_tolerance_of_py
             let want = &case.grads[name].data;
             // Direction and size per tensor: elementwise tolerances mean little at 11 bits of mantissa.
             let dot: f64 = got.iter().zip(want).map(|(g, w)| *g as f64 * *w as f64).sum();
-            let (norm_got, norm_want) = (got.iter().map(|g| (*g as f64).powi(2)).sum::<f64>().sqrt(), want.iter().map(|w| (*w as f64).powi(2)).sum::<f64>().sqrt());
+            let (norm_got, norm_want) =
+                (got.iter().map(|g| (*g as f64).powi(2)).sum::<f64>().sqrt(), want.iter().map(|w| (*w as f64).powi(2)).sum::<f64>().sqrt());
             let cosine = dot / (norm_got * norm_want);
             assert!(cosine > 0.99, "{} grad {name}: cosine {cosine} to PyTorch's", case.name);
             assert!((norm_got / norm_want - 1.0).abs() < 0.05, "{} grad {name}: norm {norm_got} vs {norm_want}", case.name);
@@ -195,6 +202,12 @@ fn hugging_face_export_gives_transformers_the_same_logits() {
         let model = Llama::new(config, params, &Device::Cpu).unwrap();
         let logits = model.forward(&Tensor::new(case.input_ids.clone(), &Device::Cpu).unwrap()).unwrap();
         assert_eq!(logits.dims(), case.logits.shape.as_slice());
-        assert_close(&format!("{} logits vs transformers", case.name), &logits.flatten_all().unwrap().to_vec1().unwrap(), &case.logits.data, 1e-5, 1e-4);
+        assert_close(
+            &format!("{} logits vs transformers", case.name),
+            &logits.flatten_all().unwrap().to_vec1().unwrap(),
+            &case.logits.data,
+            1e-5,
+            1e-4,
+        );
     }
 }

@@ -109,8 +109,7 @@ fn resumes_from_a_commit_with_identical_output() {
         writer.append(doc).unwrap();
     }
     writer.finish().unwrap();
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["chunk-0-0.bin", "chunk-0-1.bin", "index.json"]);
     for name in &names {

@@ -132,7 +132,13 @@ impl NativeModel {
 
     /// Loads a model.safetensors in `format` onto `device` ("cpu", the default, or "cuda:N").
     #[napi(catch_unwind)]
-    pub fn open(&self, config: ModelConfig, weights_path: String, format: WeightsFormat, device: Option<String>) -> napi::Result<AsyncTask<OpenModelTask>> {
+    pub fn open(
+        &self,
+        config: ModelConfig,
+        weights_path: String,
+        format: WeightsFormat,
+        device: Option<String>,
+    ) -> napi::Result<AsyncTask<OpenModelTask>> {
         let config = core_config(config)?;
         let inner = self.inner.clone();
         Ok(OpenModelTask::run(move || {

@@ -16,8 +16,8 @@ impl ParquetTextWriter {
     /// `compression`: none, snappy, gzip, brotli, lz4 or zstd.
     #[napi(constructor)]
     pub fn new(path: String, column: String, compression: String, row_group_size: u32) -> napi::Result<Self> {
-        let inner = parquet_writer::ParquetTextWriter::create(Path::new(&path), &column, &compression, row_group_size as usize)
-            .map_err(to_napi)?;
+        let inner =
+            parquet_writer::ParquetTextWriter::create(Path::new(&path), &column, &compression, row_group_size as usize).map_err(to_napi)?;
         Ok(ParquetTextWriter { inner })
     }
 

@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use minilm_core::model::Precision;
 use minilm_core::train::optimizer::AdamWConfig;
 use minilm_core::train::peak_flops::PeakFlops;
 use minilm_core::train::{trainer, RestoredState, StepStats, Trainer, TrainerInfo};
-use minilm_core::model::Precision;
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 
@@ -184,11 +184,7 @@ pub struct CheckpointFiles {
 
 #[napi]
 pub fn checkpoint_files() -> CheckpointFiles {
-    CheckpointFiles {
-        weights: trainer::WEIGHTS_FILE.into(),
-        optimizer: trainer::OPTIMIZER_FILE.into(),
-        state: trainer::STATE_FILE.into(),
-    }
+    CheckpointFiles { weights: trainer::WEIGHTS_FILE.into(), optimizer: trainer::OPTIMIZER_FILE.into(), state: trainer::STATE_FILE.into() }
 }
 
 native_task!(OpenTrainerTask -> OpenedTrainer);

@@ -44,7 +44,11 @@ pub fn inspect(dir: &Path, tokenizer_path: Option<&Path>, samples: usize) -> Res
         ["train", "val"].iter().map(|s| (s.to_string(), dir.join(s))).filter(|(_, p)| p.join(INDEX_FILE).exists()).collect()
     };
     if splits.is_empty() {
-        return Err(Error::input(dir, None, "no index.json here nor in train/ or val/; expected a folder written by `minilm prepare` or litdata"));
+        return Err(Error::input(
+            dir,
+            None,
+            "no index.json here nor in train/ or val/; expected a folder written by `minilm prepare` or litdata",
+        ));
     }
     let own_tokenizer = dir.join("tokenizer");
     let tokenizer = match tokenizer_path {

@@ -27,9 +27,7 @@ pub fn compression_by_name(name: &str) -> Result<Compression> {
         "brotli" => Compression::BROTLI(BrotliLevel::default()),
         "lz4" => Compression::LZ4_RAW,
         "zstd" => Compression::ZSTD(ZstdLevel::default()),
-        other => return Err(Error::usage(format!(
-            "compression must be none, snappy, gzip, brotli, lz4 or zstd, not '{other}'"
-        ))),
+        other => return Err(Error::usage(format!("compression must be none, snappy, gzip, brotli, lz4 or zstd, not '{other}'"))),
     })
 }
 
@@ -53,8 +51,7 @@ impl ParquetTextWriter {
     pub fn write(&mut self, texts: &[Option<String>]) -> Result<()> {
         let writer = self.writer.as_mut().ok_or_else(|| Error::usage("this Parquet writer is already closed"))?;
         let column: ArrayRef = Arc::new(StringArray::from_iter(texts.iter().map(|t| t.as_deref())));
-        let batch = RecordBatch::try_new(self.schema.clone(), vec![column])
-            .map_err(|e| Error::input(&self.path, None, e.to_string()))?;
+        let batch = RecordBatch::try_new(self.schema.clone(), vec![column]).map_err(|e| Error::input(&self.path, None, e.to_string()))?;
         writer.write(&batch).map_err(|e| Error::input(&self.path, None, format!("cannot write: {e}")))
     }
 

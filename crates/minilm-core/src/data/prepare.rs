@@ -26,13 +26,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::data::prepare_state::{is_validation, PrepareState, Settings, SplitState};
-use crate::util::stable_hash;
 use crate::data::readers::{open_reader, parse_json_line, RawBatch, Texts};
 use crate::data::shards::{max_chunk_tokens, ChunkWriter, INDEX_FILE};
-use crate::data::token_dtype::TokenDtype;
 use crate::data::sources::{find_input_files, FileType, InputFile};
+use crate::data::token_dtype::TokenDtype;
 use crate::data::tokenizer::DocumentTokenizer;
 use crate::error::{Error, IoContext, Result};
+use crate::util::stable_hash;
 
 /// litgpt's chunk size for pretraining data: 8012 windows of 2049 tokens.
 pub const DEFAULT_CHUNK_SIZE: u64 = 2049 * 8012;
@@ -121,14 +121,13 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
     if options.chunk_size == 0 || options.chunk_size > max_chunk_tokens(dtype) {
         return Err(Error::usage(format!(
             "chunk_size must be between 1 and {} tokens for {} (litdata's offsets are 32-bit), not {}",
-            max_chunk_tokens(dtype), dtype.name(), options.chunk_size
+            max_chunk_tokens(dtype),
+            dtype.name(),
+            options.chunk_size
         )));
     }
-    let num_workers = if options.num_workers == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-    } else {
-        options.num_workers
-    };
+    let num_workers =
+        if options.num_workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { options.num_workers };
     let settings = Settings {
         file_type: file_type.name().to_owned(),
         text_key: options.text_key.clone(),

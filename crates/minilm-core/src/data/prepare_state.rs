@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::shards::{ChunkInfo, JournalMark};
 use crate::data::token_dtype::TokenDtype;
-use crate::util::write_atomically;
 use crate::error::{Error, Result};
+use crate::util::write_atomically;
 
 pub const STATE_FILE: &str = ".minilm-prepare.json";
 const STATE_FORMAT: u32 = 1;
@@ -88,10 +88,14 @@ impl PrepareState {
             Error::input(&path, None, format!("cannot read this resume state ({e}); delete the output folder to start again"))
         })?;
         if state.format != STATE_FORMAT {
-            return Err(Error::input(&path, None, format!(
-                "written by another minilm version (state format {}, this one reads {STATE_FORMAT}); use a new output folder",
-                state.format
-            )));
+            return Err(Error::input(
+                &path,
+                None,
+                format!(
+                    "written by another minilm version (state format {}, this one reads {STATE_FORMAT}); use a new output folder",
+                    state.format
+                ),
+            ));
         }
         Ok(Some(state))
     }

@@ -87,10 +87,7 @@ impl ChunkWriter {
     }
 
     fn journal_paths(&self, index: u32) -> (PathBuf, PathBuf) {
-        (
-            self.dir.join(format!(".chunk-{RANK}-{index}.tokens.journal")),
-            self.dir.join(format!(".chunk-{RANK}-{index}.items.journal")),
-        )
+        (self.dir.join(format!(".chunk-{RANK}-{index}.tokens.journal")), self.dir.join(format!(".chunk-{RANK}-{index}.items.journal")))
     }
 
     fn restore_journal(&mut self, mark: &JournalMark) -> Result<()> {
@@ -144,9 +141,7 @@ impl ChunkWriter {
         }
         let total = self.open_tokens() + n;
         if header_bytes(self.item_ends.len() as u64 + 1) + total * self.dtype.size() as u64 > u32::MAX as u64 {
-            return Err(Error::usage(format!(
-                "a document of {n} tokens does not fit in one chunk file (litdata's offsets are 32-bit)"
-            )));
+            return Err(Error::usage(format!("a document of {n} tokens does not fit in one chunk file (litdata's offsets are 32-bit)")));
         }
         self.tokens.reserve(ids.len() * self.dtype.size());
         for &id in ids {
@@ -194,11 +189,7 @@ impl ChunkWriter {
             self.journaled_items = self.item_ends.len();
         }
         sync_dir(&self.dir)?;
-        Ok(JournalMark {
-            open_index: self.open_index,
-            token_bytes: self.journaled_bytes as u64,
-            items: self.journaled_items as u64,
-        })
+        Ok(JournalMark { open_index: self.open_index, token_bytes: self.journaled_bytes as u64, items: self.journaled_items as u64 })
     }
 
     /// Once the state that records a commit is durable, the journals of chunks closed since are garbage.
@@ -234,10 +225,12 @@ impl ChunkWriter {
 pub fn write_index(dir: &Path, chunks: &[ChunkInfo], dtype: TokenDtype, chunk_size: u64) -> Result<()> {
     let chunks: Vec<String> = chunks
         .iter()
-        .map(|c| format!(
-            r#"{{"chunk_bytes": {}, "chunk_size": {}, "dim": {}, "filename": "{}"}}"#,
-            c.chunk_bytes, c.chunk_size, c.dim, c.filename
-        ))
+        .map(|c| {
+            format!(
+                r#"{{"chunk_bytes": {}, "chunk_size": {}, "dim": {}, "filename": "{}"}}"#,
+                c.chunk_bytes, c.chunk_size, c.dim, c.filename
+            )
+        })
         .collect();
     let text = format!(
         concat!(
@@ -282,14 +275,17 @@ pub fn read_index(dir: &Path) -> Result<DatasetIndex> {
         data_format: Vec<String>,
         item_loader: Option<String>,
     }
-    let raw: Raw = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::input(&path, None, format!("not a litdata index ({e})")))?;
+    let raw: Raw = serde_json::from_slice(&bytes).map_err(|e| Error::input(&path, None, format!("not a litdata index ({e})")))?;
     let format = raw.config.data_format.first().map(String::as_str).unwrap_or("");
     let dtype = TokenDtype::from_data_format(format).ok_or_else(|| {
-        Error::input(&path, None, format!(
-            "data_format is {:?}; expected one token tensor, [\"no_header_tensor:14\"] (int16) or [\"no_header_tensor:16\"] (int32)",
-            raw.config.data_format
-        ))
+        Error::input(
+            &path,
+            None,
+            format!(
+                "data_format is {:?}; expected one token tensor, [\"no_header_tensor:14\"] (int16) or [\"no_header_tensor:16\"] (int32)",
+                raw.config.data_format
+            ),
+        )
     })?;
     Ok(DatasetIndex { chunks: raw.chunks, dtype, chunk_size: raw.config.chunk_size, item_loader: raw.config.item_loader })
 }
@@ -305,26 +301,23 @@ pub fn read_chunk(dir: &Path, info: &ChunkInfo) -> Result<Chunk> {
     let path = dir.join(&info.filename);
     let bytes = fs::read(&path).map_err(|e| Error::input(&path, None, format!("cannot read this chunk ({e})")))?;
     let bad = |what: String| Error::input(&path, None, format!("{what}; the file is damaged or does not belong to this index.json"));
-    let word = |i: usize| -> Option<u64> {
-        bytes.get(i * 4..i * 4 + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64)
-    };
+    let word = |i: usize| -> Option<u64> { bytes.get(i * 4..i * 4 + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64) };
     let items = word(0).ok_or_else(|| bad("shorter than a chunk header".into()))?;
     if items != info.chunk_size {
         return Err(bad(format!("the header says {items} items, index.json says {}", info.chunk_size)));
     }
-    let offsets: Vec<u64> = (1..=items as usize + 1).map(word).collect::<Option<_>>()
-        .ok_or_else(|| bad("the header is cut short".into()))?;
+    let offsets: Vec<u64> =
+        (1..=items as usize + 1).map(word).collect::<Option<_>>().ok_or_else(|| bad("the header is cut short".into()))?;
     let header = header_bytes(items);
     if offsets[0] != header || offsets.windows(2).any(|w| w[0] > w[1]) || *offsets.last().unwrap() != bytes.len() as u64 {
         return Err(bad(format!(
             "its offsets do not describe the file (first {}, last {}, file {} bytes)",
-            offsets[0], offsets.last().unwrap(), bytes.len()
+            offsets[0],
+            offsets.last().unwrap(),
+            bytes.len()
         )));
     }
-    Ok(Chunk {
-        item_offsets: offsets.iter().map(|o| o - header).collect(),
-        tokens: bytes[header as usize..].to_vec(),
-    })
+    Ok(Chunk { item_offsets: offsets.iter().map(|o| o - header).collect(), tokens: bytes[header as usize..].to_vec() })
 }
 
 fn read_prefix(path: &Path, len: u64) -> Result<Vec<u8>> {
@@ -341,4 +334,3 @@ fn append_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes).at(path)?;
     file.sync_data().at(path)
 }
-

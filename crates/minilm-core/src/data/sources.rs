@@ -24,9 +24,7 @@ impl FileType {
             "parquet" => Ok(FileType::Parquet),
             "jsonl" => Ok(FileType::Jsonl),
             "csv" => Ok(FileType::Csv),
-            other => Err(Error::usage(format!(
-                "file_type must be parquet, jsonl or csv, not '{other}'"
-            ))),
+            other => Err(Error::usage(format!("file_type must be parquet, jsonl or csv, not '{other}'"))),
         }
     }
 
@@ -88,21 +86,13 @@ pub fn find_input_files(input_dir: &Path, file_type: Option<FileType>) -> Result
     let kind = match file_type {
         Some(kind) => kind,
         None => {
-            let present: Vec<FileType> =
-                FileType::ALL.into_iter().filter(|k| found.iter().any(|(f, _)| f == k)).collect();
+            let present: Vec<FileType> = FileType::ALL.into_iter().filter(|k| found.iter().any(|(f, _)| f == k)).collect();
             match present.as_slice() {
                 [one] => *one,
-                [] => {
-                    return Err(Error::usage(format!(
-                        "{} holds no .parquet, .jsonl or .csv files",
-                        input_dir.display()
-                    )))
-                }
+                [] => return Err(Error::usage(format!("{} holds no .parquet, .jsonl or .csv files", input_dir.display()))),
                 many => {
-                    let counts: Vec<String> = many
-                        .iter()
-                        .map(|k| format!("{} .{}", found.iter().filter(|(f, _)| f == k).count(), k.name()))
-                        .collect();
+                    let counts: Vec<String> =
+                        many.iter().map(|k| format!("{} .{}", found.iter().filter(|(f, _)| f == k).count(), k.name())).collect();
                     return Err(Error::usage(format!(
                         "{} mixes file types ({}); choose one with file_type",
                         input_dir.display(),
@@ -114,11 +104,7 @@ pub fn find_input_files(input_dir: &Path, file_type: Option<FileType>) -> Result
     };
     let mut files: Vec<InputFile> = found.into_iter().filter(|(k, _)| *k == kind).map(|(_, f)| f).collect();
     if files.is_empty() {
-        return Err(Error::usage(format!(
-            "{} holds no .{} files",
-            input_dir.display(),
-            kind.name()
-        )));
+        return Err(Error::usage(format!("{} holds no .{} files", input_dir.display(), kind.name())));
     }
     files.sort_by(|a, b| a.relative.as_bytes().cmp(b.relative.as_bytes()));
     Ok((kind, files))

@@ -28,7 +28,11 @@ impl TokenDtype {
 
     /// The smallest litdata dtype that holds `max_id`.
     pub fn for_max_id(max_id: u32) -> TokenDtype {
-        if max_id <= i16::MAX as u32 { TokenDtype::Int16 } else { TokenDtype::Int32 }
+        if max_id <= i16::MAX as u32 {
+            TokenDtype::Int16
+        } else {
+            TokenDtype::Int32
+        }
     }
 
     pub fn max_id(self) -> u32 {

@@ -24,22 +24,22 @@ impl DocumentTokenizer {
     pub fn load(path: &Path) -> Result<Self> {
         let json_path = if path.is_dir() { path.join("tokenizer.json") } else { path.to_path_buf() };
         if !json_path.exists() {
-            return Err(Error::tokenizer(path, if path.is_dir() {
-                "the folder has no tokenizer.json; expected a folder with tokenizer.json and tokenizer_config.json, or the path of a tokenizer.json"
-            } else {
-                "does not exist; expected a folder with tokenizer.json and tokenizer_config.json, or the path of a tokenizer.json"
-            }));
+            return Err(Error::tokenizer(
+                path,
+                if path.is_dir() {
+                    "the folder has no tokenizer.json; expected a folder with tokenizer.json and tokenizer_config.json, or the path of a tokenizer.json"
+                } else {
+                    "does not exist; expected a folder with tokenizer.json and tokenizer_config.json, or the path of a tokenizer.json"
+                },
+            ));
         }
-        let json = std::fs::read(&json_path)
-            .map_err(|e| Error::tokenizer(&json_path, format!("cannot read it: {e}")))?;
-        let inner = tokenizers::Tokenizer::from_bytes(&json).map_err(|e| {
-            Error::tokenizer(&json_path, format!("not a valid Hugging Face tokenizer.json ({e})"))
-        })?;
+        let json = std::fs::read(&json_path).map_err(|e| Error::tokenizer(&json_path, format!("cannot read it: {e}")))?;
+        let inner = tokenizers::Tokenizer::from_bytes(&json)
+            .map_err(|e| Error::tokenizer(&json_path, format!("not a valid Hugging Face tokenizer.json ({e})")))?;
         let config_path = json_path.with_file_name("tokenizer_config.json");
         let config: serde_json::Value = match std::fs::read(&config_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::tokenizer(&config_path, format!("not valid JSON ({e}); expected a tokenizer_config.json"))
-            })?,
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::tokenizer(&config_path, format!("not valid JSON ({e}); expected a tokenizer_config.json")))?,
             Err(_) => serde_json::Value::Null,
         };
 
@@ -81,13 +81,16 @@ impl DocumentTokenizer {
         match requested {
             None => Ok(needed),
             Some(dtype) if dtype.max_id() >= self.max_id => Ok(dtype),
-            Some(dtype) => Err(Error::tokenizer(&self.path, format!(
-                "its ids go up to {}, which do not fit {} (at most {}); use dtype {} or leave dtype unset",
-                self.max_id,
-                dtype.name(),
-                dtype.max_id(),
-                needed.name()
-            ))),
+            Some(dtype) => Err(Error::tokenizer(
+                &self.path,
+                format!(
+                    "its ids go up to {}, which do not fit {} (at most {}); use dtype {} or leave dtype unset",
+                    self.max_id,
+                    dtype.name(),
+                    dtype.max_id(),
+                    needed.name()
+                ),
+            )),
         }
     }
 

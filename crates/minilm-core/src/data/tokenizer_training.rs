@@ -71,54 +71,56 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     let mut documents = 0u64;
     let mut text_bytes = 0u64;
-    let texts = files.iter().flat_map(|file| {
-        let mut reader = open_reader(file_type, &file.path, &options.text_key);
-        let failure = &failure;
-        let text_key = &options.text_key;
-        std::iter::from_fn(move || {
-            if cancel.load(Ordering::Relaxed) || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                return None;
-            }
-            let fail = |e: Error| {
-                if let Ok(mut slot) = failure.lock() {
-                    slot.get_or_insert(e);
+    let texts = files
+        .iter()
+        .flat_map(|file| {
+            let mut reader = open_reader(file_type, &file.path, &options.text_key);
+            let failure = &failure;
+            let text_key = &options.text_key;
+            std::iter::from_fn(move || {
+                if cancel.load(Ordering::Relaxed) || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    return None;
                 }
-                None
-            };
-            let reader = match &mut reader {
-                Ok(reader) => reader,
-                Err(e) => return fail(std::mem::replace(e, Error::Cancelled)),
-            };
-            let batch = match reader.next_batch() {
-                Ok(Some(batch)) => batch,
-                Ok(None) => return None,
-                Err(e) => return fail(e),
-            };
-            let texts: Vec<String> = match batch.texts {
-                Texts::Decoded(texts) => texts.into_iter().flatten().collect(),
-                Texts::JsonLines { bytes, ends } => {
-                    let mut out = Vec::with_capacity(ends.len());
-                    let mut start = 0;
-                    for (i, end) in ends.into_iter().enumerate() {
-                        match parse_json_line(&file.path, batch.first_row + i as u64, &bytes[start..end], text_key) {
-                            Ok(Some(text)) => out.push(text),
-                            Ok(None) => {}
-                            Err(e) => return fail(e),
-                        }
-                        start = end;
+                let fail = |e: Error| {
+                    if let Ok(mut slot) = failure.lock() {
+                        slot.get_or_insert(e);
                     }
-                    out
-                }
-            };
-            Some(texts)
+                    None
+                };
+                let reader = match &mut reader {
+                    Ok(reader) => reader,
+                    Err(e) => return fail(std::mem::replace(e, Error::Cancelled)),
+                };
+                let batch = match reader.next_batch() {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => return None,
+                    Err(e) => return fail(e),
+                };
+                let texts: Vec<String> = match batch.texts {
+                    Texts::Decoded(texts) => texts.into_iter().flatten().collect(),
+                    Texts::JsonLines { bytes, ends } => {
+                        let mut out = Vec::with_capacity(ends.len());
+                        let mut start = 0;
+                        for (i, end) in ends.into_iter().enumerate() {
+                            match parse_json_line(&file.path, batch.first_row + i as u64, &bytes[start..end], text_key) {
+                                Ok(Some(text)) => out.push(text),
+                                Ok(None) => {}
+                                Err(e) => return fail(e),
+                            }
+                            start = end;
+                        }
+                        out
+                    }
+                };
+                Some(texts)
+            })
+            .flatten()
+            .filter(|t| !t.is_empty())
         })
-        .flatten()
-        .filter(|t| !t.is_empty())
-    })
-    .inspect(|t| {
-        documents += 1;
-        text_bytes += t.len() as u64;
-    });
+        .inspect(|t| {
+            documents += 1;
+            text_bytes += t.len() as u64;
+        });
     let trained = tokenizer.train(&mut trainer, texts).map(|_| ());
     if let Some(e) = failure.into_inner().ok().flatten() {
         return Err(e);
@@ -155,10 +157,13 @@ fn tokenizer_config(special_tokens: &[String]) -> String {
         .iter()
         .enumerate()
         .map(|(id, content)| {
-            (id.to_string(), serde_json::json!({
-                "content": content, "lstrip": false, "normalized": false,
-                "rstrip": false, "single_word": false, "special": true
-            }))
+            (
+                id.to_string(),
+                serde_json::json!({
+                    "content": content, "lstrip": false, "normalized": false,
+                    "rstrip": false, "single_word": false, "special": true
+                }),
+            )
         })
         .collect();
     let config = serde_json::json!({

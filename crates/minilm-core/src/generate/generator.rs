@@ -56,7 +56,10 @@ impl Generator {
             )));
         }
         if let Some(bad) = prompt.iter().find(|&&id| id as usize >= model.config.padded_vocab_size) {
-            return Err(Error::usage(format!("prompt token {bad} is outside the model's vocabulary of {}", model.config.padded_vocab_size)));
+            return Err(Error::usage(format!(
+                "prompt token {bad} is outside the model's vocabulary of {}",
+                model.config.padded_vocab_size
+            )));
         }
         let rng = SplitMix64::new(options.seed);
         let pending = prompt.len();

@@ -83,10 +83,8 @@ impl Llama {
         let d_keys = batched_matmul(&d_scores.t()?, &a.queries)?;
         let rotation = self.rope().rotation(0);
         let rotation = (c.rope_n_elem() > 0).then_some(&rotation);
-        let d_qkv = Tensor::cat(
-            &[merge_heads(&d_queries, h, rotation)?, merge_heads(&d_keys, g, rotation)?, merge_heads(&d_values, g, None)?],
-            1,
-        )?; // (B T, (H + 2G) D), the fused qkv's output layout
+        let d_qkv =
+            Tensor::cat(&[merge_heads(&d_queries, h, rotation)?, merge_heads(&d_keys, g, rotation)?, merge_heads(&d_values, g, None)?], 1)?; // (B T, (H + 2G) D), the fused qkv's output layout
         let (d_h1, d_qkv_weight) = linear_backward(&a.h1, &mw.qkv, &d_qkv)?;
         grad("attn.qkv.weight", d_qkv_weight);
         let (d_input_norm, d_norm_1) = rms_norm_backward(&a.input, &w("norm_1.weight"), &d_h1, c.norm_eps)?;

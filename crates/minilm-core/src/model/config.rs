@@ -120,17 +120,15 @@ impl ModelConfig {
     /// Parameters that take part in matrix multiplications, for FLOP estimates: everything but the
     /// norms, with the embedding counted once as the lm_head matmul (tied or not).
     pub fn num_matmul_parameters(&self) -> usize {
-        let per_layer = self.qkv_rows() * self.n_embd
-            + self.n_embd * self.n_head * self.head_size
-            + 3 * self.intermediate_size * self.n_embd;
+        let per_layer =
+            self.qkv_rows() * self.n_embd + self.n_embd * self.n_head * self.head_size + 3 * self.intermediate_size * self.n_embd;
         self.n_layer * per_layer + self.padded_vocab_size * self.n_embd
     }
 
     /// Training FLOPs per token (nanoGPT / PaLM convention): 6 N + 12 L D T, with the attention
     /// width H * D standing in for n_embd.
     pub fn training_flops_per_token(&self, seq_len: usize) -> f64 {
-        6.0 * self.num_matmul_parameters() as f64
-            + 12.0 * (self.n_layer * self.n_head * self.head_size * seq_len) as f64
+        6.0 * self.num_matmul_parameters() as f64 + 12.0 * (self.n_layer * self.n_head * self.head_size * seq_len) as f64
     }
 }
 

@@ -53,7 +53,8 @@ pub fn hf_tensors(config: &ModelConfig, params: &Parameters) -> Result<HashMap<S
 /// The inverse of hf_tensors: litgpt's names from a Hugging Face Llama's weights (q/k/v fused back).
 pub fn from_hf_tensors(config: &ModelConfig, mut hf: HashMap<String, Tensor>, source: &Path) -> Result<HashMap<String, Tensor>> {
     let mut take = |name: &str| {
-        hf.remove(name).ok_or_else(|| Error::input(source, None, format!("has no tensor {name}; expected a Hugging Face LlamaForCausalLM's weights")))
+        hf.remove(name)
+            .ok_or_else(|| Error::input(source, None, format!("has no tensor {name}; expected a Hugging Face LlamaForCausalLM's weights")))
     };
     let mut out = HashMap::new();
     out.insert("transformer.wte.weight".to_string(), take("model.embed_tokens.weight")?);
@@ -64,7 +65,11 @@ pub fn from_hf_tensors(config: &ModelConfig, mut hf: HashMap<String, Tensor>, so
     for layer in 0..config.n_layer {
         let theirs = |name: &str| format!("model.layers.{layer}.{name}");
         let ours = |name: &str| format!("transformer.h.{layer}.{name}");
-        let (q, k, v) = (take(&theirs("self_attn.q_proj.weight"))?, take(&theirs("self_attn.k_proj.weight"))?, take(&theirs("self_attn.v_proj.weight"))?);
+        let (q, k, v) = (
+            take(&theirs("self_attn.q_proj.weight"))?,
+            take(&theirs("self_attn.k_proj.weight"))?,
+            take(&theirs("self_attn.v_proj.weight"))?,
+        );
         out.insert(ours("attn.qkv.weight"), Tensor::cat(&[q, k, v], 0)?);
         for (hf_name, name) in [
             ("self_attn.o_proj.weight", "attn.proj.weight"),

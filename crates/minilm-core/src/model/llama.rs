@@ -180,16 +180,21 @@ impl Llama {
         }
         let loss = cross_entropy(&self.run(&windows.narrow(1, 0, t)?, false, None)?.logits, &targets)?;
         let grads = (&loss * d_loss)?.backward()?;
-        let ordered = self.params.iter().map(|(name, var)| {
-            grads.get(var.as_tensor()).cloned().ok_or_else(|| Error::usage(format!("no gradient reached {name}")))
-        });
+        let ordered = self
+            .params
+            .iter()
+            .map(|(name, var)| grads.get(var.as_tensor()).cloned().ok_or_else(|| Error::usage(format!("no gradient reached {name}"))));
         Ok((loss.detach(), ordered.collect::<Result<_>>()?))
     }
 
     /// A parameter, detached from autograd when gradients are computed by hand.
     pub(crate) fn weight(&self, name: &str) -> Tensor {
         let tensor = self.params.get(name);
-        if self.by_hand { tensor.detach() } else { tensor.clone() }
+        if self.by_hand {
+            tensor.detach()
+        } else {
+            tensor.clone()
+        }
     }
 
     pub(crate) fn layer_weight(&self, layer: usize, name: &str) -> Tensor {
@@ -203,7 +208,11 @@ impl Llama {
     }
 
     pub(crate) fn lm_head_name(&self) -> &'static str {
-        if self.config.tie_embeddings { "transformer.wte.weight" } else { "lm_head.weight" }
+        if self.config.tie_embeddings {
+            "transformer.wte.weight"
+        } else {
+            "lm_head.weight"
+        }
     }
 
     pub(crate) fn rope(&self) -> &RopeCache {
@@ -236,7 +245,13 @@ impl Llama {
     /// (a KV cache's key and value buffers holding `start` positions), the input's tokens come after
     /// those positions: their keys and values are written into the buffers, and attention (and the
     /// activations) use all start + T of them.
-    fn block(&self, input: &Tensor, layer: usize, batch: usize, cache: Option<(&(Tensor, Tensor), usize)>) -> CandleResult<BlockActivations> {
+    fn block(
+        &self,
+        input: &Tensor,
+        layer: usize,
+        batch: usize,
+        cache: Option<(&(Tensor, Tensor), usize)>,
+    ) -> CandleResult<BlockActivations> {
         let c = &self.config;
         let w = |name: &str| self.layer_weight(layer, name);
         let mw = |name: &str| self.for_matmul(w(name));

@@ -44,9 +44,11 @@ impl Parameters {
                 Error::input(source, None, format!("has no tensor {}; expected the weights of a model with this config", spec.name))
             })?;
             if tensor.dims() != spec.shape.as_slice() {
-                return Err(Error::input(source, None, format!(
-                    "tensor {} has shape {:?}; the config expects {:?}", spec.name, tensor.dims(), spec.shape
-                )));
+                return Err(Error::input(
+                    source,
+                    None,
+                    format!("tensor {} has shape {:?}; the config expects {:?}", spec.name, tensor.dims(), spec.shape),
+                ));
             }
             let tensor = tensor.to_dtype(DType::F32)?.to_device(device)?;
             entries.push((spec.name, Var::from_tensor(&tensor)?));
@@ -54,9 +56,11 @@ impl Parameters {
         // A tied model's file may also carry lm_head.weight (litgpt's state dict does): it is wte.
         tensors.remove("lm_head.weight");
         if let Some(extra) = tensors.keys().min() {
-            return Err(Error::input(source, None, format!(
-                "has a tensor {extra} that this model config does not have; is it the checkpoint of another model?"
-            )));
+            return Err(Error::input(
+                source,
+                None,
+                format!("has a tensor {extra} that this model config does not have; is it the checkpoint of another model?"),
+            ));
         }
         Ok(Parameters { entries })
     }
@@ -74,8 +78,7 @@ impl Parameters {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let tensors: HashMap<String, Tensor> =
-            self.entries.iter().map(|(name, var)| (name.clone(), var.as_tensor().clone())).collect();
+        let tensors: HashMap<String, Tensor> = self.entries.iter().map(|(name, var)| (name.clone(), var.as_tensor().clone())).collect();
         candle_core::safetensors::save(&tensors, path).map_err(|e| Error::input(path, None, format!("cannot write the weights: {e}")))
     }
 

@@ -23,8 +23,19 @@ pub fn update(weight: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, step: &Ste
     let (wv, gv, mv, vv) = (view::<f32>(&ws, wl)?, view::<f32>(&gs, gl)?, view::<f32>(&ms, ml)?, view::<f32>(&vs, vl)?);
     let kernel = Kernel::load(&device, Module::Optimizer, "adamw")?;
     launch!(
-        kernel, grid_stride(n), &wv, &gv, &mv, &vv, &n, &step.beta1, &step.beta2, &step.decay, &step.step_size,
-        &step.bias_correction2_sqrt, &step.eps
+        kernel,
+        grid_stride(n),
+        &wv,
+        &gv,
+        &mv,
+        &vv,
+        &n,
+        &step.beta1,
+        &step.beta2,
+        &step.decay,
+        &step.step_size,
+        &step.bias_correction2_sqrt,
+        &step.eps
     )
 }
 

@@ -82,7 +82,8 @@ impl AdamW {
             tensors.insert(format!("{name}.exp_avg"), m.clone());
             tensors.insert(format!("{name}.exp_avg_sq"), v.clone());
         }
-        candle_core::safetensors::save(&tensors, path).map_err(|e| Error::input(path, None, format!("cannot write the optimizer state: {e}")))
+        candle_core::safetensors::save(&tensors, path)
+            .map_err(|e| Error::input(path, None, format!("cannot write the optimizer state: {e}")))
     }
 
     pub fn load(&mut self, params: &Parameters, path: &Path, steps: u64, device: &Device) -> Result<()> {

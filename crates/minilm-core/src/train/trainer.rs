@@ -10,10 +10,10 @@ use super::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
 use super::peak_flops::{peak_flops, PeakFlops};
 use super::sampler::{SamplerState, WindowSampler};
 use super::windows::{check_vocabulary, open_splits, TokenWindows};
-use crate::util::write_atomically;
-use crate::error::{Error, Result};
 use crate::device::open_device;
+use crate::error::{Error, Result};
 use crate::model::{Llama, ModelConfig, Parameters, Precision};
+use crate::util::write_atomically;
 
 /// The files `save` writes into a checkpoint folder; the caller adds its own beside them.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -111,7 +111,10 @@ impl Trainer {
             return Err(Error::usage("bf16 precisions need the GPU; on the CPU use precision 32-true"));
         }
         if options.seq_len > options.model.block_size {
-            return Err(Error::usage(format!("seq_len {} is longer than the model's block_size {}", options.seq_len, options.model.block_size)));
+            return Err(Error::usage(format!(
+                "seq_len {} is longer than the model's block_size {}",
+                options.seq_len, options.model.block_size
+            )));
         }
         let split_names = options.split_names.as_ref().map(|(t, v)| (t.as_str(), v.as_str()));
         let (train, val) = open_splits(&options.data_path, split_names, options.seq_len + 1)?;
@@ -229,8 +232,9 @@ impl Trainer {
     /// and number of training windows, so that the run continues exactly where it stopped.
     pub fn restore(&mut self, dir: &Path) -> Result<RestoredState> {
         let state_path = dir.join(STATE_FILE);
-        let bytes = std::fs::read(&state_path)
-            .map_err(|e| Error::input(&state_path, None, format!("cannot read it ({e}); expected a checkpoint folder written by `minilm pretrain`")))?;
+        let bytes = std::fs::read(&state_path).map_err(|e| {
+            Error::input(&state_path, None, format!("cannot read it ({e}); expected a checkpoint folder written by `minilm pretrain`"))
+        })?;
         let state: SavedState = serde_json::from_slice(&bytes)
             .map_err(|e| Error::input(&state_path, None, format!("is not a {STATE_FORMAT} training state ({e})")))?;
         if state.format != STATE_FORMAT {
@@ -245,10 +249,15 @@ impl Trainer {
             )));
         }
         if state.train_windows != self.train.len() {
-            return Err(Error::input(&state_path, None, format!(
-                "was saved with {} training windows, the data now gives {}: the dataset changed, so the run cannot resume exactly",
-                state.train_windows, self.train.len()
-            )));
+            return Err(Error::input(
+                &state_path,
+                None,
+                format!(
+                    "was saved with {} training windows, the data now gives {}: the dataset changed, so the run cannot resume exactly",
+                    state.train_windows,
+                    self.train.len()
+                ),
+            ));
         }
         let precision = self.options.precision;
         let params = Parameters::load(&self.options.model, &dir.join(WEIGHTS_FILE), &self.device)?.to_dtype(precision.weight_dtype())?;

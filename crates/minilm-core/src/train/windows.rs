@@ -47,9 +47,11 @@ impl TokenWindows {
         }
         let windows = TokenWindows { dir: dir.to_path_buf(), spans, window, starts };
         if windows.is_empty() {
-            return Err(Error::input(dir, None, format!(
-                "holds no window of {window} tokens (block size + 1): every chunk is shorter; use a shorter sequence length"
-            )));
+            return Err(Error::input(
+                dir,
+                None,
+                format!("holds no window of {window} tokens (block size + 1): every chunk is shorter; use a shorter sequence length"),
+            ));
         }
         Ok(windows)
     }
@@ -86,9 +88,11 @@ fn litdata_spans(dir: &Path) -> Result<Vec<TokenSpan>> {
     let index = read_index(dir)?;
     if let Some(loader) = index.item_loader.as_deref() {
         if loader != "TokensLoader" {
-            return Err(Error::input(&dir.join(INDEX_FILE), None, format!(
-                "item_loader is {loader}; expected TokensLoader (token chunks, as `minilm prepare` writes)"
-            )));
+            return Err(Error::input(
+                &dir.join(INDEX_FILE),
+                None,
+                format!("item_loader is {loader}; expected TokensLoader (token chunks, as `minilm prepare` writes)"),
+            ));
         }
     }
     let dtype = index.dtype;
@@ -101,9 +105,14 @@ fn litdata_spans(dir: &Path) -> Result<Vec<TokenSpan>> {
             let expected = header + chunk.dim * dtype.size() as u64;
             let actual = fs::metadata(&path).at(&path)?.len();
             if actual != expected {
-                return Err(Error::input(&path, None, format!(
-                    "is {actual} bytes; index.json describes {} items and {} tokens ({expected} bytes)", chunk.chunk_size, chunk.dim
-                )));
+                return Err(Error::input(
+                    &path,
+                    None,
+                    format!(
+                        "is {actual} bytes; index.json describes {} items and {} tokens ({expected} bytes)",
+                        chunk.chunk_size, chunk.dim
+                    ),
+                ));
             }
             Ok(TokenSpan { path, offset: header, tokens: chunk.dim, dtype })
         })
@@ -175,9 +184,11 @@ pub fn open_splits(data_path: &Path, split_names: Option<(&str, &str)>, window: 
 /// vocabulary of `vocab` rows.
 pub fn check_vocabulary(dir: &Path, location: Option<String>, tokens: &[u32], vocab: usize) -> Result<()> {
     match tokens.iter().find(|&&t| t as usize >= vocab) {
-        Some(bad) => Err(Error::input(dir, location, format!(
-            "holds token id {bad}, outside the model's vocabulary of {vocab}; was it prepared with another tokenizer?"
-        ))),
+        Some(bad) => Err(Error::input(
+            dir,
+            location,
+            format!("holds token id {bad}, outside the model's vocabulary of {vocab}; was it prepared with another tokenizer?"),
+        )),
         None => Ok(()),
     }
 }

@@ -51,14 +51,10 @@ pub fn golden() -> Golden {
 }
 
 pub fn tensors(arrays: &HashMap<String, Array>) -> HashMap<String, Tensor> {
-    arrays
-        .iter()
-        .map(|(name, a)| (name.clone(), Tensor::from_vec(a.data.clone(), a.shape.as_slice(), &Device::Cpu).unwrap()))
-        .collect()
+    arrays.iter().map(|(name, a)| (name.clone(), Tensor::from_vec(a.data.clone(), a.shape.as_slice(), &Device::Cpu).unwrap())).collect()
 }
 
 pub fn model(case: &Case) -> Llama {
     let params = Parameters::from_tensors(&case.config, tensors(&case.weights), Path::new("golden"), &Device::Cpu).unwrap();
     Llama::new(case.config.clone(), params, &Device::Cpu).unwrap()
 }
-

@@ -19,19 +19,25 @@ pub struct CsvReader {
 
 impl CsvReader {
     pub fn open(path: &Path, file: File, size: u64, text_key: &str) -> Result<Self> {
-        let mut input = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(true)
-            .from_reader(BufReader::with_capacity(1 << 20, file));
+        let mut input = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(BufReader::with_capacity(1 << 20, file));
         let header = input.byte_headers().map_err(|e| csv_error(path, e))?.clone();
         let names: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).into_owned()).collect();
         let column = names.iter().position(|n| n == text_key).ok_or_else(|| {
-            Error::input(path, Some("header, line 1".into()), format!(
-                "no '{text_key}' column; the header has [{}]; choose one with text_key",
-                names.join(", ")
-            ))
+            Error::input(
+                path,
+                Some("header, line 1".into()),
+                format!("no '{text_key}' column; the header has [{}]; choose one with text_key", names.join(", ")),
+            )
         })?;
-        Ok(CsvReader { path: path.to_path_buf(), input, column, text_key: text_key.to_owned(), size, next_row: 0, record: csv::ByteRecord::new() })
+        Ok(CsvReader {
+            path: path.to_path_buf(),
+            input,
+            column,
+            text_key: text_key.to_owned(),
+            size,
+            next_row: 0,
+            record: csv::ByteRecord::new(),
+        })
     }
 }
 
@@ -47,18 +53,19 @@ impl DocumentReader for CsvReader {
             let line = self.record.position().map(|p| p.line()).unwrap_or(0);
             let at = || Some(format!("record {}, line {line}", self.next_row + 1));
             let field = self.record.get(self.column).ok_or_else(|| {
-                Error::input(&self.path, at(), format!(
-                    "the record has {} fields; expected at least {} (the header's '{}' column)",
-                    self.record.len(),
-                    self.column + 1,
-                    self.text_key
-                ))
+                Error::input(
+                    &self.path,
+                    at(),
+                    format!(
+                        "the record has {} fields; expected at least {} (the header's '{}' column)",
+                        self.record.len(),
+                        self.column + 1,
+                        self.text_key
+                    ),
+                )
             })?;
             let text = std::str::from_utf8(field).map_err(|e| {
-                Error::input(&self.path, at(), format!(
-                    "invalid UTF-8 at byte {} of the text field; expected UTF-8 text",
-                    e.valid_up_to()
-                ))
+                Error::input(&self.path, at(), format!("invalid UTF-8 at byte {} of the text field; expected UTF-8 text", e.valid_up_to()))
             })?;
             text_bytes += text.len();
             texts.push(Some(text.to_owned()));

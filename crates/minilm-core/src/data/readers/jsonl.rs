@@ -27,9 +27,10 @@ impl DocumentReader for JsonlReader {
         let mut bytes = Vec::with_capacity(BATCH_TEXT_BYTES + 4096);
         let mut ends = Vec::new();
         while bytes.len() < BATCH_TEXT_BYTES && ends.len() < BATCH_MAX_ROWS {
-            let n = self.input.read_until(b'\n', &mut bytes).map_err(|e| {
-                Error::input(&self.path, Some(format!("line {}", self.next_line + 1)), format!("read failed: {e}"))
-            })?;
+            let n = self
+                .input
+                .read_until(b'\n', &mut bytes)
+                .map_err(|e| Error::input(&self.path, Some(format!("line {}", self.next_line + 1)), format!("read failed: {e}")))?;
             if n == 0 {
                 break;
             }

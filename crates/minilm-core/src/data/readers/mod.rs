@@ -70,9 +70,8 @@ pub fn open_reader(kind: FileType, path: &Path, text_key: &str) -> Result<Box<dy
 /// Extracts the text of one JSONL line. `Ok(None)` is a null text or a blank line.
 pub fn parse_json_line(path: &Path, line_index: u64, line: &[u8], text_key: &str) -> Result<Option<String>> {
     let at = || Some(format!("line {}", line_index + 1));
-    let text = std::str::from_utf8(line).map_err(|e| {
-        Error::input(path, at(), format!("invalid UTF-8 at byte {} of the line; expected UTF-8 text", e.valid_up_to()))
-    })?;
+    let text = std::str::from_utf8(line)
+        .map_err(|e| Error::input(path, at(), format!("invalid UTF-8 at byte {} of the line; expected UTF-8 text", e.valid_up_to())))?;
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
@@ -81,24 +80,19 @@ pub fn parse_json_line(path: &Path, line_index: u64, line: &[u8], text_key: &str
         Error::input(path, at(), format!("malformed JSON at column {}: {e}; expected one JSON object per line", e.column()))
     })?;
     let serde_json::Value::Object(mut object) = value else {
-        return Err(Error::input(path, at(), format!(
-            "found a JSON {}; expected an object with a '{text_key}' key",
-            json_type_name(&value)
-        )));
+        return Err(Error::input(
+            path,
+            at(),
+            format!("found a JSON {}; expected an object with a '{text_key}' key", json_type_name(&value)),
+        ));
     };
     match object.remove(text_key) {
         Some(serde_json::Value::String(s)) => Ok(Some(s)),
         Some(serde_json::Value::Null) => Ok(None),
-        Some(other) => Err(Error::input(path, at(), format!(
-            "'{text_key}' is a JSON {}; expected a string",
-            json_type_name(&other)
-        ))),
+        Some(other) => Err(Error::input(path, at(), format!("'{text_key}' is a JSON {}; expected a string", json_type_name(&other)))),
         None => {
             let keys: Vec<&str> = object.keys().map(|k| k.as_str()).collect();
-            Err(Error::input(path, at(), format!(
-                "no '{text_key}' key; the object has [{}]; choose one with text_key",
-                keys.join(", ")
-            )))
+            Err(Error::input(path, at(), format!("no '{text_key}' key; the object has [{}]; choose one with text_key", keys.join(", "))))
         }
     }
 }

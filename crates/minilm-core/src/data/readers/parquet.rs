@@ -22,24 +22,23 @@ pub struct ParquetReader {
 impl ParquetReader {
     pub fn open(path: &Path, file: File, text_key: &str) -> Result<Self> {
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-            Error::input(path, None, format!(
-                "cannot read it as Parquet ({e}); expected a complete Parquet file: is it truncated, or another format?"
-            ))
+            Error::input(
+                path,
+                None,
+                format!("cannot read it as Parquet ({e}); expected a complete Parquet file: is it truncated, or another format?"),
+            )
         })?;
         let schema = builder.schema().clone();
         let field = schema.fields().iter().find(|f| f.name() == text_key).ok_or_else(|| {
-            let columns: Vec<String> =
-                schema.fields().iter().map(|f| format!("{} ({})", f.name(), f.data_type())).collect();
-            Error::input(path, None, format!(
-                "no '{text_key}' column; the file has [{}]; choose one with text_key",
-                columns.join(", ")
-            ))
+            let columns: Vec<String> = schema.fields().iter().map(|f| format!("{} ({})", f.name(), f.data_type())).collect();
+            Error::input(path, None, format!("no '{text_key}' column; the file has [{}]; choose one with text_key", columns.join(", ")))
         })?;
         if !is_text(field.data_type()) {
-            return Err(Error::input(path, None, format!(
-                "column '{text_key}' holds {}; expected strings (Utf8, LargeUtf8 or Utf8View)",
-                field.data_type()
-            )));
+            return Err(Error::input(
+                path,
+                None,
+                format!("column '{text_key}' holds {}; expected strings (Utf8, LargeUtf8 or Utf8View)", field.data_type()),
+            ));
         }
         let mask = ProjectionMask::columns(builder.parquet_schema(), [text_key]);
         let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
@@ -65,13 +64,14 @@ impl DocumentReader for ParquetReader {
         let first_row = self.next_row;
         let Some(batch) = self.batches.next() else { return Ok(None) };
         let batch = batch.map_err(|e| {
-            Error::input(&self.path, Some(format!("near row {}", first_row + 1)), format!(
-                "cannot decode the data ({e}); expected a complete, uncorrupted Parquet file"
-            ))
+            Error::input(
+                &self.path,
+                Some(format!("near row {}", first_row + 1)),
+                format!("cannot decode the data ({e}); expected a complete, uncorrupted Parquet file"),
+            )
         })?;
-        let texts = strings(batch.column(0)).map_err(|message| {
-            Error::input(&self.path, Some(format!("near row {}", first_row + 1)), message)
-        })?;
+        let texts =
+            strings(batch.column(0)).map_err(|message| Error::input(&self.path, Some(format!("near row {}", first_row + 1)), message))?;
         self.next_row += texts.len() as u64;
         let file_fraction = self.next_row as f64 / self.total_rows.max(1) as f64;
         Ok(Some(RawBatch { first_row, texts: Texts::Decoded(texts), file_fraction }))
@@ -91,4 +91,3 @@ fn strings(column: &ArrayRef) -> std::result::Result<Vec<Option<String>>, String
         other => return Err(format!("found {other}; expected strings")),
     })
 }
-

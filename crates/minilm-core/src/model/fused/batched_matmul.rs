@@ -64,11 +64,24 @@ impl CustomOp2 for BatchedMatmul {
             // within their storage, and `c` holds exactly one m x n row-major product.
             unsafe {
                 gemm(
-                    m, n, k,
-                    c.as_mut_ptr(), 1, n as isize, false,
-                    a.as_ptr().add(sa.offset + i * sa.batch), sa.column, sa.row,
-                    b.as_ptr().add(sb.offset + i * sb.batch), sb.column, sb.row,
-                    0.0, 1.0, false, false, false,
+                    m,
+                    n,
+                    k,
+                    c.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    a.as_ptr().add(sa.offset + i * sa.batch),
+                    sa.column,
+                    sa.row,
+                    b.as_ptr().add(sb.offset + i * sb.batch),
+                    sb.column,
+                    sb.row,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
                     Parallelism::None,
                 )
             }

@@ -19,7 +19,13 @@ pub fn causal_softmax(scores: &Tensor, scale: f64, query_len: usize, first_posit
 }
 
 /// The gradient of the scores given the weights causal_softmax returned and their gradient.
-pub fn causal_softmax_backward(weights: &Tensor, d_weights: &Tensor, scale: f64, query_len: usize, first_position: usize) -> Result<Tensor> {
+pub fn causal_softmax_backward(
+    weights: &Tensor,
+    d_weights: &Tensor,
+    scale: f64,
+    query_len: usize,
+    first_position: usize,
+) -> Result<Tensor> {
     let op = CausalSoftmaxGrad(CausalSoftmax { scale: scale as f32, query_len, first_position });
     #[cfg(feature = "cuda")]
     if weights.device().is_cuda() {

@@ -90,11 +90,8 @@ impl CustomOp1 for CrossEntropy {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let logits = contiguous_f32(storage, layout, self.name())?;
         let vocab = last_dim(layout);
-        let losses: Vec<f32> = logits
-            .par_chunks(vocab)
-            .zip(self.targets.par_iter())
-            .map(|(row, &target)| log_sum_exp(row) - row[target as usize])
-            .collect();
+        let losses: Vec<f32> =
+            logits.par_chunks(vocab).zip(self.targets.par_iter()).map(|(row, &target)| log_sum_exp(row) - row[target as usize]).collect();
         // Summed in row order, so the loss does not depend on the thread count.
         let mean = losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64;
         Ok((CpuStorage::F32(vec![mean as f32]), Shape::from(())))

@@ -27,7 +27,15 @@ pub struct Rotation {
 /// Heads first..first+heads of x (B*T, any number of heads * D) -> (B, groups, heads/groups * T, D):
 /// head-major, with the heads of a group stacked along the rows (groups = heads gives the plain
 /// (B, heads, T, D)). Rotates by `rotation` if given.
-pub fn split_heads(x: &Tensor, batch: usize, first: usize, heads: usize, groups: usize, d: usize, rotation: Option<&Rotation>) -> Result<Tensor> {
+pub fn split_heads(
+    x: &Tensor,
+    batch: usize,
+    first: usize,
+    heads: usize,
+    groups: usize,
+    d: usize,
+    rotation: Option<&Rotation>,
+) -> Result<Tensor> {
     let (rows, width) = x.dims2()?;
     let t = rows / batch;
     let shape = Shape::from((batch, groups, heads / groups * t, d));
@@ -41,7 +49,8 @@ pub fn merge_heads(x: &Tensor, heads: usize, rotation: Option<&Rotation>) -> Res
     let (batch, groups, stacked_rows, d) = x.dims4()?;
     let t = groups * stacked_rows / heads;
     let shape = Shape::from((batch * t, heads * d));
-    let op = Heads { batch, t, heads, d, width: heads * d, first: 0, to_head_major: false, rotation: rotation.cloned(), inverse: true, shape };
+    let op =
+        Heads { batch, t, heads, d, width: heads * d, first: 0, to_head_major: false, rotation: rotation.cloned(), inverse: true, shape };
     op.apply(x)
 }
 
@@ -145,16 +154,44 @@ mod gpu {
                 let (cosv, sinv) = (view::<f32>(&cs, cl)?, view::<f32>(&ss, sl)?);
                 let (rope_n, rope_start, sign) = (r.n as i32, r.start as i32, if op.inverse { -1f32 } else { 1f32 });
                 launch!(
-                    kernel, config, &xv, &y, &cosv, &sinv, &batch, &t, &heads, &d, &width, &first, &to_head_major, &rope_n,
-                    &rope_start, &sign
+                    kernel,
+                    config,
+                    &xv,
+                    &y,
+                    &cosv,
+                    &sinv,
+                    &batch,
+                    &t,
+                    &heads,
+                    &d,
+                    &width,
+                    &first,
+                    &to_head_major,
+                    &rope_n,
+                    &rope_start,
+                    &sign
                 )?;
             }
             None => {
                 // Null tables: with rope_n = 0 the kernel never reads them.
                 let (null, rope_n, rope_start, sign) = (0u64, 0i32, 0i32, 1f32);
                 launch!(
-                    kernel, config, &xv, &y, &null, &null, &batch, &t, &heads, &d, &width, &first, &to_head_major, &rope_n,
-                    &rope_start, &sign
+                    kernel,
+                    config,
+                    &xv,
+                    &y,
+                    &null,
+                    &null,
+                    &batch,
+                    &t,
+                    &heads,
+                    &d,
+                    &width,
+                    &first,
+                    &to_head_major,
+                    &rope_n,
+                    &rope_start,
+                    &sign
                 )?;
             }
         }
