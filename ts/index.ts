@@ -12,6 +12,8 @@ export type { PretrainConfig, ModelConfig, LoadPretrainConfigOptions } from './c
 export { Model, Generation, generateDefaults } from './model/model.js';
 export type { GenerateOptions, GenerationStats } from './model/model.js';
 export { Tokenizer } from './model/tokenizer.js';
+export { ChatTemplate } from './chat/template.js';
+export type { ChatMessage, RenderOptions } from './chat/template.js';
 export { exportHf } from './model/export-hf.js';
 export type { ExportSummary } from './model/export-hf.js';
 export { writeReport } from './report/report.js';

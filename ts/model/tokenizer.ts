@@ -28,6 +28,11 @@ export class Tokenizer {
     return this.inner.encode(text);
   }
 
+  /** Ids of text that writes its own special tokens (a rendered chat template): nothing added. */
+  encodeText(text: string): number[] {
+    return this.inner.encodeText(text);
+  }
+
   decode(ids: number[]): string {
     return this.inner.decode(ids);
   }

@@ -3,6 +3,8 @@
 //! resumes to exactly the bytes of an uninterrupted run, and a rerun under other settings is refused,
 //! naming what differs. test/prepare-*.test.ts check the same through the CLI, more slowly.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,16 +26,8 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The tokenizer the TS tests use, from the project's shared folder (as test/support/shared.ts finds it).
 fn tokenizer() -> PathBuf {
-    let candidates =
-        [std::env::var_os("MINILM_SHARED_DIR").map(PathBuf::from), Some(repo_root().join("../shared")), Some("/work/shared".into())];
-    candidates
-        .iter()
-        .flatten()
-        .map(|dir| dir.join("tokenizers/minimind-6400"))
-        .find(|dir| dir.join("tokenizer.json").exists())
-        .unwrap_or_else(|| panic!("cannot find tokenizers/minimind-6400 in the shared folder; set MINILM_SHARED_DIR"))
+    support::shared_tokenizer("minimind-6400")
 }
 
 fn node_module(name: &str) -> PathBuf {

@@ -6,6 +6,7 @@
 // napi-rs registers the exports only outside test builds, so there every export looks unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod chat_template;
 mod data_check;
 mod device;
 mod error;

@@ -26,6 +26,12 @@ impl NativeTokenizer {
         self.inner.encode_prompt(&text).map_err(|e| napi::Error::from_reason(format!("cannot tokenize the text: {e}")))
     }
 
+    /// Ids for text that spells its own special tokens (a rendered chat template): no BOS, no EOS.
+    #[napi]
+    pub fn encode_text(&self, text: String) -> napi::Result<Vec<u32>> {
+        self.inner.encode_text(&text).map_err(|e| napi::Error::from_reason(format!("cannot tokenize the text: {e}")))
+    }
+
     #[napi]
     pub fn decode(&self, ids: Vec<u32>) -> String {
         self.inner.decode(&ids)

@@ -4,6 +4,7 @@
 //! [`prepare_state`] makes it resumable. [`inspect`] reads a prepared dataset back,
 //! [`tokenizer_training`] trains a new BPE, and [`parquet_writer`] writes text corpora as Parquet.
 
+pub mod chat_template;
 pub mod inspect;
 pub mod parquet_writer;
 pub mod prepare;

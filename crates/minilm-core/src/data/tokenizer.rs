@@ -121,6 +121,13 @@ impl DocumentTokenizer {
         Ok(ids)
     }
 
+    /// Exactly HF tokenizers' `encode(text, add_special_tokens=False).ids`: what transformers'
+    /// apply_chat_template(tokenize=True) gives for a rendered conversation, whose template writes
+    /// the special tokens itself.
+    pub fn encode_text(&self, text: &str) -> std::result::Result<Vec<u32>, String> {
+        Ok(self.inner.encode_fast(text, false).map_err(|e| e.to_string())?.get_ids().to_vec())
+    }
+
     pub fn decode(&self, ids: &[u32]) -> String {
         self.inner.decode(ids, true).unwrap_or_else(|e| format!("<cannot decode: {e}>"))
     }

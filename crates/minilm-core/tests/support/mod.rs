@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use minilm_core::model::{Llama, ModelConfig, Parameters};
@@ -57,4 +57,17 @@ pub fn tensors(arrays: &HashMap<String, Array>) -> HashMap<String, Tensor> {
 pub fn model(case: &Case) -> Llama {
     let params = Parameters::from_tensors(&case.config, tensors(&case.weights), Path::new("golden"), &Device::Cpu).unwrap();
     Llama::new(case.config.clone(), params, &Device::Cpu).unwrap()
+}
+
+/// A reference tokenizer of the shared folder (`MINILM_SHARED_DIR`, else ../shared beside the repository,
+/// else /work/shared): tokenizers/NAME.
+pub fn shared_tokenizer(name: &str) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let candidates = [std::env::var_os("MINILM_SHARED_DIR").map(PathBuf::from), Some(repo.join("../shared")), Some("/work/shared".into())];
+    candidates
+        .iter()
+        .flatten()
+        .map(|dir| dir.join("tokenizers").join(name))
+        .find(|dir| dir.join("tokenizer.json").exists())
+        .unwrap_or_else(|| panic!("cannot find tokenizers/{name} in the shared folder; set MINILM_SHARED_DIR"))
 }
