@@ -12,19 +12,29 @@ export const FINAL_FOLDER = 'final';
 const STEP_FOLDER = /^step-(\d{8,})$/;
 
 /** Every file a checkpoint may hold, by role. */
-export function checkpointFiles() {
-  const trainer = native().checkpointFiles();
-  return {
-    /** The weights (litgpt's names), the AdamW moments and the run's position: written by the trainer. */
-    weights: trainer.weights,
-    optimizer: trainer.optimizer,
-    state: trainer.state,
-    /** litgpt's model and run settings. */
+export interface CheckpointFiles {
+  /** The weights (litgpt's names), the AdamW moments and the run's position: written by the trainer. */
+  weights: string;
+  optimizer: string;
+  state: string;
+  /** litgpt's model and run settings. */
+  modelConfig: string;
+  hyperparameters: string;
+  /** Copied from the tokenizer folder where present, so that a checkpoint generates text on its own. */
+  tokenizer: string[];
+}
+
+let files: CheckpointFiles | undefined;
+
+/** The names, read from the addon once (on first use, so that --help needs no addon). */
+export function checkpointFiles(): CheckpointFiles {
+  files ??= {
+    ...native().checkpointFiles(),
     modelConfig: 'model_config.yaml',
     hyperparameters: 'hyperparameters.yaml',
-    /** Copied from the tokenizer folder where present, so that a checkpoint generates text on its own. */
     tokenizer: ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'special_tokens_map.json', 'tokenizer.model'],
   };
+  return files;
 }
 
 export function stepFolderName(step: number): string {

@@ -1,6 +1,6 @@
 // Writing texts as Parquet (sample corpora, tests).
 import { native } from '../native.js';
-import { fromNative } from '../errors.js';
+import { callNative } from '../job.js';
 
 export interface ParquetWriteOptions {
   /** Column name. Default "text". */
@@ -13,11 +13,9 @@ export interface ParquetWriteOptions {
 
 /** Writes `texts` (null for a null text) as one string column, in batches from an iterable. */
 export function writeParquetTexts(file: string, batches: Iterable<Array<string | null>>, options: ParquetWriteOptions = {}): void {
-  try {
+  callNative(() => {
     const writer = new (native().ParquetTextWriter)(file, options.column ?? 'text', options.compression ?? 'zstd', options.rowGroupSize ?? 10_000);
     for (const batch of batches) writer.write(batch);
     writer.close();
-  } catch (error) {
-    throw fromNative(error);
-  }
+  });
 }

@@ -1,7 +1,8 @@
 // A tokenizer for generation: HF tokenizers through the addon, with BOS added as litgpt adds it.
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { MinilmError, fromNative } from '../errors.js';
+import { MinilmError } from '../errors.js';
+import { callNative } from '../job.js';
 import { native } from '../native.js';
 import type { NativeTokenizer } from '../../native/index.js';
 
@@ -16,21 +17,17 @@ export class Tokenizer {
         'InvalidArg',
       );
     }
-    try {
-      return new Tokenizer(new (native().NativeTokenizer)(dir));
-    } catch (error) {
-      throw fromNative(error);
-    }
+    return new Tokenizer(callNative(() => new (native().NativeTokenizer)(dir)));
   }
 
   /** Ids for a prompt: BOS when the tokenizer's config asks for it, no EOS. */
   encode(text: string): number[] {
-    return this.inner.encode(text);
+    return callNative(() => this.inner.encode(text));
   }
 
   /** Ids of text that writes its own special tokens (a rendered chat template): nothing added. */
   encodeText(text: string): number[] {
-    return this.inner.encodeText(text);
+    return callNative(() => this.inner.encodeText(text));
   }
 
   decode(ids: number[]): string {

@@ -4,14 +4,12 @@
 
 mod support;
 
-use std::path::Path;
-
 use minijinja::Value;
 use minilm_core::data::chat_template::{ChatTemplate, RenderOptions};
 use minilm_core::data::tokenizer::DocumentTokenizer;
 
 fn golden() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/golden/chat_template.json");
+    let path = support::repo_root().join("test/golden/chat_template.json");
     // Parsed straight into template values, so that the tools' keys keep their order (tojson writes them).
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }

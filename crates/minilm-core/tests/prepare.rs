@@ -22,16 +22,12 @@ const PARAGRAPHS_PER_FILE: usize = 100;
 /// Small enough that every file spans several chunks, so chunks close between commits.
 const CHUNK_SIZE: u64 = 8_000;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn tokenizer() -> PathBuf {
     support::shared_tokenizer("minimind-6400")
 }
 
 fn node_module(name: &str) -> PathBuf {
-    let dir = repo_root().join("node_modules").join(name);
+    let dir = support::repo_root().join("node_modules").join(name);
     assert!(dir.is_dir(), "{} is missing: run `npm install` (it is a dev dependency)", dir.display());
     dir
 }

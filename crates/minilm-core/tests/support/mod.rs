@@ -59,11 +59,16 @@ pub fn model(case: &Case) -> Llama {
     Llama::new(case.config.clone(), params, &Device::Cpu).unwrap()
 }
 
+/// The repository's root (node_modules, test/golden and the shared folder beside it are found from here).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 /// A reference tokenizer of the shared folder (`MINILM_SHARED_DIR`, else ../shared beside the repository,
 /// else /work/shared): tokenizers/NAME.
 pub fn shared_tokenizer(name: &str) -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let candidates = [std::env::var_os("MINILM_SHARED_DIR").map(PathBuf::from), Some(repo.join("../shared")), Some("/work/shared".into())];
+    let candidates =
+        [std::env::var_os("MINILM_SHARED_DIR").map(PathBuf::from), Some(repo_root().join("../shared")), Some("/work/shared".into())];
     candidates
         .iter()
         .flatten()
