@@ -1,14 +1,15 @@
-// minilm as a library: `import { prepare, pretrain, Model, Tokenizer, exportHf, loadPretrainConfig, trainTokenizer, inspectDataset } from 'minilm'`.
+// minilm as a library: `import { prepare, pretrain, sft, Model, Tokenizer, exportHf, loadPretrainConfig, trainTokenizer, inspectDataset } from 'minilm'`.
 export { prepare, prepareDefaults } from './data/prepare.js';
 export type { PrepareOptions, PrepareProgress, PrepareSummary, SplitSummary, PrepareDefaults } from './data/prepare.js';
 export { trainTokenizer, inspectDataset } from './data/tokenizer.js';
 export type { TrainTokenizerOptions, TrainTokenizerSummary, InspectReport, SplitReport } from './data/tokenizer.js';
 export type { JobOptions } from './job.js';
 export { writeParquetTexts } from './data/parquet.js';
-export { pretrain } from './train/run.js';
-export type { PretrainEvent, PretrainOptions, PretrainSummary, TrainerInfo } from './train/run.js';
+export { pretrain, sft } from './train/run.js';
+export type { PretrainEvent, PretrainOptions, PretrainSummary, SftDataSummary, TrainerInfo } from './train/run.js';
 export { loadPretrainConfig, modelSize } from './config/pretrain-config.js';
-export type { PretrainConfig, ModelConfig, LoadPretrainConfigOptions } from './config/pretrain-config.js';
+export type { PretrainConfig, ModelConfig, LoadPretrainConfigOptions, SftSettings } from './config/pretrain-config.js';
+export { loadSftConfig } from './config/sft-config.js';
 export { Model, Generation, generateDefaults } from './model/model.js';
 export type { GenerateOptions, GenerationStats } from './model/model.js';
 export { Tokenizer } from './model/tokenizer.js';

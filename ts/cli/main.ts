@@ -7,6 +7,7 @@ import { prepareCommand } from './prepare.js';
 import { tokenizerCommand } from './tokenizer.js';
 import { inspectCommand } from './inspect.js';
 import { pretrainCommand } from './pretrain.js';
+import { sftCommand } from './sft.js';
 import { generateCommand } from './generate.js';
 import { exportCommand } from './export.js';
 import { quickstartCommand } from './quickstart.js';
@@ -38,6 +39,7 @@ async function main(): Promise<void> {
   cli = tokenizerCommand(cli);
   cli = inspectCommand(cli);
   cli = pretrainCommand(cli);
+  cli = sftCommand(cli);
   cli = generateCommand(cli);
   cli = exportCommand(cli);
   cli = reportCommand(cli);

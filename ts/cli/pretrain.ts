@@ -4,7 +4,7 @@ import type { Argv } from 'yargs';
 import { loadPretrainConfig, modelSize, type PretrainConfig } from '../config/pretrain-config.js';
 import { native } from '../native.js';
 import { callNative } from '../job.js';
-import { pretrain, type PretrainEvent, type PretrainSummary } from '../train/run.js';
+import { pretrain, type PretrainEvent, type PretrainSummary, type SftDataSummary } from '../train/run.js';
 import { ProgressDisplay } from '../log/progress.js';
 import { formatCount, formatDuration, shellPath, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
@@ -12,13 +12,13 @@ import { stopOnSignals } from './signals.js';
 const OWN_FLAGS = new Set(['--config', '--dry_run', '--dry-run']);
 
 /** The tokens after `pretrain` that are not minilm's own flags: litgpt-style overrides. */
-function overrideTokens(argv: string[]): string[] {
-  const rest = argv.slice(argv.indexOf('pretrain') + 1);
+export function overrideTokens(argv: string[], command = 'pretrain', ownFlags = OWN_FLAGS): string[] {
+  const rest = argv.slice(argv.indexOf(command) + 1);
   const out: string[] = [];
   for (let i = 0; i < rest.length; i++) {
     const [flag] = rest[i].split('=');
-    if (OWN_FLAGS.has(flag)) {
-      if (flag === '--config' && !rest[i].includes('=')) i++;
+    if (ownFlags.has(flag)) {
+      if (!rest[i].includes('=') && (flag === '--config' || flag === '--format')) i++;
       continue;
     }
     out.push(rest[i]);
@@ -26,7 +26,7 @@ function overrideTokens(argv: string[]): string[] {
   return out;
 }
 
-function describe(config: PretrainConfig): string[] {
+export function describe(config: PretrainConfig): string[] {
   const m = config.model;
   const t = config.train;
   const { parameters, flopsPerToken: flops } = modelSize(m, t.max_seq_length);
@@ -35,16 +35,20 @@ function describe(config: PretrainConfig): string[] {
       `${m.n_layer} layers, n_embd ${m.n_embd}, ${m.n_head} heads of ${m.head_size}, ${m.n_query_groups} query groups, ` +
       `MLP ${m.intermediate_size}, vocab ${m.vocab_size} (padded ${m.padded_vocab_size}), block ${m.block_size}`,
     `batch: ${t.micro_batch_size} x ${t.max_seq_length} tokens, ${t.gradient_accumulation_steps} micro-batches per step ` +
-      `(global ${t.global_batch_size}); ${formatCount(t.max_tokens)} tokens${t.max_steps === null ? '' : ` or ${thousands(t.max_steps)} steps`}; ` +
+      `(global ${t.global_batch_size}); ${config.sft ? `${config.sft.epochs} epochs` : `${formatCount(t.max_tokens)} tokens`}${t.max_steps === null ? '' : ` or ${thousands(t.max_steps)} steps`}; ` +
       `${(flops / 1e6).toFixed(1)} MFLOP per token`,
     `optimizer: AdamW lr ${config.optimizer.lr} -> ${t.min_lr}, warmup ${t.lr_warmup_fraction ?? `${t.lr_warmup_steps} steps`}, ` +
       `weight decay ${config.optimizer.weight_decay}, betas ${config.optimizer.betas.join('/')}, clip ${t.max_norm}`,
-    `data: ${config.data.data_path}${config.data.split_names ? ` (${config.data.split_names.join(', ')})` : ''}`,
+    config.sft
+      ? `data: ${config.sft.json_path} (${config.sft.format ?? 'format detected per file'}; mask_prompt ${config.sft.mask_prompt}; ` +
+        `${config.sft.val_split_fraction} held out); from ${config.sft.checkpoint_dir}`
+      : `data: ${config.data.data_path}${config.data.split_names ? ` (${config.data.split_names.join(', ')})` : ''}`,
     `out_dir: ${config.out_dir}; save every ${t.save_interval} steps; validate every ${config.eval.interval} steps; precision ${config.precision}, devices ${config.devices}`,
   ];
 }
 
-function printer(): (event: PretrainEvent) => void {
+/** Prints a run's events: lines, and a progress bar on a terminal. */
+export function printer(): (event: PretrainEvent) => void {
   const bar = new ProgressDisplay(process.stderr, Number(process.env.MINILM_PROGRESS_INTERVAL_MS ?? 0));
   const line = (text: string) => {
     bar.done();
@@ -63,8 +67,17 @@ function printer(): (event: PretrainEvent) => void {
           event.resumedFrom
             ? `resumed from ${event.resumedFrom} at step ${event.step} of ${event.totalSteps}`
             : `training ${thousands(event.info.parameters)} parameters for ${event.totalSteps} steps on ${formatCount(event.info.trainTokens)} tokens ` +
-                `(${thousands(event.info.trainWindows)} windows; validation: ${thousands(event.info.valWindows)} windows)`,
+                `(${thousands(event.info.trainWindows)} ${event.sft ? 'examples' : 'windows'}; validation: ${thousands(event.info.valWindows)} ${event.sft ? 'examples' : 'windows'})`,
         );
+      case 'sft-data-progress': {
+        const p = event.progress;
+        const fraction = p.inputBytesTotal > 0 ? p.inputBytesDone / p.inputBytesTotal : 0;
+        const detail = `conversations: ${thousands(p.documents)} records, ${formatCount(p.tokens)} tokens (file ${p.filesDone + 1}/${p.filesTotal})`;
+        if (process.stderr.isTTY) return bar.update({ fraction, detail, etaSeconds: fraction > 0 ? (p.elapsedSeconds / fraction) * (1 - fraction) : null });
+        return undefined;
+      }
+      case 'sft-data':
+        return line(describeSftData(event.summary));
       case 'step': {
         const detail =
           `step ${event.step}/${event.totalSteps}  loss ${event.loss.toFixed(4)}  lr ${event.learning_rate.toExponential(2)}  ` +
@@ -78,6 +91,25 @@ function printer(): (event: PretrainEvent) => void {
         return line(`saved ${event.dir}`);
     }
   };
+}
+
+function describeSftData(s: SftDataSummary): string {
+  const skipped = s.skippedEmpty + s.skippedNoAssistant + s.skippedTruncatedAway;
+  const lines = [
+    `${s.reused ? 'reusing' : 'prepared'} ${s.outputDir}: ${thousands(s.records)} conversations -> ${thousands(s.trainExamples)} train + ${thousands(s.valExamples)} val examples, ` +
+      `${formatCount(s.tokens)} tokens (${formatCount(s.trainedTokens)} trained on, ${((100 * s.trainedTokens) / Math.max(1, s.tokens)).toFixed(0)}%)` +
+      (s.reused ? '' : ` in ${formatDuration(s.seconds)}`),
+    `  files: ${s.files.map((f) => `${f.path} (${f.format})`).join(', ')}`,
+  ];
+  if (s.truncated > 0) lines.push(`  truncated to max_seq_length: ${thousands(s.truncated)} examples (trained on what fits)`);
+  if (s.splitByReply > 0) lines.push(`  one example per reply: ${thousands(s.splitByReply)} conversations (the template rewrites earlier turns)`);
+  if (skipped > 0) {
+    lines.push(
+      `  skipped ${thousands(skipped)}: ${s.skippedEmpty} empty, ${s.skippedNoAssistant} without an assistant turn, ${s.skippedTruncatedAway} with no assistant token within max_seq_length` +
+        (s.skippedExamples.length > 0 ? `; e.g. ${s.skippedExamples.join('; ')}` : ''),
+    );
+  }
+  return lines.join('\n');
 }
 
 export function pretrainCommand(yargs: Argv): Argv {
@@ -132,7 +164,7 @@ function describeData(config: PretrainConfig): string {
   );
 }
 
-/** A training run as the command shows it: the summary, progress, and Ctrl-C / SIGTERM saving a checkpoint. */
+/** A training run (pretraining or SFT) as the command shows it: the summary, progress, and Ctrl-C / SIGTERM saving a checkpoint. */
 export async function runPretrain(config: PretrainConfig): Promise<PretrainSummary> {
   for (const text of describe(config)) process.stderr.write(`${text}\n`);
   const stop = stopOnSignals();

@@ -11,7 +11,7 @@ import { native } from '../native.js';
 import { callNative } from '../job.js';
 import type { ModelConfig, ModelSize } from '../../native/index.js';
 import { applyOverrides, parseOverrides } from './overrides.js';
-import { normalizeTree, type Problem } from './pretrain-schema.js';
+import { normalizeTree, PRETRAIN_SCHEMA, type Problem, type Section } from './pretrain-schema.js';
 
 /** The model, as litgpt.Config resolves it (only what the LLaMA family minilm implements needs): the addon's type. */
 export type { ModelConfig } from '../../native/index.js';
@@ -54,8 +54,26 @@ export interface PretrainConfig {
   seed: number;
   /** minilm.keep_last_checkpoints: null keeps every step-* folder. */
   keep_last_checkpoints: number | null;
+  /** Set for a fine-tuning run (`minilm sft`, ./sft-config.ts): its data and length come from here. */
+  sft: SftSettings | null;
   /** Things the user should know that do not stop the run; the caller prints them. */
   warnings: string[];
+}
+
+/** What fine-tuning adds to a run: conversations instead of token shards, and a run length in epochs. */
+export interface SftSettings {
+  /** The checkpoint fine-tuned (absolute); its weights start the run and its tokenizer renders the data. */
+  checkpoint_dir: string;
+  checkpoint_format: 'minilm' | 'hf';
+  /** data.init_args.json_path: a conversation file or a folder of them (absolute). */
+  json_path: string;
+  mask_prompt: boolean;
+  val_split_fraction: number;
+  /** data.init_args.seed: which records are held out. */
+  data_seed: number;
+  /** minilm.data_format, or null to detect each file's format. */
+  format: 'minimind' | 'openai' | 'sharegpt' | 'alpaca' | null;
+  epochs: number;
 }
 
 export interface LoadPretrainConfigOptions {
@@ -71,9 +89,22 @@ export interface LoadPretrainConfigOptions {
 
 // The schema guarantees each normalised value's type; this alias only spares casts at every read.
 // biome-ignore lint/suspicious/noExplicitAny: the values were checked against pretrain-schema.ts
-type Values = Record<string, any>;
+export type Values = Record<string, any>;
 
-export function loadPretrainConfig(options: LoadPretrainConfigOptions): PretrainConfig {
+/** A config file (or object) with its overrides applied and checked against a schema; problems are collected, not thrown. */
+export interface ParsedConfig {
+  cwd: string;
+  configFile: string | null;
+  values: Values;
+  /** The dotted keys the file or flags set. */
+  given: Set<string>;
+  problems: Found[];
+  check: Check;
+  /** The error for the problems found, each named by the flag or file that set its key. */
+  fail: (problems: Found[]) => MinilmError;
+}
+
+export function parseConfig(options: LoadPretrainConfigOptions, schema: Section): ParsedConfig {
   const cwd = path.resolve(options.cwd ?? process.cwd());
   if (options.configFile !== undefined && options.tree !== undefined) {
     throw new MinilmError('give a config file or a config object, not both', 'InvalidArg');
@@ -82,7 +113,7 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
   const label = options.configFile ?? (options.tree !== undefined ? 'config' : 'command line');
   const raw = configFile === null ? copyTree(options.tree ?? {}) : readYamlFile(configFile, label);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new MinilmError(`${label}: the top level must be a mapping of keys (model_config:, train:, ...), not ${JSON.stringify(raw)}`, 'InvalidArg');
+    throw new MinilmError(`${label}: the top level must be a mapping of keys (train:, data:, ...), not ${JSON.stringify(raw)}`, 'InvalidArg');
   }
   const tree = raw as Record<string, unknown>;
   const origins = applyOverrides(tree, parseOverrides(options.overrides ?? []));
@@ -99,10 +130,17 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
     const lines = problems.map((p) => `${[...new Set((p.keys ?? [p.path]).map(sourceOf))].join(', ')}: ${p.message}`);
     return new MinilmError([...new Set(lines)].join('\n'), 'InvalidArg');
   };
-
   const problems: Found[] = [];
   const given = new Set<string>();
-  const values: Values = normalizeTree(tree, problems, given);
+  const values: Values = normalizeTree(tree, problems, given, schema);
+  const check: Check = (ok, keys, message) => {
+    if (!ok) problems.push({ path: keys[0], message, keys });
+  };
+  return { cwd, configFile, values, given, problems, check, fail };
+}
+
+export function loadPretrainConfig(options: LoadPretrainConfigOptions): PretrainConfig {
+  const { cwd, configFile, values, given, problems, check, fail } = parseConfig(options, PRETRAIN_SCHEMA);
   if (!given.has('model_config')) {
     // Without the section, litgpt's defaults (a GPT-NeoX) would each be refused: say the one thing that matters.
     problems.splice(0, problems.length, ...problems.filter((p) => !p.path.startsWith('model_config.')));
@@ -120,9 +158,6 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
   }
   if (problems.length > 0) throw fail(problems);
 
-  const check: Check = (ok, keys, message) => {
-    if (!ok) problems.push({ path: keys[0], message, keys });
-  };
   const model = resolveModel(values.model_config, values.train.tie_embeddings ?? false, check);
   const train = resolveTrain(values.train, model.block_size, given, check);
   check(
@@ -152,6 +187,7 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
     logger_name: values.logger_name,
     seed: values.seed,
     keep_last_checkpoints: values.minilm.keep_last_checkpoints,
+    sft: null,
     warnings: warningsFor(values, train),
   };
 }
@@ -174,8 +210,8 @@ export function resolveModelConfig(modelConfig: unknown, tieEmbeddings: boolean,
 }
 
 /** A problem that may involve several keys (set in the file or by different flags). */
-type Found = Problem & { keys?: string[] };
-type Check = (ok: boolean, keys: string[], message: string) => void;
+export type Found = Problem & { keys?: string[] };
+export type Check = (ok: boolean, keys: string[], message: string) => void;
 
 // litgpt.Config.__post_init__, for the keys the LLaMA family uses.
 function resolveModel(m: Values, tieEmbeddings: boolean, check: Check): ModelConfig {
@@ -271,7 +307,7 @@ function resolveTrain(t: Values, blockSize: number, given: Set<string>, check: C
   };
 }
 
-function warningsFor(values: Values, train: PretrainConfig['train']): string[] {
+export function warningsFor(values: Values, train: PretrainConfig['train']): string[] {
   const warnings: string[] = [];
   if (values.logger_name === 'wandb') {
     warnings.push('logger_name: wandb cannot be reached from here; metrics are logged to CSV and TensorBoard under out_dir/logs');

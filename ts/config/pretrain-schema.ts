@@ -243,6 +243,9 @@ export const PRETRAIN_SCHEMA: Section = section({
   minilm: section({ keep_last_checkpoints: int(null, 1) }),
 });
 
+// The pieces other litgpt entry points' schemas (sft-schema.ts) are built from.
+export { any, bool, DEVICES, EVAL, int, num, oneOf, only, OPTIMIZER, RESUME, section, str };
+
 /** Where a problem is, as a dotted key path, and what it is (without the file or flag it came from). */
 export type Problem = { path: string; message: string };
 
@@ -266,8 +269,8 @@ export function show(value: unknown, quoteStrings = true): string {
  * tree with defaults filled in and values normalised; problems are pushed, not thrown, so the user sees
  * them all at once. `given` receives the dotted paths the tree set (as opposed to defaults).
  */
-export function normalizeTree(tree: unknown, problems: Problem[], given: Set<string>): Record<string, unknown> {
-  return normalizeSection(PRETRAIN_SCHEMA, tree, '', { problems, given, known: knownKeys() });
+export function normalizeTree(tree: unknown, problems: Problem[], given: Set<string>, schema: Section = PRETRAIN_SCHEMA): Record<string, unknown> {
+  return normalizeSection(schema, tree, '', { problems, given, known: knownKeys(schema) });
 }
 
 type Walk = { problems: Problem[]; given: Set<string>; known: string[] };

@@ -8,7 +8,7 @@ import { native } from '../native.js';
 import { runJob } from '../job.js';
 import { MinilmError } from '../errors.js';
 import type { PretrainConfig } from '../config/pretrain-config.js';
-import type { NativeTrainer, PeakFlops, StepStats, TrainerInfo } from '../../native/index.js';
+import type { NativeTrainer, PeakFlops, PrepareProgress, SftDataSummary, StepStats, TrainerInfo } from '../../native/index.js';
 import { CsvMetricsLogger, litgptCsvMetricsFile } from '../log/csv-metrics.js';
 import { TensorBoardWriter } from '../log/tensorboard.js';
 import { lrAt, warmupIters, type Schedule } from './schedule.js';
@@ -17,12 +17,14 @@ import { lockFolder } from '../lock.js';
 import { checkpointFiles, FINAL_FOLDER, stepFolderName } from '../checkpoint.js';
 import { pruneCheckpoints, resumeCheckpoint, writeCheckpoint } from './checkpoints.js';
 
-export type { TrainerInfo } from '../../native/index.js';
+export type { SftDataSummary, TrainerInfo } from '../../native/index.js';
 
 export type PretrainEvent =
   | {
       type: 'start';
       info: TrainerInfo;
+      /** An SFT run: the data are examples, not windows. */
+      sft: boolean;
       totalSteps: number;
       resumedFrom: string | null;
       step: number;
@@ -47,6 +49,9 @@ export type PretrainEvent =
     }
   | { type: 'validation'; step: number; val_loss: number; val_ppl: number }
   | { type: 'checkpoint'; step: number; dir: string }
+  /** SFT: the conversations are being made into examples (before training starts). */
+  | { type: 'sft-data-progress'; progress: PrepareProgress }
+  | { type: 'sft-data'; summary: SftDataSummary }
   | { type: 'warning'; message: string };
 
 export interface PretrainSummary {
@@ -71,36 +76,44 @@ const CSV_COLUMNS = ['step', 'iter', 'tokens', 'loss', 'learning_rate', 'grad_no
 export async function pretrain(config: PretrainConfig, options: PretrainOptions = {}): Promise<PretrainSummary> {
   const { onLog = () => {}, signal, device } = options;
   for (const message of config.warnings) onLog({ type: 'warning', message });
-  const plan = planRun(config);
+  const start = initialWeights(config);
   const placement = chooseDevice(config, process.env, device);
   for (const message of placement.warnings) onLog({ type: 'warning', message });
-  const lock = lockFolder(config.out_dir, 'minilm pretrain');
+  const lock = lockFolder(config.out_dir, config.sft === null ? 'minilm pretrain' : 'minilm sft');
   const trainer = new (native().NativeTrainer)();
   try {
-    const info = await openTrainer(trainer, config, plan, placement);
-    if (info.valDir == null) {
+    const sftData = config.sft === null ? null : await prepareSftExamples(config, onLog, signal);
+    const info = await openTrainer(trainer, config, start, placement, sftData);
+    const plan = planRun(config, info);
+    if (config.sft !== null && info.valDir == null) {
+      onLog({
+        type: 'warning',
+        message: 'no conversation was held out for validation: set data.init_args.val_split_fraction (0.05, say) to see the validation loss',
+      });
+    } else if (info.valDir == null) {
       onLog({
         type: 'warning',
         message: `${config.data.data_path} has no validation split (val/): validation is skipped; \`minilm prepare\` writes one with --val_fraction`,
       });
     }
     const resumeDir = resumeCheckpoint(config);
-    const start = resumeDir === null ? { step: 0, tokens: 0 } : await runJob(() => trainer.restore(resumeDir));
+    const position = resumeDir === null ? { step: 0, tokens: 0 } : await runJob(() => trainer.restore(resumeDir));
     const peak = await runJob(() => trainer.peakFlops());
     const { precision, whyNotGpu } = placement;
     onLog({
       type: 'start',
       info,
+      sft: config.sft !== null,
       totalSteps: plan.totalSteps,
       resumedFrom: resumeDir,
-      step: start.step,
+      step: position.step,
       peakFlops: peak.flops,
       peakFlopsSource: peak.source,
       device: placement.device,
       precision,
       whyNotGpu,
     });
-    const run = new TrainingLoop(trainer, config, plan, schedule(config, plan, info), info, peak, onLog, resumeDir, start);
+    const run = new TrainingLoop(trainer, config, plan, schedule(config, plan, info), info, peak, onLog, resumeDir, position);
     return await run.toTheEnd(signal);
   } finally {
     trainer.close();
@@ -108,60 +121,115 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   }
 }
 
-/** How long the run is, from train.max_tokens and max_steps. */
+/**
+ * Supervised fine-tuning: `config` comes from loadSftConfig (litgpt's finetune_full keys). The run is
+ * pretrain's loop over the conversations' examples, with the same logs, checkpoints and resume.
+ */
+export function sft(config: PretrainConfig, options: PretrainOptions = {}): Promise<PretrainSummary> {
+  if (config.sft === null) {
+    return Promise.reject(new MinilmError('sft() takes a config from loadSftConfig; a pretraining config goes to pretrain()', 'InvalidArg'));
+  }
+  return pretrain(config, options);
+}
+
+/** How long the run is: from train.max_tokens (pretraining) or train.epochs (SFT), and max_steps. */
 interface RunPlan {
   maxIters: number;
   totalSteps: number;
-  initialWeights: string | null;
 }
 
-function planRun(config: PretrainConfig): RunPlan {
-  const { train } = config;
+function planRun(config: PretrainConfig, info: TrainerInfo): RunPlan {
+  const { train, sft } = config;
+  const accumulation = train.gradient_accumulation_steps;
+  if (sft !== null) {
+    // litgpt's fine-tuning: an epoch is ceil(examples / micro_batch_size) micro-batches, run in whole steps.
+    const stepsPerEpoch = Math.max(1, Math.floor(Math.ceil(info.trainWindows / train.micro_batch_size) / accumulation));
+    const totalSteps = Math.min(sft.epochs * stepsPerEpoch, train.max_steps ?? Infinity);
+    return { maxIters: totalSteps * accumulation, totalSteps };
+  }
   const tokensPerMicroBatch = train.micro_batch_size * train.max_seq_length;
   const maxIters = Math.floor(train.max_tokens / tokensPerMicroBatch);
-  const totalSteps = Math.min(Math.floor(maxIters / train.gradient_accumulation_steps), train.max_steps ?? Infinity);
+  const totalSteps = Math.min(Math.floor(maxIters / accumulation), train.max_steps ?? Infinity);
   if (totalSteps < 1) {
     throw new MinilmError(
-      `train.max_tokens ${train.max_tokens} is less than one optimizer step (${tokensPerMicroBatch * train.gradient_accumulation_steps} tokens); raise it`,
+      `train.max_tokens ${train.max_tokens} is less than one optimizer step (${tokensPerMicroBatch * accumulation} tokens); raise it`,
       'InvalidArg',
     );
   }
+  return { maxIters, totalSteps };
+}
+
+/** The weights a run starts from: initial_checkpoint_dir's (SFT: checkpoint_dir's), or null for a fresh model. */
+function initialWeights(config: PretrainConfig): { path: string; format: 'minilm' | 'hf' } | null {
+  if (config.initial_checkpoint_dir === null) return null;
   const { weights } = checkpointFiles();
-  const initialWeights = config.initial_checkpoint_dir === null ? null : path.join(config.initial_checkpoint_dir, weights);
-  if (initialWeights !== null && !fs.existsSync(initialWeights)) {
+  const file = path.join(config.initial_checkpoint_dir, weights);
+  if (!fs.existsSync(file)) {
     throw new MinilmError(
       `initial_checkpoint_dir: ${config.initial_checkpoint_dir} has no ${weights}; expected a checkpoint folder written by minilm pretrain (step-XXXXXXXX or final)`,
       'InvalidArg',
     );
   }
-  return { maxIters, totalSteps, initialWeights };
+  return { path: file, format: config.sft?.checkpoint_format ?? 'minilm' };
+}
+
+/** SFT: the conversations rendered, tokenized and masked into out_dir/sft-data (reused when unchanged). */
+async function prepareSftExamples(config: PretrainConfig, onLog: (event: PretrainEvent) => void, signal?: AbortSignal): Promise<SftDataSummary> {
+  const sft = config.sft!;
+  const summary = await runJob(
+    (job) =>
+      native().prepareSftData(
+        {
+          jsonPath: sft.json_path,
+          outputDir: config.data.data_path,
+          tokenizerDir: config.tokenizer_dir!,
+          format: sft.format ?? undefined,
+          maskPrompt: sft.mask_prompt,
+          maxSeqLength: config.train.max_seq_length,
+          valSplitFraction: sft.val_split_fraction,
+          seed: sft.data_seed,
+        },
+        job,
+      ),
+    { signal, onProgress: (progress) => onLog({ type: 'sft-data-progress', progress }) },
+  );
+  onLog({ type: 'sft-data', summary });
+  return summary;
 }
 
 /** What must not change between a run and its resumption: the model, the data and the batch order. */
-function runSettings(config: PretrainConfig): string {
-  const { model, data, seed } = config;
+function runSettings(config: PretrainConfig, sftData: SftDataSummary | null): string {
+  const { model, data, seed, sft } = config;
   const { micro_batch_size, gradient_accumulation_steps, max_seq_length } = config.train;
-  const settings = { model, data, seed, micro_batch_size, gradient_accumulation_steps, max_seq_length };
+  const settings = { model, data, seed, micro_batch_size, gradient_accumulation_steps, max_seq_length, sft, sftData: sftData?.fingerprint ?? null };
   return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
 }
 
-function openTrainer(trainer: NativeTrainer, config: PretrainConfig, plan: RunPlan, placement: TrainingPlacement): Promise<TrainerInfo> {
+function openTrainer(
+  trainer: NativeTrainer,
+  config: PretrainConfig,
+  start: ReturnType<typeof initialWeights>,
+  placement: TrainingPlacement,
+  sftData: SftDataSummary | null,
+): Promise<TrainerInfo> {
   const { train } = config;
   return runJob(() =>
     trainer.open({
       model: config.model,
       seed: config.seed,
       dataPath: config.data.data_path,
+      dataKind: config.sft === null ? 'windows' : 'sft',
       splitNames: config.data.split_names ?? undefined,
       microBatchSize: train.micro_batch_size,
       seqLen: train.max_seq_length,
       accumulation: train.gradient_accumulation_steps,
       optimizer: { weightDecay: config.optimizer.weight_decay, betas: config.optimizer.betas, eps: config.optimizer.eps },
       maxNorm: train.max_norm,
-      initialWeights: plan.initialWeights ?? undefined,
+      initialWeights: start?.path,
+      initialWeightsFormat: start?.format,
       device: placement.device,
       precision: placement.precision,
-      runSettings: runSettings(config),
+      runSettings: runSettings(config, sftData),
     }),
   );
 }

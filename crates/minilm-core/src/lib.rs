@@ -13,6 +13,7 @@ pub mod error;
 pub mod generate;
 pub mod kernel_check;
 pub mod model;
+pub mod sft;
 pub mod step_profile;
 pub mod train;
 pub mod util;

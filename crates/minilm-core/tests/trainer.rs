@@ -49,6 +49,8 @@ fn options(case: &Case, data: &Path, weights: &Path, run_settings: &str) -> Trai
         optimizer: AdamWConfig { weight_decay: run.weight_decay, betas: run.betas, eps: run.eps },
         max_norm: run.max_norm,
         initial_weights: Some(weights.to_path_buf()),
+        initial_weights_format: Default::default(),
+        data_kind: Default::default(),
         device: "cpu".into(),
         precision: Precision::Float32,
         run_settings: run_settings.into(),

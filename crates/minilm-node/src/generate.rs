@@ -24,6 +24,11 @@ pub struct GenerateOptions {
     pub top_p: f64,
     /// > 1 makes tokens already in the text less likely; 1 is off.
     pub repetition_penalty: f64,
+    /// Never repeat an n-gram of this many tokens already in the text; 0 is off.
+    pub no_repeat_ngram_size: u32,
+    /// OpenAI's penalties over the generated tokens (per occurrence, and once present); 0 is off.
+    pub frequency_penalty: f64,
+    pub presence_penalty: f64,
     /// The same seed and prompt give the same text.
     pub seed: i64,
     /// Generation stops after this token (the tokenizer's EOS).
@@ -43,6 +48,9 @@ impl TryFrom<GenerateOptions> for minilm_core::generate::GenerateOptions {
                 top_k: o.top_k.map(|k| k as usize),
                 top_p: o.top_p,
                 repetition_penalty: o.repetition_penalty,
+                no_repeat_ngram_size: o.no_repeat_ngram_size as usize,
+                frequency_penalty: o.frequency_penalty,
+                presence_penalty: o.presence_penalty,
             },
             seed: count("seed", o.seed)?,
             eos_id: o.eos_id,
@@ -61,6 +69,9 @@ pub fn generate_defaults() -> GenerateOptions {
         top_k: d.sampling.top_k.map(|k| k as u32),
         top_p: d.sampling.top_p,
         repetition_penalty: d.sampling.repetition_penalty,
+        no_repeat_ngram_size: d.sampling.no_repeat_ngram_size as u32,
+        frequency_penalty: d.sampling.frequency_penalty,
+        presence_penalty: d.sampling.presence_penalty,
         seed: d.seed as i64,
         eos_id: d.eos_id,
         kv_cache: d.kv_cache,

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use minilm_core::model::{hf, Llama, Parameters};
+use minilm_core::model::{hf, load_weights, weights_format, Llama, Parameters};
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 
@@ -115,6 +115,15 @@ pub enum WeightsFormat {
     Hf,
 }
 
+impl From<WeightsFormat> for weights_format::WeightsFormat {
+    fn from(format: WeightsFormat) -> Self {
+        match format {
+            WeightsFormat::Minilm => weights_format::WeightsFormat::Minilm,
+            WeightsFormat::Hf => weights_format::WeightsFormat::Hf,
+        }
+    }
+}
+
 native_task!(OpenModelTask -> ());
 
 #[napi]
@@ -146,10 +155,7 @@ impl NativeModel {
             let model = guarded(|| {
                 let device = minilm_core::device::open_device(device.as_deref().unwrap_or("cpu"))?;
                 let path = Path::new(&weights_path);
-                let params = match format {
-                    WeightsFormat::Minilm => Parameters::load(&config, path, &device)?,
-                    WeightsFormat::Hf => hf::load_hf_weights(&config, path, &device)?,
-                };
+                let params = load_weights(format.into(), &config, path, &device)?;
                 Llama::new(config, params, &device)
             })?;
             *inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(model));

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use minilm_core::model::Precision;
+use minilm_core::train::batches;
 use minilm_core::train::optimizer::AdamWConfig;
 use minilm_core::train::peak_flops::PeakFlops;
 use minilm_core::train::{trainer, RestoredState, StepStats, Trainer, TrainerInfo};
@@ -13,7 +14,7 @@ use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 
 use crate::error::{count, guarded, to_napi};
-use crate::model::{core_config, ModelConfig};
+use crate::model::{core_config, ModelConfig, WeightsFormat};
 use crate::task::native_task;
 
 /// litgpt's precision setting.
@@ -44,12 +45,25 @@ pub struct AdamWOptions {
     pub eps: f64,
 }
 
+/// What a trainer reads from data_path.
+#[napi(string_enum)]
+pub enum DataKind {
+    /// Token shards from `prepare` (or llm.c's), read as windows.
+    #[napi(value = "windows")]
+    Windows,
+    /// A folder of SFT examples from `prepareSftData`.
+    #[napi(value = "sft")]
+    Sft,
+}
+
 #[napi(object)]
 pub struct TrainerOptions {
     pub model: ModelConfig,
     pub seed: i64,
-    /// A prepared dataset: train/ and val/ (or the split names below).
+    /// A prepared dataset: train/ and val/ (or the split names below); for SFT, the folder `prepareSftData` wrote.
     pub data_path: String,
+    /// Pretraining windows (the default) or SFT examples.
+    pub data_kind: Option<DataKind>,
     /// [train, val] folder names under data_path.
     pub split_names: Option<Vec<String>>,
     pub micro_batch_size: u32,
@@ -62,6 +76,8 @@ pub struct TrainerOptions {
     pub max_norm: f64,
     /// Weights to start from (a checkpoint's model.safetensors) instead of a fresh initialisation.
     pub initial_weights: Option<String>,
+    /// How initial_weights names its tensors (minilm's litgpt names by default).
+    pub initial_weights_format: Option<WeightsFormat>,
     /// "cpu" or "cuda:N".
     pub device: String,
     pub precision: TrainingPrecision,
@@ -89,6 +105,10 @@ impl TryFrom<TrainerOptions> for trainer::TrainerOptions {
             model: core_config(o.model)?,
             seed: count("seed", o.seed)?,
             data_path: PathBuf::from(o.data_path),
+            data_kind: match o.data_kind.unwrap_or(DataKind::Windows) {
+                DataKind::Windows => batches::DataKind::Windows,
+                DataKind::Sft => batches::DataKind::Sft,
+            },
             split_names,
             micro_batch_size: o.micro_batch_size as usize,
             seq_len: o.seq_len as usize,
@@ -96,6 +116,7 @@ impl TryFrom<TrainerOptions> for trainer::TrainerOptions {
             optimizer: AdamWConfig { weight_decay: o.optimizer.weight_decay, betas, eps: o.optimizer.eps },
             max_norm: o.max_norm,
             initial_weights: o.initial_weights.map(PathBuf::from),
+            initial_weights_format: o.initial_weights_format.map(Into::into).unwrap_or_default(),
             device: o.device,
             precision: o.precision.into(),
             run_settings: o.run_settings,

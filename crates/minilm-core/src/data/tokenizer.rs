@@ -128,6 +128,13 @@ impl DocumentTokenizer {
         Ok(self.inner.encode_fast(text, false).map_err(|e| e.to_string())?.get_ids().to_vec())
     }
 
+    /// `encode_text`'s ids with each token's byte range in `text` (a byte that starts a multi-byte
+    /// character's tokens gives them all that character's range).
+    pub fn encode_text_with_offsets(&self, text: &str) -> std::result::Result<(Vec<u32>, Vec<(usize, usize)>), String> {
+        let encoding = self.inner.encode(text, false).map_err(|e| e.to_string())?;
+        Ok((encoding.get_ids().to_vec(), encoding.get_offsets().to_vec()))
+    }
+
     pub fn decode(&self, ids: &[u32]) -> String {
         self.inner.decode(ids, true).unwrap_or_else(|e| format!("<cannot decode: {e}>"))
     }

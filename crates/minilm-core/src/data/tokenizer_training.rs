@@ -149,8 +149,14 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
     })
 }
 
+/// The chat template a trained tokenizer carries: each turn is BOS, the role, a newline, the content, EOS
+/// and a newline, as the reference tokenizer's template writes them (without its fixed system prompt), so
+/// that `minilm sft` can fine-tune a model trained with it. A reply ends with EOS, where generation stops.
+pub const CHAT_TEMPLATE: &str = "{% for message in messages %}{{ bos_token + message['role'] + '\\n' + message['content'] + eos_token + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ bos_token + 'assistant\\n' }}{% endif %}";
+
 /// tokenizer_config.json as the reference tokenizer has it: no BOS or EOS added by encode (prepare appends
-/// EOS itself), the first three special tokens as unknown, BOS and EOS.
+/// EOS itself), the first three special tokens as unknown, BOS and EOS, and a chat template when there
+/// are BOS and EOS tokens to write it with.
 fn tokenizer_config(special_tokens: &[String]) -> String {
     let token = |i: usize| special_tokens.get(i).map(|t| serde_json::Value::String(t.clone())).unwrap_or(serde_json::Value::Null);
     let added: serde_json::Map<String, serde_json::Value> = special_tokens
@@ -166,7 +172,7 @@ fn tokenizer_config(special_tokens: &[String]) -> String {
             )
         })
         .collect();
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "add_bos_token": false,
         "add_eos_token": false,
         "add_prefix_space": false,
@@ -179,5 +185,8 @@ fn tokenizer_config(special_tokens: &[String]) -> String {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "unk_token": token(0),
     });
+    if special_tokens.len() >= 3 {
+        config["chat_template"] = serde_json::Value::String(CHAT_TEMPLATE.into());
+    }
     serde_json::to_string_pretty(&config).expect("a JSON value serialises")
 }

@@ -84,7 +84,7 @@ impl Generator {
         let mut logits: Vec<f32> = logits.to_dtype(candle_core::DType::F32)?.to_vec1()?;
         // Padded vocabulary entries beyond the tokenizer are never sampled.
         logits.truncate(self.model.config.vocab_size);
-        let token = sample(&mut logits, &self.ids, &self.options.sampling, &mut self.rng);
+        let token = sample(&mut logits, &self.ids, self.ids.len() - self.generated, &self.options.sampling, &mut self.rng);
         self.ids.push(token);
         self.pending = 1;
         self.generated += 1;

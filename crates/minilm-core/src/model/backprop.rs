@@ -27,7 +27,11 @@ impl Llama {
     pub(crate) fn backprop(&self, activations: &Activations, d_logits: &Tensor, input_ids: &[u32]) -> Result<HashMap<String, Tensor>> {
         let c = &self.config;
         let mut grads = HashMap::new();
-        let (d_normed, d_head) = linear_backward(&activations.normed, &activations.head_weight, d_logits)?;
+        let (mut d_normed, d_head) = linear_backward(&activations.normed, &activations.head_weight, d_logits)?;
+        if let Some(rows) = &activations.scored {
+            // Rows left out of the loss get no gradient from the head.
+            d_normed = Tensor::zeros(activations.last.shape(), d_normed.dtype(), d_normed.device())?.index_add(rows, &d_normed, 0)?;
+        }
         let (mut dx, d_norm) = rms_norm_backward(&activations.last, &self.weight("transformer.ln_f.weight"), &d_normed, c.norm_eps)?;
         grads.insert("transformer.ln_f.weight".to_string(), d_norm);
         for (layer, block) in activations.blocks.iter().enumerate().rev() {

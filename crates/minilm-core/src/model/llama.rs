@@ -78,7 +78,10 @@ pub(crate) struct Activations {
     pub blocks: Vec<BlockActivations>,
     /// The last block's output, and after the final norm.
     pub last: Tensor,
+    /// After the final norm: the scored rows only when the batch names them.
     pub normed: Tensor,
+    /// The rows (of B T) whose logits were computed, when not all of them.
+    pub scored: Option<Tensor>,
     /// lm_head's weight as its matmul used it.
     pub head_weight: Tensor,
     pub logits: Tensor,
@@ -125,7 +128,7 @@ impl Llama {
     /// Logits (B, T, V) for token ids (B, T).
     pub fn forward(&self, ids: &Tensor) -> CandleResult<Tensor> {
         let (b, t) = ids.dims2()?;
-        self.run(ids, false, None)?.logits.reshape((b, t, self.config.padded_vocab_size))
+        self.run(ids, false, None, None)?.logits.reshape((b, t, self.config.padded_vocab_size))
     }
 
     /// Logits (T, V) for the next T token ids (1, T) of one sequence whose earlier positions are in
@@ -143,7 +146,7 @@ impl Llama {
                 cache.layers.push((Tensor::zeros(shape, self.compute, device)?, Tensor::zeros(shape, self.compute, device)?));
             }
         }
-        let logits = self.run(ids, false, Some(cache))?.logits;
+        let logits = self.run(ids, false, Some(cache), None)?.logits;
         cache.len += t;
         Ok(logits)
     }
@@ -151,26 +154,34 @@ impl Llama {
     /// Mean cross-entropy of the next token: `windows` (B, T + 1) as litgpt's data loader gives them,
     /// on any device (moved to the model's).
     pub fn loss(&self, windows: &Tensor) -> CandleResult<Tensor> {
-        let windows = windows.to_device(self.device())?;
-        let t = windows.dim(1)? - 1;
-        let logits = self.run(&windows.narrow(1, 0, t)?, false, None)?.logits;
-        cross_entropy(&logits, &windows.narrow(1, 1, t)?.flatten_all()?)
+        self.batch_loss(&TokenBatch::from_windows(windows)?)
     }
 
-    /// The mean loss of `windows` (a scalar tensor on the model's device, float32 or wider, so that a
-    /// training step reads it back once, not per micro-batch) and the gradient of `d_loss` times it for every
-    /// parameter, in the parameters' order and dtype. `windows` may live on any device: the trainer
-    /// passes them on the host, where the embedding's backward reads the token ids without waiting for
-    /// the GPU.
+    /// The mean loss of `batch`'s scored targets.
+    pub fn batch_loss(&self, batch: &TokenBatch) -> CandleResult<Tensor> {
+        let scored = batch.scored.as_ref().map(|rows| rows.to_device(self.device())).transpose()?;
+        let logits = self.run(&batch.inputs.to_device(self.device())?, false, None, scored.as_ref())?.logits;
+        cross_entropy(&logits, &batch.scored_targets(self.device())?)
+    }
+
+    /// `batch_loss` over windows, with gradients: see `batch_loss_and_grads`.
     pub fn loss_and_grads(&self, windows: &Tensor, d_loss: f64) -> Result<(Tensor, Vec<Tensor>)> {
-        let host_windows = windows.to_device(&Device::Cpu)?;
-        let windows = windows.to_device(self.device())?;
-        let t = windows.dim(1)? - 1;
-        let targets = windows.narrow(1, 1, t)?.flatten_all()?;
+        self.batch_loss_and_grads(&TokenBatch::from_windows(windows)?, d_loss)
+    }
+
+    /// The mean loss of `batch` (a scalar tensor on the model's device, float32 or wider, so that a
+    /// training step reads it back once, not per micro-batch) and the gradient of `d_loss` times it for every
+    /// parameter, in the parameters' order and dtype. The batch may live on any device: the trainer
+    /// passes it on the host, where the embedding's backward reads the token ids without waiting for
+    /// the GPU.
+    pub fn batch_loss_and_grads(&self, batch: &TokenBatch, d_loss: f64) -> Result<(Tensor, Vec<Tensor>)> {
+        let inputs = batch.inputs.to_device(self.device())?;
+        let targets = batch.scored_targets(self.device())?;
+        let scored = batch.scored.as_ref().map(|rows| rows.to_device(self.device())).transpose()?;
         if self.by_hand {
-            let activations = self.run(&windows.narrow(1, 0, t)?, true, None)?;
+            let activations = self.run(&inputs, true, None, scored.as_ref())?;
             let (loss, d_logits) = fused::cross_entropy_with_grad(&activations.logits, &targets, d_loss)?;
-            let input_ids = host_windows.narrow(1, 0, t)?.flatten_all()?.to_vec1::<u32>()?;
+            let input_ids = batch.inputs.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<u32>()?;
             let mut grads = self.backprop(&activations, &d_logits, &input_ids)?;
             let ordered = self.params.iter().map(|(name, var)| {
                 let grad = grads.remove(name).expect("backprop covers every parameter");
@@ -178,7 +189,7 @@ impl Llama {
             });
             return Ok((loss, ordered.collect::<CandleResult<_>>()?));
         }
-        let loss = cross_entropy(&self.run(&windows.narrow(1, 0, t)?, false, None)?.logits, &targets)?;
+        let loss = cross_entropy(&self.run(&inputs, false, None, scored.as_ref())?.logits, &targets)?;
         let grads = (&loss * d_loss)?.backward()?;
         let ordered = self
             .params
@@ -221,8 +232,9 @@ impl Llama {
 
     /// The forward pass for token ids (B, T); logits are (B T, V). Activations stay two-dimensional,
     /// one row per token. Blocks' activations are kept only when `keep_blocks`. With a `cache` (its
-    /// buffers allocated), the tokens come after its positions; the caller advances its length.
-    fn run(&self, ids: &Tensor, keep_blocks: bool, cache: Option<&KvCache>) -> CandleResult<Activations> {
+    /// buffers allocated), the tokens come after its positions; the caller advances its length. With
+    /// `scored` (row indices of B T), logits are computed for those rows only.
+    fn run(&self, ids: &Tensor, keep_blocks: bool, cache: Option<&KvCache>, scored: Option<&Tensor>) -> CandleResult<Activations> {
         let batch = ids.dim(0)?;
         let ids = ids.flatten_all()?;
         // The lookup reads the float32 table; only the rows taken are cast.
@@ -235,10 +247,13 @@ impl Llama {
                 blocks.push(block);
             }
         }
-        let normed = rms_norm(&x, &self.weight("transformer.ln_f.weight"), self.config.norm_eps)?;
+        let mut normed = rms_norm(&x, &self.weight("transformer.ln_f.weight"), self.config.norm_eps)?;
+        if let Some(rows) = scored {
+            normed = normed.index_select(rows, 0)?;
+        }
         let head_weight = self.for_matmul(self.weight(self.lm_head_name()))?;
         let logits = linear(&normed, &head_weight)?;
-        Ok(Activations { batch, blocks, last: x, normed, head_weight, logits })
+        Ok(Activations { batch, blocks, last: x, normed, scored: scored.cloned(), head_weight, logits })
     }
 
     /// One block up to its MLP's gated activation; the caller adds the MLP's projection. With `cache`
@@ -290,6 +305,32 @@ impl Llama {
         let up = linear(&h2, &matmul_weights.fc_2)?;
         let gated = swiglu(&gate, &up)?;
         Ok(BlockActivations { input: input.clone(), h1, queries, keys, values, weights, y, mid, h2, gate, up, gated, matmul_weights })
+    }
+}
+
+/// A micro-batch as the loss reads it: token ids (B, T) and the ids each position should predict
+/// (B T). Pretraining scores every position; SFT names the positions that predict an assistant's token
+/// (the prompt's and the padding's are left out of the loss and of the head's matmul).
+pub struct TokenBatch {
+    pub inputs: Tensor,
+    pub targets: Tensor,
+    /// Row indices (u32) into B T, or None for all.
+    pub scored: Option<Tensor>,
+}
+
+impl TokenBatch {
+    /// Windows (B, T + 1) of consecutive tokens: each position predicts the next.
+    pub fn from_windows(windows: &Tensor) -> CandleResult<Self> {
+        let t = windows.dim(1)? - 1;
+        Ok(TokenBatch { inputs: windows.narrow(1, 0, t)?, targets: windows.narrow(1, 1, t)?.flatten_all()?, scored: None })
+    }
+
+    fn scored_targets(&self, device: &Device) -> CandleResult<Tensor> {
+        let targets = self.targets.to_device(device)?;
+        match &self.scored {
+            Some(rows) => targets.index_select(&rows.to_device(device)?, 0),
+            None => Ok(targets),
+        }
     }
 }
 

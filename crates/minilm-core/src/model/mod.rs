@@ -12,8 +12,10 @@ pub mod layers;
 pub mod llama;
 pub mod parameters;
 pub mod precision;
+pub mod weights_format;
 
 pub use config::ModelConfig;
-pub use llama::{KvCache, Llama};
+pub use llama::{KvCache, Llama, TokenBatch};
 pub use parameters::Parameters;
 pub use precision::Precision;
+pub use weights_format::{load_weights, WeightsFormat};

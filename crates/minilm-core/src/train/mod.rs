@@ -3,6 +3,7 @@
 //! saving, signals).
 
 mod adamw_cpu;
+pub mod batches;
 #[cfg(feature = "cuda")]
 mod adamw_cuda;
 pub mod data_check;

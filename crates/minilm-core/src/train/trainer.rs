@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::batches::{DataKind, Split, TrainingData};
 use super::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
 use super::peak_flops::{peak_flops, PeakFlops};
 use super::sampler::{SamplerState, WindowSampler};
-use super::windows::{check_vocabulary, open_splits, TokenWindows};
 use crate::device::open_device;
 use crate::error::{Error, Result};
-use crate::model::{Llama, ModelConfig, Parameters, Precision};
+use crate::model::{load_weights, Llama, ModelConfig, Parameters, Precision, WeightsFormat};
 use crate::util::write_atomically;
 
 /// The files `save` writes into a checkpoint folder; the caller adds its own beside them.
@@ -27,15 +27,21 @@ pub struct TrainerOptions {
     pub model: ModelConfig,
     pub seed: u64,
     pub data_path: PathBuf,
+    /// Pretraining's token windows, or SFT's examples (data_path is then their folder).
+    #[serde(default)]
+    pub data_kind: DataKind,
     pub split_names: Option<(String, String)>,
     pub micro_batch_size: usize,
-    /// Tokens a window predicts (max_seq_length); windows hold one more.
+    /// Tokens a window predicts (max_seq_length); windows hold one more. SFT examples are at most this long.
     pub seq_len: usize,
     pub accumulation: usize,
     pub optimizer: AdamWConfig,
     pub max_norm: f64,
     /// Weights to start from (a checkpoint's model.safetensors) instead of a fresh initialisation.
     pub initial_weights: Option<PathBuf>,
+    /// How initial_weights names its tensors.
+    #[serde(default)]
+    pub initial_weights_format: WeightsFormat,
     /// "cpu" or "cuda:N".
     #[serde(default = "cpu")]
     pub device: String,
@@ -57,6 +63,7 @@ pub struct StepStats {
     pub loss: f64,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
+    /// Token positions trained on (padding left out).
     pub tokens: u64,
 }
 
@@ -65,6 +72,7 @@ pub struct TrainerInfo {
     pub parameters: usize,
     pub flops_per_token: f64,
     pub train_dir: PathBuf,
+    /// Windows, or SFT examples.
     pub train_windows: u64,
     pub train_tokens: u64,
     pub val_dir: Option<PathBuf>,
@@ -97,9 +105,10 @@ pub struct Trainer {
     pub options: TrainerOptions,
     pub model: Llama,
     optimizer: AdamW,
-    train: TokenWindows,
-    val: Option<TokenWindows>,
+    data: TrainingData,
     sampler: WindowSampler,
+    /// Training token positions seen, restored on resume.
+    tokens: u64,
     device: Device,
 }
 
@@ -117,29 +126,29 @@ impl Trainer {
             )));
         }
         let split_names = options.split_names.as_ref().map(|(t, v)| (t.as_str(), v.as_str()));
-        let (train, val) = open_splits(&options.data_path, split_names, options.seq_len + 1)?;
+        let data = TrainingData::open(options.data_kind, &options.data_path, split_names, options.seq_len)?;
         // Initialised (or loaded) in float32 on the device, then cast: the same seed gives the same
         // model whatever the precision.
         let params = match &options.initial_weights {
-            Some(path) => Parameters::load(&options.model, path, &device)?,
+            Some(path) => load_weights(options.initial_weights_format, &options.model, path, &device)?,
             None => Parameters::init(&options.model, options.seed, &device)?,
         };
         let params = params.to_dtype(options.precision.weight_dtype())?;
         let model = Llama::new(options.model.clone(), params, &device)?.with_compute_dtype(options.precision.compute_dtype());
         let optimizer = AdamW::new(options.optimizer.clone(), &model.params)?;
-        let sampler = WindowSampler::new(train.len(), options.seed);
-        Ok(Trainer { options, model, optimizer, train, val, sampler, device })
+        let sampler = WindowSampler::new(data.len(Split::Train), options.seed);
+        Ok(Trainer { options, model, optimizer, data, sampler, tokens: 0, device })
     }
 
     pub fn info(&self) -> TrainerInfo {
         TrainerInfo {
             parameters: self.model.config.num_parameters(),
             flops_per_token: self.model.config.training_flops_per_token(self.options.seq_len),
-            train_dir: self.train.dir.clone(),
-            train_windows: self.train.len(),
-            train_tokens: self.train.total_tokens(),
-            val_dir: self.val.as_ref().map(|v| v.dir.clone()),
-            val_windows: self.val.as_ref().map_or(0, |v| v.len()),
+            train_dir: self.data.dir(Split::Train).expect("a run has training data"),
+            train_windows: self.data.len(Split::Train),
+            train_tokens: self.data.train_tokens(),
+            val_dir: self.data.dir(Split::Val),
+            val_windows: self.data.len(Split::Val),
         }
     }
 
@@ -149,10 +158,12 @@ impl Trainer {
         let accumulation = self.options.accumulation;
         let mut summed: Option<Vec<Tensor>> = None;
         let mut loss_sum: Option<Tensor> = None;
+        let mut tokens = 0;
         for _ in 0..accumulation {
             let ids: Vec<u64> = (0..self.options.micro_batch_size).map(|_| self.sampler.next_window()).collect();
-            let batch = self.batch(&self.train, &ids)?;
-            let (loss, grads) = self.model.loss_and_grads(&batch, 1.0 / accumulation as f64)?;
+            let micro = self.data.batch(Split::Train, &ids, self.model.config.padded_vocab_size)?;
+            tokens += micro.tokens;
+            let (loss, grads) = self.model.batch_loss_and_grads(&micro.batch, 1.0 / accumulation as f64)?;
             loss_sum = Some(match loss_sum {
                 None => loss,
                 Some(sum) => (sum + loss)?,
@@ -165,13 +176,9 @@ impl Trainer {
         let mut grads = summed.expect("accumulation is at least 1");
         let grad_norm = clip_grad_norm(&mut grads, self.options.max_norm)?;
         self.optimizer.step(&self.model.params, &grads, lr)?;
-        let tokens = self.tokens_per_step();
+        self.tokens += tokens;
         let loss_sum = loss_sum.expect("accumulation is at least 1").to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
         Ok(StepStats { loss: loss_sum / accumulation as f64, grad_norm, tokens })
-    }
-
-    fn tokens_per_step(&self) -> u64 {
-        (self.options.accumulation * self.options.micro_batch_size * self.options.seq_len) as u64
     }
 
     /// The MFU estimate's denominator for this trainer's device and compute dtype.
@@ -179,34 +186,26 @@ impl Trainer {
         peak_flops(&self.device, self.model.compute_dtype())
     }
 
-    /// Mean loss over the first `max_iters` micro-batches of the validation split (always the same
-    /// windows, so values are comparable across a run), or None without a validation split.
+    /// Mean loss per scored token over the first `max_iters` micro-batches of the validation split
+    /// (always the same ones, so values are comparable across a run), or None without a validation split.
     pub fn evaluate(&self, max_iters: usize) -> Result<Option<f64>> {
-        let Some(val) = &self.val else { return Ok(None) };
-        let windows = (max_iters as u64 * self.options.micro_batch_size as u64).min(val.len());
+        let available = self.data.len(Split::Val);
+        if available == 0 {
+            return Ok(None);
+        }
+        let items = (max_iters as u64 * self.options.micro_batch_size as u64).min(available);
         let (mut total, mut count) = (0f64, 0u64);
         let mut start = 0;
-        while start < windows {
-            let end = (start + self.options.micro_batch_size as u64).min(windows);
+        while start < items {
+            let end = (start + self.options.micro_batch_size as u64).min(items);
             let ids: Vec<u64> = (start..end).collect();
-            let loss = self.model.loss(&self.batch(val, &ids)?)?.detach();
-            total += loss.to_scalar::<f32>()? as f64 * ids.len() as f64;
-            count += ids.len() as u64;
+            let micro = self.data.batch(Split::Val, &ids, self.model.config.padded_vocab_size)?;
+            let loss = self.model.batch_loss(&micro.batch)?.detach();
+            total += loss.to_scalar::<f32>()? as f64 * micro.scored as f64;
+            count += micro.scored;
             start = end;
         }
         Ok(Some(total / count as f64))
-    }
-
-    fn batch(&self, source: &TokenWindows, ids: &[u64]) -> Result<Tensor> {
-        let window = self.options.seq_len + 1;
-        let mut tokens = Vec::with_capacity(ids.len() * window);
-        for &id in ids {
-            source.read(id, &mut tokens)?;
-        }
-        check_vocabulary(&source.dir, None, &tokens, self.model.config.padded_vocab_size)?;
-        // On the host: the model moves them to its device, and reads the token ids for the embedding's
-        // backward from this copy without waiting for the GPU.
-        Ok(Tensor::from_vec(tokens, (ids.len(), window), &Device::Cpu)?)
     }
 
     /// Writes the weights, optimizer moments and state.json into `dir`, which must exist. The caller
@@ -219,10 +218,10 @@ impl Trainer {
             format: STATE_FORMAT.into(),
             step,
             iter_num: step * self.options.accumulation as u64,
-            tokens: step * self.tokens_per_step(),
+            tokens: self.tokens,
             settings: self.options.run_settings.clone(),
             data: self.sampler.state,
-            train_windows: self.train.len(),
+            train_windows: self.data.len(Split::Train),
         };
         let bytes = serde_json::to_vec_pretty(&state).map_err(|e| Error::internal(format!("state.json: {e}")))?;
         write_atomically(&dir.join(STATE_FILE), &[&bytes])
@@ -248,14 +247,14 @@ impl Trainer {
                 dir.display()
             )));
         }
-        if state.train_windows != self.train.len() {
+        let train_windows = self.data.len(Split::Train);
+        if state.train_windows != train_windows {
             return Err(Error::input(
                 &state_path,
                 None,
                 format!(
                     "was saved with {} training windows, the data now gives {}: the dataset changed, so the run cannot resume exactly",
-                    state.train_windows,
-                    self.train.len()
+                    state.train_windows, train_windows
                 ),
             ));
         }
@@ -265,6 +264,7 @@ impl Trainer {
         self.optimizer = AdamW::new(self.options.optimizer.clone(), &self.model.params)?;
         self.optimizer.load(&self.model.params, &dir.join(OPTIMIZER_FILE), state.step, &self.device)?;
         self.sampler.state = state.data;
+        self.tokens = state.tokens;
         Ok(RestoredState { step: state.step, tokens: state.tokens })
     }
 }

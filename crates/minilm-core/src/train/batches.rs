@@ -1,0 +1,164 @@
+//! Where a run's micro-batches come from: pretraining's windows of seq_len + 1 consecutive tokens
+//! (train/windows.rs), or SFT's examples with their loss masks (sft/dataset.rs), padded to the longest
+//! example of each micro-batch. Padding comes after an example's last token, so causal attention keeps
+//! it out of every real position; padded and masked positions are left out of the loss.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::windows::{check_vocabulary, open_splits, TokenWindows};
+use crate::error::Result;
+use crate::model::TokenBatch;
+use crate::sft::dataset::SftExamples;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataKind {
+    /// litdata token shards (or llm.c's), as `minilm prepare` writes them.
+    #[default]
+    Windows,
+    /// A folder of SFT examples.
+    Sft,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Val,
+}
+
+pub enum TrainingData {
+    Windows { train: TokenWindows, val: Option<TokenWindows>, seq_len: usize },
+    Sft { examples: SftExamples, seq_len: usize },
+}
+
+/// A micro-batch and what it holds.
+pub struct MicroBatch {
+    pub batch: TokenBatch,
+    /// Positions that are real tokens (padding left out).
+    pub tokens: u64,
+    /// Positions the loss is taken on.
+    pub scored: u64,
+}
+
+impl TrainingData {
+    pub fn open(kind: DataKind, data_path: &Path, split_names: Option<(&str, &str)>, seq_len: usize) -> Result<Self> {
+        Ok(match kind {
+            DataKind::Windows => {
+                let (train, val) = open_splits(data_path, split_names, seq_len + 1)?;
+                TrainingData::Windows { train, val, seq_len }
+            }
+            DataKind::Sft => TrainingData::Sft { examples: SftExamples::open(data_path)?, seq_len },
+        })
+    }
+
+    /// Windows or examples in `split` (0 for a missing validation split).
+    pub fn len(&self, split: Split) -> u64 {
+        match (self, split) {
+            (TrainingData::Windows { train, .. }, Split::Train) => train.len(),
+            (TrainingData::Windows { val, .. }, Split::Val) => val.as_ref().map_or(0, |v| v.len()),
+            (TrainingData::Sft { examples, .. }, Split::Train) => examples.train.len() as u64,
+            (TrainingData::Sft { examples, .. }, Split::Val) => examples.val.len() as u64,
+        }
+    }
+
+    pub fn train_tokens(&self) -> u64 {
+        match self {
+            TrainingData::Windows { train, .. } => train.total_tokens(),
+            TrainingData::Sft { examples, .. } => examples.tokens_in(&examples.train),
+        }
+    }
+
+    /// The folder a split is read from, or None when there is no validation split.
+    pub fn dir(&self, split: Split) -> Option<PathBuf> {
+        match (self, split) {
+            (TrainingData::Windows { train, .. }, Split::Train) => Some(train.dir.clone()),
+            (TrainingData::Windows { val, .. }, Split::Val) => val.as_ref().map(|v| v.dir.clone()),
+            (TrainingData::Sft { examples, .. }, Split::Train) => Some(examples.dir.clone()),
+            (TrainingData::Sft { examples, .. }, Split::Val) => (!examples.val.is_empty()).then(|| examples.dir.clone()),
+        }
+    }
+
+    /// The micro-batch of items `ids` (numbered within the split), on the host: the model moves it
+    /// to its device, and reads the token ids for the embedding's backward from this copy without
+    /// waiting for the GPU. Every id is checked against the model's vocabulary of `vocab`.
+    pub fn batch(&self, split: Split, ids: &[u64], vocab: usize) -> Result<MicroBatch> {
+        match self {
+            TrainingData::Windows { train, val, seq_len } => {
+                let source = match split {
+                    Split::Train => train,
+                    Split::Val => val.as_ref().expect("asked for the validation split only when it exists"),
+                };
+                let mut tokens = Vec::with_capacity(ids.len() * (seq_len + 1));
+                for &id in ids {
+                    source.read(id, &mut tokens)?;
+                }
+                check_vocabulary(&source.dir, None, &tokens, vocab)?;
+                let windows = Tensor::from_vec(tokens, (ids.len(), seq_len + 1), &Device::Cpu)?;
+                let positions = (ids.len() * seq_len) as u64;
+                Ok(MicroBatch { batch: TokenBatch::from_windows(&windows)?, tokens: positions, scored: positions })
+            }
+            TrainingData::Sft { examples, seq_len } => {
+                let members = match split {
+                    Split::Train => &examples.train,
+                    Split::Val => &examples.val,
+                };
+                let mut read = Vec::with_capacity(ids.len());
+                for &id in ids {
+                    let (mut tokens, mut mask) = examples.read(members[id as usize])?;
+                    tokens.truncate(seq_len + 1);
+                    mask.truncate(seq_len + 1);
+                    check_vocabulary(&examples.dir, None, &tokens, vocab)?;
+                    read.push((tokens, mask));
+                }
+                Ok(padded_batch(&read)?)
+            }
+        }
+    }
+}
+
+/// Examples (ids, loss mask) as one batch padded to the longest: position k of an example predicts
+/// its token k + 1, and is scored when that token's mask is set.
+fn padded_batch(examples: &[(Vec<u32>, Vec<u8>)]) -> Result<MicroBatch> {
+    let width = examples.iter().map(|(ids, _)| ids.len().saturating_sub(1)).max().unwrap_or(0).max(1);
+    let mut inputs = vec![0u32; examples.len() * width];
+    let mut targets = vec![0u32; examples.len() * width];
+    let mut scored = Vec::new();
+    let mut tokens = 0u64;
+    for (b, (ids, mask)) in examples.iter().enumerate() {
+        let positions = ids.len().saturating_sub(1);
+        tokens += positions as u64;
+        for k in 0..positions {
+            let row = b * width + k;
+            inputs[row] = ids[k];
+            targets[row] = ids[k + 1];
+            if mask[k + 1] == 1 {
+                scored.push(row as u32);
+            }
+        }
+    }
+    let count = scored.len() as u64;
+    let batch = TokenBatch {
+        inputs: Tensor::from_vec(inputs, (examples.len(), width), &Device::Cpu)?,
+        targets: Tensor::from_vec(targets, examples.len() * width, &Device::Cpu)?,
+        scored: Some(Tensor::from_vec(scored, count as usize, &Device::Cpu)?),
+    };
+    Ok(MicroBatch { batch, tokens, scored: count })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_and_prompts_are_not_scored() {
+        // Example 0: [1 2 3 4], replies at tokens 2..4; example 1: [5 6], reply at 6.
+        let batch = padded_batch(&[(vec![1, 2, 3, 4], vec![0, 0, 1, 1]), (vec![5, 6], vec![0, 1])]).unwrap();
+        assert_eq!(batch.batch.inputs.to_vec2::<u32>().unwrap(), [[1, 2, 3], [5, 0, 0]]);
+        assert_eq!(batch.batch.targets.to_vec1::<u32>().unwrap(), [2, 3, 4, 6, 0, 0]);
+        assert_eq!(batch.batch.scored.unwrap().to_vec1::<u32>().unwrap(), [1, 2, 3]);
+        assert_eq!((batch.tokens, batch.scored), (4, 3));
+    }
+}

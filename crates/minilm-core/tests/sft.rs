@@ -1,0 +1,261 @@
+//! SFT data and its loss: conversations in every format become the ids transformers' chat template
+//! gives (test/golden/chat_template.json, made by scripts/reference/make_chat_golden.py) with the loss
+//! on each reply through its end token; bad records are errors naming the file and line; the masked
+//! loss and its gradients agree between the hand-written backward pass and candle's autograd.
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use candle_core::{DType, Device, Tensor};
+use minilm_core::data::chat_template::ChatTemplate;
+use minilm_core::data::tokenizer::DocumentTokenizer;
+use minilm_core::model::{Llama, Precision, TokenBatch};
+use minilm_core::train::batches::DataKind;
+use minilm_core::train::optimizer::AdamWConfig;
+use minilm_core::train::{RestoredState, Trainer, TrainerOptions};
+use minilm_core::sft::dataset::{prepare_sft_data, SftDataOptions, SftExamples};
+use minilm_core::sft::example::{Built, ExampleBuilder};
+use serde_json::{json, Value};
+
+fn golden_cases() -> Vec<Value> {
+    let path = support::repo_root().join("test/golden/chat_template.json");
+    let golden: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    golden["cases"].as_array().unwrap().clone()
+}
+
+#[test]
+fn examples_are_transformers_ids_with_the_replies_masked_in() {
+    let mut compared = 0;
+    for name in ["minimind-6400", "minimind3-6400"] {
+        let dir = support::shared_tokenizer(name);
+        let (template, tokenizer) = (ChatTemplate::load(&dir).unwrap(), DocumentTokenizer::load(&dir).unwrap());
+        let builder = ExampleBuilder { template: &template, tokenizer: &tokenizer, mask_prompt: true, max_tokens: 100_000 };
+        for case in golden_cases().iter().filter(|c| c["tokenizer"] == name && c["add_generation_prompt"] == false && c["template_kwargs"] == json!({})) {
+            let messages = case["messages"].as_array().unwrap();
+            if messages.last().unwrap()["role"] != "assistant" {
+                continue;
+            }
+            let label = format!("{name} {}", case["name"]);
+            let Built::Examples { examples, split_by_reply } = builder.build(messages, Some(&case["tools"])).unwrap() else {
+                panic!("{label}: skipped")
+            };
+            let trained: Vec<String> = examples
+                .iter()
+                .map(|e| tokenizer.decode(&e.ids.iter().zip(&e.mask).filter(|(_, &m)| m == 1).map(|(&id, _)| id).collect::<Vec<_>>()))
+                .collect();
+            if !split_by_reply {
+                let ids: Vec<u32> = case["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+                assert_eq!(examples.len(), 1, "{label}");
+                assert_eq!(examples[0].ids, ids, "{label}: the ids of apply_chat_template(tokenize=True)");
+                compared += 1;
+            }
+            // Every reply's text is trained on, and nothing of the prompts: the user's words never are.
+            let replies: Vec<&str> = messages.iter().filter(|m| m["role"] == "assistant").filter_map(|m| m["content"].as_str()).collect();
+            let all = trained.concat();
+            for reply in &replies {
+                let visible = reply.rsplit("</think>").next().unwrap().trim();
+                assert!(all.contains(visible), "{label}: reply {visible:?} not in the trained text {all:?}");
+            }
+            for user in messages.iter().filter(|m| m["role"] == "user") {
+                let text = user["content"].as_str().unwrap();
+                assert!(!all.contains(text), "{label}: the user's {text:?} is trained on");
+            }
+        }
+    }
+    assert!(compared >= 8, "only {compared} conversations compared with transformers' ids");
+}
+
+#[test]
+fn the_end_token_is_trained_and_the_header_is_not() {
+    let dir = support::shared_tokenizer("minimind-6400");
+    let (template, tokenizer) = (ChatTemplate::load(&dir).unwrap(), DocumentTokenizer::load(&dir).unwrap());
+    let builder = ExampleBuilder { template: &template, tokenizer: &tokenizer, mask_prompt: true, max_tokens: 100_000 };
+    let messages = [json!({"role": "user", "content": "你好"}), json!({"role": "assistant", "content": "你好呀"})];
+    let Built::Examples { examples, .. } = builder.build(&messages, None).unwrap() else { panic!() };
+    let e = &examples[0];
+    let trained: Vec<u32> = e.ids.iter().zip(&e.mask).filter(|(_, &m)| m == 1).map(|(&id, _)| id).collect();
+    // minimind's template closes a reply with </s> and a newline.
+    assert_eq!(tokenizer.decode(&trained), "你好呀\n", "decoded without special tokens");
+    assert!(trained.contains(&tokenizer.eos_id.unwrap_or(2)), "</s> is a target");
+    let unmasked = ExampleBuilder { mask_prompt: false, ..builder };
+    let Built::Examples { examples, .. } = unmasked.build(&messages, None).unwrap() else { panic!() };
+    assert_eq!(examples[0].mask.iter().filter(|&&m| m == 1).count(), examples[0].ids.len() - 1, "mask_prompt: false trains on every target");
+}
+
+fn write(path: &Path, lines: &[Value]) {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).unwrap();
+        gz.finish().unwrap();
+    } else {
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+fn options(json_path: &Path, out: &Path) -> SftDataOptions {
+    SftDataOptions {
+        json_path: json_path.to_path_buf(),
+        output_dir: out.to_path_buf(),
+        tokenizer_dir: support::shared_tokenizer("minimind-6400"),
+        format: None,
+        mask_prompt: true,
+        max_seq_length: 64,
+        val_split_fraction: 0.25,
+        seed: 7,
+    }
+}
+
+#[test]
+fn every_format_is_read_and_skips_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    let turn = |q: &str, a: &str| vec![json!({"role": "user", "content": q}), json!({"role": "assistant", "content": a})];
+    let mut minimind: Vec<Value> = (0..20).map(|i| json!({"conversations": turn(&format!("问题{i}"), "答案")})).collect();
+    minimind.push(json!({"conversations": []}));
+    minimind.push(json!({"conversations": [{"role": "user", "content": "没有回答"}]}));
+    minimind.push(json!({"conversations": turn(&"长".repeat(300), "答")}));
+    write(&inputs.join("a.jsonl"), &minimind);
+    write(&inputs.join("b.jsonl.gz"), &(0..10).map(|i| json!({"messages": turn(&format!("q{i}"), "a")})).collect::<Vec<_>>());
+    let sharegpt: Vec<Value> = (0..10).map(|i| json!({"conversations": [{"from": "human", "value": format!("h{i}")}, {"from": "gpt", "value": "g"}]})).collect();
+    write(&inputs.join("c.jsonl"), &sharegpt);
+    std::fs::write(inputs.join("d.json"), json!([{"instruction": "写诗", "input": "", "output": "床前明月光"}]).to_string()).unwrap();
+
+    let out = dir.path().join("sft");
+    let summary = prepare_sft_data(&options(&inputs, &out), &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let formats: Vec<&str> = summary.files.iter().map(|(_, f)| f.as_str()).collect();
+    assert_eq!(formats, ["minimind", "openai", "sharegpt", "alpaca"]);
+    assert_eq!(summary.records, 44);
+    assert_eq!((summary.skipped_empty, summary.skipped_no_assistant, summary.skipped_truncated_away), (1, 1, 1));
+    assert_eq!(summary.train_examples + summary.val_examples, 41);
+    assert!(summary.val_examples > 0 && summary.train_examples > summary.val_examples, "{summary:?}");
+    assert_eq!(summary.skipped_examples.len(), 3);
+    assert!(summary.skipped_examples[1].contains("a.jsonl line 22: no assistant turn"), "{:?}", summary.skipped_examples);
+
+    let examples = SftExamples::open(&out).unwrap();
+    assert_eq!(examples.train.len() as u64, summary.train_examples);
+    let (ids, mask) = examples.read(examples.train[0]).unwrap();
+    assert_eq!((ids.len(), mask.len()), (ids.len(), ids.len()));
+    assert!(ids.len() <= 65);
+
+    // The same inputs and settings reuse the folder; another seed makes it again.
+    let again = prepare_sft_data(&options(&inputs, &out), &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    assert!(again.reused);
+    let reseeded = prepare_sft_data(&SftDataOptions { seed: 8, ..options(&inputs, &out) }, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    assert!(!reseeded.reused);
+}
+
+#[test]
+fn bad_records_name_the_file_line_and_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sft");
+    let cases: [(&str, Value, &str); 4] = [
+        ("missing-role.jsonl", json!({"conversations": [{"content": "a"}]}), "missing-role.jsonl (line 2): conversations[0] has no \"role\""),
+        ("unknown.jsonl", json!({"text": "plain text"}), "unknown.jsonl (line 1): matches no conversation format; expected one of: minimind"),
+        ("speaker.jsonl", json!({"conversations": [{"from": "robot", "value": "a"}]}), "speaker.jsonl (line 2): conversations[0].from is \"robot\""),
+        ("raise.jsonl", json!({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}), ""),
+    ];
+    for (name, bad, expected) in cases.iter().take(3) {
+        let path = dir.path().join(name);
+        let first = if *name == "unknown.jsonl" { bad.clone() } else { json!({"conversations": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}) };
+        let lines = if *name == "unknown.jsonl" { vec![first] } else if *name == "speaker.jsonl" { vec![json!({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}), bad.clone()] } else { vec![first, bad.clone()] };
+        write(&path, &lines);
+        let error = prepare_sft_data(&options(&path, &out), &mut |_| {}, &AtomicBool::new(false)).err().expect(name).to_string();
+        assert!(error.contains(expected), "{name}: {error}");
+    }
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(&broken, "{\"messages\": [}\n").unwrap();
+    let error = prepare_sft_data(&options(&broken, &out), &mut |_| {}, &AtomicBool::new(false)).err().unwrap().to_string();
+    assert!(error.contains("broken.jsonl (line 1): is not valid JSON"), "{error}");
+    assert!(!out.exists(), "a failed run leaves no folder");
+}
+
+#[test]
+fn masked_loss_and_gradients_agree_between_backprop_and_autograd() {
+    // The golden model (checked against PyTorch in model_golden.rs), by hand in float32 and through
+    // autograd over the composite layers in float64.
+    let case = &support::golden().cases[0];
+    let by_hand = support::model(case);
+    let autograd = Llama::new(case.config.clone(), by_hand.params.to_dtype(DType::F64).unwrap(), &Device::Cpu).unwrap();
+    let vocab = case.config.padded_vocab_size as u32;
+    let (b, t) = (2, 6);
+    let inputs = Tensor::from_vec((0..(b * t) as u32).map(|i| (i * 7) % vocab).collect::<Vec<_>>(), (b, t), &Device::Cpu).unwrap();
+    let targets = Tensor::from_vec((0..(b * t) as u32).map(|i| (i * 11 + 3) % vocab).collect::<Vec<_>>(), b * t, &Device::Cpu).unwrap();
+    let rows = [2u32, 3, 4, 9];
+    let batch = TokenBatch { inputs: inputs.clone(), targets: targets.clone(), scored: Some(Tensor::new(&rows[..], &Device::Cpu).unwrap()) };
+
+    // The loss by definition: the mean over the scored rows of -log softmax(logits)[target], from the
+    // full forward pass.
+    let logits = by_hand.forward(&inputs).unwrap().reshape((b * t, vocab as usize)).unwrap();
+    let log_probs = candle_nn::ops::log_softmax(&logits, 1).unwrap().to_vec2::<f32>().unwrap();
+    let targets_host = targets.to_vec1::<u32>().unwrap();
+    let expected = rows.iter().map(|&r| -log_probs[r as usize][targets_host[r as usize] as usize] as f64).sum::<f64>() / rows.len() as f64;
+
+    let (loss, grads) = by_hand.batch_loss_and_grads(&batch, 1.0).unwrap();
+    let (reference_loss, reference_grads) = autograd.batch_loss_and_grads(&batch, 1.0).unwrap();
+    let loss = loss.to_scalar::<f32>().unwrap() as f64;
+    assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
+    assert!((reference_loss.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap() - expected).abs() < 1e-5);
+    assert!((by_hand.batch_loss(&batch).unwrap().to_scalar::<f32>().unwrap() as f64 - expected).abs() < 1e-5);
+    for (((name, _), grad), reference) in by_hand.params.iter().zip(&grads).zip(&reference_grads) {
+        let reference = reference.to_dtype(DType::F32).unwrap();
+        let diff = (grad - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let scale = reference.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap().max(1e-6);
+        assert!(diff / scale < 1e-4, "{name}: {diff} (scale {scale})");
+    }
+}
+
+#[test]
+fn an_sft_run_resumes_with_the_same_losses_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let conversations = dir.path().join("chat.jsonl");
+    let records: Vec<Value> = (0..24)
+        .map(|i| json!({"messages": [{"role": "user", "content": format!("第{i}个问题是什么")}, {"role": "assistant", "content": "回答".repeat(1 + i % 5)}]}))
+        .collect();
+    write(&conversations, &records);
+    let data = dir.path().join("sft-data");
+    let summary = prepare_sft_data(&options(&conversations, &data), &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    // The golden architecture with the reference tokenizer's vocabulary, initialised from a seed.
+    let mut model = support::golden().cases[0].config.clone();
+    (model.vocab_size, model.padded_vocab_size, model.block_size) = (6400, 6400, 128);
+    let trainer_options = TrainerOptions {
+        model,
+        seed: 3,
+        data_path: data.clone(),
+        data_kind: DataKind::Sft,
+        split_names: None,
+        micro_batch_size: 3,
+        seq_len: 64,
+        accumulation: 2,
+        optimizer: AdamWConfig { weight_decay: 0.0, betas: (0.9, 0.95), eps: 1e-8 },
+        max_norm: 1.0,
+        initial_weights: None,
+        initial_weights_format: Default::default(),
+        device: "cpu".into(),
+        precision: Precision::Float32,
+        run_settings: "sft".into(),
+    };
+    let run = |trainer: &mut Trainer, steps: usize| -> Vec<(u64, u64)> {
+        (0..steps).map(|_| trainer.step(1e-3).map(|s| (s.loss.to_bits(), s.tokens)).unwrap()).collect()
+    };
+    let mut unbroken = Trainer::new(trainer_options.clone()).unwrap();
+    assert_eq!(unbroken.info().train_windows, summary.train_examples);
+    let expected = run(&mut unbroken, 6);
+    assert!(expected.iter().all(|&(_, tokens)| tokens > 0 && tokens < 2 * 3 * 64), "{expected:?}");
+
+    let mut first = Trainer::new(trainer_options.clone()).unwrap();
+    assert_eq!(run(&mut first, 3), expected[..3]);
+    let checkpoint = dir.path().join("step-3");
+    std::fs::create_dir(&checkpoint).unwrap();
+    first.save(&checkpoint).unwrap();
+    let mut resumed = Trainer::new(trainer_options).unwrap();
+    let tokens: u64 = expected[..3].iter().map(|&(_, t)| t).sum();
+    assert_eq!(resumed.restore(&checkpoint).unwrap(), RestoredState { step: 3, tokens });
+    assert_eq!(run(&mut resumed, 3), expected[3..], "the resumed SFT run continues exactly");
+    let val = resumed.evaluate(2).unwrap().expect("a validation split");
+    assert!(val.is_finite() && val > 0.0);
+}

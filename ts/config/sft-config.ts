@@ -1,0 +1,110 @@
+// `minilm sft --config FILE [overrides]`: a litgpt finetune_full YAML file (./sft-schema.ts) resolved into
+// the same run structure pretraining uses, with `sft` set: the model comes from checkpoint_dir, the data
+// from conversation files, the length from train.epochs. Problems are reported together, naming the file
+// or flag and the key, as for pretrain.
+import path from 'node:path';
+import { readModelFolder } from '../model/folder.js';
+import { parseConfig, warningsFor, type LoadPretrainConfigOptions, type PretrainConfig } from './pretrain-config.js';
+import { SFT_SCHEMA } from './sft-schema.js';
+
+/** The SFT data folder inside out_dir (prepared once, reused by a resumed run). */
+export const SFT_DATA_FOLDER = 'sft-data';
+
+export function loadSftConfig(options: LoadPretrainConfigOptions): PretrainConfig {
+  const { cwd, configFile, values, given, problems, check, fail } = parseConfig(options, SFT_SCHEMA);
+  check(
+    given.has('checkpoint_dir'),
+    ['checkpoint_dir'],
+    'checkpoint_dir is not set: give the checkpoint to fine-tune (a minilm pretrain checkpoint such as out/pretrain/final, or a minilm export --format hf folder)',
+  );
+  check(
+    given.has('data.init_args.json_path'),
+    ['data.init_args.json_path'],
+    'data.init_args.json_path is not set: give a conversation file (.jsonl, .jsonl.gz, .json) or a folder of them',
+  );
+  if (problems.length > 0) throw fail(problems);
+
+  const abs = (p: string) => path.resolve(cwd, p);
+  const checkpoint = readModelFolder(abs(values.checkpoint_dir));
+  if (checkpoint.tokenizerDir === null) {
+    problems.push({
+      path: 'checkpoint_dir',
+      message: `checkpoint_dir: ${checkpoint.dir} has no tokenizer.json; fine-tuning renders conversations with the checkpoint's tokenizer and its chat template`,
+    });
+  }
+  const t = values.train;
+  const model = checkpoint.model;
+  const maxSeqLength: number = t.max_seq_length ?? model.block_size;
+  check(
+    maxSeqLength <= model.block_size,
+    ['train.max_seq_length'],
+    `train.max_seq_length (${maxSeqLength}) is longer than the checkpoint's block_size (${model.block_size}): the model cannot attend that far`,
+  );
+  check(
+    t.global_batch_size % t.micro_batch_size === 0,
+    ['train.global_batch_size', 'train.micro_batch_size'],
+    `train.global_batch_size (${t.global_batch_size}) must be a multiple of train.micro_batch_size (${t.micro_batch_size}): an optimizer step adds up global_batch_size / micro_batch_size micro-batches`,
+  );
+  const fraction: number | null = t.lr_warmup_fraction ? t.lr_warmup_fraction : null;
+  check(
+    !(fraction !== null && given.has('train.lr_warmup_steps') && t.lr_warmup_steps > 0),
+    ['train.lr_warmup_fraction', 'train.lr_warmup_steps'],
+    'train.lr_warmup_fraction and train.lr_warmup_steps are both set; choose one (litgpt refuses both too)',
+  );
+  const initArgs = values.data.init_args;
+  const jsonPath = abs(initArgs.json_path);
+  if (problems.length > 0) throw fail(problems);
+
+  const train: PretrainConfig['train'] = {
+    save_interval: t.save_interval,
+    log_interval: t.log_interval,
+    global_batch_size: t.global_batch_size,
+    micro_batch_size: t.micro_batch_size,
+    gradient_accumulation_steps: Math.max(1, Math.floor(t.global_batch_size / t.micro_batch_size)),
+    lr_warmup_steps: fraction === null ? (t.lr_warmup_steps ?? 0) : 0,
+    lr_warmup_fraction: fraction,
+    max_tokens: Number.MAX_SAFE_INTEGER,
+    max_steps: t.max_steps,
+    max_seq_length: maxSeqLength,
+    // litgpt's fine-tuning does not clip unless max_norm is set.
+    max_norm: t.max_norm ?? Number.MAX_VALUE,
+    min_lr: t.min_lr,
+  };
+  const outDir = abs(values.out_dir);
+  const adamw = values.optimizer.init_args;
+  const { interval, max_new_tokens, max_iters, initial_validation, final_validation } = values.eval;
+  return {
+    configFile,
+    model,
+    out_dir: outDir,
+    precision: values.precision ?? 'bf16-mixed',
+    initial_checkpoint_dir: checkpoint.dir,
+    resume: typeof values.resume === 'string' && values.resume !== 'auto' ? abs(values.resume) : values.resume,
+    data: { data_path: path.join(outDir, SFT_DATA_FOLDER), split_names: null },
+    train,
+    eval: { interval, max_new_tokens, max_iters, initial_validation, final_validation },
+    optimizer: { lr: adamw.lr, weight_decay: adamw.weight_decay, betas: adamw.betas, eps: adamw.eps },
+    devices: values.devices,
+    tokenizer_dir: checkpoint.tokenizerDir,
+    logger_name: values.logger_name === 'mlflow' ? 'csv' : values.logger_name,
+    seed: values.seed,
+    keep_last_checkpoints: values.minilm.keep_last_checkpoints,
+    sft: {
+      checkpoint_dir: checkpoint.dir,
+      checkpoint_format: checkpoint.format,
+      json_path: jsonPath,
+      mask_prompt: initArgs.mask_prompt,
+      // litgpt requires the fraction for a single file; minilm holds out none when it is not given.
+      val_split_fraction: initArgs.val_split_fraction ?? 0,
+      data_seed: initArgs.seed,
+      format: values.minilm.data_format,
+      epochs: t.epochs,
+    },
+    warnings: [
+      ...warningsFor(values, train),
+      ...(initArgs.prompt_style !== 'alpaca' && given.has('data.init_args.prompt_style')
+        ? [`data.init_args.prompt_style ${JSON.stringify(initArgs.prompt_style)} is not used: minilm renders conversations with the checkpoint's chat template`]
+        : []),
+    ],
+  };
+}
