@@ -9,6 +9,8 @@ import { inspectCommand } from './inspect.js';
 import { pretrainCommand } from './pretrain.js';
 import { sftCommand } from './sft.js';
 import { generateCommand } from './generate.js';
+import { chatCommand } from './chat.js';
+import { serveCommand } from './serve.js';
 import { exportCommand } from './export.js';
 import { quickstartCommand } from './quickstart.js';
 import { reportCommand } from './report.js';
@@ -41,6 +43,8 @@ async function main(): Promise<void> {
   cli = pretrainCommand(cli);
   cli = sftCommand(cli);
   cli = generateCommand(cli);
+  cli = chatCommand(cli);
+  cli = serveCommand(cli);
   cli = exportCommand(cli);
   cli = reportCommand(cli);
   cli = quickstartCommand(cli);

@@ -2,24 +2,7 @@
 // litgpt.data.JSON, torch.optim.AdamW) with the defaults litgpt gives them, so a litgpt finetune_full
 // YAML file means the same run here. The model comes from checkpoint_dir, as in litgpt. Keys that would
 // select something minilm does not do carry `only`, as in pretrain-schema.ts.
-import {
-  any,
-  BAD,
-  bool,
-  DEVICES,
-  EVAL,
-  int,
-  type Leaf,
-  num,
-  oneOf,
-  only,
-  OPTIMIZER,
-  path,
-  RESUME,
-  type Section,
-  section,
-  str,
-} from './pretrain-schema.js';
+import { any, BAD, bool, DEVICES, EVAL, int, type Leaf, num, oneOf, only, OPTIMIZER, path, RESUME, type Section, section, str } from './pretrain-schema.js';
 
 export const CONVERSATION_FORMATS = ['minimind', 'openai', 'sharegpt', 'alpaca'] as const;
 
@@ -28,7 +11,7 @@ const DATA = section(
     class_path: only(
       str('litgpt.data.JSON'),
       'litgpt.data.JSON',
-      "minilm fine-tunes on conversation files (JSON Lines or JSON), which litgpt reads with litgpt.data.JSON; use JSON",
+      'minilm fine-tunes on conversation files (JSON Lines or JSON), which litgpt reads with litgpt.data.JSON; use JSON',
       'JSON',
     ),
     init_args: section({

@@ -23,8 +23,15 @@ function packageDir(): string {
   }
 }
 
+/** A poem as the package has it: title (or a ci's tune name), author and lines. */
+export interface PoemRecord {
+  title: string;
+  author: string;
+  paragraphs: string[];
+}
+
 /** Tang poems then Song ci, file by file in a fixed order, until `limit` poems. */
-export function* poems(limit = Infinity): Generator<string> {
+export function* poemRecords(limit = Infinity): Generator<PoemRecord> {
   let count = 0;
   const root = packageDir();
   const sources: Array<[string, RegExp]> = [
@@ -40,9 +47,14 @@ export function* poems(limit = Infinity): Generator<string> {
       const items = JSON.parse(readFileSync(path.join(full, file), 'utf8')) as Poem[];
       for (const poem of items) {
         if (!poem.paragraphs?.length) continue;
-        yield [poem.title ?? poem.rhythmic ?? '', ...poem.paragraphs].join('\n');
+        yield { title: poem.title ?? poem.rhythmic ?? '', author: poem.author ?? '', paragraphs: poem.paragraphs };
         if (++count >= limit) return;
       }
     }
   }
+}
+
+/** The poems as "title\nline\nline..." documents. */
+export function* poems(limit = Infinity): Generator<string> {
+  for (const poem of poemRecords(limit)) yield [poem.title, ...poem.paragraphs].join('\n');
 }

@@ -7,6 +7,8 @@ import { placeOn, type DeviceRequest } from '../device.js';
 import type { GenerateOptions as NativeGenerateOptions, ModelConfig, NativeModel } from '../../native/index.js';
 import { readModelFolder } from './folder.js';
 import { Tokenizer } from './tokenizer.js';
+import { ChatTemplate, type ChatMessage } from '../chat/template.js';
+import { ChatReply, type ChatOptions } from '../chat/chat.js';
 
 /** Sampling settings; each left out takes `generateDefaults()` (litgpt's generate defaults). */
 export interface GenerateOptions extends Partial<Omit<NativeGenerateOptions, 'eosId' | 'topK'>> {
@@ -30,16 +32,20 @@ export interface GenerationStats {
   totalMs: number;
   /** New tokens per second after the first. */
   tokensPerSec: number;
-  /** Why it ended. */
-  stop: 'eos' | 'max_new_tokens';
+  /** Why it ended: EOS, max_new_tokens, or stopped (the signal, or the caller leaving the loop). */
+  stop: 'eos' | 'max_new_tokens' | 'stopped';
 }
 
 export class Model {
+  private template: ChatTemplate | null = null;
+
   private constructor(
     private readonly inner: NativeModel,
     readonly config: ModelConfig,
     readonly tokenizer: Tokenizer,
     readonly dir: string,
+    /** Where tokenizer.json and tokenizer_config.json (with the chat template) are. */
+    readonly tokenizerDir: string,
   ) {}
 
   /**
@@ -56,12 +62,32 @@ export class Model {
     const { device } = placeOn(options.device ?? 'cpu', "--device cuda, or device 'cuda'");
     const inner = new (native().NativeModel)();
     await runJob(() => inner.open(folder.model, folder.weights, folder.format, device));
-    return new Model(inner, folder.model, tokenizer, folder.dir);
+    return new Model(inner, folder.model, tokenizer, folder.dir, tokenizerDir);
   }
 
   /** Text pieces as they are generated; a piece never splits a UTF-8 character. */
   generate(prompt: string, options: GenerateOptions = {}): Generation {
     return new Generation(this, this.tokenizer.encode(prompt), options);
+  }
+
+  /** A generation from prompt ids (a rendered conversation, say). */
+  generateIds(promptIds: number[], options: GenerateOptions = {}): Generation {
+    return new Generation(this, promptIds, options);
+  }
+
+  /**
+   * The assistant's reply to `messages`, streamed as text pieces: the conversation goes through the
+   * tokenizer's chat template, the oldest turns are left out when it does not fit block_size, and the
+   * reply ends at the template's end token, a stop string or maxNewTokens.
+   */
+  chat(messages: ChatMessage[], options: ChatOptions = {}): ChatReply {
+    return new ChatReply(this, this.chatTemplate(), messages, options);
+  }
+
+  /** The tokenizer's chat template (an error says so when it has none). */
+  chatTemplate(): ChatTemplate {
+    this.template ??= ChatTemplate.fromDir(this.tokenizerDir);
+    return this.template;
   }
 
   /** @internal */
@@ -90,6 +116,11 @@ function checkOptions(s: NativeGenerateOptions): void {
   if (!Number.isFinite(s.repetitionPenalty) || s.repetitionPenalty <= 0)
     throw bad(`repetitionPenalty must be a number > 0 (1 is off), not ${s.repetitionPenalty}`);
   if (!Number.isSafeInteger(s.seed) || s.seed < 0) throw bad(`seed must be a whole number >= 0, not ${s.seed}`);
+  if (!Number.isSafeInteger(s.noRepeatNgramSize) || s.noRepeatNgramSize < 0)
+    throw bad(`noRepeatNgramSize must be a whole number >= 0 (0 is off), not ${s.noRepeatNgramSize}`);
+  for (const key of ['frequencyPenalty', 'presencePenalty'] as const) {
+    if (!Number.isFinite(s[key]) || Math.abs(s[key]) > 2) throw bad(`${key} must be a number from -2 to 2 (0 is off), not ${s[key]}`);
+  }
 }
 
 /** One generation: iterate it for text pieces; `stats` is set when it ends. */
@@ -110,34 +141,41 @@ export class Generation implements AsyncIterable<string> {
     const started = performance.now();
     let firstTokenMs = 0;
     let emitted = '';
-    let stop: GenerationStats['stop'] = 'max_new_tokens';
-    for (;;) {
-      if (signal?.aborted) throw new MinilmError('generation stopped', 'Cancelled');
-      const id = await runJob(() => generator.next());
-      if (id === null) break;
-      if (this.ids.length === 0) firstTokenMs = performance.now() - started;
-      this.ids.push(id);
-      if (id === this.model.tokenizer.eosId) stop = 'eos';
-      // Decode everything so far and hold back a trailing partial character (U+FFFD until complete).
-      const text = this.model.tokenizer.decode(this.ids);
-      if (!text.endsWith('\uFFFD') && text.length > emitted.length && text.startsWith(emitted)) {
-        const piece = text.slice(emitted.length);
-        emitted = text;
-        yield piece;
+    let stop: GenerationStats['stop'] = 'stopped';
+    try {
+      for (;;) {
+        if (signal?.aborted) throw new MinilmError('generation stopped', 'Cancelled');
+        const id = await runJob(() => generator.next());
+        if (id === null) {
+          if (stop !== 'eos') stop = 'max_new_tokens';
+          break;
+        }
+        if (this.ids.length === 0) firstTokenMs = performance.now() - started;
+        this.ids.push(id);
+        if (id === this.model.tokenizer.eosId) stop = 'eos';
+        // Decode everything so far and hold back a trailing partial character (U+FFFD until complete).
+        const text = this.model.tokenizer.decode(this.ids);
+        if (!text.endsWith('\uFFFD') && text.length > emitted.length && text.startsWith(emitted)) {
+          const piece = text.slice(emitted.length);
+          emitted = text;
+          yield piece;
+        }
       }
+      // A character cut off by max_new_tokens stays incomplete: drop its replacement characters.
+      const rest = this.model.tokenizer.decode(this.ids).replace(/\uFFFD+$/, '');
+      if (rest.length > emitted.length && rest.startsWith(emitted)) yield rest.slice(emitted.length);
+    } finally {
+      // Also when the caller leaves the loop early or the signal stops it: the stats cover what was made.
+      const totalMs = performance.now() - started;
+      const after = this.ids.length - 1;
+      this.stats = {
+        promptTokens: this.promptIds.length,
+        newTokens: this.ids.length,
+        firstTokenMs,
+        totalMs,
+        tokensPerSec: after > 0 ? (after * 1000) / (totalMs - firstTokenMs) : 0,
+        stop,
+      };
     }
-    // A character cut off by max_new_tokens stays incomplete: drop its replacement characters.
-    const rest = this.model.tokenizer.decode(this.ids).replace(/\uFFFD+$/, '');
-    if (rest.length > emitted.length && rest.startsWith(emitted)) yield rest.slice(emitted.length);
-    const totalMs = performance.now() - started;
-    const after = this.ids.length - 1;
-    this.stats = {
-      promptTokens: this.promptIds.length,
-      newTokens: this.ids.length,
-      firstTokenMs,
-      totalMs,
-      tokensPerSec: after > 0 ? (after * 1000) / (totalMs - firstTokenMs) : 0,
-      stop,
-    };
   }
 }

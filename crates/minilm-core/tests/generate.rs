@@ -39,7 +39,8 @@ fn cached_logits_equal_a_full_forward_pass() {
 fn generation_with_and_without_the_cache_picks_the_same_tokens() {
     for (case, model) in models() {
         let run = |kv_cache: bool, temperature: f64| {
-            let sampling = SamplingOptions { temperature, top_k: Some(5), top_p: 0.9, repetition_penalty: 1.2, ..SamplingOptions::default() };
+            let sampling =
+                SamplingOptions { temperature, top_k: Some(5), top_p: 0.9, repetition_penalty: 1.2, ..SamplingOptions::default() };
             let options = GenerateOptions { max_new_tokens: 6, sampling, seed: 3, eos_id: None, kv_cache };
             let mut generator = Generator::new(model.clone(), case.input_ids[0][..2].to_vec(), options).unwrap();
             std::iter::from_fn(|| generator.next_token().unwrap()).collect::<Vec<u32>>()

@@ -13,11 +13,11 @@ use candle_core::{DType, Device, Tensor};
 use minilm_core::data::chat_template::ChatTemplate;
 use minilm_core::data::tokenizer::DocumentTokenizer;
 use minilm_core::model::{Llama, Precision, TokenBatch};
+use minilm_core::sft::dataset::{prepare_sft_data, SftDataOptions, SftExamples};
+use minilm_core::sft::example::{Built, ExampleBuilder};
 use minilm_core::train::batches::DataKind;
 use minilm_core::train::optimizer::AdamWConfig;
 use minilm_core::train::{RestoredState, Trainer, TrainerOptions};
-use minilm_core::sft::dataset::{prepare_sft_data, SftDataOptions, SftExamples};
-use minilm_core::sft::example::{Built, ExampleBuilder};
 use serde_json::{json, Value};
 
 fn golden_cases() -> Vec<Value> {
@@ -33,7 +33,10 @@ fn examples_are_transformers_ids_with_the_replies_masked_in() {
         let dir = support::shared_tokenizer(name);
         let (template, tokenizer) = (ChatTemplate::load(&dir).unwrap(), DocumentTokenizer::load(&dir).unwrap());
         let builder = ExampleBuilder { template: &template, tokenizer: &tokenizer, mask_prompt: true, max_tokens: 100_000 };
-        for case in golden_cases().iter().filter(|c| c["tokenizer"] == name && c["add_generation_prompt"] == false && c["template_kwargs"] == json!({})) {
+        for case in golden_cases()
+            .iter()
+            .filter(|c| c["tokenizer"] == name && c["add_generation_prompt"] == false && c["template_kwargs"] == json!({}))
+        {
             let messages = case["messages"].as_array().unwrap();
             if messages.last().unwrap()["role"] != "assistant" {
                 continue;
@@ -82,7 +85,11 @@ fn the_end_token_is_trained_and_the_header_is_not() {
     assert!(trained.contains(&tokenizer.eos_id.unwrap_or(2)), "</s> is a target");
     let unmasked = ExampleBuilder { mask_prompt: false, ..builder };
     let Built::Examples { examples, .. } = unmasked.build(&messages, None).unwrap() else { panic!() };
-    assert_eq!(examples[0].mask.iter().filter(|&&m| m == 1).count(), examples[0].ids.len() - 1, "mask_prompt: false trains on every target");
+    assert_eq!(
+        examples[0].mask.iter().filter(|&&m| m == 1).count(),
+        examples[0].ids.len() - 1,
+        "mask_prompt: false trains on every target"
+    );
 }
 
 fn write(path: &Path, lines: &[Value]) {
@@ -121,7 +128,8 @@ fn every_format_is_read_and_skips_are_counted() {
     minimind.push(json!({"conversations": turn(&"长".repeat(300), "答")}));
     write(&inputs.join("a.jsonl"), &minimind);
     write(&inputs.join("b.jsonl.gz"), &(0..10).map(|i| json!({"messages": turn(&format!("q{i}"), "a")})).collect::<Vec<_>>());
-    let sharegpt: Vec<Value> = (0..10).map(|i| json!({"conversations": [{"from": "human", "value": format!("h{i}")}, {"from": "gpt", "value": "g"}]})).collect();
+    let sharegpt: Vec<Value> =
+        (0..10).map(|i| json!({"conversations": [{"from": "human", "value": format!("h{i}")}, {"from": "gpt", "value": "g"}]})).collect();
     write(&inputs.join("c.jsonl"), &sharegpt);
     std::fs::write(inputs.join("d.json"), json!([{"instruction": "写诗", "input": "", "output": "床前明月光"}]).to_string()).unwrap();
 
@@ -153,18 +161,29 @@ fn every_format_is_read_and_skips_are_counted() {
 fn bad_records_name_the_file_line_and_what_was_expected() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sft");
-    let cases: [(&str, Value, &str); 4] = [
-        ("missing-role.jsonl", json!({"conversations": [{"content": "a"}]}), "missing-role.jsonl (line 2): conversations[0] has no \"role\""),
-        ("unknown.jsonl", json!({"text": "plain text"}), "unknown.jsonl (line 1): matches no conversation format; expected one of: minimind"),
-        ("speaker.jsonl", json!({"conversations": [{"from": "robot", "value": "a"}]}), "speaker.jsonl (line 2): conversations[0].from is \"robot\""),
-        ("raise.jsonl", json!({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}), ""),
+    let good = json!({"conversations": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]});
+    let sharegpt = json!({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]});
+    let cases = [
+        (
+            "missing-role.jsonl",
+            vec![good.clone(), json!({"conversations": [{"content": "a"}]})],
+            "missing-role.jsonl (line 2): conversations[0] has no \"role\"",
+        ),
+        (
+            "unknown.jsonl",
+            vec![json!({"text": "plain text"})],
+            "unknown.jsonl (line 1): matches no conversation format; expected one of: minimind",
+        ),
+        (
+            "speaker.jsonl",
+            vec![sharegpt, json!({"conversations": [{"from": "robot", "value": "a"}]})],
+            "speaker.jsonl (line 2): conversations[0].from is \"robot\"",
+        ),
     ];
-    for (name, bad, expected) in cases.iter().take(3) {
+    for (name, lines, expected) in cases {
         let path = dir.path().join(name);
-        let first = if *name == "unknown.jsonl" { bad.clone() } else { json!({"conversations": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}) };
-        let lines = if *name == "unknown.jsonl" { vec![first] } else if *name == "speaker.jsonl" { vec![json!({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}), bad.clone()] } else { vec![first, bad.clone()] };
         write(&path, &lines);
-        let error = prepare_sft_data(&options(&path, &out), &mut |_| {}, &AtomicBool::new(false)).err().expect(name).to_string();
+        let error = prepare_sft_data(&options(&path, &out), &mut |_| {}, &AtomicBool::new(false)).expect_err(name).to_string();
         assert!(error.contains(expected), "{name}: {error}");
     }
     let broken = dir.path().join("broken.jsonl");
@@ -186,7 +205,8 @@ fn masked_loss_and_gradients_agree_between_backprop_and_autograd() {
     let inputs = Tensor::from_vec((0..(b * t) as u32).map(|i| (i * 7) % vocab).collect::<Vec<_>>(), (b, t), &Device::Cpu).unwrap();
     let targets = Tensor::from_vec((0..(b * t) as u32).map(|i| (i * 11 + 3) % vocab).collect::<Vec<_>>(), b * t, &Device::Cpu).unwrap();
     let rows = [2u32, 3, 4, 9];
-    let batch = TokenBatch { inputs: inputs.clone(), targets: targets.clone(), scored: Some(Tensor::new(&rows[..], &Device::Cpu).unwrap()) };
+    let batch =
+        TokenBatch { inputs: inputs.clone(), targets: targets.clone(), scored: Some(Tensor::new(&rows[..], &Device::Cpu).unwrap()) };
 
     // The loss by definition: the mean over the scored rows of -log softmax(logits)[target], from the
     // full forward pass.

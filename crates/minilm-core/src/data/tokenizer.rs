@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use crate::data::token_dtype::TokenDtype;
 use crate::error::{Error, Result};
 
+/// Where a token came from in its text: start and end byte offsets.
+pub type ByteRange = (usize, usize);
+
 pub struct DocumentTokenizer {
     inner: tokenizers::Tokenizer,
     /// The tokenizer.json actually loaded.
@@ -130,7 +133,7 @@ impl DocumentTokenizer {
 
     /// `encode_text`'s ids with each token's byte range in `text` (a byte that starts a multi-byte
     /// character's tokens gives them all that character's range).
-    pub fn encode_text_with_offsets(&self, text: &str) -> std::result::Result<(Vec<u32>, Vec<(usize, usize)>), String> {
+    pub fn encode_text_with_offsets(&self, text: &str) -> std::result::Result<(Vec<u32>, Vec<ByteRange>), String> {
         let encoding = self.inner.encode(text, false).map_err(|e| e.to_string())?;
         Ok((encoding.get_ids().to_vec(), encoding.get_offsets().to_vec()))
     }

@@ -104,8 +104,12 @@ pub fn prepare_sft_data(options: &SftDataOptions, on_progress: &mut dyn FnMut(&P
     ));
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(&partial).at(&partial)?;
-    let builder =
-        ExampleBuilder { template: &template, tokenizer: &tokenizer, mask_prompt: options.mask_prompt, max_tokens: options.max_seq_length + 1 };
+    let builder = ExampleBuilder {
+        template: &template,
+        tokenizer: &tokenizer,
+        mask_prompt: options.mask_prompt,
+        max_tokens: options.max_seq_length + 1,
+    };
     let mut writer = ExampleWriter::create(&partial)?;
     let mut summary = SftDataSummary { format_version: FORMAT_VERSION.into(), fingerprint, ..SftDataSummary::default() };
     let sizes: Vec<u64> = inputs.files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).collect();
@@ -138,8 +142,10 @@ pub fn prepare_sft_data(options: &SftDataOptions, on_progress: &mut dyn FnMut(&P
                     f
                 }
             };
-            let built: Vec<std::result::Result<Built, String>> =
-                parsed.par_iter().map(|record| to_messages(record, format).and_then(|messages| builder.build(&messages, record.get("tools")))).collect();
+            let built: Vec<std::result::Result<Built, String>> = parsed
+                .par_iter()
+                .map(|record| to_messages(record, format).and_then(|messages| builder.build(&messages, record.get("tools"))))
+                .collect();
             for ((record, result), object) in batch.iter().zip(built).zip(&parsed) {
                 let location = || Some(record.location());
                 let built = result.map_err(|message| {
@@ -179,7 +185,8 @@ pub fn prepare_sft_data(options: &SftDataOptions, on_progress: &mut dyn FnMut(&P
                     }
                 }
             }
-            progress.input_bytes_done = sizes[..file_index].iter().sum::<u64>() + reader.bytes_read.load(Ordering::Relaxed).min(sizes[file_index]);
+            progress.input_bytes_done =
+                sizes[..file_index].iter().sum::<u64>() + reader.bytes_read.load(Ordering::Relaxed).min(sizes[file_index]);
             progress.documents = summary.records;
             progress.tokens = summary.tokens;
             progress.elapsed_seconds = started.elapsed().as_secs_f64();
@@ -221,8 +228,9 @@ impl Skip {
 fn parse_record(path: &Path, record: &RawRecord) -> Result<serde_json::Map<String, Value>> {
     let value = match &record.body {
         RecordBody::Parsed(value) => value.clone(),
-        RecordBody::Line(line) => serde_json::from_slice(line)
-            .map_err(|e| Error::input(path, Some(record.location()), format!("is not valid JSON ({e}); expected one conversation object per line")))?,
+        RecordBody::Line(line) => serde_json::from_slice(line).map_err(|e| {
+            Error::input(path, Some(record.location()), format!("is not valid JSON ({e}); expected one conversation object per line"))
+        })?,
     };
     match value {
         Value::Object(object) => Ok(object),
@@ -268,7 +276,8 @@ fn fingerprint(options: &SftDataOptions, files: &[PathBuf], tokenizer: &Document
 
 pub fn read_summary(dir: &Path) -> Result<SftDataSummary> {
     let path = dir.join(SUMMARY_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| Error::input(&path, None, format!("cannot read it ({e}); expected SFT data prepared by minilm sft")))?;
+    let bytes = std::fs::read(&path)
+        .map_err(|e| Error::input(&path, None, format!("cannot read it ({e}); expected SFT data prepared by minilm sft")))?;
     let summary: SftDataSummary =
         serde_json::from_slice(&bytes).map_err(|e| Error::input(&path, None, format!("is not an SFT data summary ({e})")))?;
     if summary.format_version != FORMAT_VERSION {
@@ -291,8 +300,13 @@ impl ExampleWriter {
             let path = dir.join(name);
             Ok(BufWriter::with_capacity(1 << 20, File::create(&path).at(&path)?))
         };
-        let mut writer =
-            ExampleWriter { tokens: open("tokens.bin")?, mask: open("mask.bin")?, offsets: open("offsets.bin")?, splits: open("splits.bin")?, written: 0 };
+        let mut writer = ExampleWriter {
+            tokens: open("tokens.bin")?,
+            mask: open("mask.bin")?,
+            offsets: open("offsets.bin")?,
+            splits: open("splits.bin")?,
+            written: 0,
+        };
         writer.offsets.write_all(&0u64.to_le_bytes()).at(dir)?;
         Ok(writer)
     }
@@ -336,7 +350,11 @@ impl SftExamples {
         let offsets: Vec<u64> = read("offsets.bin")?.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
         let splits = read("splits.bin")?;
         if offsets.len() != splits.len() + 1 {
-            return Err(Error::input(dir, None, "offsets.bin and splits.bin disagree on the number of examples; prepare the SFT data again"));
+            return Err(Error::input(
+                dir,
+                None,
+                "offsets.bin and splits.bin disagree on the number of examples; prepare the SFT data again",
+            ));
         }
         let (mut train, mut val) = (Vec::new(), Vec::new());
         for (i, &split) in splits.iter().enumerate() {

@@ -106,7 +106,7 @@ impl ExampleBuilder<'_> {
             if let Some(first) = mask.first_mut() {
                 *first = 0;
             }
-            if mask.iter().any(|&m| m == 1) {
+            if mask.contains(&1) {
                 examples.push(Example { ids, mask, truncated });
             }
         }

@@ -176,7 +176,10 @@ mod tests {
     #[test]
     fn every_format_is_detected_and_converted() {
         let cases = [
-            (r#"{"conversations": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}"#, ConversationFormat::Minimind),
+            (
+                r#"{"conversations": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}"#,
+                ConversationFormat::Minimind,
+            ),
             (r#"{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}"#, ConversationFormat::OpenAi),
             (r#"{"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}]}"#, ConversationFormat::ShareGpt),
             (r#"{"instruction": "a", "input": "", "output": "b"}"#, ConversationFormat::Alpaca),

@@ -117,9 +117,9 @@ impl RecordReader {
         };
         loop {
             let mut line = Vec::new();
-            let read = lines.read_until(b'\n', &mut line).map_err(|e| {
-                Error::input(&self.path, Some(format!("line {}", self.number + 1)), format!("cannot be read ({e})"))
-            })?;
+            let read = lines
+                .read_until(b'\n', &mut line)
+                .map_err(|e| Error::input(&self.path, Some(format!("line {}", self.number + 1)), format!("cannot be read ({e})")))?;
             if read == 0 {
                 return Ok(None);
             }

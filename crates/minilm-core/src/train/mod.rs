@@ -3,9 +3,9 @@
 //! saving, signals).
 
 mod adamw_cpu;
-pub mod batches;
 #[cfg(feature = "cuda")]
 mod adamw_cuda;
+pub mod batches;
 pub mod data_check;
 pub mod optimizer;
 pub mod peak_flops;

@@ -1,0 +1,56 @@
+// A small pretrained checkpoint and poetry conversations for the SFT, chat and serve tests.
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadPretrainConfig, pretrain } from '../../ts/index.js';
+import { poetryConversations } from '../../ts/data/sample-chat.js';
+import { tempDir } from './files.js';
+import { poetryDataset, tinyConfig } from './training.js';
+
+/** A tiny model pretrained for `steps` steps on poetry (block 128, the reference tokenizer and its chat template). */
+export async function pretrainedCheckpoint(steps = 40): Promise<string> {
+  const data = await poetryDataset(3000);
+  const out = tempDir('sft-base');
+  const tree = tinyConfig(data, out, {
+    model_config: { ...(tinyConfig(data, out).model_config as object), block_size: 128 },
+    train: { max_tokens: 16 * 128 * steps, save_interval: 1000, max_seq_length: 128 },
+  });
+  await pretrain(loadPretrainConfig({ tree }));
+  return path.join(out, 'final');
+}
+
+/** The poetry conversations in minimind's format, written to `file` (JSON Lines). */
+export function writePoetryConversations(file: string, count: number): { conversations: { role: string; content: string }[] }[] {
+  const records = [...poetryConversations(count)];
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
+  return records;
+}
+
+/** An SFT config tree in litgpt's finetune_full shape; `changes` are merged section by section. */
+export function sftConfig(checkpoint: string, jsonPath: string, outDir: string, changes: Record<string, unknown> = {}): Record<string, unknown> {
+  const base: Record<string, any> = {
+    checkpoint_dir: checkpoint,
+    out_dir: outDir,
+    precision: '32-true',
+    data: { class_path: 'litgpt.data.JSON', init_args: { json_path: jsonPath, mask_prompt: true, val_split_fraction: 0.1, seed: 42 } },
+    train: {
+      save_interval: 1000,
+      log_interval: 1,
+      global_batch_size: 16,
+      micro_batch_size: 8,
+      lr_warmup_steps: 2,
+      epochs: 1,
+      max_steps: 12,
+      max_seq_length: 128,
+      max_norm: 1.0,
+    },
+    eval: { interval: 6, max_iters: 4, initial_validation: true, final_validation: true },
+    optimizer: { class_path: 'torch.optim.AdamW', init_args: { lr: 2e-3, weight_decay: 0.0, betas: [0.9, 0.95] } },
+    logger_name: 'csv',
+    seed: 1337,
+  };
+  for (const [key, value] of Object.entries(changes)) {
+    base[key] = value !== null && typeof value === 'object' && !Array.isArray(value) && typeof base[key] === 'object' ? { ...base[key], ...value } : value;
+  }
+  return base;
+}

@@ -1,0 +1,100 @@
+// A chat turn: the conversation rendered with the model's chat template (its tokenizer's
+// tokenizer_config.json), the oldest turns dropped until the prompt and the reply fit the block, and the
+// reply streamed until the template's end token (the tokenizer's EOS), a stop string or max_new_tokens.
+import { MinilmError } from '../errors.js';
+import { generateDefaults, type GenerateOptions, type Generation, type Model } from '../model/model.js';
+import type { ChatMessage, ChatTemplate, RenderOptions } from './template.js';
+import { StopStrings } from './stop-strings.js';
+
+export interface ChatOptions extends GenerateOptions, Omit<RenderOptions, 'addGenerationPrompt'> {
+  /** The reply ends before the first of these (not included). */
+  stop?: string[];
+}
+
+export interface ChatStats {
+  promptTokens: number;
+  newTokens: number;
+  /** Messages left out from the start of the conversation (after any system message) to fit block_size. */
+  droppedMessages: number;
+  firstTokenMs: number;
+  totalMs: number;
+  tokensPerSec: number;
+  /** eos: the template's end token; stop: a stop string; max_new_tokens: the length limit; stopped: the signal or the caller. */
+  stop: 'eos' | 'stop' | 'max_new_tokens' | 'stopped';
+}
+
+/** The prompt ids of `messages` with as many of the oldest turns as needed left out so that `room` tokens fit after them. */
+export function fitConversation(
+  template: ChatTemplate,
+  encode: (text: string) => number[],
+  messages: ChatMessage[],
+  blockSize: number,
+  room: number,
+  options: Omit<RenderOptions, 'addGenerationPrompt'> = {},
+): { ids: number[]; dropped: number } {
+  if (messages.length === 0) throw new MinilmError('the conversation has no messages', 'InvalidArg');
+  const system = messages[0].role === 'system' ? [messages[0]] : [];
+  const turns = messages.slice(system.length);
+  for (let dropped = 0; dropped < turns.length; dropped++) {
+    // Drop whole exchanges: the kept part starts at a user message.
+    if (dropped > 0 && turns[dropped].role !== 'user') continue;
+    const ids = encode(template.render([...system, ...turns.slice(dropped)], { ...options, addGenerationPrompt: true }));
+    if (ids.length + room <= blockSize) return { ids, dropped };
+  }
+  const last = encode(template.render([...system, ...turns.slice(-1)], { ...options, addGenerationPrompt: true }));
+  throw new MinilmError(
+    `the last message alone is ${last.length} tokens with the template; with ${room} new tokens it does not fit the model's block_size of ${blockSize}: shorten it or lower max_new_tokens`,
+    'InvalidArg',
+  );
+}
+
+/** One reply: iterate it for text pieces; `stats` is set when it ends, `text` holds the whole reply. */
+export class ChatReply implements AsyncIterable<string> {
+  stats: ChatStats | null = null;
+  text = '';
+
+  constructor(
+    private readonly model: Model,
+    private readonly template: ChatTemplate,
+    private readonly messages: ChatMessage[],
+    private readonly options: ChatOptions,
+  ) {}
+
+  async *[Symbol.asyncIterator](): AsyncIterator<string> {
+    const { stop = [], tools, templateKwargs, ...sampling } = this.options;
+    const maxNewTokens = sampling.maxNewTokens ?? generateDefaults().maxNewTokens;
+    const tokenizer = this.model.tokenizer;
+    const { ids, dropped } = fitConversation(this.template, (t) => tokenizer.encodeText(t), this.messages, this.model.config.block_size, maxNewTokens, {
+      tools,
+      templateKwargs,
+    });
+    const generation: Generation = this.model.generateIds(ids, { ...sampling, maxNewTokens });
+    const stops = new StopStrings(stop.filter((s) => s !== ''));
+    try {
+      for await (const piece of generation) {
+        const out = stops.push(piece);
+        if (out) {
+          this.text += out;
+          yield out;
+        }
+        if (stops.stopped) break;
+      }
+      const rest = stops.flush();
+      if (rest) {
+        this.text += rest;
+        yield rest;
+      }
+    } finally {
+      const g = generation.stats;
+      this.stats = {
+        promptTokens: ids.length,
+        newTokens: generation.ids.length,
+        droppedMessages: dropped,
+        firstTokenMs: g?.firstTokenMs ?? 0,
+        totalMs: g?.totalMs ?? 0,
+        tokensPerSec: g?.tokensPerSec ?? 0,
+        stop: stops.stopped ? 'stop' : g?.stop === 'eos' ? 'eos' : g?.stop === 'max_new_tokens' ? 'max_new_tokens' : 'stopped',
+      };
+    }
+  }
+}
