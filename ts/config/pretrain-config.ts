@@ -64,7 +64,7 @@ export interface PretrainConfig {
 export interface SftSettings {
   /** The checkpoint fine-tuned (absolute); its weights start the run and its tokenizer renders the data. */
   checkpoint_dir: string;
-  checkpoint_format: 'minilm' | 'hf';
+  checkpoint_format: 'minilm' | 'hf' | 'litgpt';
   /** data.init_args.json_path: a conversation file or a folder of them (absolute). */
   json_path: string;
   mask_prompt: boolean;

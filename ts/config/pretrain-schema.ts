@@ -130,6 +130,15 @@ const MODEL_CONFIG = section({
   gelu_approximate: str('none'), // only read by GELU MLPs
   n_expert: only(int(0, 0), 0, 'minilm implements dense models, not mixture-of-experts; use 0'),
   n_expert_per_token: int(0, 0),
+  // litgpt 0.5.13's mixture-of-experts settings (DeepSeek-style routing): only read when n_expert > 0,
+  // which is refused above, so any value changes nothing.
+  n_shared_expert: int(null, 0),
+  n_expert_groups: int(null, 1),
+  n_topk_groups: int(null, 1),
+  n_topk_scores_per_group: int(null, 1),
+  first_k_dense_replace: int(null, 0),
+  routed_scaling_factor: num(1.0),
+  norm_topk_prob: bool(false),
   scale_embeddings: only(bool(false), false, `${LLAMA}, which does not scale embeddings (Gemma does); use false`),
   lm_head_bias: only(bool(false), false, `${LLAMA}, whose linear layers have no bias; use false`),
   final_logit_softcapping: only(num(null), null, 'softcapping (Gemma 2) is not part of the LLaMA family minilm implements; use null'),

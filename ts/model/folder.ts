@@ -1,5 +1,6 @@
-// A model folder, read for generation or export: a checkpoint `minilm pretrain` wrote (step-*/,
-// final/: model_config.yaml + model.safetensors in litgpt's names) or a Hugging Face Llama folder
+// A model folder, read for generation, fine-tuning or export: a checkpoint `minilm pretrain` wrote (step-*/,
+// final/: model_config.yaml + model.safetensors in litgpt's names), a litgpt checkpoint (model_config.yaml
+// + lit_model.pth, as `litgpt pretrain` and `litgpt finetune` write it), or a Hugging Face Llama folder
 // `minilm export` wrote (config.json + model.safetensors in transformers' names).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -18,7 +19,11 @@ export interface ModelFolder {
   tokenizerDir: string | null;
 }
 
-const EXPECTED = 'expected a checkpoint folder written by `minilm pretrain` (out_dir/step-XXXXXXXX or out_dir/final) or by `minilm export --format hf`';
+const EXPECTED =
+  'expected a checkpoint folder written by `minilm pretrain` (out_dir/step-XXXXXXXX or out_dir/final), by litgpt (lit_model.pth + model_config.yaml) or by `minilm export --format hf`';
+
+/** litgpt's weights file (a PyTorch pickle). */
+const LIT_MODEL = 'lit_model.pth';
 
 export function readModelFolder(dirArg: string): ModelFolder {
   const dir = path.resolve(dirArg);
@@ -28,6 +33,16 @@ export function readModelFolder(dirArg: string): ModelFolder {
   const files = checkpointFiles();
   const has = (name: string) => existsSync(path.join(dir, name));
   const tokenizerDir = has('tokenizer.json') ? dir : null;
+  if (has(LIT_MODEL) && has(files.modelConfig)) {
+    const file = path.join(dir, files.modelConfig);
+    return {
+      dir,
+      format: 'litgpt',
+      model: resolveModelConfig(readYaml(file), tiedIn(dir, files.hyperparameters), file),
+      weights: path.join(dir, LIT_MODEL),
+      tokenizerDir,
+    };
+  }
   if (!has(files.weights)) {
     throw new MinilmError(`${dirArg}: has no ${files.weights} (the weights); ${EXPECTED}`, 'InvalidArg');
   }
@@ -35,16 +50,19 @@ export function readModelFolder(dirArg: string): ModelFolder {
   const weights = path.join(dir, files.weights);
   if (has(files.modelConfig)) {
     const file = path.join(dir, files.modelConfig);
-    const tree = readYaml(file);
-    // litgpt keeps tie_embeddings with the training settings, not in model_config.yaml.
-    const hyper = has(files.hyperparameters) ? readYaml(path.join(dir, files.hyperparameters)) : {};
-    const tie = Boolean((hyper as { train?: { tie_embeddings?: unknown } })?.train?.tie_embeddings ?? false);
-    return { dir, format: 'minilm', model: resolveModelConfig(tree, tie, file), weights, tokenizerDir };
+    return { dir, format: 'minilm', model: resolveModelConfig(readYaml(file), tiedIn(dir, files.hyperparameters), file), weights, tokenizerDir };
   }
   if (has('config.json')) {
     return { dir, format: 'hf', model: fromHfConfig(path.join(dir, 'config.json')), weights, tokenizerDir };
   }
   throw new MinilmError(`${dirArg}: has neither model_config.yaml (a minilm checkpoint) nor config.json (a Hugging Face model); ${EXPECTED}`, 'InvalidArg');
+}
+
+/** litgpt keeps tie_embeddings with the training settings (hyperparameters.yaml), not in model_config.yaml. */
+function tiedIn(dir: string, hyperparameters: string): boolean {
+  const file = path.join(dir, hyperparameters);
+  const hyper = existsSync(file) ? readYaml(file) : {};
+  return Boolean((hyper as { train?: { tie_embeddings?: unknown } })?.train?.tie_embeddings ?? false);
 }
 
 function readYaml(file: string): unknown {

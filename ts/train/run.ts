@@ -8,13 +8,14 @@ import { native } from '../native.js';
 import { runJob } from '../job.js';
 import { MinilmError } from '../errors.js';
 import type { PretrainConfig } from '../config/pretrain-config.js';
-import type { NativeTrainer, PeakFlops, PrepareProgress, SftDataSummary, StepStats, TrainerInfo } from '../../native/index.js';
+import type { NativeTrainer, PeakFlops, PrepareProgress, SftDataSummary, StepStats, TrainerInfo, WeightsFormat } from '../../native/index.js';
+import { readModelFolder } from '../model/folder.js';
 import { CsvMetricsLogger, litgptCsvMetricsFile } from '../log/csv-metrics.js';
 import { TensorBoardWriter } from '../log/tensorboard.js';
 import { lrAt, warmupIters, type Schedule } from './schedule.js';
 import { chooseDevice, type DeviceRequest, type TrainingPlacement } from '../device.js';
 import { lockFolder } from '../lock.js';
-import { checkpointFiles, FINAL_FOLDER, stepFolderName } from '../checkpoint.js';
+import { FINAL_FOLDER, stepFolderName } from '../checkpoint.js';
 import { pruneCheckpoints, resumeCheckpoint, writeCheckpoint } from './checkpoints.js';
 
 export type { SftDataSummary, TrainerInfo } from '../../native/index.js';
@@ -160,17 +161,11 @@ function planRun(config: PretrainConfig, info: TrainerInfo): RunPlan {
 }
 
 /** The weights a run starts from: initial_checkpoint_dir's (SFT: checkpoint_dir's), or null for a fresh model. */
-function initialWeights(config: PretrainConfig): { path: string; format: 'minilm' | 'hf' } | null {
+function initialWeights(config: PretrainConfig): { path: string; format: WeightsFormat } | null {
   if (config.initial_checkpoint_dir === null) return null;
-  const { weights } = checkpointFiles();
-  const file = path.join(config.initial_checkpoint_dir, weights);
-  if (!fs.existsSync(file)) {
-    throw new MinilmError(
-      `initial_checkpoint_dir: ${config.initial_checkpoint_dir} has no ${weights}; expected a checkpoint folder written by minilm pretrain (step-XXXXXXXX or final)`,
-      'InvalidArg',
-    );
-  }
-  return { path: file, format: config.sft?.checkpoint_format ?? 'minilm' };
+  // Any model folder: minilm's checkpoints, litgpt's, or an HF export.
+  const folder = readModelFolder(config.initial_checkpoint_dir);
+  return { path: folder.weights, format: folder.format };
 }
 
 /** SFT: the conversations rendered, tokenized and masked into out_dir/sft-data (reused when unchanged). */

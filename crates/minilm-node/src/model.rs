@@ -113,6 +113,9 @@ pub enum WeightsFormat {
     /// Hugging Face LlamaForCausalLM's names, as `minilm export --format hf` writes them.
     #[napi(value = "hf")]
     Hf,
+    /// litgpt's lit_model.pth (a PyTorch state dict), as litgpt pretrain and finetune write it.
+    #[napi(value = "litgpt")]
+    Litgpt,
 }
 
 impl From<WeightsFormat> for weights_format::WeightsFormat {
@@ -120,6 +123,7 @@ impl From<WeightsFormat> for weights_format::WeightsFormat {
         match format {
             WeightsFormat::Minilm => weights_format::WeightsFormat::Minilm,
             WeightsFormat::Hf => weights_format::WeightsFormat::Hf,
+            WeightsFormat::Litgpt => weights_format::WeightsFormat::Litgpt,
         }
     }
 }
