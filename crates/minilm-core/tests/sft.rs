@@ -279,3 +279,24 @@ fn an_sft_run_resumes_with_the_same_losses_bit_for_bit() {
     let val = resumed.evaluate(2).unwrap().expect("a validation split");
     assert!(val.is_finite() && val > 0.0);
 }
+
+#[test]
+fn a_template_that_refuses_a_conversation_is_quoted_with_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokenizer = dir.path().join("tokenizer");
+    std::fs::create_dir(&tokenizer).unwrap();
+    let reference = support::shared_tokenizer("minimind-6400");
+    std::fs::copy(reference.join("tokenizer.json"), tokenizer.join("tokenizer.json")).unwrap();
+    let mut config: Value = serde_json::from_slice(&std::fs::read(reference.join("tokenizer_config.json")).unwrap()).unwrap();
+    config["chat_template"] = json!(
+        "{% for m in messages %}{% if m['role'] == 'tool' %}{{ raise_exception('this template has no tool turns') }}{% endif %}{{ m['content'] }}{% endfor %}"
+    );
+    std::fs::write(tokenizer.join("tokenizer_config.json"), config.to_string()).unwrap();
+    let file = dir.path().join("chat.jsonl");
+    let tool =
+        json!({"messages": [{"role": "user", "content": "q"}, {"role": "tool", "content": "42"}, {"role": "assistant", "content": "a"}]});
+    write(&file, &[json!({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}), tool]);
+    let options = SftDataOptions { tokenizer_dir: tokenizer, ..options(&file, &dir.path().join("out")) };
+    let error = prepare_sft_data(&options, &mut |_| {}, &AtomicBool::new(false)).expect_err("refused").to_string();
+    assert!(error.contains("chat.jsonl (line 2)") && error.contains("this template has no tool turns"), "{error}");
+}
