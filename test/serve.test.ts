@@ -155,6 +155,24 @@ test('a client that disconnects mid-stream stops its generation', async () => {
   }
 });
 
+test('without max_tokens a reply gets the room the context leaves; a conversation that cannot fit is a 400 even when streamed', async () => {
+  // The server's cap (200) is above what block_size 128 leaves after the prompt: the reply still runs.
+  const roomy = await serve(await Model.load(checkpoint), { port: 0, maxTokens: 200 });
+  try {
+    const roomyClient = new OpenAI({ baseURL: `${roomy.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const reply = await roomyClient.chat.completions.create({ model: 'x', messages: QUESTION, temperature: 0 });
+    assert.ok(reply.usage!.total_tokens <= 128, JSON.stringify(reply.usage));
+    const long = [{ role: 'user' as const, content: '长'.repeat(300) }];
+    await assert.rejects(roomyClient.chat.completions.create({ model: 'x', messages: long, max_tokens: 20, stream: true }), (e: unknown) => {
+      assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+      assert.match(e.message, /does not fit the model's block_size of 128/);
+      return true;
+    });
+  } finally {
+    await roomy.close();
+  }
+});
+
 test('an API key is required as a Bearer token when set', async () => {
   const guarded = await serve(await Model.load(checkpoint), { port: 0, apiKey: 'secret' });
   try {

@@ -9,6 +9,12 @@ import { StopStrings } from './stop-strings.js';
 export interface ChatOptions extends GenerateOptions, Omit<RenderOptions, 'addGenerationPrompt'> {
   /** The reply ends before the first of these (not included). */
   stop?: string[];
+  /**
+   * false (default): the oldest turns are left out until maxNewTokens fit after the conversation.
+   * true: maxNewTokens is an upper bound; the reply gets the room the conversation leaves in block_size
+   * (turns are left out only when the conversation alone does not fit), as OpenAI's API does without max_tokens.
+   */
+  fillContext?: boolean;
 }
 
 export interface ChatStats {
@@ -61,13 +67,15 @@ export class ChatReply implements AsyncIterable<string> {
   ) {}
 
   async *[Symbol.asyncIterator](): AsyncIterator<string> {
-    const { stop = [], tools, templateKwargs, ...sampling } = this.options;
-    const maxNewTokens = sampling.maxNewTokens ?? generateDefaults().maxNewTokens;
+    const { stop = [], tools, templateKwargs, fillContext = false, ...sampling } = this.options;
+    const limit = sampling.maxNewTokens ?? generateDefaults().maxNewTokens;
     const tokenizer = this.model.tokenizer;
-    const { ids, dropped } = fitConversation(this.template, (t) => tokenizer.encodeText(t), this.messages, this.model.config.block_size, maxNewTokens, {
+    const blockSize = this.model.config.block_size;
+    const { ids, dropped } = fitConversation(this.template, (t) => tokenizer.encodeText(t), this.messages, blockSize, fillContext ? 1 : limit, {
       tools,
       templateKwargs,
     });
+    const maxNewTokens = fillContext ? Math.min(limit, blockSize - ids.length) : limit;
     const generation: Generation = this.model.generateIds(ids, { ...sampling, maxNewTokens });
     const stops = new StopStrings(stop.filter((s) => s !== ''));
     try {

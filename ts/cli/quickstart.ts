@@ -131,22 +131,32 @@ async function fineTuneForChat(dataDir: string, outDir: string, base: string, ma
   const ask = async (dir: string) => {
     const model = await Model.load(dir);
     let ended = 0;
+    let shaped = 0;
     const replies: string[] = [];
     for (const conversation of heldOut) {
-      const question = conversation.conversations[0];
+      const [question, answer] = conversation.conversations;
       const reply = model.chat([question], { maxNewTokens: 64, temperature: 0 });
       for await (const _piece of reply);
       if (reply.stats?.stop === 'eos') ended += 1;
+      if (answerShape(answer.content).test(reply.text.trim())) shaped += 1;
       replies.push(`${question.content} -> ${reply.text.replaceAll('\n', ' / ')}`);
     }
-    return { ended, replies };
+    return { ended, shaped, replies };
   };
   const before = await ask(base);
   const after = await ask(final);
   process.stdout.write(
-    `\nheld-out questions answered with the template's end token (greedy, at most 64 tokens): ` +
-      `base model ${before.ended}/${HELD_OUT}, fine-tuned ${after.ended}/${HELD_OUT}\n\n` +
+    `\nheld-out questions (greedy, at most 64 tokens), base model -> fine-tuned:\n` +
+      `  reply ended with the template's end token  ${before.ended}/${HELD_OUT} -> ${after.ended}/${HELD_OUT}\n` +
+      `  reply in the shape asked for               ${before.shaped}/${HELD_OUT} -> ${after.shaped}/${HELD_OUT}\n\n` +
       `${after.replies.slice(0, 4).join('\n')}\n\n` +
       `next: npx minilm chat ${shellPath(final)}   or   npx minilm serve ${shellPath(final)}\n`,
   );
+}
+
+/** The shape of an answer of the instruction set: 《X》的作者是Y。, or two lines of two five-character halves. */
+function answerShape(answer: string): RegExp {
+  return answer.includes('的作者是')
+    ? /^《[^》]+》的作者是\p{Script=Han}{1,6}。$/u
+    : /^\p{Script=Han}{5}，\p{Script=Han}{5}[。！？]\n\p{Script=Han}{5}，\p{Script=Han}{5}[。！？]$/u;
 }

@@ -66,6 +66,8 @@ export function parseSampling(body: Record<string, unknown>, limits: Limits): Pa
     includeUsage: streamOptions?.include_usage === true,
     options: {
       maxNewTokens: maxTokens ?? limits.maxTokens,
+      // Without max_tokens the reply may use what the context leaves, up to the server's limit.
+      fillContext: maxTokens === undefined,
       temperature,
       topP,
       topK: integer(body, 'top_k', 1, Number.MAX_SAFE_INTEGER),

@@ -142,6 +142,16 @@ async function generate(
       ? { index: 0, delta: first ? { role: 'assistant', content: text } : { content: text }, finish_reason: finish }
       : { index: 0, text, logprobs: null, finish_reason: finish };
   if (parsed.stream) {
+    // The first piece comes before the headers: a request that cannot run (a conversation longer than
+    // the context, say) still gets its status and error JSON rather than an event stream.
+    const iterator = pieces[Symbol.asyncIterator]();
+    let next: IteratorResult<string>;
+    try {
+      next = await iterator.next();
+    } catch (error) {
+      if (signal.aborted || isCancelled(error)) return null;
+      throw error;
+    }
     response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const send = (payload: unknown) => response.write(`data: ${JSON.stringify(payload)}\n\n`);
     const chunk = (choices: unknown[], usage?: unknown) =>
@@ -152,7 +162,7 @@ async function generate(
         chunk([choice('', null, true)]);
         first = false;
       }
-      for await (const piece of pieces) chunk([choice(piece, null, first)]);
+      for (; !next.done; next = await iterator.next()) chunk([choice(next.value, null, first)]);
     } catch (error) {
       if (signal.aborted || isCancelled(error)) return stats();
       send({ error: toApiError(error).body().error });
@@ -189,12 +199,22 @@ interface Counts {
 
 /** The pieces of one request's text, and its counts once they are all read. */
 function stream(model: Model, job: Job, parsed: ParsedRequest, signal: AbortSignal): { pieces: AsyncIterable<string>; stats: () => Counts } {
-  const { stop, ...sampling } = parsed.options;
+  const { stop, fillContext, ...sampling } = parsed.options;
   if ('messages' in job) {
     const reply = model.chat(job.messages, { ...parsed.options, signal });
     return { pieces: reply, stats: () => reply.stats! };
   }
-  const generation = model.generate(job.prompt, { ...sampling, signal });
+  const promptIds = model.tokenizer.encode(job.prompt);
+  const room = model.config.block_size - promptIds.length;
+  if (room < 1)
+    throw new ApiError(
+      400,
+      `the prompt is ${promptIds.length} tokens; the model's block_size is ${model.config.block_size}`,
+      'invalid_request_error',
+      'prompt',
+    );
+  const maxNewTokens = fillContext ? Math.min(sampling.maxNewTokens!, room) : sampling.maxNewTokens;
+  const generation = model.generateIds(promptIds, { ...sampling, maxNewTokens, signal });
   const stops = new StopStrings(stop ?? []);
   async function* pieces(): AsyncGenerator<string> {
     for await (const piece of generation) {
