@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::model::layers::{split_heads, RopeCache};
-use crate::model::{fused, Llama, ModelConfig};
+use crate::model::{fused, Llama, ModelConfig, TokenBatch};
 use crate::util::SplitMix64;
 
 /// The shapes to check at.
@@ -117,7 +117,8 @@ pub fn run(device: &Device, shapes: Shapes) -> Vec<CheckRow> {
         for (name, op) in ops() {
             rows.push(checker.row(name, || op(&checker)));
         }
-        rows.push(checker.row("whole step (loss, every gradient)", || checker.whole_step()));
+        rows.push(checker.row("whole step (loss, every gradient)", || checker.whole_step(false)));
+        rows.push(checker.row("SFT step (loss on scored rows only)", || checker.whole_step(true)));
     }
     #[cfg(feature = "cuda")]
     fused::cuda::set_poison_outputs(false);
@@ -400,7 +401,9 @@ impl Checker<'_> {
 
     /// loss_and_grads of one micro-batch on a 2-layer model, the device (in its dtype, float32 master
     /// weights) against the CPU in float32. The error is the worst over the loss and every gradient.
-    fn whole_step(&self) -> Result<Outcome> {
+    /// With `masked`, only every third position is scored, as SFT's assistant tokens are (the rows are
+    /// selected before lm_head and their gradient scattered back).
+    fn whole_step(&self, masked: bool) -> Result<Outcome> {
         let config = ModelConfig {
             name: "kernel-check".into(),
             block_size: 64,
@@ -419,14 +422,20 @@ impl Checker<'_> {
         };
         let ids: Vec<u32> = self.targets(4 * 65, 30).into_iter().map(|t| t % 256).collect();
         let windows = Tensor::from_vec(ids, (4, 65), &Device::Cpu)?;
+        let mut batch = TokenBatch::from_windows(&windows)?;
+        if masked {
+            let rows: Vec<u32> = (0..4 * 64).step_by(3).collect();
+            let count = rows.len();
+            batch.scored = Some(Tensor::from_vec(rows, count, &Device::Cpu)?);
+        }
         let step = |device: &Device, dtype: DType| -> Result<Vec<Tensor>> {
             let model = Llama::init(config.clone(), 7, device)?.with_compute_dtype(dtype);
-            let (loss, grads) = model.loss_and_grads(&windows, 1.0)?;
+            let (loss, grads) = model.batch_loss_and_grads(&batch, 1.0)?;
             let mut all = vec![loss.to_dtype(DType::F32)?];
             all.extend(grads);
             Ok(all)
         };
-        let shape = "2 layers, 4x64 tokens".to_string();
+        let shape = if masked { "2 layers, 4x64 tokens, 86 scored" } else { "2 layers, 4x64 tokens" }.to_string();
         let mut outcome = self.compare(shape, || step(self.device, self.dtype), || step(&Device::Cpu, DType::F32))?;
         outcome.limit = if self.dtype == DType::BF16 { STEP_BF16_LIMIT } else { STEP_F32_LIMIT };
         Ok(outcome)

@@ -17,6 +17,7 @@ fn the_kernel_check_covers_every_op_and_passes_on_the_cpu() {
         "adamw",
         "global grad norm",
         "whole step",
+        "SFT step",
     ] {
         assert!(names.iter().any(|n| n.starts_with(op)), "no row for {op}: {names:?}");
     }
