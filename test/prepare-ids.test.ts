@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { writeParquetTexts } from '../ts/index.js';
 import { awkwardDocuments, mixedCorpus, poems } from './support/corpus.js';
 import { minimind3Tokenizer, minimindTokenizer, runCli } from './support/cli.js';
@@ -54,6 +55,17 @@ test('JSONL, with another text key and blank lines: ids equal HF tokenizers', as
   writeJsonl(path.join(input, '2.jsonl'), [...corpus.slice(600), null], 'content');
   appendFileSync(path.join(input, '2.jsonl'), '\n   \n');
   await prepareAndCompare(input, [...corpus.slice(600), ...corpus.slice(0, 600)], ['--text_key', 'content', '--file_type', 'jsonl']);
+});
+
+test('JSON as HF datasets ship it (.jsonl.gz beside .jsonl, a .json array, a nested key): ids equal HF tokenizers', async () => {
+  const input = tempDir('hf-json');
+  const lines = (texts: string[]) => `${texts.map((text) => JSON.stringify({ id: 1, meta: { content: text } })).join('\n')}\n`;
+  writeFileSync(path.join(input, 'a.jsonl.gz'), gzipSync(lines(corpus.slice(0, 500))));
+  writeFileSync(path.join(input, 'b.jsonl'), lines(corpus.slice(500, 900)));
+  await prepareAndCompare(input, corpus.slice(0, 900), ['--text_key', 'meta.content']);
+  const arrays = tempDir('hf-json-array');
+  writeFileSync(path.join(arrays, 'train.json'), JSON.stringify(corpus.slice(0, 300).map((text) => ({ meta: { content: text } }))));
+  await prepareAndCompare(arrays, corpus.slice(0, 300), ['--text_key', 'meta.content']);
 });
 
 test('CSV with quoted newlines, commas and quotes: ids equal HF tokenizers', async () => {

@@ -44,7 +44,7 @@ test('train a BPE, load it with HF tokenizers, prepare with it, inspect the resu
 test('tokenizer train and inspect explain bad input', async () => {
   const bad = await runCli(['tokenizer', 'train', '--input_dir', tempDir('empty'), '--output_dir', tempDir('x')]);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /holds no \.parquet, \.jsonl or \.csv files/);
+  assert.match(bad.stderr, /holds no \.parquet, \.jsonl \(\.jsonl\.gz, \.jsonl\.zst, \.json\) or \.csv files/);
   const small = await runCli(['tokenizer', 'train', '--input_dir', tempDir('e'), '--output_dir', tempDir('x'), '--vocab_size', '10']);
   assert.match(small.stderr, /vocab_size must be at least 259/);
   const missing = await runCli(['inspect', tempDir('nothing')]);

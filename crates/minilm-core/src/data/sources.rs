@@ -36,9 +36,15 @@ impl FileType {
         }
     }
 
+    /// The kind of a file from its name. JSON Lines may come compressed (`.jsonl.gz`, `.jsonl.zst`) or
+    /// named `.json` (as HF datasets' to_json writes them, or as one array of records): all are jsonl.
     fn of(path: &Path) -> Option<FileType> {
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        if [".jsonl", ".jsonl.gz", ".jsonl.zst", ".json"].iter().any(|suffix| name.ends_with(suffix)) {
+            return Some(FileType::Jsonl);
+        }
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        FileType::ALL.into_iter().find(|t| t.name() == ext)
+        [FileType::Parquet, FileType::Csv].into_iter().find(|t| t.name() == ext)
     }
 }
 
@@ -52,7 +58,8 @@ pub struct InputFile {
 }
 
 /// Every file of `file_type` under `input_dir`, sorted by relative path. With no type given, the type is
-/// the one kind of supported file present; a folder mixing kinds must say which one it wants.
+/// the one kind of supported file present; a folder mixing kinds must say which one it wants. `.json`
+/// files are data only in a folder with no other input files.
 pub fn find_input_files(input_dir: &Path, file_type: Option<FileType>) -> Result<(FileType, Vec<InputFile>)> {
     if !input_dir.is_dir() {
         return Err(Error::usage(format!(
@@ -83,13 +90,24 @@ pub fn find_input_files(input_dir: &Path, file_type: Option<FileType>) -> Result
         found.push((kind, InputFile { path: entry.path().to_path_buf(), relative, size }));
     }
 
+    // A .json file beside other data files is metadata (HF snapshots carry dataset_info.json and the
+    // like): .json files are read as data only in a folder that holds no other kind of input.
+    let is_json = |f: &InputFile| f.relative.to_ascii_lowercase().ends_with(".json");
+    if found.iter().any(|(_, f)| !is_json(f)) {
+        found.retain(|(_, f)| !is_json(f));
+    }
     let kind = match file_type {
         Some(kind) => kind,
         None => {
             let present: Vec<FileType> = FileType::ALL.into_iter().filter(|k| found.iter().any(|(f, _)| f == k)).collect();
             match present.as_slice() {
                 [one] => *one,
-                [] => return Err(Error::usage(format!("{} holds no .parquet, .jsonl or .csv files", input_dir.display()))),
+                [] => {
+                    return Err(Error::usage(format!(
+                        "{} holds no .parquet, .jsonl (.jsonl.gz, .jsonl.zst, .json) or .csv files",
+                        input_dir.display()
+                    )))
+                }
                 many => {
                     let counts: Vec<String> =
                         many.iter().map(|k| format!("{} .{}", found.iter().filter(|(f, _)| f == k).count(), k.name())).collect();
@@ -108,4 +126,25 @@ pub fn find_input_files(input_dir: &Path, file_type: Option<FileType>) -> Result
     }
     files.sort_by(|a, b| a.relative.as_bytes().cmp(b.relative.as_bytes()));
     Ok((kind, files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_files_are_data_only_in_a_folder_of_json_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("train.parquet"), b"PAR1").unwrap();
+        std::fs::write(dir.path().join("dataset_info.json"), b"{}").unwrap();
+        let (kind, files) = find_input_files(dir.path(), None).unwrap();
+        assert_eq!((kind, files.len()), (FileType::Parquet, 1), "the metadata .json is not an input");
+        let only = tempfile::tempdir().unwrap();
+        for name in ["a.json", "b.jsonl.gz", "c.jsonl.zst"] {
+            std::fs::write(only.path().join(name), b"{}").unwrap();
+        }
+        let (kind, files) = find_input_files(only.path(), None).unwrap();
+        assert_eq!(kind, FileType::Jsonl);
+        assert_eq!(files.iter().map(|f| f.relative.as_str()).collect::<Vec<_>>(), ["b.jsonl.gz", "c.jsonl.zst"]);
+    }
 }

@@ -4,14 +4,15 @@
 //! module reads it.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::error::{Error, IoContext, Result};
+use crate::util::CountingReader;
 
 const EXTENSIONS: [&str; 3] = [".jsonl", ".jsonl.gz", ".json"];
 
@@ -89,8 +90,7 @@ pub struct RecordReader {
 
 impl RecordReader {
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes_read = Arc::new(AtomicU64::new(0));
-        let file = CountingReader { inner: File::open(path).at(path)?, count: bytes_read.clone() };
+        let (file, bytes_read) = CountingReader::new(File::open(path).at(path)?);
         let name = file_name(path);
         let mut reader = RecordReader { path: path.to_path_buf(), lines: None, array: Vec::new().into_iter(), number: 0, bytes_read };
         if name.ends_with(".jsonl.gz") {
@@ -129,19 +129,6 @@ impl RecordReader {
             }
             return Ok(Some(RawRecord { number: self.number, body: RecordBody::Line(line) }));
         }
-    }
-}
-
-struct CountingReader {
-    inner: File,
-    count: Arc<AtomicU64>,
-}
-
-impl Read for CountingReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
     }
 }
 

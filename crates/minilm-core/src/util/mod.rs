@@ -2,9 +2,11 @@
 //! file writes. They depend on nothing else in the crate.
 
 pub mod atomic_file;
+mod counting_reader;
 pub mod hash;
 pub mod random;
 
 pub use atomic_file::write_atomically;
+pub use counting_reader::CountingReader;
 pub use hash::stable_hash;
 pub use random::SplitMix64;

@@ -62,7 +62,10 @@ pub fn open_reader(kind: FileType, path: &Path, text_key: &str) -> Result<Box<dy
     }
     Ok(match kind {
         FileType::Parquet => Box::new(parquet::ParquetReader::open(path, file, text_key)?),
-        FileType::Jsonl => Box::new(jsonl::JsonlReader::new(path, file, size)),
+        FileType::Jsonl if has_suffix(path, ".json") && jsonl::is_json_array(path)? => {
+            Box::new(jsonl::JsonArrayReader::open(path, file, text_key)?)
+        }
+        FileType::Jsonl => Box::new(jsonl::JsonlReader::new(path, file, size)?),
         FileType::Csv => Box::new(csv::CsvReader::open(path, file, size, text_key)?),
     })
 }
@@ -79,6 +82,17 @@ pub fn parse_json_line(path: &Path, line_index: u64, line: &[u8], text_key: &str
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         Error::input(path, at(), format!("malformed JSON at column {}: {e}; expected one JSON object per line", e.column()))
     })?;
+    text_at(path, &format!("line {}", line_index + 1), value, text_key)
+}
+
+fn has_suffix(path: &Path, suffix: &str) -> bool {
+    path.file_name().is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().ends_with(suffix))
+}
+
+/// The text of one JSON record at `location`: the string under `text_key`, which may name a nested field
+/// with dots (`meta.content`; a key that itself holds a dot is found first). `Ok(None)` is a null.
+pub fn text_at(path: &Path, location: &str, value: serde_json::Value, text_key: &str) -> Result<Option<String>> {
+    let at = || Some(location.to_owned());
     let serde_json::Value::Object(mut object) = value else {
         return Err(Error::input(
             path,
@@ -86,7 +100,11 @@ pub fn parse_json_line(path: &Path, line_index: u64, line: &[u8], text_key: &str
             format!("found a JSON {}; expected an object with a '{text_key}' key", json_type_name(&value)),
         ));
     };
-    match object.remove(text_key) {
+    let found = match object.remove(text_key) {
+        Some(value) => Some(value),
+        None => nested(&mut object, text_key),
+    };
+    match found {
         Some(serde_json::Value::String(s)) => Ok(Some(s)),
         Some(serde_json::Value::Null) => Ok(None),
         Some(other) => Err(Error::input(path, at(), format!("'{text_key}' is a JSON {}; expected a string", json_type_name(&other)))),
@@ -94,6 +112,15 @@ pub fn parse_json_line(path: &Path, line_index: u64, line: &[u8], text_key: &str
             let keys: Vec<&str> = object.keys().map(|k| k.as_str()).collect();
             Err(Error::input(path, at(), format!("no '{text_key}' key; the object has [{}]; choose one with text_key", keys.join(", "))))
         }
+    }
+}
+
+/// The value at a dotted path (`meta.content`) inside `object`, taken out of it.
+fn nested(object: &mut serde_json::Map<String, serde_json::Value>, dotted: &str) -> Option<serde_json::Value> {
+    let (first, rest) = dotted.split_once('.')?;
+    match object.get_mut(first)? {
+        serde_json::Value::Object(inner) => inner.remove(rest).or_else(|| nested(inner, rest)),
+        _ => None,
     }
 }
 
@@ -105,5 +132,59 @@ fn json_type_name(v: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "string",
         serde_json::Value::Array(_) => "array",
         serde_json::Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn texts(path: &Path, key: &str) -> Vec<Option<String>> {
+        let mut reader = open_reader(FileType::Jsonl, path, key).unwrap();
+        let mut out = Vec::new();
+        while let Some(batch) = reader.next_batch().unwrap() {
+            match batch.texts {
+                Texts::Decoded(t) => out.extend(t),
+                Texts::JsonLines { bytes, ends } => {
+                    let mut start = 0;
+                    for (i, end) in ends.into_iter().enumerate() {
+                        out.push(parse_json_line(path, batch.first_row + i as u64, &bytes[start..end], key).unwrap());
+                        start = end;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn compressed_lines_json_lines_and_json_arrays_give_the_same_texts() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = "{\"meta\": {\"content\": \"床前明月光\"}}\n{\"meta\": {\"content\": \"疑是地上霜\"}}\n";
+        std::fs::write(dir.path().join("a.jsonl"), lines).unwrap();
+        std::fs::write(dir.path().join("b.json"), lines).unwrap();
+        std::fs::write(dir.path().join("c.json"), "[{\"meta\": {\"content\": \"床前明月光\"}}, {\"meta\": {\"content\": \"疑是地上霜\"}}]")
+            .unwrap();
+        let mut gz =
+            flate2::write::GzEncoder::new(std::fs::File::create(dir.path().join("d.jsonl.gz")).unwrap(), flate2::Compression::fast());
+        gz.write_all(lines.as_bytes()).unwrap();
+        gz.finish().unwrap();
+        std::fs::write(dir.path().join("e.jsonl.zst"), zstd::encode_all(lines.as_bytes(), 3).unwrap()).unwrap();
+        let expected = vec![Some("床前明月光".to_string()), Some("疑是地上霜".to_string())];
+        for name in ["a.jsonl", "b.json", "c.json", "d.jsonl.gz", "e.jsonl.zst"] {
+            assert_eq!(texts(&dir.path().join(name), "meta.content"), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_missing_nested_key_lists_the_keys_there_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        std::fs::write(&path, "[{\"meta\": {\"content\": \"a\"}}, {\"text\": \"b\"}]").unwrap();
+        let mut reader = open_reader(FileType::Jsonl, &path, "meta.content").unwrap();
+        let error = reader.next_batch().err().unwrap().to_string();
+        assert!(error.contains("x.json (record 2): no 'meta.content' key; the object has [text]"), "{error}");
     }
 }
