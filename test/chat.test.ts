@@ -5,21 +5,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ChatTemplate, fitConversation, loadSftConfig, Model, sft, Tokenizer } from 'minilm';
+import { ChatTemplate, fitConversation, Model, Tokenizer } from 'minilm';
 import { StopStrings } from '../ts/chat/stop-strings.js';
 import { cliPath, minimindTokenizer, runCli } from './support/cli.js';
 import { tempDir } from './support/files.js';
-import { pretrainedCheckpoint, sftConfig, writePoetryConversations } from './support/sft.js';
+import { tunedCheckpoint } from './support/sft.js';
 
 let tuned = '';
 
 before(async () => {
-  const base = await pretrainedCheckpoint();
-  const data = path.join(tempDir('chat-data'), 'poetry.jsonl');
-  writePoetryConversations(data, 600);
-  const out = tempDir('chat-sft');
-  await sft(loadSftConfig({ tree: sftConfig(base, data, out, { train: { max_steps: 30 } }) }));
-  tuned = path.join(out, 'final');
+  tuned = await tunedCheckpoint();
 });
 
 test('stop strings end the text before them, even across pieces', () => {

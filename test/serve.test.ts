@@ -3,12 +3,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import path from 'node:path';
 import OpenAI from 'openai';
-import { loadSftConfig, Model, serve, sft, type ServerHandle } from 'minilm';
+import { Model, serve, type ServerHandle } from 'minilm';
 import { startCli } from './support/cli.js';
-import { tempDir } from './support/files.js';
-import { pretrainedCheckpoint, sftConfig, writePoetryConversations } from './support/sft.js';
+import { tunedCheckpoint } from './support/sft.js';
 
 let checkpoint = '';
 let server: ServerHandle;
@@ -16,12 +14,7 @@ let client: OpenAI;
 const QUESTION = [{ role: 'user' as const, content: '写一首题为《春曉》的五言绝句。' }];
 
 before(async () => {
-  const base = await pretrainedCheckpoint();
-  const data = path.join(tempDir('serve-data'), 'poetry.jsonl');
-  writePoetryConversations(data, 600);
-  const out = tempDir('serve-sft');
-  await sft(loadSftConfig({ tree: sftConfig(base, data, out, { train: { max_steps: 30 } }) }));
-  checkpoint = path.join(out, 'final');
+  checkpoint = await tunedCheckpoint();
   server = await serve(await Model.load(checkpoint), { port: 0, maxTokens: 64, modelName: 'poet' });
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });

@@ -1,10 +1,10 @@
 // A small pretrained checkpoint and poetry conversations for the SFT, chat and serve tests.
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadPretrainConfig, pretrain } from '../../ts/index.js';
+import { loadPretrainConfig, loadSftConfig, pretrain, sft } from '../../ts/index.js';
 import { poetryConversations } from '../../ts/data/sample-chat.js';
 import { tempDir } from './files.js';
-import { poetryDataset, tinyConfig } from './training.js';
+import { mergeSections, poetryDataset, tinyConfig } from './training.js';
 
 /** A tiny model pretrained for `steps` steps on poetry (block 128, the reference tokenizer and its chat template). */
 export async function pretrainedCheckpoint(steps = 40): Promise<string> {
@@ -28,7 +28,7 @@ export function writePoetryConversations(file: string, count: number): { convers
 
 /** An SFT config tree in litgpt's finetune_full shape; `changes` are merged section by section. */
 export function sftConfig(checkpoint: string, jsonPath: string, outDir: string, changes: Record<string, unknown> = {}): Record<string, unknown> {
-  const base: Record<string, any> = {
+  const base: Record<string, unknown> = {
     checkpoint_dir: checkpoint,
     out_dir: outDir,
     precision: '32-true',
@@ -49,8 +49,15 @@ export function sftConfig(checkpoint: string, jsonPath: string, outDir: string, 
     logger_name: 'csv',
     seed: 1337,
   };
-  for (const [key, value] of Object.entries(changes)) {
-    base[key] = value !== null && typeof value === 'object' && !Array.isArray(value) && typeof base[key] === 'object' ? { ...base[key], ...value } : value;
-  }
-  return base;
+  return mergeSections(base, changes);
+}
+
+/** The tiny pretrained model fine-tuned for 30 steps on 600 poetry conversations: a model that chats. */
+export async function tunedCheckpoint(): Promise<string> {
+  const base = await pretrainedCheckpoint();
+  const data = path.join(tempDir('tuned-data'), 'poetry.jsonl');
+  writePoetryConversations(data, 600);
+  const out = tempDir('tuned');
+  await sft(loadSftConfig({ tree: sftConfig(base, data, out, { train: { max_steps: 30 } }) }));
+  return path.join(out, 'final');
 }

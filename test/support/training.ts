@@ -55,10 +55,18 @@ export function tinyConfig(dataPath: string, outDir: string, changes: Record<str
     logger_name: 'csv',
     seed: 42,
   };
+  return mergeSections(base, changes);
+}
+
+/** `base` with `changes` merged in section by section (a mapping merges into a mapping; anything else replaces). */
+export function mergeSections(base: Record<string, unknown>, changes: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(changes)) {
-    base[key] = value !== null && typeof value === 'object' && !Array.isArray(value) && typeof base[key] === 'object' ? { ...base[key], ...value } : value;
+    const old = merged[key];
+    const mapping = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
+    merged[key] = mapping(value) && mapping(old) ? { ...(old as object), ...(value as object) } : value;
   }
-  return base;
+  return merged;
 }
 
 export function writeConfig(tree: Record<string, unknown>): string {
