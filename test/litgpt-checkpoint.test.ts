@@ -44,24 +44,9 @@ test('sft and pretrain start from a litgpt checkpoint', async () => {
   assert.ok(fs.existsSync(path.join(tuned.final_dir, 'model.safetensors')));
 
   const data = await poetryDataset(300);
-  const model = (await Model.load(litgpt)).config;
+  // The tiny config with the fixture's width (make_litgpt_fixture.py): n_embd 32, MLP 64.
   const tree = tinyConfig(data, tempDir('litgpt-continued'), {
-    model_config: {
-      name: model.name,
-      block_size: 64,
-      vocab_size: 6400,
-      padded_vocab_size: 6400,
-      n_layer: 2,
-      n_head: 4,
-      n_query_groups: 2,
-      n_embd: 32,
-      rotary_percentage: 1.0,
-      parallel_residual: false,
-      bias: false,
-      norm_class_name: 'RMSNorm',
-      mlp_class_name: 'LLaMAMLP',
-      intermediate_size: 64,
-    },
+    model_config: { name: 'tiny-litgpt', n_embd: 32, intermediate_size: 64 },
     initial_checkpoint_dir: litgpt,
     train: { max_tokens: 16 * 64 * 2 },
   });

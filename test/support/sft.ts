@@ -11,7 +11,7 @@ export async function pretrainedCheckpoint(steps = 40): Promise<string> {
   const data = await poetryDataset(3000);
   const out = tempDir('sft-base');
   const tree = tinyConfig(data, out, {
-    model_config: { ...(tinyConfig(data, out).model_config as object), block_size: 128 },
+    model_config: { block_size: 128 },
     train: { max_tokens: 16 * 128 * steps, save_interval: 1000, max_seq_length: 128 },
   });
   await pretrain(loadPretrainConfig({ tree }));

@@ -4,7 +4,7 @@
 import { MinilmError } from '../errors.js';
 import { generateDefaults, type GenerateOptions, type Generation, type Model } from '../model/model.js';
 import type { ChatMessage, ChatTemplate, RenderOptions } from './template.js';
-import { StopStrings } from './stop-strings.js';
+import { StopStrings, untilStop } from './stop-strings.js';
 
 export interface ChatOptions extends GenerateOptions, Omit<RenderOptions, 'addGenerationPrompt'> {
   /** The reply ends before the first of these (not included). */
@@ -77,20 +77,11 @@ export class ChatReply implements AsyncIterable<string> {
     });
     const maxNewTokens = fillContext ? Math.min(limit, blockSize - ids.length) : limit;
     const generation: Generation = this.model.generateIds(ids, { ...sampling, maxNewTokens });
-    const stops = new StopStrings(stop.filter((s) => s !== ''));
+    const stops = new StopStrings(stop);
     try {
-      for await (const piece of generation) {
-        const out = stops.push(piece);
-        if (out) {
-          this.text += out;
-          yield out;
-        }
-        if (stops.stopped) break;
-      }
-      const rest = stops.flush();
-      if (rest) {
-        this.text += rest;
-        yield rest;
+      for await (const piece of untilStop(generation, stops)) {
+        this.text += piece;
+        yield piece;
       }
     } finally {
       const g = generation.stats;

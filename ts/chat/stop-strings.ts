@@ -6,7 +6,12 @@ export class StopStrings {
   /** Set once a stop string was found. */
   stopped = false;
 
-  constructor(private readonly stops: readonly string[]) {}
+  private readonly stops: readonly string[];
+
+  /** An empty string would stop everything at once: it is not a stop. */
+  constructor(stops: readonly string[]) {
+    this.stops = stops.filter((stop) => stop !== '');
+  }
 
   /** The text that is safe to emit after `piece` arrives. */
   push(piece: string): string {
@@ -44,4 +49,15 @@ export class StopStrings {
     this.pending = '';
     return out;
   }
+}
+
+/** `pieces` up to the first stop string; `stops.stopped` tells afterwards whether one ended them. */
+export async function* untilStop(pieces: AsyncIterable<string>, stops: StopStrings): AsyncGenerator<string> {
+  for await (const piece of pieces) {
+    const out = stops.push(piece);
+    if (out) yield out;
+    if (stops.stopped) return;
+  }
+  const rest = stops.flush();
+  if (rest) yield rest;
 }

@@ -41,7 +41,7 @@ export function describe(config: PretrainConfig): string[] {
       `weight decay ${config.optimizer.weight_decay}, betas ${config.optimizer.betas.join('/')}, clip ${t.max_norm}`,
     config.sft
       ? `data: ${config.sft.json_path} (${config.sft.format ?? 'format detected per file'}; mask_prompt ${config.sft.mask_prompt}; ` +
-        `${config.sft.val_split_fraction} held out); from ${config.sft.checkpoint_dir}`
+        `${config.sft.val_split_fraction} held out); from ${config.initial_checkpoint_dir}`
       : `data: ${config.data.data_path}${config.data.split_names ? ` (${config.data.split_names.join(', ')})` : ''}`,
     `out_dir: ${config.out_dir}; save every ${t.save_interval} steps; validate every ${config.eval.interval} steps; precision ${config.precision}, devices ${config.devices}`,
   ];

@@ -61,10 +61,8 @@ export interface PretrainConfig {
 }
 
 /** What fine-tuning adds to a run: conversations instead of token shards, and a run length in epochs. */
+/** The checkpoint fine-tuned is initial_checkpoint_dir: its weights start the run, its tokenizer renders the data. */
 export interface SftSettings {
-  /** The checkpoint fine-tuned (absolute); its weights start the run and its tokenizer renders the data. */
-  checkpoint_dir: string;
-  checkpoint_format: 'minilm' | 'hf' | 'litgpt';
   /** data.init_args.json_path: a conversation file or a folder of them (absolute). */
   json_path: string;
   mask_prompt: boolean;
@@ -266,21 +264,20 @@ function resolveModel(m: Values, tieEmbeddings: boolean, check: Check): ModelCon
   };
 }
 
-// litgpt.args.TrainArgs and pretrain's validate_args, with minilm's stricter batch check.
-function resolveTrain(t: Values, blockSize: number, given: Set<string>, check: Check): PretrainConfig['train'] {
+/**
+ * What pretraining and fine-tuning derive alike from their train section: the micro-batches per step
+ * (minilm's stricter batch check: litgpt rounds down) and litgpt's warmup, steps or a fraction.
+ */
+export function resolveStepShape(
+  t: Values,
+  given: Set<string>,
+  check: Check,
+): Pick<PretrainConfig['train'], 'gradient_accumulation_steps' | 'lr_warmup_steps' | 'lr_warmup_fraction'> {
   check(
     t.global_batch_size % t.micro_batch_size === 0,
     ['train.global_batch_size', 'train.micro_batch_size'],
     `train.global_batch_size (${t.global_batch_size}) must be a multiple of train.micro_batch_size (${t.micro_batch_size}): ` +
       `an optimizer step adds up global_batch_size / micro_batch_size micro-batches (litgpt would silently round down to ${Math.floor(t.global_batch_size / t.micro_batch_size)})`,
-  );
-  check(t.max_tokens !== null, ['train.max_tokens'], "train.max_tokens is required: litgpt's pretrain ends the run when it has trained on that many tokens");
-  check(t.max_norm !== null, ['train.max_norm'], "train.max_norm is required: litgpt's pretrain clips the gradients' global norm to it");
-  const maxSeqLength: number = t.max_seq_length ?? blockSize;
-  check(
-    maxSeqLength <= blockSize,
-    ['train.max_seq_length', 'model_config.block_size'],
-    `train.max_seq_length (${maxSeqLength}) is longer than model_config.block_size (${blockSize}): the model cannot attend that far`,
   );
   // litgpt treats 0 like null for both. The fraction wins over the 2000-step default it would otherwise
   // clash with; both set by the user is refused, as litgpt does.
@@ -292,13 +289,29 @@ function resolveTrain(t: Values, blockSize: number, given: Set<string>, check: C
     'train.lr_warmup_fraction and train.lr_warmup_steps are both set; choose one (litgpt refuses both too)',
   );
   return {
+    gradient_accumulation_steps: Math.max(1, Math.floor(t.global_batch_size / t.micro_batch_size)),
+    lr_warmup_steps: fraction === null ? steps : 0,
+    lr_warmup_fraction: fraction,
+  };
+}
+
+// litgpt.args.TrainArgs and pretrain's validate_args.
+function resolveTrain(t: Values, blockSize: number, given: Set<string>, check: Check): PretrainConfig['train'] {
+  const stepShape = resolveStepShape(t, given, check);
+  check(t.max_tokens !== null, ['train.max_tokens'], "train.max_tokens is required: litgpt's pretrain ends the run when it has trained on that many tokens");
+  check(t.max_norm !== null, ['train.max_norm'], "train.max_norm is required: litgpt's pretrain clips the gradients' global norm to it");
+  const maxSeqLength: number = t.max_seq_length ?? blockSize;
+  check(
+    maxSeqLength <= blockSize,
+    ['train.max_seq_length', 'model_config.block_size'],
+    `train.max_seq_length (${maxSeqLength}) is longer than model_config.block_size (${blockSize}): the model cannot attend that far`,
+  );
+  return {
     save_interval: t.save_interval,
     log_interval: t.log_interval,
     global_batch_size: t.global_batch_size,
     micro_batch_size: t.micro_batch_size,
-    gradient_accumulation_steps: Math.max(1, Math.floor(t.global_batch_size / t.micro_batch_size)),
-    lr_warmup_steps: fraction === null ? steps : 0,
-    lr_warmup_fraction: fraction,
+    ...stepShape,
     max_tokens: t.max_tokens,
     max_steps: t.max_steps,
     max_seq_length: maxSeqLength,

@@ -4,7 +4,7 @@
 // or flag and the key, as for pretrain.
 import path from 'node:path';
 import { readModelFolder } from '../model/folder.js';
-import { parseConfig, warningsFor, type LoadPretrainConfigOptions, type PretrainConfig } from './pretrain-config.js';
+import { parseConfig, resolveStepShape, warningsFor, type LoadPretrainConfigOptions, type PretrainConfig } from './pretrain-config.js';
 import { SFT_SCHEMA } from './sft-schema.js';
 
 /** The SFT data folder inside out_dir (prepared once, reused by a resumed run). */
@@ -40,17 +40,7 @@ export function loadSftConfig(options: LoadPretrainConfigOptions): PretrainConfi
     ['train.max_seq_length'],
     `train.max_seq_length (${maxSeqLength}) is longer than the checkpoint's block_size (${model.block_size}): the model cannot attend that far`,
   );
-  check(
-    t.global_batch_size % t.micro_batch_size === 0,
-    ['train.global_batch_size', 'train.micro_batch_size'],
-    `train.global_batch_size (${t.global_batch_size}) must be a multiple of train.micro_batch_size (${t.micro_batch_size}): an optimizer step adds up global_batch_size / micro_batch_size micro-batches`,
-  );
-  const fraction: number | null = t.lr_warmup_fraction ? t.lr_warmup_fraction : null;
-  check(
-    !(fraction !== null && given.has('train.lr_warmup_steps') && t.lr_warmup_steps > 0),
-    ['train.lr_warmup_fraction', 'train.lr_warmup_steps'],
-    'train.lr_warmup_fraction and train.lr_warmup_steps are both set; choose one (litgpt refuses both too)',
-  );
+  const stepShape = resolveStepShape(t, given, check);
   const initArgs = values.data.init_args;
   const jsonPath = abs(initArgs.json_path);
   if (problems.length > 0) throw fail(problems);
@@ -60,9 +50,7 @@ export function loadSftConfig(options: LoadPretrainConfigOptions): PretrainConfi
     log_interval: t.log_interval,
     global_batch_size: t.global_batch_size,
     micro_batch_size: t.micro_batch_size,
-    gradient_accumulation_steps: Math.max(1, Math.floor(t.global_batch_size / t.micro_batch_size)),
-    lr_warmup_steps: fraction === null ? (t.lr_warmup_steps ?? 0) : 0,
-    lr_warmup_fraction: fraction,
+    ...stepShape,
     max_tokens: Number.MAX_SAFE_INTEGER,
     max_steps: t.max_steps,
     max_seq_length: maxSeqLength,
@@ -90,8 +78,6 @@ export function loadSftConfig(options: LoadPretrainConfigOptions): PretrainConfi
     seed: values.seed,
     keep_last_checkpoints: values.minilm.keep_last_checkpoints,
     sft: {
-      checkpoint_dir: checkpoint.dir,
-      checkpoint_format: checkpoint.format,
       json_path: jsonPath,
       mask_prompt: initArgs.mask_prompt,
       // litgpt requires the fraction for a single file; minilm holds out none when it is not given.

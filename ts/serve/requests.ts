@@ -13,6 +13,11 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
+
+  /** OpenAI's error body. */
+  toJson(): { error: { message: string; type: string; param: string | null; code: string | null } } {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
 }
 
 export interface Limits {
@@ -48,8 +53,7 @@ export function parseSampling(body: Record<string, unknown>, limits: Limits): Pa
   if (maxTokens !== undefined && maxTokens > limits.maxTokens) {
     throw bad('max_tokens', `max_tokens ${maxTokens} is over this server's limit of ${limits.maxTokens} (minilm serve --max_tokens)`);
   }
-  const n = integer(body, 'n', 1, 1);
-  void n;
+  integer(body, 'n', 1, 1); // one choice per request
   const stop = body.stop;
   let stops: string[] = [];
   if (typeof stop === 'string') stops = [stop];

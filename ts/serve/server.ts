@@ -13,7 +13,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { StopStrings } from '../chat/stop-strings.js';
+import { StopStrings, untilStop } from '../chat/stop-strings.js';
 import { isCancelled, MinilmError } from '../errors.js';
 import type { Model } from '../model/model.js';
 import { ApiError, parseMessages, parsePrompt, parseSampling, type ParsedRequest } from './requests.js';
@@ -57,8 +57,10 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
 
   const server = http.createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
-      if (!response.headersSent) sendError(response, toApiError(error));
-      else response.end();
+      if (!response.headersSent) {
+        const api = toApiError(error);
+        sendJson(response, api.status, api.toJson());
+      } else response.end();
     });
   });
 
@@ -165,7 +167,7 @@ async function generate(
       for (; !next.done; next = await iterator.next()) chunk([choice(next.value, null, first)]);
     } catch (error) {
       if (signal.aborted || isCancelled(error)) return stats();
-      send({ error: toApiError(error).body().error });
+      send(toApiError(error).toJson());
       response.end('data: [DONE]\n\n');
       return null;
     }
@@ -216,16 +218,7 @@ function stream(model: Model, job: Job, parsed: ParsedRequest, signal: AbortSign
   const maxNewTokens = fillContext ? Math.min(sampling.maxNewTokens!, room) : sampling.maxNewTokens;
   const generation = model.generateIds(promptIds, { ...sampling, maxNewTokens, signal });
   const stops = new StopStrings(stop ?? []);
-  async function* pieces(): AsyncGenerator<string> {
-    for await (const piece of generation) {
-      const out = stops.push(piece);
-      if (out) yield out;
-      if (stops.stopped) return;
-    }
-    const rest = stops.flush();
-    if (rest) yield rest;
-  }
-  return { pieces: pieces(), stats: () => ({ ...generation.stats!, stop: stops.stopped ? 'stop' : generation.stats!.stop }) };
+  return { pieces: untilStop(generation, stops), stats: () => ({ ...generation.stats!, stop: stops.stopped ? 'stop' : generation.stats!.stop }) };
 }
 
 function finishReason(stop: string): 'stop' | 'length' {
@@ -287,18 +280,10 @@ function readJson(request: http.IncomingMessage, maxBytes: number): Promise<Reco
   });
 }
 
-function toApiError(error: unknown): ApiError & { body: () => { error: Record<string, unknown> } } {
-  const api =
-    error instanceof ApiError
-      ? error
-      : error instanceof MinilmError && error.code === 'InvalidArg'
-        ? new ApiError(400, error.message)
-        : new ApiError(500, `internal error: ${error instanceof Error ? error.message : String(error)}`, 'server_error');
-  return Object.assign(api, { body: () => ({ error: { message: api.message, type: api.type, param: api.param, code: api.code } }) });
-}
-
-function sendError(response: http.ServerResponse, error: ReturnType<typeof toApiError>): void {
-  sendJson(response, error.status, error.body());
+function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof MinilmError && error.code === 'InvalidArg') return new ApiError(400, error.message);
+  return new ApiError(500, `internal error: ${error instanceof Error ? error.message : String(error)}`, 'server_error');
 }
 
 function sendJson(response: http.ServerResponse, status: number, payload: unknown): void {
