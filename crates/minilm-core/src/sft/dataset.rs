@@ -159,28 +159,12 @@ pub fn prepare_sft_data(options: &SftDataOptions, on_progress: &mut dyn FnMut(&P
                 summary.records += 1;
                 let val = forced_val.unwrap_or_else(|| goes_to_validation(options, path, record.number));
                 match built {
-                    Built::Skipped(skip) => {
-                        match skip {
-                            Skip::Empty => summary.skipped_empty += 1,
-                            Skip::NoAssistant => summary.skipped_no_assistant += 1,
-                            Skip::TruncatedAway => summary.skipped_truncated_away += 1,
-                        }
-                        if summary.skipped_examples.len() < SKIP_EXAMPLES {
-                            summary.skipped_examples.push(format!("{} {}: {}", path.display(), record.location(), skip.reason()));
-                        }
-                    }
+                    Built::Skipped(skip) => summary.count_skip(skip, || format!("{} {}", path.display(), record.location())),
                     Built::Examples { examples, split_by_reply } => {
                         summary.split_by_reply += u64::from(split_by_reply);
                         for example in examples {
-                            summary.truncated += u64::from(example.truncated);
-                            summary.tokens += example.ids.len() as u64;
-                            summary.trained_tokens += example.mask.iter().map(|&m| m as u64).sum::<u64>();
-                            if val {
-                                summary.val_examples += 1;
-                            } else {
-                                summary.train_examples += 1;
-                            }
-                            writer.append(&example, val, &partial)?;
+                            summary.count_example(&example, val);
+                            writer.append(&example, val)?;
                         }
                     }
                 }
@@ -205,7 +189,7 @@ pub fn prepare_sft_data(options: &SftDataOptions, on_progress: &mut dyn FnMut(&P
             ),
         ));
     }
-    writer.finish(&partial)?;
+    writer.finish()?;
     summary.output_dir = options.output_dir.display().to_string();
     summary.seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::internal(format!("{SUMMARY_FILE}: {e}")))?;
@@ -213,6 +197,31 @@ pub fn prepare_sft_data(options: &SftDataOptions, on_progress: &mut dyn FnMut(&P
     let _ = std::fs::remove_dir_all(&options.output_dir);
     std::fs::rename(&partial, &options.output_dir).at(&options.output_dir)?;
     Ok(summary)
+}
+
+impl SftDataSummary {
+    /// A skipped record; `location` ("file line N") is quoted for the first few.
+    fn count_skip(&mut self, skip: Skip, location: impl FnOnce() -> String) {
+        match skip {
+            Skip::Empty => self.skipped_empty += 1,
+            Skip::NoAssistant => self.skipped_no_assistant += 1,
+            Skip::TruncatedAway => self.skipped_truncated_away += 1,
+        }
+        if self.skipped_examples.len() < SKIP_EXAMPLES {
+            self.skipped_examples.push(format!("{}: {}", location(), skip.reason()));
+        }
+    }
+
+    fn count_example(&mut self, example: &Example, val: bool) {
+        self.truncated += u64::from(example.truncated);
+        self.tokens += example.ids.len() as u64;
+        self.trained_tokens += example.mask.iter().map(|&m| m as u64).sum::<u64>();
+        if val {
+            self.val_examples += 1;
+        } else {
+            self.train_examples += 1;
+        }
+    }
 }
 
 impl Skip {
@@ -287,6 +296,8 @@ pub fn read_summary(dir: &Path) -> Result<SftDataSummary> {
 }
 
 struct ExampleWriter {
+    /// The folder written, for messages.
+    dir: PathBuf,
     tokens: BufWriter<File>,
     mask: BufWriter<File>,
     offsets: BufWriter<File>,
@@ -301,6 +312,7 @@ impl ExampleWriter {
             Ok(BufWriter::with_capacity(1 << 20, File::create(&path).at(&path)?))
         };
         let mut writer = ExampleWriter {
+            dir: dir.to_path_buf(),
             tokens: open("tokens.bin")?,
             mask: open("mask.bin")?,
             offsets: open("offsets.bin")?,
@@ -311,7 +323,8 @@ impl ExampleWriter {
         Ok(writer)
     }
 
-    fn append(&mut self, example: &Example, val: bool, dir: &Path) -> Result<()> {
+    fn append(&mut self, example: &Example, val: bool) -> Result<()> {
+        let dir = &self.dir;
         let bytes: Vec<u8> = example.ids.iter().flat_map(|id| id.to_le_bytes()).collect();
         self.tokens.write_all(&bytes).at(dir)?;
         self.mask.write_all(&example.mask).at(dir)?;
@@ -321,9 +334,9 @@ impl ExampleWriter {
         Ok(())
     }
 
-    fn finish(self, dir: &Path) -> Result<()> {
+    fn finish(self) -> Result<()> {
         for writer in [self.tokens, self.mask, self.offsets, self.splits] {
-            writer.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all()).at(dir)?;
+            writer.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all()).at(&self.dir)?;
         }
         Ok(())
     }

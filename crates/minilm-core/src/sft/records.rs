@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::data::readers::decompressed_lines;
 use crate::error::{Error, IoContext, Result};
 use crate::util::CountingReader;
 
@@ -90,23 +91,20 @@ pub struct RecordReader {
 
 impl RecordReader {
     pub fn open(path: &Path) -> Result<Self> {
-        let (file, bytes_read) = CountingReader::new(File::open(path).at(path)?);
-        let name = file_name(path);
-        let mut reader = RecordReader { path: path.to_path_buf(), lines: None, array: Vec::new().into_iter(), number: 0, bytes_read };
-        if name.ends_with(".jsonl.gz") {
-            reader.lines = Some(Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(file))));
-        } else if name.ends_with(".jsonl") {
-            reader.lines = Some(Box::new(BufReader::with_capacity(1 << 20, file)));
-        } else {
-            let value: Value = serde_json::from_reader(BufReader::new(file)).map_err(|e| {
-                Error::input(path, Some(format!("line {}", e.line())), format!("is not valid JSON ({e}); expected one list of records"))
-            })?;
-            let Value::Array(records) = value else {
-                return Err(Error::input(path, None, "a .json file must hold one list of records; for one record per line use .jsonl"));
-            };
-            reader.array = records.into_iter();
+        let file = File::open(path).at(path)?;
+        if !file_name(path).ends_with(".json") {
+            let (lines, bytes_read) = decompressed_lines(path, file)?;
+            return Ok(RecordReader { path: path.to_path_buf(), lines: Some(lines), array: Vec::new().into_iter(), number: 0, bytes_read });
         }
-        Ok(reader)
+        // A .json file is one list of records, read whole.
+        let (file, bytes_read) = CountingReader::new(file);
+        let value: Value = serde_json::from_reader(BufReader::new(file)).map_err(|e| {
+            Error::input(path, Some(format!("line {}", e.line())), format!("is not valid JSON ({e}); expected one list of records"))
+        })?;
+        let Value::Array(records) = value else {
+            return Err(Error::input(path, None, "a .json file must hold one list of records; for one record per line use .jsonl"));
+        };
+        Ok(RecordReader { path: path.to_path_buf(), lines: None, array: records.into_iter(), number: 0, bytes_read })
     }
 
     /// The next record, or None at the end of the file. Blank lines are passed over.

@@ -23,19 +23,26 @@ pub struct JsonlReader {
 
 impl JsonlReader {
     pub fn new(path: &Path, file: File, size: u64) -> Result<Self> {
-        let (counted, consumed) = CountingReader::new(file);
-        let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-        let input: Box<dyn BufRead + Send> = if name.ends_with(".gz") {
-            Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(counted)))
-        } else if name.ends_with(".zst") {
-            let decoder = zstd::stream::read::Decoder::new(counted)
-                .map_err(|e| Error::input(path, None, format!("cannot start reading it as zstd: {e}")))?;
-            Box::new(BufReader::with_capacity(1 << 20, decoder))
-        } else {
-            Box::new(BufReader::with_capacity(1 << 20, counted))
-        };
+        let (input, consumed) = decompressed_lines(path, file)?;
         Ok(JsonlReader { path: path.to_path_buf(), input, size, consumed, next_line: 0 })
     }
+}
+
+/// `file`'s text, decompressed by its name (`.gz`: gzip, `.zst`: zstd, else as it is), and the count of
+/// the file's own bytes read so far (progress over compressed files).
+pub fn decompressed_lines(path: &Path, file: File) -> Result<(Box<dyn BufRead + Send>, Arc<AtomicU64>)> {
+    let (counted, consumed) = CountingReader::new(file);
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let input: Box<dyn BufRead + Send> = if name.ends_with(".gz") {
+        Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(counted)))
+    } else if name.ends_with(".zst") {
+        let decoder = zstd::stream::read::Decoder::new(counted)
+            .map_err(|e| Error::input(path, None, format!("cannot start reading it as zstd: {e}")))?;
+        Box::new(BufReader::with_capacity(1 << 20, decoder))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 20, counted))
+    };
+    Ok((input, consumed))
 }
 
 impl DocumentReader for JsonlReader {

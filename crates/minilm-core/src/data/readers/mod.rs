@@ -3,6 +3,8 @@
 
 mod csv;
 mod jsonl;
+
+pub use jsonl::decompressed_lines;
 mod parquet;
 
 use std::path::Path;
