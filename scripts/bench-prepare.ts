@@ -3,8 +3,10 @@
 //
 //   npm run bench:prepare                          # >= 200 MB of Tang/Song poetry + Brown English
 //   npm run bench:prepare -- --target_mb 2100 --memory_only   # the bounded-memory check on >= 2 GB
+//   npm run bench:prepare -- --target_mb 1 --screening        # dedup and filters beside the plain run, on the
+//                                                             # corpus once (no repeats to dedup away)
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,6 +19,7 @@ const { values: flags } = parseArgs({
   options: {
     target_mb: { type: 'string', default: '200' },
     memory_only: { type: 'boolean', default: false },
+    screening: { type: 'boolean', default: false },
     files: { type: 'string', default: '8' },
   },
 });
@@ -49,10 +52,22 @@ function buildCorpus(): { bytes: number; documents: number } {
 }
 
 /** Runs `minilm prepare` and samples its peak resident memory (VmHWM) from /proc. */
-async function runPrepare(workers: number): Promise<{ seconds: number; summary: Record<string, number>; peakRssMb: number }> {
+async function runPrepare(workers: number, extra: string[] = []): Promise<{ seconds: number; summary: Record<string, number>; peakRssMb: number }> {
   const out = path.join(root, `out-${workers}`);
   rmSync(out, { recursive: true, force: true });
-  const args = [cliPath, 'prepare', '--input_dir', input, '--output_dir', out, '--tokenizer_path', minimindTokenizer, '--num_workers', String(workers)];
+  const args = [
+    cliPath,
+    'prepare',
+    '--input_dir',
+    input,
+    '--output_dir',
+    out,
+    '--tokenizer_path',
+    minimindTokenizer,
+    '--num_workers',
+    String(workers),
+    ...extra,
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -74,8 +89,9 @@ async function runPrepare(workers: number): Promise<{ seconds: number; summary: 
   const tokens =
     Number(/train\s+[\d,]+ documents, ([\d,]+) tokens/.exec(stdout)![1].replace(/,/g, '')) +
     Number(/val\s+[\d,]+ documents, ([\d,]+) tokens/.exec(stdout)![1].replace(/,/g, ''));
+  const dropped = Number(/dropped ([\d,]+) \(/.exec(stdout)?.[1].replace(/,/g, '') ?? 0);
   rmSync(out, { recursive: true, force: true });
-  return { seconds, summary: { tokens }, peakRssMb: peakKb / 1024 };
+  return { seconds, summary: { tokens, dropped }, peakRssMb: peakKb / 1024 };
 }
 
 /** HF tokenizers' own encode speed on the same texts: one thread (sequential calls) and all cores (encodeBatch). */
@@ -107,6 +123,26 @@ async function main(): Promise<void> {
       `| ${what} | ${seconds.toFixed(1)} | ${(mb / seconds).toFixed(2)} | ${Math.round(tokens / seconds).toLocaleString()} | ${rss ? `${rss.toFixed(0)} MB` : ''} |`,
     );
 
+  if (flags.screening) {
+    const filters = path.join(root, 'filters.yaml');
+    writeFileSync(filters, 'length: {}\nscript: {scripts: [Han, Latin]}\nsymbol_lines: {}\nrepetition: {}\n');
+    rows[0] = '| what | seconds | MB/s of text | tokens/s | peak RSS | documents dropped |';
+    rows[1] = '|---|---:|---:|---:|---:|---:|';
+    for (const [what, extra] of [
+      ['plain', []],
+      ['--dedup exact', ['--dedup', 'exact']],
+      ['--dedup minhash', ['--dedup', 'minhash']],
+      ['--filters (length, script, symbol_lines, repetition)', ['--filters', filters]],
+      ['--dedup exact minhash --filters', ['--dedup', 'exact', 'minhash', '--filters', filters]],
+    ] as Array<[string, string[]]>) {
+      const run = await runPrepare(0, extra);
+      row(`minilm prepare ${what}, all ${cores} cores`, run.seconds, run.summary.tokens, run.peakRssMb);
+      rows[rows.length - 1] += ` ${run.summary.dropped.toLocaleString()} |`;
+    }
+    console.log(`\n${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0].model}, ${cores} cores, node ${process.version}\n`);
+    console.log(rows.join('\n'));
+    return;
+  }
   const all = await runPrepare(0);
   row(`minilm prepare, all ${cores} cores`, all.seconds, all.summary.tokens, all.peakRssMb);
   if (!flags.memory_only) {

@@ -1,6 +1,10 @@
 // minilm as a library: `import { prepare, pretrain, sft, Model, Tokenizer, exportHf, loadPretrainConfig, trainTokenizer, inspectDataset } from 'minilm'`.
 export { prepare, prepareDefaults } from './data/prepare.js';
 export type { PrepareOptions, PrepareProgress, PrepareSummary, SplitSummary, PrepareDefaults } from './data/prepare.js';
+export { loadFilters, screenDefaults } from './data/filters.js';
+export type { FilterRules, ScreenDefaults } from './data/filters.js';
+export { readFilterReport } from './data/filter-report.js';
+export type { FilterReport, ReportExample } from './data/filter-report.js';
 export { trainTokenizer, inspectDataset } from './data/tokenizer.js';
 export type { TrainTokenizerOptions, TrainTokenizerSummary, InspectReport, SplitReport } from './data/tokenizer.js';
 export type { JobOptions } from './job.js';

@@ -1,8 +1,10 @@
 // `minilm inspect DIR`.
 import type { Argv } from 'yargs';
+import { readFilterReport } from '../data/filter-report.js';
 import { inspectDataset } from '../data/tokenizer.js';
 import { thousands } from '../log/format.js';
 import { native } from '../native.js';
+import { printFilterReport } from './prepare.js';
 import { nonNegativeInteger } from './validate.js';
 
 export function inspectCommand(yargs: Argv): Argv {
@@ -20,8 +22,10 @@ export function inspectCommand(yargs: Argv): Argv {
         tokenizerPath: argv.tokenizer_path,
         samples: nonNegativeInteger('samples', argv.samples),
       });
+      // A split folder has no report; the prepared folder above it may.
+      const filterReport = readFilterReport(argv.dir as string);
       if (argv.json) {
-        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ ...report, filterReport }, null, 2)}\n`);
         return;
       }
       const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -36,6 +40,10 @@ export function inspectCommand(yargs: Argv): Argv {
           const oneLine = text.replace(/\s+/g, ' ').trim();
           out(`  sample ${i + 1}: ${oneLine.length > 160 ? `${oneLine.slice(0, 160)}…` : oneLine}`);
         });
+      }
+      if (filterReport) {
+        out('screening (filter-report.json)');
+        printFilterReport(filterReport, out);
       }
       if (!report.tokenizer) out('(no tokenizer found for samples: pass --tokenizer_path)');
     },

@@ -1,6 +1,8 @@
 // `minilm prepare`: flags spelled as in the reference workflow (snake_case, kebab-case aliases).
 import type { Argv } from 'yargs';
 import { prepare, prepareDefaults, type PrepareOptions, type PrepareProgress, type PrepareSummary } from '../data/prepare.js';
+import { loadFilters, screenDefaults } from '../data/filters.js';
+import { readFilterReport, type FilterReport, type ReportExample } from '../data/filter-report.js';
 import { ProgressDisplay } from '../log/progress.js';
 import { formatBytes, formatCount, formatDuration, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
@@ -12,6 +14,7 @@ export function prepareCommand(yargs: Argv): Argv {
     'Tokenize Parquet / JSONL / CSV files into litdata token shards (train/ and val/)',
     (y) => {
       const d = prepareDefaults();
+      const m = screenDefaults().minhash;
       return y
         .option('input_dir', {
           alias: 'input-dir',
@@ -58,7 +61,41 @@ export function prepareCommand(yargs: Argv): Argv {
           describe: 'Fraction of documents held out for validation (chosen from --seed); 0 for none',
         })
         .option('seed', { type: 'number', default: d.seed, describe: 'Seed choosing the validation documents' })
-        .option('dtype', { type: 'string', choices: ['int16', 'int32'], describe: 'Token type on disk [default: int16 if every id fits, else int32]' });
+        .option('dtype', { type: 'string', choices: ['int16', 'int32'], describe: 'Token type on disk [default: int16 if every id fits, else int32]' })
+        .option('dedup', {
+          type: 'array',
+          string: true,
+          choices: ['exact', 'minhash'],
+          describe: 'Drop duplicates, keeping the first in file order: exact (same normalised text) and / or minhash (near duplicates)',
+        })
+        .option('filters', { type: 'string', describe: 'YAML file of quality rules to apply (README: "Dedup and filters")' })
+        .option('dry_run_filters', {
+          alias: 'dry-run-filters',
+          type: 'boolean',
+          default: false,
+          describe: 'Only screen (dedup, filters) and write OUTPUT_DIR/filter-report.json; tokenize nothing',
+        })
+        .option('minhash_shingles', {
+          alias: 'minhash-shingles',
+          type: 'string',
+          choices: ['chars', 'words'],
+          default: m.shingles,
+          describe: 'MinHash shingles for text with spaces: character or word n-grams (CJK text: always characters)',
+        })
+        .option('minhash_bands', { alias: 'minhash-bands', type: 'number', default: m.bands, describe: 'MinHash LSH bands' })
+        .option('minhash_rows', { alias: 'minhash-rows', type: 'number', default: m.rows, describe: 'MinHash rows (hashes) per band' })
+        .option('minhash_char_ngram', {
+          alias: 'minhash-char-ngram',
+          type: 'number',
+          default: m.charNgram,
+          describe: 'MinHash shingle length in characters, for CJK text',
+        })
+        .option('minhash_word_ngram', {
+          alias: 'minhash-word-ngram',
+          type: 'number',
+          default: m.wordNgram,
+          describe: 'MinHash shingle length in words, for text with spaces',
+        });
     },
     async (argv) => {
       const options: PrepareOptions = {
@@ -73,6 +110,17 @@ export function prepareCommand(yargs: Argv): Argv {
         valFraction: fraction('val_fraction', argv.val_fraction),
         seed: nonNegativeInteger('seed', argv.seed),
         dtype: argv.dtype as PrepareOptions['dtype'],
+        dedup: argv.dedup as PrepareOptions['dedup'],
+        filters: argv.filters === undefined ? undefined : loadFilters(argv.filters),
+        dryRunFilters: argv.dry_run_filters,
+        minhash: {
+          shingles: argv.minhash_shingles as 'chars' | 'words',
+          bands: positiveInteger('minhash_bands', argv.minhash_bands),
+          rows: positiveInteger('minhash_rows', argv.minhash_rows),
+          charNgram: positiveInteger('minhash_char_ngram', argv.minhash_char_ngram),
+          wordNgram: positiveInteger('minhash_word_ngram', argv.minhash_word_ngram),
+          seed: screenDefaults().minhash.seed,
+        },
       };
       await runPrepare(options);
     },
@@ -83,19 +131,27 @@ export async function runPrepare(options: PrepareOptions): Promise<PrepareSummar
   const display = new ProgressDisplay();
   const stop = stopOnSignals();
   let startBytes: number | null = null;
+  let stage = '';
+  let stageStart = 0;
   try {
     const summary = await prepare(options, {
       signal: stop.signal,
       onProgress: (p: PrepareProgress) => {
-        startBytes ??= p.inputBytesDone;
-        const elapsed = Math.max(p.elapsedSeconds, 1e-3);
-        const inputRate = (p.inputBytesDone - startBytes) / elapsed;
+        // Each stage starts its own rate and ETA.
+        if (p.stage !== stage) {
+          stage = p.stage;
+          startBytes = p.inputBytesDone;
+          stageStart = p.elapsedSeconds;
+        }
+        const elapsed = Math.max(p.elapsedSeconds - stageStart, 1e-3);
+        const inputRate = (p.inputBytesDone - (startBytes ?? 0)) / elapsed;
         const left = p.inputBytesTotal - p.inputBytesDone;
+        const tokens = p.stage === 'tokenizing' ? `${formatCount(p.tokens / elapsed)} tok/s  ` : '';
         display.update({
           fraction: p.inputBytesTotal > 0 ? p.inputBytesDone / p.inputBytesTotal : null,
           detail:
-            `${p.filesDone}/${p.filesTotal} files  ${(p.textBytes / 1e6 / elapsed).toFixed(2)} MB/s  ` +
-            `${formatCount(p.tokens / elapsed)} tok/s  ${formatCount(p.documents)} docs`,
+            `${p.stage}  ${p.filesDone}/${p.filesTotal} files  ${(p.textBytes / 1e6 / elapsed).toFixed(2)} MB/s  ` +
+            `${tokens}${formatCount(p.documents)} docs`,
           etaSeconds: inputRate > 0 ? left / inputRate : null,
         });
       },
@@ -111,6 +167,13 @@ export async function runPrepare(options: PrepareOptions): Promise<PrepareSummar
 
 function printSummary(s: PrepareSummary): void {
   const out = (line: string) => process.stdout.write(`${line}\n`);
+  const report = s.filterReport ? readFilterReport(s.outputDir) : null;
+  if (s.dryRun) {
+    out(`screened ${thousands(s.files)} .${s.fileType} files (dry run: nothing tokenized)`);
+    if (report) printFilterReport(report, out);
+    out(`  report: ${s.filterReport}`);
+    return;
+  }
   if (s.alreadyComplete) out(`${s.outputDir} is already complete; nothing to do.`);
   const resumed = s.filesResumed > 0 && !s.alreadyComplete ? ` (resumed after ${thousands(s.filesResumed)} finished files)` : '';
   out(`prepared ${thousands(s.files)} .${s.fileType} files into ${s.outputDir}${resumed}`);
@@ -119,6 +182,10 @@ function printSummary(s: PrepareSummary): void {
   split('train', s.train);
   split('val', s.val);
   out(`  skipped ${thousands(s.skippedNull)} null and ${thousands(s.skippedEmpty)} empty texts`);
+  if (report) {
+    printFilterReport(report, out);
+    out(`  report: ${s.filterReport}`);
+  }
   if (!s.alreadyComplete) {
     out(
       `  this run: ${formatDuration(s.seconds)}, ${formatBytes(s.textBytes)} of text at ${s.megabytesPerSecond.toFixed(2)} MB/s, ` +
@@ -128,4 +195,23 @@ function printSummary(s: PrepareSummary): void {
   if (s.val.documents === 0 && s.train.documents > 0) {
     out('  note: the validation split is empty; raise --val_fraction to hold documents out');
   }
+}
+
+/** The report's counts per rule and dedup kind, with the first example of each. */
+export function printFilterReport(report: FilterReport, out: (line: string) => void): void {
+  const pct = (n: number) => `${((100 * n) / Math.max(report.documents, 1)).toFixed(2)}%`;
+  out(`  screened ${thousands(report.documents)} documents: kept ${thousands(report.kept)}, dropped ${thousands(report.dropped)} (${pct(report.dropped)})`);
+  const example = (e: ReportExample | undefined) => {
+    if (!e) return '';
+    const measured = e.value !== undefined ? ` (${e.measure} ${Number(e.value.toFixed(3))})` : '';
+    const copyOf = e.duplicate_of ? ` = ${e.duplicate_of.file} row ${e.duplicate_of.row}` : '';
+    return `  e.g. ${e.file} row ${e.row}${measured}${copyOf}: ${oneLine(e.snippet)}`;
+  };
+  for (const r of report.rules) out(`    filter ${r.rule.padEnd(13)}${thousands(r.dropped).padStart(10)} (${pct(r.dropped)})${example(r.examples[0])}`);
+  for (const d of report.dedup) out(`    dedup  ${d.kind.padEnd(13)}${thousands(d.dropped).padStart(10)} (${pct(d.dropped)})${example(d.examples[0])}`);
+}
+
+function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 60 ? `${line.slice(0, 60)}…` : line;
 }

@@ -18,6 +18,7 @@ mod model;
 mod parquet_writer;
 mod prepare;
 mod progress;
+mod screen;
 mod sft_data;
 mod step_profile;
 mod task;

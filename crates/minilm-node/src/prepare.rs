@@ -10,6 +10,7 @@ use napi_derive::napi;
 
 use crate::error::{count, guarded, to_napi};
 use crate::job::Job;
+use crate::screen::{screen_settings, FilterRules, MinhashOptions};
 use crate::task::native_task;
 
 /// Options of `prepare`; absent ones take `prepareDefaults()`.
@@ -38,6 +39,16 @@ pub struct PrepareArgs {
     /// Token type on disk; absent: int16 when every id fits, else int32.
     #[napi(ts_type = "'int16' | 'int32'")]
     pub dtype: Option<String>,
+    /// Drop exact duplicates (normalised text) and / or near duplicates (MinHash LSH); the first in file
+    /// order is kept.
+    #[napi(ts_type = "Array<'exact' | 'minhash'>")]
+    pub dedup: Option<Vec<String>>,
+    /// Absent: `screenDefaults().minhash`.
+    pub minhash: Option<MinhashOptions>,
+    /// Quality rules; absent or empty: none.
+    pub filters: Option<FilterRules>,
+    /// Only screen (dedup, filters) and write OUTPUT_DIR/filter-report.json; tokenize nothing.
+    pub dry_run_filters: Option<bool>,
 }
 
 impl TryFrom<PrepareArgs> for PrepareOptions {
@@ -56,6 +67,8 @@ impl TryFrom<PrepareArgs> for PrepareOptions {
             val_fraction: args.val_fraction.unwrap_or(prepare::DEFAULT_VAL_FRACTION),
             seed: args.seed.map(|v| count("seed", v)).transpose()?.unwrap_or(prepare::DEFAULT_SEED),
             dtype: args.dtype.as_deref().map(TokenDtype::parse).transpose().map_err(to_napi)?,
+            screen: screen_settings(args.dedup, args.minhash, args.filters)?,
+            dry_run_filters: args.dry_run_filters.unwrap_or(false),
         })
     }
 }
@@ -87,6 +100,13 @@ pub struct PrepareSummary {
     pub val: PreparedSplit,
     pub skipped_null: f64,
     pub skipped_empty: f64,
+    /// Documents the filters and the dedup dropped (0 when neither is on).
+    pub dropped_by_filters: f64,
+    pub dropped_duplicates: f64,
+    /// OUTPUT_DIR/filter-report.json, when there was screening.
+    pub filter_report: Option<String>,
+    /// True for dryRunFilters: only the report was written.
+    pub dry_run: bool,
     pub num_workers: u32,
     /// This run's time and throughput.
     pub seconds: f64,
@@ -109,6 +129,10 @@ impl From<Summary> for PrepareSummary {
             val: s.val.into(),
             skipped_null: s.skipped_null as f64,
             skipped_empty: s.skipped_empty as f64,
+            dropped_by_filters: s.dropped_by_filters as f64,
+            dropped_duplicates: s.dropped_duplicates as f64,
+            filter_report: s.filter_report,
+            dry_run: s.dry_run,
             num_workers: s.num_workers as u32,
             seconds: s.seconds,
             text_bytes: s.text_bytes as f64,

@@ -7,6 +7,9 @@ use napi_derive::napi;
 #[napi(object)]
 #[derive(Clone)]
 pub struct PrepareProgress {
+    /// "screening" (dedup and filters, a first pass when they are on) or "tokenizing".
+    #[napi(ts_type = "'screening' | 'tokenizing'")]
+    pub stage: String,
     pub files_done: u32,
     pub files_total: u32,
     pub current_file: String,
@@ -23,6 +26,7 @@ pub struct PrepareProgress {
 impl From<&Progress> for PrepareProgress {
     fn from(p: &Progress) -> Self {
         PrepareProgress {
+            stage: p.stage.clone(),
             files_done: p.files_done as u32,
             files_total: p.files_total as u32,
             current_file: p.current_file.clone(),

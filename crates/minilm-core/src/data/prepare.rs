@@ -1,32 +1,24 @@
 //! `minilm prepare`: input files -> token shards, in parallel, deterministic, resumable.
 //!
-//! Three kinds of thread, joined by bounded channels:
-//!
-//! ```text
-//!   reader (1)  --jobs-->  tokenizers (num_workers)  --results-->  writer (the caller's thread)
-//!      ^                                                               |
-//!      +------------------------- permits ------------------------------+
-//! ```
-//!
-//! The reader walks the files in sorted order and numbers every batch it sends. Workers tokenize batches
-//! in whatever order they get them; the writer puts results back in sequence order, so the bytes written
-//! never depend on the number of workers or on timing. The reader may run at most a fixed number of batches
-//! ahead of the writer (the permits), which bounds memory whatever the input size.
+//! With dedup or filters on, a [`screen`] pass first decides which documents to drop; then the tokenizing
+//! pass runs (both are a [`Pass`]: one reader, `num_workers` workers, results put back in file order, so
+//! the bytes written never depend on the number of workers or on timing).
 //!
 //! After each input file the writer commits: it journals the open chunks, then atomically rewrites the
 //! state file. A run stopped at any moment resumes from the last commit and produces the same bytes.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
 
 use serde::Serialize;
 
+pub use crate::data::pipeline::Progress;
+use crate::data::pipeline::{Pass, PassProgress, Sink};
 use crate::data::prepare_state::{is_validation, PrepareState, Settings, SplitState};
-use crate::data::readers::{open_reader, parse_json_line, RawBatch, Texts};
+use crate::data::readers::RawBatch;
+use crate::data::screen::{self, DroppedRows, FilterReport, ScreenFingerprint, ScreenJob, ScreenSettings};
 use crate::data::shards::{max_chunk_tokens, ChunkWriter, INDEX_FILE};
 use crate::data::sources::{find_input_files, FileType, InputFile};
 use crate::data::token_dtype::TokenDtype;
@@ -59,22 +51,10 @@ pub struct PrepareOptions {
     pub seed: u64,
     /// Token type on disk; None picks the smallest that holds the tokenizer's ids.
     pub dtype: Option<TokenDtype>,
-}
-
-/// Reported to the caller a few times a second while prepare runs.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Progress {
-    pub files_done: usize,
-    pub files_total: usize,
-    pub current_file: String,
-    /// Input bytes processed (finished files plus the part of the current one), and in all.
-    pub input_bytes_done: u64,
-    pub input_bytes_total: u64,
-    /// Text bytes, documents and tokens processed by this run (not counting a resumed run's earlier work).
-    pub text_bytes: u64,
-    pub documents: u64,
-    pub tokens: u64,
-    pub elapsed_seconds: f64,
+    /// Dedup and quality filters; empty: keep every document.
+    pub screen: ScreenSettings,
+    /// Only screen and write the report (OUTPUT_DIR/filter-report.json); tokenize nothing.
+    pub dry_run_filters: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -98,6 +78,13 @@ pub struct Summary {
     pub val: SplitSummary,
     pub skipped_null: u64,
     pub skipped_empty: u64,
+    /// Documents the filters and the dedup dropped (0 when neither is on).
+    pub dropped_by_filters: u64,
+    pub dropped_duplicates: u64,
+    /// Where the screening report is, when there was screening.
+    pub filter_report: Option<String>,
+    /// True for `--dry_run_filters`: only the report was written.
+    pub dry_run: bool,
     pub num_workers: usize,
     /// This run's time and throughput.
     pub seconds: f64,
@@ -128,6 +115,10 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
     }
     let num_workers =
         if options.num_workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { options.num_workers };
+    let max_rows = options.fast_dev_run.then_some(FAST_DEV_RUN_DOCUMENTS);
+    let screen_fingerprint = (!options.screen.is_empty())
+        .then(|| ScreenFingerprint::new(&options.screen, file_type, &options.text_key, max_rows, &files))
+        .transpose()?;
     let settings = Settings {
         file_type: file_type.name().to_owned(),
         text_key: options.text_key.clone(),
@@ -136,13 +127,45 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
         chunk_size: options.chunk_size,
         val_fraction: options.val_fraction,
         seed: options.seed,
-        max_documents: options.fast_dev_run.then_some(FAST_DEV_RUN_DOCUMENTS),
+        max_documents: max_rows,
         files: files.iter().map(|f| (f.relative.clone(), f.size)).collect(),
+        dedup: screen_fingerprint.as_ref().map(|f| f.dedup.clone()).unwrap_or_default(),
+        minhash: screen_fingerprint.as_ref().and_then(|f| f.minhash.clone()),
+        filters: screen_fingerprint.as_ref().map(|f| f.filters.clone()).filter(|f| !f.is_empty()),
+        blocklist: screen_fingerprint.as_ref().and_then(|f| f.blocklist),
     };
 
     let output_dir = &options.output_dir;
     std::fs::create_dir_all(output_dir).at(output_dir)?;
-    let state = match PrepareState::load(output_dir)? {
+    let earlier = PrepareState::load(output_dir)?;
+    let pass = |start_file: usize, start_rows: u64| Pass {
+        files: &files,
+        file_type,
+        text_key: &options.text_key,
+        start_file,
+        start_rows,
+        max_rows,
+        num_workers,
+        cancel,
+    };
+    let screen_job = |fingerprint: ScreenFingerprint| ScreenJob { settings: &options.screen, fingerprint, output_dir, pass: pass(0, 0) };
+
+    if options.dry_run_filters {
+        let Some(fingerprint) = screen_fingerprint else {
+            return Err(Error::usage("dry_run_filters needs dedup or filters to try"));
+        };
+        if let Some(state) = earlier.filter(|s| s.complete && s.settings.screening() != settings.screening()) {
+            return Err(Error::usage(format!(
+                "{} holds a finished dataset screened with other settings ({}); dry-run into another output folder",
+                output_dir.display(),
+                state.settings.screening_description()
+            )));
+        }
+        let screening = screen::screen(screen_job(fingerprint), on_progress, started)?;
+        return Ok(Summary::dry_run(options, file_type, dtype, files.len(), num_workers, &screening.report, started));
+    }
+
+    let state = match earlier {
         Some(mut state) => {
             state.adopt_settings(settings, output_dir)?;
             state
@@ -155,11 +178,22 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
     let files_resumed = state.files_done;
     let already_complete = state.complete;
     copy_tokenizer(&tokenizer, output_dir)?;
-    let run = Run { options, files: &files, tokenizer, file_type, num_workers, cancel, started };
-    let (state, this_run) = if state.complete { (state, Totals::default()) } else { run.execute(state, on_progress)? };
+    let (state, this_run, report) = if state.complete {
+        (state, Totals::default(), screen::read_report(output_dir)?.filter(|_| screen_fingerprint.is_some()))
+    } else {
+        let screening = screen_fingerprint.map(|f| screen::screen(screen_job(f), on_progress, started)).transpose()?;
+        let (dropped, report) = match screening {
+            Some(s) => (Some(s.dropped), Some(s.report)),
+            None => (None, None),
+        };
+        let run = Tokenize { options, files: &files, tokenizer, dropped: dropped.as_ref() };
+        let (state, totals) = run.execute(state, pass, on_progress, started)?;
+        (state, totals, report)
+    };
 
     let seconds = started.elapsed().as_secs_f64();
     let t = &state.totals;
+    let dropped_by = |f: &dyn Fn(&FilterReport) -> u64| report.as_ref().map(f).unwrap_or(0);
     Ok(Summary {
         output_dir: output_dir.display().to_string(),
         file_type: file_type.name().to_owned(),
@@ -171,6 +205,10 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
         val: SplitSummary { documents: t.val_documents, tokens: t.val_tokens, chunks: state.val.chunks.len() as u64 },
         skipped_null: t.skipped_null,
         skipped_empty: t.skipped_empty,
+        dropped_by_filters: dropped_by(&|r| r.rules.iter().map(|x| x.dropped).sum()),
+        dropped_duplicates: dropped_by(&|r| r.dedup.iter().map(|x| x.dropped).sum()),
+        filter_report: report.as_ref().map(|_| output_dir.join(screen::REPORT_FILE).display().to_string()),
+        dry_run: false,
         num_workers,
         seconds,
         text_bytes: this_run.text_bytes,
@@ -178,6 +216,42 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
         megabytes_per_second: this_run.text_bytes as f64 / 1e6 / seconds.max(1e-9),
         tokens_per_second: this_run.tokens as f64 / seconds.max(1e-9),
     })
+}
+
+impl Summary {
+    fn dry_run(
+        options: &PrepareOptions,
+        file_type: FileType,
+        dtype: TokenDtype,
+        files: usize,
+        num_workers: usize,
+        report: &FilterReport,
+        started: Instant,
+    ) -> Summary {
+        let empty = || SplitSummary { documents: 0, tokens: 0, chunks: 0 };
+        Summary {
+            output_dir: options.output_dir.display().to_string(),
+            file_type: file_type.name().to_owned(),
+            dtype: dtype.name().to_owned(),
+            files,
+            files_resumed: 0,
+            already_complete: false,
+            train: empty(),
+            val: empty(),
+            skipped_null: 0,
+            skipped_empty: 0,
+            dropped_by_filters: report.rules.iter().map(|r| r.dropped).sum(),
+            dropped_duplicates: report.dedup.iter().map(|d| d.dropped).sum(),
+            filter_report: Some(options.output_dir.join(screen::REPORT_FILE).display().to_string()),
+            dry_run: true,
+            num_workers,
+            seconds: started.elapsed().as_secs_f64(),
+            text_bytes: 0,
+            tokens: 0,
+            megabytes_per_second: 0.0,
+            tokens_per_second: 0.0,
+        }
+    }
 }
 
 /// The dataset carries the tokenizer that made it (`minilm inspect` decodes samples with it).
@@ -222,76 +296,53 @@ fn clear_foreign_output(output_dir: &Path) -> Result<()> {
 #[derive(Default)]
 struct Totals {
     text_bytes: u64,
-    documents: u64,
     tokens: u64,
 }
 
-struct Run<'a> {
+/// The tokenizing pass.
+struct Tokenize<'a> {
     options: &'a PrepareOptions,
     files: &'a [InputFile],
     tokenizer: Arc<DocumentTokenizer>,
-    file_type: FileType,
-    num_workers: usize,
-    cancel: &'a AtomicBool,
-    started: Instant,
-}
-
-/// What the reader sends, numbered in file order.
-enum Job {
-    Batch { file: usize, batch: RawBatch },
-    FileEnd { file: usize },
-    Failed(Error),
-}
-
-/// What a worker sends back.
-enum Outcome {
-    Batch(TokenizedBatch),
-    FileEnd { file: usize },
-    Failed(Error),
+    /// Rows the screen dropped.
+    dropped: Option<&'a DroppedRows>,
 }
 
 struct TokenizedBatch {
-    file: usize,
-    /// (held out for validation?, ids) for each non-empty document, in order.
+    /// (held out for validation?, ids) for each kept document, in order.
     documents: Vec<(bool, Vec<u32>)>,
     rows: u64,
     nulls: u64,
     empties: u64,
     text_bytes: u64,
-    file_fraction: f64,
 }
 
-impl Run<'_> {
-    fn execute(&self, mut state: PrepareState, on_progress: &mut dyn FnMut(&Progress)) -> Result<(PrepareState, Totals)> {
+impl Tokenize<'_> {
+    fn execute<'p>(
+        &self,
+        mut state: PrepareState,
+        pass: impl Fn(usize, u64) -> Pass<'p>,
+        on_progress: &mut dyn FnMut(&Progress),
+        started: Instant,
+    ) -> Result<(PrepareState, Totals)> {
         let out = &self.options.output_dir;
         let (dtype, chunk_size) = (state.settings.dtype, state.settings.chunk_size);
-        let mut train = ChunkWriter::open(&out.join("train"), dtype, chunk_size, state.train.chunks.clone(), &state.train.mark)?;
-        let mut val = ChunkWriter::open(&out.join("val"), dtype, chunk_size, state.val.chunks.clone(), &state.val.mark)?;
+        let train = ChunkWriter::open(&out.join("train"), dtype, chunk_size, state.train.chunks.clone(), &state.train.mark)?;
+        let val = ChunkWriter::open(&out.join("val"), dtype, chunk_size, state.val.chunks.clone(), &state.val.mark)?;
+        let pass = pass(state.files_done, state.totals.rows);
+        let work = |file: usize, batch: RawBatch| self.tokenize(file, batch);
+        let mut writer = Writer {
+            output_dir: out,
+            progress: PassProgress::new(self.files, "tokenizing", state.files_done, started),
+            state: &mut state,
+            train,
+            val,
+            totals: Totals::default(),
+            on_progress,
+        };
+        pass.run(&work, &mut writer)?;
 
-        // Batches allowed between the reader and the writer: a few per worker keeps every worker busy.
-        let in_flight = 4 * self.num_workers + 4;
-        let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Job)>(in_flight);
-        let (result_tx, result_rx) = mpsc::sync_channel::<(u64, Outcome)>(in_flight);
-        let (permit_tx, permit_rx) = mpsc::sync_channel::<()>(in_flight);
-        for _ in 0..in_flight {
-            permit_tx.send(()).expect("the permit channel has room for every permit");
-        }
-        let job_rx = Arc::new(Mutex::new(job_rx));
-        let start_file = state.files_done;
-        let start_rows = state.totals.rows;
-
-        let mut totals = Totals::default();
-        let result = std::thread::scope(|scope| {
-            scope.spawn(move || self.read_files(start_file, start_rows, job_tx, permit_rx));
-            for _ in 0..self.num_workers {
-                let (jobs, results) = (Arc::clone(&job_rx), result_tx.clone());
-                scope.spawn(move || self.tokenize_batches(&jobs, results));
-            }
-            drop(result_tx);
-            self.write_in_order(&mut state, &mut train, &mut val, &mut totals, result_rx, permit_tx, on_progress)
-        });
-        result?;
-
+        let Writer { train, val, totals, .. } = writer;
         state.train.chunks = train.finish()?;
         state.val.chunks = val.finish()?;
         state.train.mark = Default::default();
@@ -302,93 +353,22 @@ impl Run<'_> {
         Ok((state, totals))
     }
 
-    /// The reader thread: every file from `start_file` on, in order, as numbered jobs.
-    fn read_files(&self, start_file: usize, mut rows: u64, jobs: SyncSender<(u64, Job)>, permits: Receiver<()>) {
-        let max_rows = self.options.fast_dev_run.then_some(FAST_DEV_RUN_DOCUMENTS);
-        let mut seq = 0u64;
-        // Each send first takes a permit; a closed channel means the writer stopped: so do we.
-        let mut send = |job: Job| -> bool {
-            let ok = permits.recv().is_ok() && jobs.send((seq, job)).is_ok();
-            seq += 1;
-            ok
-        };
-        for (index, file) in self.files.iter().enumerate().skip(start_file) {
-            if max_rows.is_some_and(|m| rows >= m) {
-                break;
-            }
-            let mut reader = match open_reader(self.file_type, &file.path, &self.options.text_key) {
-                Ok(reader) => reader,
-                Err(e) => {
-                    send(Job::Failed(e));
-                    return;
-                }
-            };
-            loop {
-                if self.cancel.load(Ordering::Relaxed) {
-                    return;
-                }
-                match reader.next_batch() {
-                    Ok(Some(mut batch)) => {
-                        if let Some(max) = max_rows {
-                            truncate_batch(&mut batch, max - rows);
-                        }
-                        rows += batch.texts.len() as u64;
-                        if !send(Job::Batch { file: index, batch }) {
-                            return;
-                        }
-                        if max_rows.is_some_and(|m| rows >= m) {
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        send(Job::Failed(e));
-                        return;
-                    }
-                }
-            }
-            if !send(Job::FileEnd { file: index }) {
-                return;
-            }
-        }
-    }
-
-    /// A worker thread: tokenizes batches until the reader is done.
-    fn tokenize_batches(&self, jobs: &Mutex<Receiver<(u64, Job)>>, results: SyncSender<(u64, Outcome)>) {
-        loop {
-            let next = jobs.lock().map(|rx| rx.recv());
-            let Ok(Ok((seq, job))) = next else { return };
-            let outcome = match job {
-                Job::Batch { file, batch } => match self.tokenize(file, batch) {
-                    Ok(tokenized) => Outcome::Batch(tokenized),
-                    Err(e) => Outcome::Failed(e),
-                },
-                Job::FileEnd { file } => Outcome::FileEnd { file },
-                Job::Failed(e) => Outcome::Failed(e),
-            };
-            if results.send((seq, outcome)).is_err() {
-                return;
-            }
-        }
-    }
-
     fn tokenize(&self, file: usize, batch: RawBatch) -> Result<TokenizedBatch> {
         let input = &self.files[file];
         let file_hash = stable_hash(input.relative.as_bytes());
         let (seed, val_fraction) = (self.options.seed, self.options.val_fraction);
         let mut out = TokenizedBatch {
-            file,
             documents: Vec::with_capacity(batch.texts.len()),
             rows: batch.texts.len() as u64,
             nulls: 0,
             empties: 0,
             text_bytes: 0,
-            file_fraction: batch.file_fraction,
         };
-        let mut add = |row: u64, text: Option<&str>| -> Result<()> {
+        batch.for_each_text(&input.path, &self.options.text_key, |row, text| {
             match text {
                 None => out.nulls += 1,
                 Some("") => out.empties += 1,
+                Some(_) if self.dropped.is_some_and(|d| d.contains(file, row)) => {}
                 Some(text) => {
                     let ids = self.tokenizer.encode_document(text).map_err(|e| {
                         Error::input(&input.path, Some(format!("row {}", row + 1)), format!("cannot tokenize the text: {e}"))
@@ -398,124 +378,58 @@ impl Run<'_> {
                 }
             }
             Ok(())
-        };
-        match &batch.texts {
-            Texts::Decoded(texts) => {
-                for (i, text) in texts.iter().enumerate() {
-                    add(batch.first_row + i as u64, text.as_deref())?;
-                }
-            }
-            Texts::JsonLines { bytes, ends } => {
-                let mut start = 0;
-                for (i, &end) in ends.iter().enumerate() {
-                    let row = batch.first_row + i as u64;
-                    let line = &bytes[start..end];
-                    start = end;
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue; // a blank line is not a document
-                    }
-                    let text = parse_json_line(&input.path, row, line, &self.options.text_key)?;
-                    add(row, text.as_deref())?;
-                }
-            }
-        }
+        })?;
         Ok(out)
     }
+}
 
-    /// The writer: results back into sequence order, appended to the shards, committed after each file.
-    #[allow(clippy::too_many_arguments)]
-    fn write_in_order(
-        &self,
-        state: &mut PrepareState,
-        train: &mut ChunkWriter,
-        val: &mut ChunkWriter,
-        totals: &mut Totals,
-        results: Receiver<(u64, Outcome)>,
-        permits: SyncSender<()>,
-        on_progress: &mut dyn FnMut(&Progress),
-    ) -> Result<()> {
-        let mut pending: BTreeMap<u64, Outcome> = BTreeMap::new();
-        let mut next_seq = 0u64;
-        let mut progress = Progress {
-            files_done: state.files_done,
-            files_total: self.files.len(),
-            input_bytes_total: self.files.iter().map(|f| f.size).sum(),
-            ..Progress::default()
-        };
-        let bytes_before = |file: usize| self.files[..file].iter().map(|f| f.size).sum::<u64>();
-        progress.input_bytes_done = bytes_before(state.files_done);
-        let mut last_report = Instant::now() - Duration::from_secs(1);
-        let mut reader_done = false;
-        loop {
-            if self.cancel.load(Ordering::Relaxed) {
-                return Err(Error::Cancelled);
+/// The tokenizing pass's sink: documents appended to the shards in order, committed after each file.
+struct Writer<'a, 'p> {
+    output_dir: &'a Path,
+    state: &'a mut PrepareState,
+    train: ChunkWriter,
+    val: ChunkWriter,
+    totals: Totals,
+    progress: PassProgress<'a>,
+    on_progress: &'p mut dyn FnMut(&Progress),
+}
+
+impl Sink<TokenizedBatch> for Writer<'_, '_> {
+    fn batch(&mut self, file: usize, file_fraction: f64, batch: TokenizedBatch) -> Result<()> {
+        let t = &mut self.state.totals;
+        for (is_val, ids) in &batch.documents {
+            let n = ids.len() as u64;
+            if *is_val {
+                self.val.append(ids)?;
+                t.val_documents += 1;
+                t.val_tokens += n;
+            } else {
+                self.train.append(ids)?;
+                t.train_documents += 1;
+                t.train_tokens += n;
             }
-            while let Some(outcome) = pending.remove(&next_seq) {
-                next_seq += 1;
-                let _ = permits.send(());
-                match outcome {
-                    Outcome::Batch(batch) => {
-                        let t = &mut state.totals;
-                        for (is_val, ids) in &batch.documents {
-                            let n = ids.len() as u64;
-                            if *is_val {
-                                val.append(ids)?;
-                                t.val_documents += 1;
-                                t.val_tokens += n;
-                            } else {
-                                train.append(ids)?;
-                                t.train_documents += 1;
-                                t.train_tokens += n;
-                            }
-                            totals.tokens += n;
-                        }
-                        totals.documents += batch.documents.len() as u64;
-                        totals.text_bytes += batch.text_bytes;
-                        t.rows += batch.rows;
-                        t.skipped_null += batch.nulls;
-                        t.skipped_empty += batch.empties;
-                        t.text_bytes += batch.text_bytes;
-                        let file = &self.files[batch.file];
-                        progress.current_file = file.relative.clone();
-                        progress.input_bytes_done = bytes_before(batch.file) + (batch.file_fraction.min(1.0) * file.size as f64) as u64;
-                    }
-                    Outcome::FileEnd { file } => {
-                        state.files_done = file + 1;
-                        commit(state, train, val, &self.options.output_dir)?;
-                        progress.files_done = state.files_done;
-                        progress.input_bytes_done = bytes_before(file + 1);
-                    }
-                    Outcome::Failed(e) => return Err(e),
-                }
-            }
-            if last_report.elapsed() >= Duration::from_millis(100) || reader_done {
-                progress.text_bytes = totals.text_bytes;
-                progress.documents = totals.documents;
-                progress.tokens = totals.tokens;
-                progress.elapsed_seconds = self.started.elapsed().as_secs_f64();
-                on_progress(&progress);
-                last_report = Instant::now();
-            }
-            if reader_done {
-                return match pending.is_empty() {
-                    true => Ok(()),
-                    false => Err(Error::usage(format!("internal error: batch {next_seq} never reached the writer"))),
-                };
-            }
-            match results.recv_timeout(Duration::from_millis(100)) {
-                Ok((seq, outcome)) => {
-                    pending.insert(seq, outcome);
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                // Every worker has exited: the reader is done and everything sent has arrived.
-                Err(RecvTimeoutError::Disconnected) => {
-                    if self.cancel.load(Ordering::Relaxed) {
-                        return Err(Error::Cancelled);
-                    }
-                    reader_done = true;
-                }
-            }
+            self.totals.tokens += n;
         }
+        let tokens = batch.documents.iter().map(|(_, ids)| ids.len() as u64).sum();
+        self.progress.add(batch.documents.len() as u64, batch.text_bytes, tokens);
+        self.totals.text_bytes += batch.text_bytes;
+        t.rows += batch.rows;
+        t.skipped_null += batch.nulls;
+        t.skipped_empty += batch.empties;
+        t.text_bytes += batch.text_bytes;
+        self.progress.batch(file, file_fraction);
+        Ok(())
+    }
+
+    fn file_end(&mut self, file: usize) -> Result<()> {
+        self.state.files_done = file + 1;
+        commit(self.state, &mut self.train, &mut self.val, self.output_dir)?;
+        self.progress.file_end(file);
+        Ok(())
+    }
+
+    fn tick(&mut self) {
+        (self.on_progress)(self.progress.now());
     }
 }
 
@@ -526,17 +440,4 @@ fn commit(state: &mut PrepareState, train: &mut ChunkWriter, val: &mut ChunkWrit
     state.save(output_dir)?;
     train.after_commit()?;
     val.after_commit()
-}
-
-fn truncate_batch(batch: &mut RawBatch, keep: u64) {
-    let keep = keep as usize;
-    match &mut batch.texts {
-        Texts::Decoded(texts) => texts.truncate(keep),
-        Texts::JsonLines { bytes, ends } => {
-            if ends.len() > keep {
-                ends.truncate(keep);
-                bytes.truncate(ends.last().copied().unwrap_or(0));
-            }
-        }
-    }
 }

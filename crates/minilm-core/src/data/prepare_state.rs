@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::screen::filters::Filters;
+use crate::data::screen::minhash::MinhashSettings;
+use crate::data::screen::DedupKind;
 use crate::data::shards::{ChunkInfo, JournalMark};
 use crate::data::token_dtype::TokenDtype;
 use crate::error::{Error, Result};
@@ -27,6 +30,43 @@ pub struct Settings {
     pub max_documents: Option<u64>,
     /// Relative path and size of every input file, in processing order.
     pub files: Vec<(String, u64)>,
+    /// Screening (absent in state files from before it existed: none).
+    #[serde(default)]
+    pub dedup: Vec<DedupKind>,
+    #[serde(default)]
+    pub minhash: Option<MinhashSettings>,
+    #[serde(default)]
+    pub filters: Option<Filters>,
+    /// The blocklist file's contents, hashed.
+    #[serde(default)]
+    pub blocklist: Option<u64>,
+}
+
+impl Settings {
+    /// What decides the screening, for comparing two runs'.
+    pub fn screening(&self) -> (&[DedupKind], Option<&MinhashSettings>, Option<&Filters>, Option<u64>) {
+        (&self.dedup, self.minhash.as_ref(), self.filters.as_ref(), self.blocklist)
+    }
+
+    /// The screening in words: "dedup exact, minhash; filters length, repetition".
+    pub fn screening_description(&self) -> String {
+        let dedup: Vec<&str> = self.dedup.iter().map(|k| k.name()).collect();
+        let filters: Vec<&str> = match &self.filters {
+            Some(f) => [
+                ("length", f.length.is_some()),
+                ("script", f.script.is_some()),
+                ("symbol_lines", f.symbol_lines.is_some()),
+                ("blocklist", f.blocklist.is_some()),
+                ("repetition", f.repetition.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, on)| on.then_some(name))
+            .collect(),
+            None => Vec::new(),
+        };
+        let or_none = |names: Vec<&str>| if names.is_empty() { "none".to_owned() } else { names.join(", ") };
+        format!("dedup {}; filters {}", or_none(dedup), or_none(filters))
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -167,6 +207,10 @@ mod tests {
             seed: 42,
             max_documents: None,
             files: files.iter().map(|(n, s)| (n.to_string(), *s)).collect(),
+            dedup: Vec::new(),
+            minhash: None,
+            filters: None,
+            blocklist: None,
         }
     }
 

@@ -1,4 +1,4 @@
-//! The files SFT data is read from: JSON Lines (`.jsonl`, also gzip-compressed `.jsonl.gz`), or one JSON
+//! The files SFT data is read from: JSON Lines (`.jsonl`, also compressed `.jsonl.gz` / `.jsonl.zst`), or one JSON
 //! array of records (`.json`, as Alpaca's files are; read whole). `json_path` is one such file or a
 //! folder of them; a folder holding `train.*` and `val.*` gives the split itself, as litgpt's JSON data
 //! module reads it.
@@ -15,7 +15,7 @@ use crate::data::readers::decompressed_lines;
 use crate::error::{Error, IoContext, Result};
 use crate::util::CountingReader;
 
-const EXTENSIONS: [&str; 3] = [".jsonl", ".jsonl.gz", ".json"];
+const EXTENSIONS: [&str; 4] = [".jsonl", ".jsonl.gz", ".jsonl.zst", ".json"];
 
 /// The files of a run and, when the folder says so, which of them hold the validation split.
 pub struct RecordFiles {
@@ -25,7 +25,7 @@ pub struct RecordFiles {
 }
 
 pub fn find_record_files(json_path: &Path) -> Result<RecordFiles> {
-    let expected = "expected a .jsonl, .jsonl.gz or .json file of conversations, or a folder of them";
+    let expected = "expected a .jsonl, .jsonl.gz, .jsonl.zst or .json file of conversations, or a folder of them";
     let meta = std::fs::metadata(json_path).map_err(|e| Error::input(json_path, None, format!("cannot read it ({e}); {expected}")))?;
     if meta.is_file() {
         if !has_known_extension(json_path) {

@@ -47,6 +47,35 @@ impl Texts {
     }
 }
 
+impl RawBatch {
+    /// Calls `f(row, text)` for each document of the batch in order, parsing JSON Lines as it goes (the
+    /// workers call this, so the JSON is parsed in parallel). A blank JSON line is no document and is
+    /// skipped; `None` is a null text.
+    pub fn for_each_text(&self, path: &Path, text_key: &str, mut f: impl FnMut(u64, Option<&str>) -> Result<()>) -> Result<()> {
+        match &self.texts {
+            Texts::Decoded(texts) => {
+                for (i, text) in texts.iter().enumerate() {
+                    f(self.first_row + i as u64, text.as_deref())?;
+                }
+            }
+            Texts::JsonLines { bytes, ends } => {
+                let mut start = 0;
+                for (i, &end) in ends.iter().enumerate() {
+                    let row = self.first_row + i as u64;
+                    let line = &bytes[start..end];
+                    start = end;
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let text = parse_json_line(path, row, line, text_key)?;
+                    f(row, text.as_deref())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 pub trait DocumentReader: Send {
     /// The next batch, or `None` at the end of the file.
     fn next_batch(&mut self) -> Result<Option<RawBatch>>;
@@ -147,16 +176,12 @@ mod tests {
         let mut reader = open_reader(FileType::Jsonl, path, key).unwrap();
         let mut out = Vec::new();
         while let Some(batch) = reader.next_batch().unwrap() {
-            match batch.texts {
-                Texts::Decoded(t) => out.extend(t),
-                Texts::JsonLines { bytes, ends } => {
-                    let mut start = 0;
-                    for (i, end) in ends.into_iter().enumerate() {
-                        out.push(parse_json_line(path, batch.first_row + i as u64, &bytes[start..end], key).unwrap());
-                        start = end;
-                    }
-                }
-            }
+            batch
+                .for_each_text(path, key, |_, text| {
+                    out.push(text.map(str::to_owned));
+                    Ok(())
+                })
+                .unwrap();
         }
         out
     }
