@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadPretrainConfig, pretrain, isCancelled } from '../ts/index.js';
-import { runCli, startCli } from './support/cli.js';
+import { runCli } from './support/cli.js';
 import { sharedDir } from './support/shared.js';
 import { tempDir } from './support/files.js';
 import { readSplit } from './support/dataset.js';
-import { lossesByStep, poetryDataset, tinyConfig, writeConfig } from './support/training.js';
+import { interruptAfterSave, lossesByStep, poetryDataset, tinyConfig, writeConfig } from './support/training.js';
 
 let data: string;
 
@@ -73,25 +73,6 @@ test('a tiny model learns poetry: validation loss ends far below the unigram ent
   const tensorboard = fs.readdirSync(path.join(out, 'logs/tensorboard'));
   assert.ok(tensorboard.some((f) => f.startsWith('events.out.tfevents.')));
 });
-
-/** Runs the CLI until `saved .../step-000000{stopAt}` appears, then sends `signal`. */
-async function interruptAfterSave(configFile: string, stopAt: number, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> {
-  const run = startCli(['pretrain', '--config', configFile]);
-  const marker = `step-${String(stopAt).padStart(8, '0')}`;
-  await new Promise<void>((resolve) => {
-    const check = (chunk: Buffer) => {
-      if (chunk.toString().includes(`saved`) && chunk.toString().includes(marker)) {
-        run.child.stderr!.off('data', check);
-        run.child.kill(signal);
-        resolve();
-      }
-    };
-    run.child.stderr!.on('data', check);
-    run.done.then(() => resolve());
-  });
-  const result = await run.done;
-  return { code: result.code, stderr: result.stderr };
-}
 
 test('a run killed with kill -9 or stopped with Ctrl-C or SIGTERM resumes with the same loss at every later step, bit for bit', async () => {
   const settings = { train: { max_tokens: 16 * 64 * 30, save_interval: 5 } };

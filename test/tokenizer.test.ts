@@ -41,6 +41,24 @@ test('train a BPE, load it with HF tokenizers, prepare with it, inspect the resu
   assert.match(inspected.stdout, /sample 1: /);
 });
 
+test('tokenizer train on a deterministic sample', async () => {
+  const input = tempDir('tok-sample-in');
+  writeParquetTexts(path.join(input, 'a.parquet'), [mixedCorpus(2000)]);
+  const train = (dir: string, extra: string[]) => runCli(['tokenizer', 'train', '--input_dir', input, '--output_dir', dir, '--vocab_size', '600', ...extra]);
+  const [a, b] = [tempDir('tok-sample-a'), tempDir('tok-sample-b')];
+  const first = await train(a, ['--sample_fraction', '0.25']);
+  assert.equal(first.code, 0, first.stderr);
+  const documents = Number(/on ([\d,]+) documents/.exec(first.stdout)![1].replace(/,/g, ''));
+  assert.ok(documents > 380 && documents < 620, first.stdout);
+  assert.equal((await train(b, ['--sample_fraction', '0.25'])).code, 0);
+  assert.equal(readFileSync(path.join(a, 'tokenizer.json'), 'utf8'), readFileSync(path.join(b, 'tokenizer.json'), 'utf8'), 'the same sample');
+  const capped = await train(tempDir('tok-sample-c'), ['--max_documents', '300']);
+  assert.match(capped.stdout, /on 300 documents/);
+  const bad = await train(tempDir('tok-sample-d'), ['--sample_fraction', '0']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--sample_fraction must be a number above 0 and at most 1, not 0/);
+});
+
 test('tokenizer train and inspect explain bad input', async () => {
   const bad = await runCli(['tokenizer', 'train', '--input_dir', tempDir('empty'), '--output_dir', tempDir('x')]);
   assert.equal(bad.code, 2);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { prepare, writeParquetTexts } from '../../ts/index.js';
 import { poems } from './corpus.js';
-import { minimindTokenizer } from './cli.js';
+import { minimindTokenizer, startCli } from './cli.js';
 import { tempDir } from './files.js';
 
 /** Prepares `documents` Tang/Song poems with the reference tokenizer into a fresh folder. */
@@ -88,4 +88,23 @@ export function lossesByStep(outDir: string): Map<number, string> {
     if (cells[loss] !== '') out.set(Number(cells[step]), cells[loss]);
   }
   return out;
+}
+
+/** Runs the CLI until `saved .../step-000000{stopAt}` appears, then sends `signal`. */
+export async function interruptAfterSave(configFile: string, stopAt: number, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> {
+  const run = startCli(['pretrain', '--config', configFile]);
+  const marker = `step-${String(stopAt).padStart(8, '0')}`;
+  await new Promise<void>((resolve) => {
+    const check = (chunk: Buffer) => {
+      if (chunk.toString().includes(`saved`) && chunk.toString().includes(marker)) {
+        run.child.stderr!.off('data', check);
+        run.child.kill(signal);
+        resolve();
+      }
+    };
+    run.child.stderr!.on('data', check);
+    run.done.then(() => resolve());
+  });
+  const result = await run.done;
+  return { code: result.code, stderr: result.stderr };
 }

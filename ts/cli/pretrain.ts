@@ -42,7 +42,9 @@ export function describe(config: PretrainConfig): string[] {
     config.sft
       ? `data: ${config.sft.json_path} (${config.sft.format ?? 'format detected per file'}; mask_prompt ${config.sft.mask_prompt}; ` +
         `${config.sft.val_split_fraction} held out); from ${config.initial_checkpoint_dir}`
-      : `data: ${config.data.data_path}${config.data.split_names ? ` (${config.data.split_names.join(', ')})` : ''}`,
+      : config.data.mixture
+        ? `data: mixture of ${config.data.mixture.sources.map((s) => `${s.name} ${s.weight} (${s.path})`).join(', ')}; on_exhausted ${config.data.mixture.on_exhausted}`
+        : `data: ${config.data.data_path}${config.data.split_names ? ` (${config.data.split_names.join(', ')})` : ''}`,
     `out_dir: ${config.out_dir}; save every ${t.save_interval} steps; validate every ${config.eval.interval} steps; precision ${config.precision}, devices ${config.devices}`,
   ];
 }
@@ -67,7 +69,13 @@ export function printer(): (event: PretrainEvent) => void {
           event.resumedFrom
             ? `resumed from ${event.resumedFrom} at step ${event.step} of ${event.totalSteps}`
             : `training ${thousands(event.info.parameters)} parameters for ${event.totalSteps} steps on ${formatCount(event.info.trainTokens)} tokens ` +
-                `(${thousands(event.info.trainWindows)} ${event.sft ? 'examples' : 'windows'}; validation: ${thousands(event.info.valWindows)} ${event.sft ? 'examples' : 'windows'})`,
+                `(${thousands(event.info.trainWindows)} ${event.sft ? 'examples' : 'windows'}; validation: ${thousands(event.info.valWindows)} ${event.sft ? 'examples' : 'windows'})` +
+                event.info.sources
+                  .map(
+                    (s) =>
+                      `\n  source ${s.name}: ${thousands(s.trainWindows)} windows, ${formatCount(s.trainTokens)} tokens, ${thousands(s.valWindows)} val windows`,
+                  )
+                  .join(''),
         );
       case 'sft-data-progress': {
         const p = event.progress;
@@ -85,8 +93,12 @@ export function printer(): (event: PretrainEvent) => void {
         if (process.stderr.isTTY) return bar.update({ fraction: event.step / event.totalSteps, detail, etaSeconds: event.eta_seconds });
         return line(`${detail}  ETA ${formatDuration(event.eta_seconds)}`);
       }
-      case 'validation':
-        return line(`step ${event.step}: val_loss ${event.val_loss.toFixed(4)}  val_ppl ${event.val_ppl.toFixed(2)}`);
+      case 'validation': {
+        const perSource = Object.entries(event.sources).map(([name, loss]) => `  ${name} ${loss.toFixed(4)}`);
+        return line(`step ${event.step}: val_loss ${event.val_loss.toFixed(4)}  val_ppl ${event.val_ppl.toFixed(2)}${perSource.join('')}`);
+      }
+      case 'exhausted':
+        return line(`mixture source ${event.source} has no windows left for step ${event.step + 1} (on_exhausted: stop): ending the run`);
       case 'checkpoint':
         return line(`saved ${event.dir}`);
     }
@@ -145,9 +157,16 @@ export function pretrainCommand(yargs: Argv): Argv {
  * A problem is an error naming the file, as the run itself would give it, only before any training.
  */
 function describeData(config: PretrainConfig): string {
+  const mixture = config.data.mixture;
+  if (mixture === null) return `data: ${describeDataset(config, config.data.data_path)}`;
+  const lines = mixture.sources.map((s) => `  ${s.name} (weight ${s.weight}): ${describeDataset(config, s.path)}`);
+  return [`data: a mixture of ${mixture.sources.length} datasets (on_exhausted: ${mixture.on_exhausted})`, ...lines].join('\n');
+}
+
+function describeDataset(config: PretrainConfig, dataPath: string): string {
   const check = callNative(() =>
     native().checkData({
-      dataPath: config.data.data_path,
+      dataPath,
       splitNames: config.data.split_names ?? undefined,
       seqLen: config.train.max_seq_length,
       vocab: config.model.padded_vocab_size,
@@ -159,7 +178,7 @@ function describeData(config: PretrainConfig): string {
       ? 'no tokenizer stored with the data'
       : `its tokenizer's ${thousands(check.tokenizerVocabSize)} tokens fit the model's ${thousands(config.model.padded_vocab_size)}`;
   return (
-    `data: train ${thousands(check.trainWindows)} windows of ${config.train.max_seq_length + 1} tokens (${formatCount(check.trainTokens)} tokens, ${check.trainDir}); ` +
+    `train ${thousands(check.trainWindows)} windows of ${config.train.max_seq_length + 1} tokens (${formatCount(check.trainTokens)} tokens, ${check.trainDir}); ` +
     `${val}; ${vocab}; ids of ${check.sampledWindows} sampled windows within the vocabulary`
   );
 }

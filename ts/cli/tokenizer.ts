@@ -4,7 +4,7 @@ import { trainTokenizer } from '../data/tokenizer.js';
 import { native } from '../native.js';
 import { formatBytes, formatDuration, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
-import { positiveInteger } from './validate.js';
+import { nonNegativeInteger, positiveInteger, share } from './validate.js';
 
 export function tokenizerCommand(yargs: Argv): Argv {
   return yargs.command(
@@ -24,9 +24,18 @@ export function tokenizerCommand(yargs: Argv): Argv {
           type: 'string',
           default: d.specialTokens.join(','),
           describe: 'Comma-separated; ids 0, 1, 2... (unknown, BOS, EOS)',
-        });
+        })
+        .option('max_documents', { alias: 'max-documents', type: 'number', describe: 'Train on at most this many documents (after sampling), in file order' })
+        .option('sample_fraction', {
+          alias: 'sample-fraction',
+          type: 'number',
+          default: 1,
+          describe: 'Train on this share of the documents, chosen by a hash of (--seed, file, row)',
+        })
+        .option('seed', { type: 'number', default: d.seed, describe: 'Chooses the sample' });
     },
     async (argv) => {
+      const d = native().tokenizerTrainingDefaults();
       const stop = stopOnSignals();
       try {
         process.stderr.write(`training a ${thousands(argv.vocab_size)}-token BPE on ${argv.input_dir} ...\n`);
@@ -41,12 +50,18 @@ export function tokenizerCommand(yargs: Argv): Argv {
               .split(',')
               .map((t) => t.trim())
               .filter((t) => t.length > 0),
+            maxDocuments: argv.max_documents === undefined ? undefined : positiveInteger('max_documents', argv.max_documents),
+            sampleFraction: share('sample_fraction', argv.sample_fraction),
+            seed: nonNegativeInteger('seed', argv.seed),
           },
           { signal: stop.signal },
         );
         process.stdout.write(
           `trained a ${thousands(summary.vocabSize)}-token tokenizer on ${thousands(summary.documents)} documents ` +
             `(${formatBytes(summary.textBytes)}, ${thousands(summary.files)} files) in ${formatDuration(summary.seconds)}\n` +
+            (summary.longWords > 0
+              ? `  ${thousands(summary.longWords)} pre-tokenized words over ${thousands(d.maxWordBytes)} bytes were counted in pieces of that length\n`
+              : '') +
             `  wrote ${summary.outputDir}/tokenizer.json and tokenizer_config.json\n`,
         );
       } finally {

@@ -19,3 +19,9 @@ export function fraction(flag: string, value: number): number {
   if (!Number.isFinite(value) || value < 0 || value >= 1) fail(flag, 'a number from 0 up to (not including) 1', value);
   return value;
 }
+
+/** A share that may be all: above 0, at most 1. */
+export function share(flag: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0 || value > 1) fail(flag, 'a number above 0 and at most 1', value);
+  return value;
+}

@@ -11,7 +11,7 @@ import { native } from '../native.js';
 import { callNative } from '../job.js';
 import type { ModelConfig, ModelSize } from '../../native/index.js';
 import { applyOverrides, parseOverrides } from './overrides.js';
-import { normalizeTree, PRETRAIN_SCHEMA, type Problem, type Section } from './pretrain-schema.js';
+import { MIXTURE_CLASSES, normalizeTree, PRETRAIN_SCHEMA, type Problem, type Section } from './pretrain-schema.js';
 
 /** The model, as litgpt.Config resolves it (only what the LLaMA family minilm implements needs): the addon's type. */
 export type { ModelConfig } from '../../native/index.js';
@@ -27,7 +27,8 @@ export interface PretrainConfig {
   initial_checkpoint_dir: string | null;
   /** A string is an absolute checkpoint folder. */
   resume: false | true | 'auto' | string;
-  data: { data_path: string; split_names: [string, string] | null };
+  /** data_path: the dataset (for a mixture, its first source's folder, for messages). */
+  data: { data_path: string; split_names: [string, string] | null; mixture: MixtureConfig | null };
   train: {
     save_interval: number;
     log_interval: number;
@@ -72,6 +73,13 @@ export interface SftSettings {
   /** minilm.data_format, or null to detect each file's format. */
   format: 'minimind' | 'openai' | 'sharegpt' | 'alpaca' | null;
   epochs: number;
+}
+
+/** minilm.data.Mixture: several prepared datasets, each chosen for a share of the windows by its weight. */
+export interface MixtureConfig {
+  /** name: the folder's base name unless given; path absolute; weights as given (the trainer normalises them). */
+  sources: { name: string; path: string; weight: number }[];
+  on_exhausted: 'repeat' | 'stop';
 }
 
 export interface LoadPretrainConfigOptions {
@@ -167,6 +175,8 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
 
   const abs = (p: string | null) => (p === null ? null : path.resolve(cwd, p));
   const initArgs = values.data.init_args;
+  const mixture = resolveMixture(values.data, given, cwd, check);
+  if (problems.length > 0) throw fail(problems);
   const adamw = values.optimizer.init_args;
   const { interval, max_new_tokens, max_iters, initial_validation, final_validation } = values.eval;
   return {
@@ -176,7 +186,7 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
     precision: values.precision ?? 'bf16-mixed',
     initial_checkpoint_dir: abs(values.initial_checkpoint_dir),
     resume: typeof values.resume === 'string' && values.resume !== 'auto' ? path.resolve(cwd, values.resume) : values.resume,
-    data: { data_path: path.resolve(cwd, initArgs.data_path), split_names: initArgs.split_names },
+    data: { data_path: mixture?.sources[0].path ?? path.resolve(cwd, initArgs.data_path), split_names: initArgs.split_names, mixture },
     train,
     eval: { interval, max_new_tokens, max_iters, initial_validation, final_validation },
     optimizer: { lr: adamw.lr, weight_decay: adamw.weight_decay, betas: adamw.betas, eps: adamw.eps },
@@ -188,6 +198,60 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
     sft: null,
     warnings: warningsFor(values, train),
   };
+}
+
+/** data.init_args of minilm.data.Mixture checked and resolved, or null for litgpt's LitData. */
+function resolveMixture(data: Values, given: Set<string>, cwd: string, check: Check): MixtureConfig | null {
+  const args = data.init_args;
+  if (!MIXTURE_CLASSES.includes(data.class_path)) {
+    for (const key of ['sources', 'on_exhausted']) {
+      check(
+        !given.has(`data.init_args.${key}`),
+        [`data.init_args.${key}`],
+        `data.init_args.${key} belongs to minilm.data.Mixture; set data.class_path: minilm.data.Mixture, or remove it`,
+      );
+    }
+    return null;
+  }
+  check(
+    !given.has('data.init_args.data_path'),
+    ['data.init_args.data_path'],
+    'a mixture reads its sources, not data_path: give each folder as a source {path, weight}',
+  );
+  const where = 'data.init_args.sources';
+  if (!Array.isArray(args.sources) || args.sources.length === 0) {
+    check(false, [where], `${where}: a mixture needs a list of sources, each {path: FOLDER, weight: NUMBER} (name: optional)`);
+    return null;
+  }
+  const sources: MixtureConfig['sources'] = [];
+  args.sources.forEach((raw: unknown, i: number) => {
+    const at = `${where}[${i}]`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      check(false, [where], `${at} must be a mapping {path, weight, name}, not ${JSON.stringify(raw)}`);
+      return;
+    }
+    const source = raw as Record<string, unknown>;
+    const unknown = Object.keys(source).filter((k) => !['path', 'weight', 'name'].includes(k));
+    check(unknown.length === 0, [where], `${at}: unknown key ${unknown[0]}; a source has path, weight and name`);
+    const folder = source.path;
+    const weight = source.weight;
+    if (typeof folder !== 'string' || folder === '') {
+      check(false, [where], `${at}.path must be a folder \`minilm prepare\` wrote, not ${JSON.stringify(folder)}`);
+      return;
+    }
+    check(typeof weight === 'number' && Number.isFinite(weight) && weight > 0, [where], `${at}.weight must be a number > 0, not ${JSON.stringify(weight)}`);
+    const name = source.name ?? path.basename(path.resolve(cwd, folder));
+    check(
+      typeof name === 'string' && /^[A-Za-z0-9_.-]+$/.test(name),
+      [where],
+      `${at}.name must be letters, digits, _ . or - (it names CSV columns), not ${JSON.stringify(name)}`,
+    );
+    sources.push({ name: String(name), path: path.resolve(cwd, folder), weight: Number(weight) });
+  });
+  const names = sources.map((s) => s.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  check(twice === undefined, [where], `${where}: two sources are named ${twice}; give one of them another name: (the name heads its CSV columns)`);
+  return { sources, on_exhausted: args.on_exhausted };
 }
 
 /**

@@ -145,19 +145,26 @@ const MODEL_CONFIG = section({
   latent_attention: only(any(null), null, 'latent attention (DeepSeek) is not part of the LLaMA family minilm implements; use null'),
 });
 
+/** The class_path values of a weighted mixture of prepared datasets (minilm's own data module). */
+export const MIXTURE_CLASSES = ['minilm.data.Mixture', 'Mixture'];
+
 const DATA = section(
   {
     class_path: only(
       str('litgpt.data.LitData'),
       'litgpt.data.LitData',
-      "minilm trains on token shards in litdata's format (what `minilm prepare` writes), which litgpt reads with litgpt.data.LitData; use LitData",
+      "minilm trains on token shards in litdata's format (what `minilm prepare` writes), which litgpt reads with litgpt.data.LitData; use LitData, or minilm.data.Mixture for several such datasets by weight",
       'LitData',
+      ...MIXTURE_CLASSES,
     ),
     init_args: section({
       data_path: path('data/'),
       split_names: pair(null, 'a list of two folder names [train, val]', (v) => typeof v === 'string' && v !== ''),
       seed: int(42, 0),
       num_workers: int(8, 0),
+      // minilm.data.Mixture's: each {path, weight, name?}, checked in pretrain-config.ts.
+      sources: leaf(null, 'a list of {path: FOLDER, weight: NUMBER, name: NAME}', (v) => (Array.isArray(v) ? v : BAD)),
+      on_exhausted: oneOf(['repeat', 'stop'], 'repeat'),
     }),
   },
   true,

@@ -68,7 +68,7 @@ export function loadSftConfig(options: LoadPretrainConfigOptions): PretrainConfi
     precision: values.precision ?? 'bf16-mixed',
     initial_checkpoint_dir: checkpoint.dir,
     resume: typeof values.resume === 'string' && values.resume !== 'auto' ? abs(values.resume) : values.resume,
-    data: { data_path: path.join(outDir, SFT_DATA_FOLDER), split_names: null },
+    data: { data_path: path.join(outDir, SFT_DATA_FOLDER), split_names: null, mixture: null },
     train,
     eval: { interval, max_new_tokens, max_iters, initial_validation, final_validation },
     optimizer: { lr: adamw.lr, weight_decay: adamw.weight_decay, betas: adamw.betas, eps: adamw.eps },

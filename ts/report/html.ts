@@ -75,6 +75,7 @@ ${summaryMarkup(run.rows)}
 <div class="charts">
 ${chartMarkup}
 </div>
+${sourcesMarkup(run.rows)}
 <h2>Checkpoints</h2>
 ${checkpointsMarkup(run)}
 <h2>Config</h2>
@@ -117,6 +118,34 @@ function summaryMarkup(rows: MetricsRow[]): string {
     ['tokens/s (last 20 logs)', recent.length ? thousands(Math.round(recent.reduce((a, b) => a + b, 0) / recent.length)) : '-'],
   ];
   return `<div class="summary">${cells.map(([label, value]) => `<div><span class="muted">${escapeXml(label)}</span><b>${escapeXml(value)}</b></div>`).join('')}</div>`;
+}
+
+/** A mixture run's sources (metrics.csv's tokens/NAME and val_loss/NAME columns): tokens, share, latest val loss. */
+function sourcesMarkup(rows: MetricsRow[]): string {
+  const cells = (row: MetricsRow) => row as unknown as Record<string, number | undefined>;
+  const names = [
+    ...new Set(
+      rows.flatMap((row) =>
+        Object.keys(row)
+          .filter((k) => k.startsWith('tokens/'))
+          .map((k) => k.slice('tokens/'.length)),
+      ),
+    ),
+  ];
+  if (names.length === 0) return '';
+  const latest = (column: string) =>
+    rows
+      .map((row) => cells(row)[column])
+      .filter((v): v is number => v !== undefined && Number.isFinite(v))
+      .at(-1);
+  const total = names.reduce((sum, name) => sum + (latest(`tokens/${name}`) ?? 0), 0);
+  const lines = names.map((name) => {
+    const tokens = latest(`tokens/${name}`) ?? 0;
+    const val = latest(`val_loss/${name}`);
+    const row = [name, formatCount(tokens), `${((100 * tokens) / Math.max(total, 1)).toFixed(1)}%`, val === undefined ? '-' : val.toFixed(4)];
+    return `<tr>${row.map((cell) => `<td>${escapeXml(cell)}</td>`).join('')}</tr>`;
+  });
+  return `<h2>Mixture sources</h2>\n<table><tr><th>source</th><th>tokens seen</th><th>share</th><th>latest val loss</th></tr>\n${lines.join('\n')}\n</table>`;
 }
 
 function checkpointsMarkup(run: RunRecord): string {

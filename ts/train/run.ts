@@ -48,7 +48,10 @@ export type PretrainEvent =
       mfu: number;
       eta_seconds: number;
     }
-  | { type: 'validation'; step: number; val_loss: number; val_ppl: number }
+  /** `sources`: a mixture's val loss per source. */
+  | { type: 'validation'; step: number; val_loss: number; val_ppl: number; sources: Record<string, number> }
+  /** A mixture source with on_exhausted 'stop' would run out in the next step: the run ends here. */
+  | { type: 'exhausted'; step: number; source: string }
   | { type: 'checkpoint'; step: number; dir: string }
   /** SFT: the conversations are being made into examples (before training starts). */
   | { type: 'sft-data-progress'; progress: PrepareProgress }
@@ -74,6 +77,12 @@ export interface PretrainOptions {
 
 const CSV_COLUMNS = ['step', 'iter', 'tokens', 'loss', 'learning_rate', 'grad_norm', 'tokens_per_sec', 'mfu', 'val_loss', 'val_ppl'];
 
+/** metrics.csv's columns: litgpt's, then for a mixture tokens/NAME and val_loss/NAME per source. */
+function csvColumns(config: PretrainConfig): string[] {
+  const names = config.data.mixture?.sources.map((s) => s.name) ?? [];
+  return [...CSV_COLUMNS, ...names.map((n) => `tokens/${n}`), ...names.map((n) => `val_loss/${n}`)];
+}
+
 export async function pretrain(config: PretrainConfig, options: PretrainOptions = {}): Promise<PretrainSummary> {
   const { onLog = () => {}, signal, device } = options;
   for (const message of config.warnings) onLog({ type: 'warning', message });
@@ -91,6 +100,11 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
         type: 'warning',
         message: 'no conversation was held out for validation: set data.init_args.val_split_fraction (0.05, say) to see the validation loss',
       });
+    } else if (config.data.mixture !== null) {
+      const without = info.sources.filter((s) => s.valWindows === 0).map((s) => s.name);
+      if (without.length > 0) {
+        onLog({ type: 'warning', message: `mixture sources without a validation split (val/): ${without.join(', ')}; their val_loss is not logged` });
+      }
     } else if (info.valDir == null) {
       onLog({
         type: 'warning',
@@ -98,7 +112,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
       });
     }
     const resumeDir = resumeCheckpoint(config);
-    const position = resumeDir === null ? { step: 0, tokens: 0 } : await runJob(() => trainer.restore(resumeDir));
+    const position = resumeDir === null ? { step: 0, tokens: 0, sourceTokens: info.sources.map(() => 0) } : await runJob(() => trainer.restore(resumeDir));
     const peak = await runJob(() => trainer.peakFlops());
     const { precision, whyNotGpu } = placement;
     onLog({
@@ -196,7 +210,18 @@ async function prepareSftExamples(config: PretrainConfig, onLog: (event: Pretrai
 function runSettings(config: PretrainConfig, sftData: SftDataSummary | null): string {
   const { model, data, seed, sft } = config;
   const { micro_batch_size, gradient_accumulation_steps, max_seq_length } = config.train;
-  const settings = { model, data, seed, micro_batch_size, gradient_accumulation_steps, max_seq_length, sft, sftData: sftData?.fingerprint ?? null };
+  // Without a mixture, the digest is what it was before mixtures existed, so older checkpoints resume.
+  const dataSettings = data.mixture === null ? { data_path: data.data_path, split_names: data.split_names } : data;
+  const settings = {
+    model,
+    data: dataSettings,
+    seed,
+    micro_batch_size,
+    gradient_accumulation_steps,
+    max_seq_length,
+    sft,
+    sftData: sftData?.fingerprint ?? null,
+  };
   return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
 }
 
@@ -215,6 +240,7 @@ function openTrainer(
       dataPath: config.data.data_path,
       dataKind: config.sft === null ? 'windows' : 'sft',
       splitNames: config.data.split_names ?? undefined,
+      mixture: config.data.mixture === null ? undefined : { sources: config.data.mixture.sources, onExhausted: config.data.mixture.on_exhausted },
       microBatchSize: train.micro_batch_size,
       seqLen: train.max_seq_length,
       accumulation: train.gradient_accumulation_steps,
@@ -293,6 +319,8 @@ class Throughput {
 class TrainingLoop {
   private step: number;
   private tokens: number;
+  /** A mixture's tokens per source, in config order. */
+  private sourceTokens: number[];
   private lastLoss: number | null = null;
   private lastVal: number | null = null;
   private readonly csv: CsvMetricsLogger;
@@ -307,11 +335,11 @@ class TrainingLoop {
     private readonly peak: PeakFlops,
     private readonly onLog: (event: PretrainEvent) => void,
     private readonly resumeDir: string | null,
-    start: { step: number; tokens: number },
+    start: { step: number; tokens: number; sourceTokens: number[] },
   ) {
-    ({ step: this.step, tokens: this.tokens } = start);
+    ({ step: this.step, tokens: this.tokens, sourceTokens: this.sourceTokens } = start);
     fs.mkdirSync(config.out_dir, { recursive: true });
-    this.csv = CsvMetricsLogger.open(litgptCsvMetricsFile(config.out_dir), CSV_COLUMNS, resumeDir !== null ? { resumeAfterStep: this.step } : {});
+    this.csv = CsvMetricsLogger.open(litgptCsvMetricsFile(config.out_dir), csvColumns(config), resumeDir !== null ? { resumeAfterStep: this.step } : {});
     this.tensorboard = new TensorBoardWriter(path.join(config.out_dir, 'logs', 'tensorboard'));
   }
 
@@ -329,12 +357,26 @@ class TrainingLoop {
           if (this.step !== savedStep) await this.save(path.join(config.out_dir, stepFolderName(this.step)));
           throw new MinilmError(`stopped at step ${this.step}; run again with resume: auto (--resume auto) to continue`, 'Cancelled');
         }
+        const exhausted = this.trainer.exhaustedSource();
+        if (exhausted !== null) {
+          this.onLog({ type: 'exhausted', step: this.step, source: exhausted });
+          break;
+        }
         const learningRate = lrAt((this.step + 1) * train.gradient_accumulation_steps - 1, this.schedule);
         const stepStart = Date.now();
         const stats = await runJob(() => this.trainer.step(learningRate));
         throughput.add((Date.now() - stepStart) / 1000, stats.tokens);
         this.step += 1;
         this.tokens += stats.tokens;
+        stats.sourceTokens.forEach((n, i) => {
+          this.sourceTokens[i] += n;
+        });
+        for (const { source, epoch } of stats.newEpochs) {
+          this.onLog({
+            type: 'warning',
+            message: `mixture source ${source} ran out of windows at step ${this.step}: starting its epoch ${epoch + 1} (on_exhausted: repeat; set stop to end the run instead)`,
+          });
+        }
         this.lastLoss = stats.loss;
         if (this.step % train.log_interval === 0 || this.step === plan.totalSteps) {
           const elapsed = (Date.now() - started) / 1000;
@@ -378,24 +420,29 @@ class TrainingLoop {
       mfu: rate.mfu,
     };
     this.onLog({ type: 'step', step, totalSteps: this.plan.totalSteps, ...metrics, eta_seconds: etaSeconds });
-    this.csv.log(step, metrics);
+    const perSource = Object.fromEntries(this.info.sources.map((s, i) => [`tokens/${s.name}`, this.sourceTokens[i]]));
+    this.csv.log(step, { ...metrics, ...perSource });
     this.tensorboard.addScalars(step, {
       loss: stats.loss,
       learning_rate: learningRate,
       tokens_per_sec: rate.tokensPerSec,
       mfu: rate.mfu,
       grad_norm: stats.gradNorm,
+      ...perSource,
     });
   }
 
   private async validate(maxIters: number): Promise<void> {
-    const valLoss = await runJob(() => this.trainer.evaluate(maxIters));
-    if (valLoss === null) return;
+    const evaluation = await runJob(() => this.trainer.evaluate(maxIters));
+    if (evaluation.loss == null) return;
+    const valLoss = evaluation.loss;
     this.lastVal = valLoss;
     const metrics = { val_loss: valLoss, val_ppl: Math.exp(valLoss) };
-    this.onLog({ type: 'validation', step: this.step, ...metrics });
-    this.csv.log(this.step, { iter: this.step * this.config.train.gradient_accumulation_steps, tokens: this.tokens, ...metrics });
-    this.tensorboard.addScalars(this.step, metrics);
+    const sources = Object.fromEntries(evaluation.sources.map((s) => [s.source, s.loss]));
+    const perSource = Object.fromEntries(evaluation.sources.map((s) => [`val_loss/${s.source}`, s.loss]));
+    this.onLog({ type: 'validation', step: this.step, ...metrics, sources });
+    this.csv.log(this.step, { iter: this.step * this.config.train.gradient_accumulation_steps, tokens: this.tokens, ...metrics, ...perSource });
+    this.tensorboard.addScalars(this.step, { ...metrics, ...perSource });
   }
 
   private async save(dir: string): Promise<void> {

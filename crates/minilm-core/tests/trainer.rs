@@ -9,6 +9,7 @@ use std::path::Path;
 use minilm_core::data::shards::{write_index, ChunkWriter, JournalMark};
 use minilm_core::data::token_dtype::TokenDtype;
 use minilm_core::model::{Parameters, Precision};
+use minilm_core::train::mixture::{MixtureOptions, MixtureSource, OnExhausted};
 use minilm_core::train::optimizer::AdamWConfig;
 use minilm_core::train::{RestoredState, Trainer, TrainerOptions};
 use support::{golden, tensors, Case};
@@ -54,6 +55,7 @@ fn options(case: &Case, data: &Path, weights: &Path, run_settings: &str) -> Trai
         device: "cpu".into(),
         precision: Precision::Float32,
         run_settings: run_settings.into(),
+        mixture: None,
     }
 }
 
@@ -92,7 +94,7 @@ fn a_restored_trainer_continues_with_the_same_losses_bit_for_bit() {
         assert_eq!(state["settings"], "run-a");
 
         let mut resumed = Trainer::new(options(&case, &data, &weights, "run-a")).unwrap();
-        assert_eq!(resumed.restore(&checkpoint).unwrap(), RestoredState { step: 3, tokens: 3 * tokens_per_step });
+        assert_eq!(resumed.restore(&checkpoint).unwrap(), RestoredState { step: 3, tokens: 3 * tokens_per_step, source_tokens: vec![] });
         assert_eq!(losses(&mut resumed, 3, lr), expected[3..], "{}: the resumed run continues exactly", case.name);
 
         let mut other_run = Trainer::new(options(&case, &data, &weights, "run-b")).unwrap();
@@ -105,4 +107,74 @@ fn a_restored_trainer_continues_with_the_same_losses_bit_for_bit() {
         let refused = other_data.restore(&checkpoint).unwrap_err().to_string();
         assert!(refused.contains("state.json") && refused.contains("training windows"), "{refused}");
     }
+}
+
+fn mixture(paths: &[&Path], weights: &[f64], on_exhausted: OnExhausted) -> MixtureOptions {
+    let sources = paths
+        .iter()
+        .zip(weights)
+        .enumerate()
+        .map(|(i, (path, &weight))| MixtureSource { name: format!("s{i}"), path: path.to_path_buf(), weight })
+        .collect();
+    MixtureOptions { sources, on_exhausted }
+}
+
+#[test]
+fn a_mixture_resumes_bit_for_bit_follows_its_weights_and_refuses_a_changed_mixture() {
+    let case = golden().cases.remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let (big, small) = (dir.path().join("big"), dir.path().join("small"));
+    write_dataset(&big, 200, case.config.vocab_size as u32);
+    write_dataset(&small, 10, case.config.vocab_size as u32);
+    let weights = dir.path().join("initial.safetensors");
+    Parameters::from_tensors(&case.config, tensors(&case.weights), Path::new("golden"), &candle_core::Device::Cpu)
+        .unwrap()
+        .save(&weights)
+        .unwrap();
+    let with = |m: MixtureOptions| TrainerOptions { mixture: Some(m), ..options(&case, &big, &weights, "mix") };
+    let mix = || mixture(&[&big, &small], &[0.75, 0.25], OnExhausted::Repeat);
+    let lr = case.adamw.lr;
+
+    let mut unbroken = Trainer::new(with(mix())).unwrap();
+    let names: Vec<String> = unbroken.info().sources.iter().map(|s| s.name.clone()).collect();
+    assert_eq!(names, ["s0", "s1"]);
+    let mut tokens = [0u64; 2];
+    let mut epochs = Vec::new();
+    for _ in 0..40 {
+        let stats = unbroken.step(lr).unwrap();
+        tokens[0] += stats.source_tokens[0];
+        tokens[1] += stats.source_tokens[1];
+        epochs.extend(stats.new_epochs);
+    }
+    let share = tokens[0] as f64 / (tokens[0] + tokens[1]) as f64;
+    assert!((share - 0.75).abs() < 0.01, "{tokens:?}");
+    assert!(epochs.iter().any(|(name, epoch)| name == "s1" && *epoch == 1), "the small source began again: {epochs:?}");
+
+    let expected = losses(&mut Trainer::new(with(mix())).unwrap(), 6, lr);
+    let mut first = Trainer::new(with(mix())).unwrap();
+    assert_eq!(losses(&mut first, 3, lr), expected[..3]);
+    let checkpoint = dir.path().join("step-3");
+    std::fs::create_dir(&checkpoint).unwrap();
+    first.save(&checkpoint).unwrap();
+    let mut resumed = Trainer::new(with(mix())).unwrap();
+    let restored = resumed.restore(&checkpoint).unwrap();
+    assert_eq!(restored.source_tokens.iter().sum::<u64>(), restored.tokens);
+    assert_eq!(losses(&mut resumed, 3, lr), expected[3..], "the resumed mixture continues exactly");
+    let evaluation = resumed.evaluate(2).unwrap();
+    assert!(evaluation.loss.is_none() && evaluation.sources.is_empty(), "these datasets have no val/");
+
+    let mut reweighted = Trainer::new(with(mixture(&[&big, &small], &[0.5, 0.5], OnExhausted::Repeat))).unwrap();
+    let refused = reweighted.restore(&checkpoint).unwrap_err().to_string();
+    assert!(refused.contains("the mixture changed (s0's weight 0.75 is now 0.5; s1's weight 0.25 is now 0.5)"), "{refused}");
+
+    let stopping = Trainer::new(with(mixture(&[&big, &small], &[0.75, 0.25], OnExhausted::Stop))).unwrap();
+    assert_eq!(stopping.exhausted_source(), None);
+    let mut stopping = stopping;
+    let mut steps = 0;
+    while stopping.exhausted_source().is_none() {
+        stopping.step(lr).unwrap();
+        steps += 1;
+    }
+    assert_eq!(stopping.exhausted_source().as_deref(), Some("s1"));
+    assert!(steps > 2 && steps < 40, "{steps}");
 }

@@ -7,7 +7,7 @@ use minilm_core::data::tokenizer_training::{self, TrainTokenizerOptions, TrainTo
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 
-use crate::error::{guarded, to_napi};
+use crate::error::{count, guarded, to_napi};
 use crate::job::Job;
 use crate::task::native_task;
 
@@ -24,6 +24,12 @@ pub struct TrainTokenizerArgs {
     pub vocab_size: Option<u32>,
     /// In id order from 0: by convention unknown, BOS and EOS.
     pub special_tokens: Option<Vec<String>>,
+    /// Train on at most this many documents (after sampling), in file order.
+    pub max_documents: Option<i64>,
+    /// Train on this share of the documents, chosen by a hash of (seed, file, row).
+    pub sample_fraction: Option<f64>,
+    /// Chooses the sample.
+    pub seed: Option<i64>,
 }
 
 impl TryFrom<TrainTokenizerArgs> for TrainTokenizerOptions {
@@ -37,6 +43,9 @@ impl TryFrom<TrainTokenizerArgs> for TrainTokenizerOptions {
             file_type: args.file_type.as_deref().map(FileType::parse).transpose().map_err(to_napi)?,
             vocab_size: args.vocab_size.map(|v| v as usize).unwrap_or(tokenizer_training::DEFAULT_VOCAB_SIZE),
             special_tokens: args.special_tokens.unwrap_or_else(default_special_tokens),
+            max_documents: args.max_documents.map(|v| count("max_documents", v)).transpose()?,
+            sample_fraction: args.sample_fraction.unwrap_or(1.0),
+            seed: args.seed.map(|v| count("seed", v)).transpose()?.unwrap_or(tokenizer_training::DEFAULT_SAMPLE_SEED),
         })
     }
 }
@@ -51,6 +60,8 @@ pub struct TrainedTokenizer {
     pub files: u32,
     pub documents: f64,
     pub text_bytes: f64,
+    /// Pre-tokenized words over `maxWordBytes` that were counted as pieces of that length.
+    pub long_words: f64,
     pub vocab_size: u32,
     pub seconds: f64,
 }
@@ -62,6 +73,7 @@ impl From<TrainTokenizerSummary> for TrainedTokenizer {
             files: s.files as u32,
             documents: s.documents as f64,
             text_bytes: s.text_bytes as f64,
+            long_words: s.long_words as f64,
             vocab_size: s.vocab_size as u32,
             seconds: s.seconds,
         }
@@ -83,6 +95,9 @@ pub struct TokenizerTrainingDefaults {
     pub text_key: String,
     pub vocab_size: u32,
     pub special_tokens: Vec<String>,
+    /// Longer pre-tokenized words are counted as pieces of this many bytes.
+    pub max_word_bytes: u32,
+    pub seed: f64,
 }
 
 #[napi]
@@ -91,5 +106,7 @@ pub fn tokenizer_training_defaults() -> TokenizerTrainingDefaults {
         text_key: DEFAULT_TEXT_KEY.into(),
         vocab_size: tokenizer_training::DEFAULT_VOCAB_SIZE as u32,
         special_tokens: default_special_tokens(),
+        max_word_bytes: tokenizer_training::MAX_WORD_BYTES as u32,
+        seed: tokenizer_training::DEFAULT_SAMPLE_SEED as f64,
     }
 }

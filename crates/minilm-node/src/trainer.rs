@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use minilm_core::model::Precision;
 use minilm_core::train::batches;
+use minilm_core::train::mixture::{MixtureOptions, MixtureSource, OnExhausted};
 use minilm_core::train::optimizer::AdamWConfig;
 use minilm_core::train::peak_flops::PeakFlops;
+use minilm_core::train::trainer::Evaluation;
 use minilm_core::train::{trainer, RestoredState, StepStats, Trainer, TrainerInfo};
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -83,6 +85,39 @@ pub struct TrainerOptions {
     pub precision: TrainingPrecision,
     /// A digest of the settings a resumed run must share with the run that saved its checkpoint.
     pub run_settings: String,
+    /// Train on several prepared datasets by weight instead of data_path.
+    pub mixture: Option<Mixture>,
+}
+
+#[napi(object)]
+pub struct Mixture {
+    pub sources: Vec<MixedDataset>,
+    /// What a source that runs out does: start its next epoch, or end the run.
+    #[napi(ts_type = "'repeat' | 'stop'")]
+    pub on_exhausted: String,
+}
+
+#[napi(object)]
+pub struct MixedDataset {
+    pub name: String,
+    /// A prepared dataset (train/ and val/).
+    pub path: String,
+    pub weight: f64,
+}
+
+impl TryFrom<Mixture> for MixtureOptions {
+    type Error = napi::Error;
+
+    fn try_from(m: Mixture) -> napi::Result<Self> {
+        let on_exhausted = match m.on_exhausted.as_str() {
+            "repeat" => OnExhausted::Repeat,
+            "stop" => OnExhausted::Stop,
+            other => return Err(to_napi(minilm_core::Error::usage(format!("on_exhausted must be repeat or stop, not '{other}'")))),
+        };
+        let sources =
+            m.sources.into_iter().map(|s| MixtureSource { name: s.name, path: PathBuf::from(s.path), weight: s.weight }).collect();
+        Ok(MixtureOptions { sources, on_exhausted })
+    }
 }
 
 impl TryFrom<TrainerOptions> for trainer::TrainerOptions {
@@ -120,6 +155,7 @@ impl TryFrom<TrainerOptions> for trainer::TrainerOptions {
             device: o.device,
             precision: o.precision.into(),
             run_settings: o.run_settings,
+            mixture: o.mixture.map(MixtureOptions::try_from).transpose()?,
         })
     }
 }
@@ -135,6 +171,16 @@ pub struct OpenedTrainer {
     /// null without a validation split.
     pub val_dir: Option<String>,
     pub val_windows: f64,
+    /// A mixture's sources, in config order (empty otherwise).
+    pub sources: Vec<SourceSummary>,
+}
+
+#[napi(object)]
+pub struct SourceSummary {
+    pub name: String,
+    pub train_windows: f64,
+    pub train_tokens: f64,
+    pub val_windows: f64,
 }
 
 impl From<TrainerInfo> for OpenedTrainer {
@@ -147,6 +193,16 @@ impl From<TrainerInfo> for OpenedTrainer {
             train_tokens: i.train_tokens as f64,
             val_dir: i.val_dir.map(|d| d.display().to_string()),
             val_windows: i.val_windows as f64,
+            sources: i
+                .sources
+                .into_iter()
+                .map(|s| SourceSummary {
+                    name: s.name,
+                    train_windows: s.train_windows as f64,
+                    train_tokens: s.train_tokens as f64,
+                    val_windows: s.val_windows as f64,
+                })
+                .collect(),
         }
     }
 }
@@ -158,11 +214,46 @@ pub struct StepResult {
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
     pub tokens: f64,
+    /// A mixture's tokens per source in this step, in config order.
+    pub source_tokens: Vec<f64>,
+    /// Mixture sources that ran out in this step and began their next epoch (from 0).
+    pub new_epochs: Vec<SourceEpoch>,
+}
+
+#[napi(object)]
+pub struct SourceEpoch {
+    pub source: String,
+    pub epoch: u32,
 }
 
 impl From<StepStats> for StepResult {
     fn from(s: StepStats) -> Self {
-        StepResult { loss: s.loss, grad_norm: s.grad_norm, tokens: s.tokens as f64 }
+        StepResult {
+            loss: s.loss,
+            grad_norm: s.grad_norm,
+            tokens: s.tokens as f64,
+            source_tokens: s.source_tokens.into_iter().map(|t| t as f64).collect(),
+            new_epochs: s.new_epochs.into_iter().map(|(source, epoch)| SourceEpoch { source, epoch: epoch as u32 }).collect(),
+        }
+    }
+}
+
+/// Validation loss in all (null without validation data) and, for a mixture, per source.
+#[napi(object, js_name = "Evaluation")]
+pub struct ValidationLoss {
+    pub loss: Option<f64>,
+    pub sources: Vec<SourceLoss>,
+}
+
+#[napi(object)]
+pub struct SourceLoss {
+    pub source: String,
+    pub loss: f64,
+}
+
+impl From<Evaluation> for ValidationLoss {
+    fn from(e: Evaluation) -> Self {
+        ValidationLoss { loss: e.loss, sources: e.sources.into_iter().map(|(source, loss)| SourceLoss { source, loss }).collect() }
     }
 }
 
@@ -187,11 +278,13 @@ pub struct Restored {
     /// Optimizer steps taken.
     pub step: f64,
     pub tokens: f64,
+    /// A mixture's tokens per source.
+    pub source_tokens: Vec<f64>,
 }
 
 impl From<RestoredState> for Restored {
     fn from(s: RestoredState) -> Self {
-        Restored { step: s.step as f64, tokens: s.tokens as f64 }
+        Restored { step: s.step as f64, tokens: s.tokens as f64, source_tokens: s.source_tokens.into_iter().map(|t| t as f64).collect() }
     }
 }
 
@@ -211,7 +304,7 @@ pub fn checkpoint_files() -> CheckpointFiles {
 native_task!(OpenTrainerTask -> OpenedTrainer);
 native_task!(StepTask -> StepResult);
 native_task!(PeakFlopsTask -> Peak);
-native_task!(EvaluateTask -> Option<f64>);
+native_task!(EvaluateTask -> ValidationLoss);
 native_task!(SaveTask -> ());
 native_task!(RestoreTask -> Restored);
 
@@ -266,11 +359,18 @@ impl NativeTrainer {
         PeakFlopsTask::run(move || with_trainer(&inner, |t| t.peak_flops()).map(Into::into))
     }
 
-    /// Validation loss over `max_iters` micro-batches, or null without a val split.
+    /// Validation loss over `max_iters` micro-batches (a mixture: of each source).
     #[napi(catch_unwind)]
     pub fn evaluate(&self, max_iters: u32) -> AsyncTask<EvaluateTask> {
         let inner = self.inner.clone();
-        EvaluateTask::run(move || with_trainer(&inner, |t| t.evaluate(max_iters as usize)))
+        EvaluateTask::run(move || with_trainer(&inner, |t| t.evaluate(max_iters as usize)).map(Into::into))
+    }
+
+    /// With on_exhausted 'stop': the mixture source the next step would take past its last window
+    /// (the run ends before that step); otherwise null.
+    #[napi]
+    pub fn exhausted_source(&self) -> napi::Result<Option<String>> {
+        with_trainer(&self.inner, |t| Ok(t.exhausted_source()))
     }
 
     /// Writes the weights, optimizer state and state.json into `dir`.

@@ -1,22 +1,38 @@
 //! `minilm tokenizer train`: a byte-level BPE like the reference minimind tokenizer, trained on the same
 //! kind of input `prepare` reads, streamed (the trainer keeps word counts, not the corpus).
+//!
+//! Two bounds keep it fast and small on real corpora:
+//! - A pre-tokenized word longer than [`MAX_WORD_BYTES`] is counted as pieces of that length. BPE training
+//!   pays for every symbol of every distinct word at each merge, so one 200,000-character run of the same
+//!   character (the byte-level pre-tokenizer keeps it as one word) used to cost minutes; cut, its pieces
+//!   are one distinct word counted many times. Merges are learnt within pieces, so no token is longer than
+//!   the cap; words under it (any normal text) count as before. Encoding is HF tokenizers' own, unchanged.
+//! - `sample_fraction` keeps each document with that probability, chosen by a hash of (seed, file, row),
+//!   and `max_documents` stops after that many: a deterministic sample, for corpora whose distinct words
+//!   would not fit in memory.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use serde::Serialize;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, TokenizerBuilder};
+use tokenizers::{AddedToken, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, TokenizerBuilder, Trainer};
 
-use crate::data::readers::{open_reader, parse_json_line, Texts};
+use crate::data::prepare_state::is_validation;
+use crate::data::readers::open_reader;
 use crate::data::sources::{find_input_files, FileType};
 use crate::error::{Error, IoContext, Result};
+use crate::util::stable_hash;
 
 pub const DEFAULT_VOCAB_SIZE: usize = 6400;
 pub const DEFAULT_SPECIAL_TOKENS: [&str; 3] = ["<unk>", "<s>", "</s>"];
+/// Longest pre-tokenized word counted whole, in bytes: 1,024 bytes is ~340 CJK characters, longer than
+/// any sentence the byte-level pre-tokenizer keeps together in ordinary text.
+pub const MAX_WORD_BYTES: usize = 1024;
+pub const DEFAULT_SAMPLE_SEED: u64 = 42;
 
 #[derive(Clone, Debug)]
 pub struct TrainTokenizerOptions {
@@ -27,6 +43,11 @@ pub struct TrainTokenizerOptions {
     pub vocab_size: usize,
     /// In id order from 0; by convention unknown, beginning and end of sequence.
     pub special_tokens: Vec<String>,
+    /// Train on at most this many documents (after sampling), in file order.
+    pub max_documents: Option<u64>,
+    /// Train on this share of the documents, chosen by a hash of (seed, file, row); 1 for all.
+    pub sample_fraction: f64,
+    pub seed: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -35,6 +56,8 @@ pub struct TrainTokenizerSummary {
     pub files: usize,
     pub documents: u64,
     pub text_bytes: u64,
+    /// Words longer than MAX_WORD_BYTES that were counted as pieces.
+    pub long_words: u64,
     pub vocab_size: usize,
     pub seconds: f64,
 }
@@ -48,6 +71,9 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
             options.vocab_size
         )));
     }
+    if !(options.sample_fraction > 0.0 && options.sample_fraction <= 1.0) {
+        return Err(Error::usage(format!("sample_fraction must be above 0 and at most 1, not {}", options.sample_fraction)));
+    }
     let (file_type, files) = find_input_files(&options.input_dir, options.file_type)?;
 
     let specials: Vec<AddedToken> = options.special_tokens.iter().map(|t| AddedToken::from(t.clone(), true)).collect();
@@ -58,80 +84,102 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
         .special_tokens(specials)
         .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
         .build();
-    let mut tokenizer = TokenizerBuilder::<BPE, _, ByteLevel, _, ByteLevelDecoder>::new()
-        .with_model(BPE::default())
-        .with_normalizer(None::<tokenizers::NormalizerWrapper>)
-        .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
-        .with_post_processor(None::<tokenizers::PostProcessorWrapper>)
-        .with_decoder(Some(ByteLevelDecoder::default()))
-        .build()
-        .map_err(|e| Error::usage(format!("cannot build the tokenizer: {e}")))?;
+    let pre_tokenizer = ByteLevel::new(false, true, true);
 
     // The trainer pulls texts from an iterator that cannot fail, so the first error waits here.
     let failure: Mutex<Option<Error>> = Mutex::new(None);
-    let mut documents = 0u64;
-    let mut text_bytes = 0u64;
+    let fail = |e: Error| {
+        if let Ok(mut slot) = failure.lock() {
+            slot.get_or_insert(e);
+        }
+    };
+    let stopped = || cancel.load(Ordering::Relaxed) || failure.lock().map(|f| f.is_some()).unwrap_or(true);
+    let (documents, text_bytes) = (AtomicU64::new(0), AtomicU64::new(0));
+    let max_documents = options.max_documents.unwrap_or(u64::MAX);
     let texts = files
         .iter()
         .flat_map(|file| {
-            let mut reader = open_reader(file_type, &file.path, &options.text_key);
-            let failure = &failure;
-            let text_key = &options.text_key;
+            let file_hash = stable_hash(file.relative.as_bytes());
+            let mut reader = Some(open_reader(file_type, &file.path, &options.text_key));
             std::iter::from_fn(move || {
-                if cancel.load(Ordering::Relaxed) || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                if stopped() {
                     return None;
                 }
-                let fail = |e: Error| {
-                    if let Ok(mut slot) = failure.lock() {
-                        slot.get_or_insert(e);
-                    }
-                    None
-                };
-                let reader = match &mut reader {
+                let reader = match reader.as_mut()? {
                     Ok(reader) => reader,
-                    Err(e) => return fail(std::mem::replace(e, Error::Cancelled)),
+                    Err(_) => {
+                        fail(reader.take()?.err()?);
+                        return None;
+                    }
                 };
                 let batch = match reader.next_batch() {
                     Ok(Some(batch)) => batch,
                     Ok(None) => return None,
-                    Err(e) => return fail(e),
-                };
-                let texts: Vec<String> = match batch.texts {
-                    Texts::Decoded(texts) => texts.into_iter().flatten().collect(),
-                    Texts::JsonLines { bytes, ends } => {
-                        let mut out = Vec::with_capacity(ends.len());
-                        let mut start = 0;
-                        for (i, end) in ends.into_iter().enumerate() {
-                            match parse_json_line(&file.path, batch.first_row + i as u64, &bytes[start..end], text_key) {
-                                Ok(Some(text)) => out.push(text),
-                                Ok(None) => {}
-                                Err(e) => return fail(e),
-                            }
-                            start = end;
-                        }
-                        out
+                    Err(e) => {
+                        fail(e);
+                        return None;
                     }
                 };
+                let mut texts = Vec::with_capacity(batch.texts.len());
+                let kept =
+                    |row: u64| options.sample_fraction >= 1.0 || is_validation(options.seed, file_hash, row, options.sample_fraction);
+                let read = batch.for_each_text(&file.path, &options.text_key, |row, text| {
+                    if let Some(text) = text.filter(|t| !t.is_empty() && kept(row)) {
+                        texts.push(text.to_owned());
+                    }
+                    Ok(())
+                });
+                if let Err(e) = read {
+                    fail(e);
+                    return None;
+                }
                 Some(texts)
             })
             .flatten()
-            .filter(|t| !t.is_empty())
         })
-        .inspect(|t| {
-            documents += 1;
-            text_bytes += t.len() as u64;
+        .take_while(|text| {
+            let taken = documents.fetch_add(1, Ordering::Relaxed) < max_documents;
+            if taken {
+                text_bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+            }
+            taken
         });
-    let trained = tokenizer.train(&mut trainer, texts).map(|_| ());
+    let long_words = AtomicU64::new(0);
+    let fed = trainer.feed(texts, |text| {
+        let mut pre = PreTokenizedString::from(text);
+        pre_tokenizer.pre_tokenize(&mut pre)?;
+        let mut words = Vec::new();
+        for (word, _, _) in pre.get_splits(OffsetReferential::Original, OffsetType::Byte) {
+            let symbols: Vec<char> = word.chars().collect(); // one byte-level symbol per byte
+            if symbols.len() > MAX_WORD_BYTES {
+                long_words.fetch_add(1, Ordering::Relaxed);
+            }
+            words.extend(symbols.chunks(MAX_WORD_BYTES).map(|piece| piece.iter().collect::<String>()));
+        }
+        Ok(words)
+    });
     if let Some(e) = failure.into_inner().ok().flatten() {
         return Err(e);
     }
     if cancel.load(Ordering::Relaxed) {
         return Err(Error::Cancelled);
     }
-    trained.map_err(|e| Error::usage(format!("tokenizer training failed: {e}")))?;
+    fed.map_err(|e| Error::usage(format!("tokenizer training failed: {e}")))?;
+    let documents = documents.into_inner().min(max_documents);
     if documents == 0 {
         return Err(Error::usage(format!("no texts found under {} to train on", options.input_dir.display())));
     }
+    let mut model = BPE::default();
+    let special_tokens = trainer.train(&mut model).map_err(|e| Error::usage(format!("tokenizer training failed: {e}")))?;
+    let mut tokenizer = TokenizerBuilder::<BPE, _, ByteLevel, _, ByteLevelDecoder>::new()
+        .with_model(model)
+        .with_normalizer(None::<tokenizers::NormalizerWrapper>)
+        .with_pre_tokenizer(Some(pre_tokenizer))
+        .with_post_processor(None::<tokenizers::PostProcessorWrapper>)
+        .with_decoder(Some(ByteLevelDecoder::default()))
+        .build()
+        .map_err(|e| Error::usage(format!("cannot build the tokenizer: {e}")))?;
+    tokenizer.add_special_tokens(special_tokens).map_err(|e| Error::usage(format!("cannot add the special tokens: {e}")))?;
 
     let out = &options.output_dir;
     std::fs::create_dir_all(out).at(out)?;
@@ -143,7 +191,8 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
         output_dir: out.display().to_string(),
         files: files.len(),
         documents,
-        text_bytes,
+        text_bytes: text_bytes.into_inner(),
+        long_words: long_words.into_inner(),
         vocab_size: tokenizer.get_vocab_size(true),
         seconds: started.elapsed().as_secs_f64(),
     })

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::mixture::MixtureOptions;
 use super::windows::{check_vocabulary, open_splits, TokenWindows};
 use crate::error::Result;
 use crate::model::TokenBatch;
@@ -30,8 +31,26 @@ pub enum Split {
 }
 
 pub enum TrainingData {
-    Windows { train: TokenWindows, val: Option<TokenWindows>, seq_len: usize },
-    Sft { examples: SftExamples, seq_len: usize },
+    Windows {
+        train: TokenWindows,
+        val: Option<TokenWindows>,
+        seq_len: usize,
+    },
+    Sft {
+        examples: SftExamples,
+        seq_len: usize,
+    },
+    /// Several prepared datasets; an item is (source, window).
+    Mixture {
+        sources: Vec<MixedSource>,
+        seq_len: usize,
+    },
+}
+
+pub struct MixedSource {
+    pub name: String,
+    pub train: TokenWindows,
+    pub val: Option<TokenWindows>,
 }
 
 /// A micro-batch and what it holds.
@@ -54,9 +73,24 @@ impl TrainingData {
         })
     }
 
-    /// Windows or examples in `split` (0 for a missing validation split).
+    /// Each source of a mixture, opened as pretraining opens one dataset.
+    pub fn open_mixture(mixture: &MixtureOptions, split_names: Option<(&str, &str)>, seq_len: usize) -> Result<Self> {
+        let sources = mixture
+            .sources
+            .iter()
+            .map(|s| {
+                let (train, val) = open_splits(&s.path, split_names, seq_len + 1)?;
+                Ok(MixedSource { name: s.name.clone(), train, val })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        same_tokenizer(mixture)?;
+        Ok(TrainingData::Mixture { sources, seq_len })
+    }
+
+    /// Windows or examples in `split` (0 for a missing validation split); for a mixture, all sources'.
     pub fn len(&self, split: Split) -> u64 {
         match (self, split) {
+            (TrainingData::Mixture { sources, .. }, split) => sources.iter().map(|s| source_split(s, split).map_or(0, |w| w.len())).sum(),
             (TrainingData::Windows { train, .. }, Split::Train) => train.len(),
             (TrainingData::Windows { val, .. }, Split::Val) => val.as_ref().map_or(0, |v| v.len()),
             (TrainingData::Sft { examples, .. }, Split::Train) => examples.train.len() as u64,
@@ -68,6 +102,7 @@ impl TrainingData {
         match self {
             TrainingData::Windows { train, .. } => train.total_tokens(),
             TrainingData::Sft { examples, .. } => examples.tokens_in(&examples.train),
+            TrainingData::Mixture { sources, .. } => sources.iter().map(|s| s.train.total_tokens()).sum(),
         }
     }
 
@@ -78,6 +113,7 @@ impl TrainingData {
             (TrainingData::Windows { val, .. }, Split::Val) => val.as_ref().map(|v| v.dir.clone()),
             (TrainingData::Sft { examples, .. }, Split::Train) => Some(examples.dir.clone()),
             (TrainingData::Sft { examples, .. }, Split::Val) => (!examples.val.is_empty()).then(|| examples.dir.clone()),
+            (TrainingData::Mixture { sources, .. }, split) => sources.iter().find_map(|s| source_split(s, split)).map(|w| w.dir.clone()),
         }
     }
 
@@ -91,15 +127,9 @@ impl TrainingData {
                     Split::Train => train,
                     Split::Val => val.as_ref().expect("asked for the validation split only when it exists"),
                 };
-                let mut tokens = Vec::with_capacity(ids.len() * (seq_len + 1));
-                for &id in ids {
-                    source.read(id, &mut tokens)?;
-                }
-                check_vocabulary(&source.dir, None, &tokens, vocab)?;
-                let windows = Tensor::from_vec(tokens, (ids.len(), seq_len + 1), &Device::Cpu)?;
-                let positions = (ids.len() * seq_len) as u64;
-                Ok(MicroBatch { batch: TokenBatch::from_windows(&windows)?, tokens: positions, scored: positions })
+                windows_batch(ids.iter().map(|&id| (source, id)), *seq_len, vocab)
             }
+            TrainingData::Mixture { .. } => Err(crate::Error::internal("a mixture's batches are read with mixture_batch")),
             TrainingData::Sft { examples, seq_len } => {
                 let members = match split {
                     Split::Train => &examples.train,
@@ -117,6 +147,60 @@ impl TrainingData {
             }
         }
     }
+}
+
+impl TrainingData {
+    /// A mixture's micro-batch of (source, window) items in `split`.
+    pub fn mixture_batch(&self, split: Split, items: &[(usize, u64)], vocab: usize) -> Result<MicroBatch> {
+        let TrainingData::Mixture { sources, seq_len } = self else {
+            return Err(crate::Error::internal("mixture_batch on data that is not a mixture"));
+        };
+        let windows =
+            items.iter().map(|&(source, id)| (source_split(&sources[source], split).expect("asked only for the splits a source has"), id));
+        windows_batch(windows, *seq_len, vocab)
+    }
+}
+
+/// The sources' ids mean the same tokens only if one tokenizer made them all (prepare keeps a copy in
+/// each dataset's tokenizer/); a source without that copy is taken on trust.
+fn same_tokenizer(mixture: &MixtureOptions) -> Result<()> {
+    let mut first: Option<(&str, Vec<u8>)> = None;
+    for source in &mixture.sources {
+        let Ok(bytes) = std::fs::read(source.path.join("tokenizer").join("tokenizer.json")) else { continue };
+        match &first {
+            None => first = Some((&source.name, bytes)),
+            Some((name, reference)) if *reference != bytes => {
+                return Err(crate::Error::usage(format!(
+                    "mixture sources {name} and {} were prepared with different tokenizers (their tokenizer/tokenizer.json differ); \
+                     prepare every source with the same tokenizer",
+                    source.name
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn source_split(source: &MixedSource, split: Split) -> Option<&TokenWindows> {
+    match split {
+        Split::Train => Some(&source.train),
+        Split::Val => source.val.as_ref(),
+    }
+}
+
+/// Windows of seq_len + 1 tokens as one micro-batch; every id is checked against the vocabulary.
+fn windows_batch<'a>(windows: impl ExactSizeIterator<Item = (&'a TokenWindows, u64)>, seq_len: usize, vocab: usize) -> Result<MicroBatch> {
+    let rows = windows.len();
+    let mut tokens = Vec::with_capacity(rows * (seq_len + 1));
+    for (source, id) in windows {
+        let start = tokens.len();
+        source.read(id, &mut tokens)?;
+        check_vocabulary(&source.dir, None, &tokens[start..], vocab)?;
+    }
+    let windows = Tensor::from_vec(tokens, (rows, seq_len + 1), &Device::Cpu)?;
+    let positions = (rows * seq_len) as u64;
+    Ok(MicroBatch { batch: TokenBatch::from_windows(&windows)?, tokens: positions, scored: positions })
 }
 
 /// Examples (ids, loss mask) as one batch padded to the longest: position k of an example predicts

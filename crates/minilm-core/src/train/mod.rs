@@ -7,6 +7,7 @@ mod adamw_cpu;
 mod adamw_cuda;
 pub mod batches;
 pub mod data_check;
+pub mod mixture;
 pub mod optimizer;
 pub mod peak_flops;
 pub mod sampler;

@@ -14,6 +14,7 @@ pub struct SamplerState {
     pub position: u64,
 }
 
+#[derive(Clone)]
 pub struct WindowSampler {
     windows: u64,
     seed: u64,

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::batches::{DataKind, Split, TrainingData};
+use super::batches::{DataKind, MicroBatch, Split, TrainingData};
+use super::mixture::{MixtureOptions, MixtureSampler, MixtureState, OnExhausted};
 use super::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
 use super::peak_flops::{peak_flops, PeakFlops};
 use super::sampler::{SamplerState, WindowSampler};
@@ -51,6 +52,9 @@ pub struct TrainerOptions {
     /// model, data, seed, batch and sequence length); `restore` refuses a checkpoint saved under another.
     #[serde(default)]
     pub run_settings: String,
+    /// Train on several prepared datasets by weight instead of data_path.
+    #[serde(default)]
+    pub mixture: Option<MixtureOptions>,
 }
 
 fn cpu() -> String {
@@ -65,6 +69,25 @@ pub struct StepStats {
     pub grad_norm: f64,
     /// Token positions trained on (padding left out).
     pub tokens: u64,
+    /// A mixture's: tokens per source in this step, and the sources that began a new epoch in it.
+    pub source_tokens: Vec<u64>,
+    pub new_epochs: Vec<(String, u64)>,
+}
+
+/// Validation loss in all and, for a mixture, per source.
+#[derive(Clone, Debug, Serialize)]
+pub struct Evaluation {
+    /// Mean loss per scored token; None without validation data.
+    pub loss: Option<f64>,
+    pub sources: Vec<(String, f64)>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceInfo {
+    pub name: String,
+    pub train_windows: u64,
+    pub train_tokens: u64,
+    pub val_windows: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -77,6 +100,8 @@ pub struct TrainerInfo {
     pub train_tokens: u64,
     pub val_dir: Option<PathBuf>,
     pub val_windows: u64,
+    /// A mixture's sources, in config order (empty otherwise).
+    pub sources: Vec<SourceInfo>,
 }
 
 /// state.json: where a run stands, written only by `save`. `iter_num` is litgpt's name for
@@ -91,14 +116,29 @@ struct SavedState {
     settings: String,
     data: SamplerState,
     train_windows: u64,
+    /// A mixture: what it was, where each source stands, and the tokens taken from each.
+    #[serde(default)]
+    mixture: Option<MixtureOptions>,
+    #[serde(default)]
+    mixture_state: Option<MixtureState>,
+    #[serde(default)]
+    source_tokens: Vec<u64>,
 }
 
 /// Where a restored run stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RestoredState {
     /// Optimizer steps taken.
     pub step: u64,
     pub tokens: u64,
+    /// A mixture's tokens per source.
+    pub source_tokens: Vec<u64>,
+}
+
+/// The order training items are drawn in.
+enum Order {
+    Windows(WindowSampler),
+    Mixture(MixtureSampler),
 }
 
 pub struct Trainer {
@@ -106,9 +146,10 @@ pub struct Trainer {
     pub model: Llama,
     optimizer: AdamW,
     data: TrainingData,
-    sampler: WindowSampler,
-    /// Training token positions seen, restored on resume.
+    order: Order,
+    /// Training token positions seen, restored on resume; for a mixture, also per source.
     tokens: u64,
+    source_tokens: Vec<u64>,
     device: Device,
 }
 
@@ -126,7 +167,10 @@ impl Trainer {
             )));
         }
         let split_names = options.split_names.as_ref().map(|(t, v)| (t.as_str(), v.as_str()));
-        let data = TrainingData::open(options.data_kind, &options.data_path, split_names, options.seq_len)?;
+        let data = match &options.mixture {
+            Some(mixture) => TrainingData::open_mixture(mixture, split_names, options.seq_len)?,
+            None => TrainingData::open(options.data_kind, &options.data_path, split_names, options.seq_len)?,
+        };
         // Initialised (or loaded) in float32 on the device, then cast: the same seed gives the same
         // model whatever the precision.
         let params = match &options.initial_weights {
@@ -136,8 +180,15 @@ impl Trainer {
         let params = params.to_dtype(options.precision.weight_dtype())?;
         let model = Llama::new(options.model.clone(), params, &device)?.with_compute_dtype(options.precision.compute_dtype());
         let optimizer = AdamW::new(options.optimizer.clone(), &model.params)?;
-        let sampler = WindowSampler::new(data.len(Split::Train), options.seed);
-        Ok(Trainer { options, model, optimizer, data, sampler, tokens: 0, device })
+        let order = match (&options.mixture, &data) {
+            (Some(mixture), TrainingData::Mixture { sources, .. }) => {
+                let windows: Vec<u64> = sources.iter().map(|s| s.train.len()).collect();
+                Order::Mixture(MixtureSampler::new(mixture, &windows, options.seed))
+            }
+            _ => Order::Windows(WindowSampler::new(data.len(Split::Train), options.seed)),
+        };
+        let source_tokens = vec![0; options.mixture.as_ref().map_or(0, |m| m.sources.len())];
+        Ok(Trainer { options, model, optimizer, data, order, tokens: 0, source_tokens, device })
     }
 
     pub fn info(&self) -> TrainerInfo {
@@ -149,6 +200,54 @@ impl Trainer {
             train_tokens: self.data.train_tokens(),
             val_dir: self.data.dir(Split::Val),
             val_windows: self.data.len(Split::Val),
+            sources: match &self.data {
+                TrainingData::Mixture { sources, .. } => sources
+                    .iter()
+                    .map(|s| SourceInfo {
+                        name: s.name.clone(),
+                        train_windows: s.train.len(),
+                        train_tokens: s.train.total_tokens(),
+                        val_windows: s.val.as_ref().map_or(0, |v| v.len()),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// With `on_exhausted: stop`, the mixture source that the next step would take past its last
+    /// window (the run ends before that step), else None.
+    pub fn exhausted_source(&self) -> Option<String> {
+        let (Order::Mixture(sampler), Some(mixture)) = (&self.order, &self.options.mixture) else { return None };
+        if mixture.on_exhausted != OnExhausted::Stop {
+            return None;
+        }
+        let draws = self.options.micro_batch_size * self.options.accumulation;
+        sampler.would_exhaust(draws).map(|source| mixture.sources[source].name.clone())
+    }
+
+    /// The next micro-batch of training items, counting a mixture's tokens per source.
+    fn next_micro_batch(&mut self, source_tokens: &mut [u64], new_epochs: &mut Vec<(String, u64)>) -> Result<MicroBatch> {
+        let size = self.options.micro_batch_size;
+        let vocab = self.model.config.padded_vocab_size;
+        match &mut self.order {
+            Order::Windows(sampler) => {
+                let ids: Vec<u64> = (0..size).map(|_| sampler.next_window()).collect();
+                self.data.batch(Split::Train, &ids, vocab)
+            }
+            Order::Mixture(sampler) => {
+                let mut items = Vec::with_capacity(size);
+                for _ in 0..size {
+                    let draw = sampler.draw();
+                    if let Some(epoch) = draw.new_epoch {
+                        let name = &self.options.mixture.as_ref().expect("a mixture order has mixture options").sources[draw.source].name;
+                        new_epochs.push((name.clone(), epoch));
+                    }
+                    source_tokens[draw.source] += self.options.seq_len as u64;
+                    items.push((draw.source, draw.window));
+                }
+                self.data.mixture_batch(Split::Train, &items, vocab)
+            }
         }
     }
 
@@ -159,9 +258,10 @@ impl Trainer {
         let mut summed: Option<Vec<Tensor>> = None;
         let mut loss_sum: Option<Tensor> = None;
         let mut tokens = 0;
+        let mut source_tokens = vec![0u64; self.source_tokens.len()];
+        let mut new_epochs = Vec::new();
         for _ in 0..accumulation {
-            let ids: Vec<u64> = (0..self.options.micro_batch_size).map(|_| self.sampler.next_window()).collect();
-            let micro = self.data.batch(Split::Train, &ids, self.model.config.padded_vocab_size)?;
+            let micro = self.next_micro_batch(&mut source_tokens, &mut new_epochs)?;
             tokens += micro.tokens;
             let (loss, grads) = self.model.batch_loss_and_grads(&micro.batch, 1.0 / accumulation as f64)?;
             loss_sum = Some(match loss_sum {
@@ -177,8 +277,11 @@ impl Trainer {
         let grad_norm = clip_grad_norm(&mut grads, self.options.max_norm)?;
         self.optimizer.step(&self.model.params, &grads, lr)?;
         self.tokens += tokens;
+        for (total, n) in self.source_tokens.iter_mut().zip(&source_tokens) {
+            *total += n;
+        }
         let loss_sum = loss_sum.expect("accumulation is at least 1").to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-        Ok(StepStats { loss: loss_sum / accumulation as f64, grad_norm, tokens })
+        Ok(StepStats { loss: loss_sum / accumulation as f64, grad_norm, tokens, source_tokens, new_epochs })
     }
 
     /// The MFU estimate's denominator for this trainer's device and compute dtype.
@@ -187,25 +290,47 @@ impl Trainer {
     }
 
     /// Mean loss per scored token over the first `max_iters` micro-batches of the validation split
-    /// (always the same ones, so values are comparable across a run), or None without a validation split.
-    pub fn evaluate(&self, max_iters: usize) -> Result<Option<f64>> {
+    /// (always the same ones, so values are comparable across a run); None without a validation split.
+    /// A mixture evaluates each source's first `max_iters` micro-batches: the total is over all of them.
+    pub fn evaluate(&self, max_iters: usize) -> Result<Evaluation> {
+        if let TrainingData::Mixture { sources, .. } = &self.data {
+            let (mut total, mut count) = (0f64, 0u64);
+            let mut per_source = Vec::new();
+            for (index, source) in sources.iter().enumerate() {
+                let Some(val) = &source.val else { continue };
+                let (sum, n) = self.mean_loss(val.len(), max_iters, |ids| {
+                    let items: Vec<(usize, u64)> = ids.iter().map(|&id| (index, id)).collect();
+                    self.data.mixture_batch(Split::Val, &items, self.model.config.padded_vocab_size)
+                })?;
+                per_source.push((source.name.clone(), sum / n as f64));
+                total += sum;
+                count += n;
+            }
+            return Ok(Evaluation { loss: (count > 0).then(|| total / count as f64), sources: per_source });
+        }
         let available = self.data.len(Split::Val);
         if available == 0 {
-            return Ok(None);
+            return Ok(Evaluation { loss: None, sources: Vec::new() });
         }
+        let (sum, n) = self.mean_loss(available, max_iters, |ids| self.data.batch(Split::Val, ids, self.model.config.padded_vocab_size))?;
+        Ok(Evaluation { loss: Some(sum / n as f64), sources: Vec::new() })
+    }
+
+    /// (summed loss, scored tokens) over the first `max_iters` micro-batches of `available` items.
+    fn mean_loss(&self, available: u64, max_iters: usize, batch: impl Fn(&[u64]) -> Result<MicroBatch>) -> Result<(f64, u64)> {
         let items = (max_iters as u64 * self.options.micro_batch_size as u64).min(available);
         let (mut total, mut count) = (0f64, 0u64);
         let mut start = 0;
         while start < items {
             let end = (start + self.options.micro_batch_size as u64).min(items);
             let ids: Vec<u64> = (start..end).collect();
-            let micro = self.data.batch(Split::Val, &ids, self.model.config.padded_vocab_size)?;
+            let micro = batch(&ids)?;
             let loss = self.model.batch_loss(&micro.batch)?.detach();
             total += loss.to_scalar::<f32>()? as f64 * micro.scored as f64;
             count += micro.scored;
             start = end;
         }
-        Ok(Some(total / count as f64))
+        Ok((total, count))
     }
 
     /// Writes the weights, optimizer moments and state.json into `dir`, which must exist. The caller
@@ -220,8 +345,17 @@ impl Trainer {
             iter_num: step * self.options.accumulation as u64,
             tokens: self.tokens,
             settings: self.options.run_settings.clone(),
-            data: self.sampler.state,
+            data: match &self.order {
+                Order::Windows(sampler) => sampler.state,
+                Order::Mixture(_) => SamplerState { epoch: 0, position: 0 },
+            },
             train_windows: self.data.len(Split::Train),
+            mixture: self.options.mixture.clone(),
+            mixture_state: match &self.order {
+                Order::Mixture(sampler) => Some(sampler.state()),
+                Order::Windows(_) => None,
+            },
+            source_tokens: self.source_tokens.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&state).map_err(|e| Error::internal(format!("state.json: {e}")))?;
         write_atomically(&dir.join(STATE_FILE), &[&bytes])
@@ -238,6 +372,13 @@ impl Trainer {
             .map_err(|e| Error::input(&state_path, None, format!("is not a {STATE_FORMAT} training state ({e})")))?;
         if state.format != STATE_FORMAT {
             return Err(Error::input(&state_path, None, format!("is a {} state; this minilm resumes {STATE_FORMAT}", state.format)));
+        }
+        if let Some(change) = mixture_change(state.mixture.as_ref(), self.options.mixture.as_ref()) {
+            return Err(Error::usage(format!(
+                "cannot resume from {}: the mixture changed ({change}), so the run would not continue where it stopped. \
+                 Restore the mixture, or start a new run elsewhere that takes its weights as initial weights",
+                dir.display()
+            )));
         }
         if state.settings != self.options.run_settings {
             return Err(Error::usage(format!(
@@ -263,8 +404,45 @@ impl Trainer {
         self.model = Llama::new(self.options.model.clone(), params, &self.device)?.with_compute_dtype(precision.compute_dtype());
         self.optimizer = AdamW::new(self.options.optimizer.clone(), &self.model.params)?;
         self.optimizer.load(&self.model.params, &dir.join(OPTIMIZER_FILE), state.step, &self.device)?;
-        self.sampler.state = state.data;
+        match (&mut self.order, &state.mixture_state) {
+            (Order::Windows(sampler), _) => sampler.state = state.data,
+            (Order::Mixture(sampler), Some(saved)) => sampler.set_state(saved),
+            (Order::Mixture(_), None) => {
+                return Err(Error::input(&state_path, None, "has no mixture state; it was not saved by a mixture run"))
+            }
+        }
         self.tokens = state.tokens;
-        Ok(RestoredState { step: state.step, tokens: state.tokens })
+        if state.source_tokens.len() == self.source_tokens.len() {
+            self.source_tokens = state.source_tokens.clone();
+        }
+        Ok(RestoredState { step: state.step, tokens: state.tokens, source_tokens: self.source_tokens.clone() })
     }
+}
+
+/// What differs between the mixture a checkpoint was saved with and this run's, in words.
+fn mixture_change(saved: Option<&MixtureOptions>, now: Option<&MixtureOptions>) -> Option<String> {
+    let (saved, now) = match (saved, now) {
+        (None, None) => return None,
+        (Some(_), None) => return Some("the checkpoint was trained on a mixture, this run is not".into()),
+        (None, Some(_)) => return Some("this run is a mixture, the checkpoint's was not".into()),
+        (Some(saved), Some(now)) => (saved, now),
+    };
+    let names = |m: &MixtureOptions| m.sources.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+    let mut changes = Vec::new();
+    if names(saved) != names(now) {
+        changes.push(format!("sources [{}] are now [{}]", names(saved).join(", "), names(now).join(", ")));
+    } else {
+        for (a, b) in saved.sources.iter().zip(&now.sources) {
+            if a.weight != b.weight {
+                changes.push(format!("{}'s weight {} is now {}", a.name, a.weight, b.weight));
+            }
+            if a.path != b.path {
+                changes.push(format!("{}'s path {} is now {}", a.name, a.path.display(), b.path.display()));
+            }
+        }
+    }
+    if saved.on_exhausted != now.on_exhausted {
+        changes.push(format!("on_exhausted {:?} is now {:?}", saved.on_exhausted, now.on_exhausted).to_lowercase());
+    }
+    (!changes.is_empty()).then(|| changes.join("; "))
 }

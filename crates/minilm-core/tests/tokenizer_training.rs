@@ -1,0 +1,116 @@
+//! `minilm tokenizer train` against HF tokenizers' own training: on ordinary text minilm's bounded
+//! feed (words cut at MAX_WORD_BYTES) learns exactly the tokenizer `Tokenizer::train` learns; a
+//! pathological document costs little and is counted; sampling is deterministic.
+
+mod support;
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use minilm_core::data::parquet_writer::ParquetTextWriter;
+use minilm_core::data::tokenizer_training::{train_tokenizer, TrainTokenizerOptions, MAX_WORD_BYTES};
+use support::corpus::{brown_paragraphs, poems};
+use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
+use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
+
+fn corpus() -> Vec<String> {
+    let mut texts = poems(3000);
+    texts.extend(brown_paragraphs(2000));
+    texts
+}
+
+fn write_corpus(dir: &Path, texts: &[String]) {
+    let mut writer = ParquetTextWriter::create(&dir.join("part.parquet"), "text", "zstd", 1000).unwrap();
+    writer.write(&texts.iter().cloned().map(Some).collect::<Vec<_>>()).unwrap();
+    writer.close().unwrap();
+}
+
+fn options(input: &Path, output: &Path) -> TrainTokenizerOptions {
+    TrainTokenizerOptions {
+        input_dir: input.to_path_buf(),
+        output_dir: output.to_path_buf(),
+        text_key: "text".into(),
+        file_type: None,
+        vocab_size: 1200,
+        special_tokens: vec!["<unk>".into(), "<s>".into(), "</s>".into()],
+        max_documents: None,
+        sample_fraction: 1.0,
+        seed: 42,
+    }
+}
+
+/// The same tokenizer trained by HF tokenizers' `Tokenizer::train` on the same texts.
+fn hf_trained(texts: &[String], vocab_size: usize) -> String {
+    let specials = ["<unk>", "<s>", "</s>"].map(|t| AddedToken::from(t, true)).to_vec();
+    let mut trainer = BpeTrainerBuilder::new()
+        .vocab_size(vocab_size)
+        .min_frequency(0)
+        .show_progress(false)
+        .special_tokens(specials)
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .build();
+    let mut tokenizer = TokenizerBuilder::<BPE, _, ByteLevel, _, ByteLevelDecoder>::new()
+        .with_model(BPE::default())
+        .with_normalizer(None::<tokenizers::NormalizerWrapper>)
+        .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
+        .with_post_processor(None::<tokenizers::PostProcessorWrapper>)
+        .with_decoder(Some(ByteLevelDecoder::default()))
+        .build()
+        .unwrap();
+    tokenizer.train(&mut trainer, texts.iter()).unwrap();
+    tokenizer.to_string(true).unwrap()
+}
+
+fn model_of(json: &str) -> serde_json::Value {
+    serde_json::from_str::<serde_json::Value>(json).unwrap()["model"].clone()
+}
+
+#[test]
+fn on_ordinary_text_it_learns_what_hf_tokenizers_learns() {
+    let (input, output) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let texts = corpus();
+    write_corpus(input.path(), &texts);
+    let summary = train_tokenizer(&options(input.path(), output.path()), &AtomicBool::new(false)).unwrap();
+    assert_eq!((summary.documents, summary.long_words), (texts.len() as u64, 0));
+    let ours = std::fs::read_to_string(output.path().join("tokenizer.json")).unwrap();
+    assert_eq!(model_of(&ours), model_of(&hf_trained(&texts, 1200)), "the same vocabulary and merges");
+}
+
+#[test]
+fn a_huge_repeated_word_is_counted_in_pieces_and_encodes_as_hf_does() {
+    let (input, output) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut texts = corpus();
+    texts.insert(100, "嗯".repeat(200_000));
+    write_corpus(input.path(), &texts);
+    let summary = train_tokenizer(&options(input.path(), output.path()), &AtomicBool::new(false)).unwrap();
+    assert_eq!(summary.long_words, 1);
+    let tokenizer = Tokenizer::from_file(output.path().join("tokenizer.json")).unwrap();
+    let longest = tokenizer.get_vocab(false).keys().map(|t| t.chars().count()).max().unwrap();
+    assert!(longest <= MAX_WORD_BYTES, "no token longer than the cap: {longest}");
+    // What HF tokenizers does with the file is the encoding: it round-trips every text.
+    for text in [&texts[0], &texts[100], &texts[4000]] {
+        let ids = tokenizer.encode(text.as_str(), false).unwrap().get_ids().to_vec();
+        assert_eq!(&tokenizer.decode(&ids, false).unwrap(), text);
+    }
+}
+
+#[test]
+fn samples_are_deterministic_and_bounded() {
+    let input = tempfile::tempdir().unwrap();
+    write_corpus(input.path(), &corpus());
+    let run = |fraction: f64, max: Option<u64>| {
+        let output = tempfile::tempdir().unwrap();
+        let mut o = options(input.path(), output.path());
+        o.sample_fraction = fraction;
+        o.max_documents = max;
+        let summary = train_tokenizer(&o, &AtomicBool::new(false)).unwrap();
+        (summary.documents, std::fs::read_to_string(output.path().join("tokenizer.json")).unwrap())
+    };
+    let (half, first) = run(0.5, None);
+    assert!((2200..2800).contains(&half), "{half} of 5000");
+    assert_eq!(run(0.5, None), (half, first), "the same sample twice");
+    assert_eq!(run(1.0, Some(700)).0, 700);
+    assert_eq!(run(0.5, Some(700)).0, 700);
+}
