@@ -99,7 +99,7 @@ test('the reference pretrain.yaml loads unchanged and resolves as litgpt does', 
   assert.deepEqual(config.eval, { interval: 1000, max_new_tokens: null, max_iters: 100, initial_validation: false, final_validation: true });
   assert.deepEqual(config.optimizer, { lr: 0.001, weight_decay: 0.1, betas: [0.9, 0.95], eps: 1e-8 });
   assert.equal(config.out_dir, path.join(cwd, 'MiniLM/out/pretrain/minilm/108m'));
-  assert.deepEqual(config.data, { data_path: path.join(cwd, 'MiniLM/data/pretrain/smol_chinese/processed'), split_names: null });
+  assert.deepEqual(config.data, { data_path: path.join(cwd, 'MiniLM/data/pretrain/smol_chinese/processed'), split_names: null, mixture: null });
   assert.equal(config.tokenizer_dir, path.join(cwd, 'MiniLM/minimind_tokenizer'));
   assert.equal(config.initial_checkpoint_dir, null);
   assert.equal(config.resume, false);
@@ -138,7 +138,7 @@ test("the repository's configs load, with paths inside the repository", () => {
   const pretrain = loadPretrainConfig({ configFile: 'configs/pretrain.yaml', cwd: repoRoot });
   assert.equal(modelSize(pretrain.model, 512).parameters, 108_749_568);
   assert.equal(pretrain.out_dir, path.join(repoRoot, 'out/pretrain/108m'));
-  assert.deepEqual(pretrain.data, { data_path: path.join(repoRoot, 'data/pretrain/processed'), split_names: ['train', 'val'] });
+  assert.deepEqual(pretrain.data, { data_path: path.join(repoRoot, 'data/pretrain/processed'), split_names: ['train', 'val'], mixture: null });
   assert.equal(pretrain.tokenizer_dir, path.join(repoRoot, 'data/pretrain/processed/tokenizer'));
   assert.ok(!pretrain.warnings.some((w) => w.includes('wandb')));
 
@@ -179,7 +179,7 @@ test('overrides: jsonargparse style, values read as YAML, applied before validat
   assert.equal(config.train.micro_batch_size, 4);
   assert.equal(config.train.gradient_accumulation_steps, 160);
   assert.equal(config.out_dir, path.join(cwd, 'out/x'));
-  assert.deepEqual(config.data, { data_path: path.join(cwd, 'p'), split_names: ['tr', 'va'] });
+  assert.deepEqual(config.data, { data_path: path.join(cwd, 'p'), split_names: ['tr', 'va'], mixture: null });
   assert.equal(config.optimizer.lr, 3e-4);
   assert.deepEqual(config.optimizer.betas, [0.9, 0.99]);
   assert.equal(config.train.max_steps, 100);
