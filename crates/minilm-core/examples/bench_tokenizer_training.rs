@@ -11,11 +11,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use minilm_core::data::parquet_writer::ParquetTextWriter;
-use minilm_core::data::tokenizer_training::{train_tokenizer, TrainTokenizerOptions};
-use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
-use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, TokenizerBuilder};
+use minilm_core::data::tokenizer_training::{bpe_trainer, byte_level_tokenizer, train_tokenizer, TrainTokenizerOptions};
+use tokenizers::models::bpe::BPE;
 
 const VOCAB: usize = 6400;
 const TARGET_BYTES: usize = 10_000_000;
@@ -68,22 +65,9 @@ fn corpus() -> Vec<String> {
 }
 
 fn hf_train(texts: &[String]) -> f64 {
-    let specials = ["<unk>", "<s>", "</s>"].map(|t| AddedToken::from(t, true)).to_vec();
-    let mut trainer = BpeTrainerBuilder::new()
-        .vocab_size(VOCAB)
-        .min_frequency(0)
-        .show_progress(false)
-        .special_tokens(specials)
-        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
-        .build();
-    let mut tokenizer = TokenizerBuilder::<BPE, _, ByteLevel, _, ByteLevelDecoder>::new()
-        .with_model(BPE::default())
-        .with_normalizer(None::<tokenizers::NormalizerWrapper>)
-        .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
-        .with_post_processor(None::<tokenizers::PostProcessorWrapper>)
-        .with_decoder(Some(ByteLevelDecoder::default()))
-        .build()
-        .unwrap();
+    let specials = ["<unk>", "<s>", "</s>"].map(String::from);
+    let mut trainer = bpe_trainer(VOCAB, &specials);
+    let mut tokenizer = byte_level_tokenizer(BPE::default()).unwrap();
     let started = Instant::now();
     tokenizer.train(&mut trainer, texts.iter()).unwrap();
     started.elapsed().as_secs_f64()

@@ -8,12 +8,10 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use minilm_core::data::parquet_writer::ParquetTextWriter;
-use minilm_core::data::tokenizer_training::{train_tokenizer, TrainTokenizerOptions, MAX_WORD_BYTES};
+use minilm_core::data::tokenizer_training::{bpe_trainer, byte_level_tokenizer, train_tokenizer, TrainTokenizerOptions, MAX_WORD_BYTES};
 use support::corpus::{brown_paragraphs, poems};
-use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
-use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
+use tokenizers::models::bpe::BPE;
+use tokenizers::Tokenizer;
 
 fn corpus() -> Vec<String> {
     let mut texts = poems(3000);
@@ -43,22 +41,9 @@ fn options(input: &Path, output: &Path) -> TrainTokenizerOptions {
 
 /// The same tokenizer trained by HF tokenizers' `Tokenizer::train` on the same texts.
 fn hf_trained(texts: &[String], vocab_size: usize) -> String {
-    let specials = ["<unk>", "<s>", "</s>"].map(|t| AddedToken::from(t, true)).to_vec();
-    let mut trainer = BpeTrainerBuilder::new()
-        .vocab_size(vocab_size)
-        .min_frequency(0)
-        .show_progress(false)
-        .special_tokens(specials)
-        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
-        .build();
-    let mut tokenizer = TokenizerBuilder::<BPE, _, ByteLevel, _, ByteLevelDecoder>::new()
-        .with_model(BPE::default())
-        .with_normalizer(None::<tokenizers::NormalizerWrapper>)
-        .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
-        .with_post_processor(None::<tokenizers::PostProcessorWrapper>)
-        .with_decoder(Some(ByteLevelDecoder::default()))
-        .build()
-        .unwrap();
+    let specials = ["<unk>", "<s>", "</s>"].map(String::from);
+    let mut trainer = bpe_trainer(vocab_size, &specials);
+    let mut tokenizer = byte_level_tokenizer(BPE::default()).unwrap();
     tokenizer.train(&mut trainer, texts.iter()).unwrap();
     tokenizer.to_string(true).unwrap()
 }

@@ -17,9 +17,12 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
-use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::models::bpe::{BpeTrainer, BpeTrainerBuilder, BPE};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, TokenizerBuilder, Trainer};
+use tokenizers::{
+    AddedToken, NormalizerWrapper, OffsetReferential, OffsetType, PostProcessorWrapper, PreTokenizedString, PreTokenizer, TokenizerBuilder,
+    TokenizerImpl, Trainer,
+};
 
 use crate::data::prepare_state::is_validation;
 use crate::data::readers::open_reader;
@@ -76,15 +79,8 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
     }
     let (file_type, files) = find_input_files(&options.input_dir, options.file_type)?;
 
-    let specials: Vec<AddedToken> = options.special_tokens.iter().map(|t| AddedToken::from(t.clone(), true)).collect();
-    let mut trainer = BpeTrainerBuilder::new()
-        .vocab_size(options.vocab_size)
-        .min_frequency(0)
-        .show_progress(false)
-        .special_tokens(specials)
-        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
-        .build();
-    let pre_tokenizer = ByteLevel::new(false, true, true);
+    let mut trainer = bpe_trainer(options.vocab_size, &options.special_tokens);
+    let pre_tokenizer = pre_tokenizer();
 
     // The trainer pulls texts from an iterator that cannot fail, so the first error waits here.
     let failure: Mutex<Option<Error>> = Mutex::new(None);
@@ -171,14 +167,7 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
     }
     let mut model = BPE::default();
     let special_tokens = trainer.train(&mut model).map_err(|e| Error::usage(format!("tokenizer training failed: {e}")))?;
-    let mut tokenizer = TokenizerBuilder::<BPE, _, ByteLevel, _, ByteLevelDecoder>::new()
-        .with_model(model)
-        .with_normalizer(None::<tokenizers::NormalizerWrapper>)
-        .with_pre_tokenizer(Some(pre_tokenizer))
-        .with_post_processor(None::<tokenizers::PostProcessorWrapper>)
-        .with_decoder(Some(ByteLevelDecoder::default()))
-        .build()
-        .map_err(|e| Error::usage(format!("cannot build the tokenizer: {e}")))?;
+    let mut tokenizer = byte_level_tokenizer(model)?;
     tokenizer.add_special_tokens(special_tokens).map_err(|e| Error::usage(format!("cannot add the special tokens: {e}")))?;
 
     let out = &options.output_dir;
@@ -196,6 +185,38 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
         vocab_size: tokenizer.get_vocab_size(true),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The BPE trainer of a byte-level tokenizer like the reference one: every byte in the alphabet, no
+/// minimum frequency, the special tokens first.
+pub fn bpe_trainer(vocab_size: usize, special_tokens: &[String]) -> BpeTrainer {
+    let specials: Vec<AddedToken> = special_tokens.iter().map(|t| AddedToken::from(t.clone(), true)).collect();
+    BpeTrainerBuilder::new()
+        .vocab_size(vocab_size)
+        .min_frequency(0)
+        .show_progress(false)
+        .special_tokens(specials)
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .build()
+}
+
+/// GPT-2's byte-level pre-tokenizer, without a prefix space, with its regex split.
+pub fn pre_tokenizer() -> ByteLevel {
+    ByteLevel::new(false, true, true)
+}
+
+pub type ByteLevelTokenizer = TokenizerImpl<BPE, NormalizerWrapper, ByteLevel, PostProcessorWrapper, ByteLevelDecoder>;
+
+/// A tokenizer around `model`: no normaliser or post-processor, the byte-level pre-tokenizer and decoder.
+pub fn byte_level_tokenizer(model: BPE) -> Result<ByteLevelTokenizer> {
+    TokenizerBuilder::new()
+        .with_model(model)
+        .with_normalizer(None)
+        .with_pre_tokenizer(Some(pre_tokenizer()))
+        .with_post_processor(None)
+        .with_decoder(Some(ByteLevelDecoder::default()))
+        .build()
+        .map_err(|e| Error::usage(format!("cannot build the tokenizer: {e}")))
 }
 
 /// The chat template a trained tokenizer carries: each turn is BOS, the role, a newline, the content, EOS
