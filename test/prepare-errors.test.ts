@@ -123,7 +123,7 @@ test('bad flags and folders', async () => {
   await prepareFails('/does/not/exist', /input folder \/does\/not\/exist: does not exist/);
   mkdirSync(path.join(dir, 'x'));
   writeFileSync(path.join(dir, 'x', 'b.csv'), 'text\nhello\n');
-  await prepareFails(dir, /mixes file types \(1 \.jsonl, 1 \.csv\); choose one with file_type/);
+  await prepareFails(dir, /mixes file types \(1 \.jsonl, 1 \.csv\); choose one with file_type, or read them all with file_type auto/);
   const unknown = await runCli(['prepare', '--input_dir', dir, '--outptu_dir', 'x', '--tokenizer_path', minimindTokenizer]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /Unknown argument: outptu_dir|Missing required argument: output_dir/);

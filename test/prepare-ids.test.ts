@@ -68,6 +68,15 @@ test('JSON as HF datasets ship it (.jsonl.gz beside .jsonl, a .json array, a nes
   await prepareAndCompare(arrays, corpus.slice(0, 300), ['--text_key', 'meta.content']);
 });
 
+test('a folder of mixed kinds is read whole with --file_type auto, in sorted path order: ids equal HF tokenizers', async () => {
+  const input = tempDir('mixed');
+  writeParquetTexts(path.join(input, 'a.parquet'), [corpus.slice(0, 300)]);
+  writeFileSync(path.join(input, 'b.jsonl.gz'), gzipSync(`${corpus.slice(300, 600).map((text) => JSON.stringify({ text })).join('\n')}\n`));
+  writeCsv(path.join(input, 'c/d.csv'), corpus.slice(600, 900));
+  const { result } = await prepareAndCompare(input, corpus.slice(0, 900), ['--file_type', 'auto']);
+  assert.match(result.stdout, /prepared 3 \.parquet, \.jsonl, \.csv files/);
+});
+
 test('CSV with quoted newlines, commas and quotes: ids equal HF tokenizers', async () => {
   const input = tempDir('csv');
   const texts = [...corpus.slice(0, 500), 'a "quoted", comma\nand a\r\nnewline'];

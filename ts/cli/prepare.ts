@@ -38,8 +38,8 @@ export function prepareCommand(yargs: Argv): Argv {
         .option('file_type', {
           alias: 'file-type',
           type: 'string',
-          choices: ['parquet', 'jsonl', 'csv'],
-          describe: 'Input type [default: the one type found in input_dir]',
+          choices: ['parquet', 'jsonl', 'csv', 'auto'],
+          describe: 'Input type; auto reads every type in a mixed folder [default: the one type found in input_dir]',
         })
         .option('fast_dev_run', {
           alias: 'fast-dev-run',
@@ -165,18 +165,26 @@ export async function runPrepare(options: PrepareOptions): Promise<PrepareSummar
   }
 }
 
+/** `parquet` → `.parquet`; a mixed folder's `parquet+jsonl` → `.parquet, .jsonl`. */
+function fileKinds(fileType: string): string {
+  return fileType
+    .split('+')
+    .map((kind) => `.${kind}`)
+    .join(', ');
+}
+
 function printSummary(s: PrepareSummary): void {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const report = s.filterReport ? readFilterReport(s.outputDir) : null;
   if (s.dryRun) {
-    out(`screened ${thousands(s.files)} .${s.fileType} files (dry run: nothing tokenized)`);
+    out(`screened ${thousands(s.files)} ${fileKinds(s.fileType)} files (dry run: nothing tokenized)`);
     if (report) printFilterReport(report, out);
     out(`  report: ${s.filterReport}`);
     return;
   }
   if (s.alreadyComplete) out(`${s.outputDir} is already complete; nothing to do.`);
   const resumed = s.filesResumed > 0 && !s.alreadyComplete ? ` (resumed after ${thousands(s.filesResumed)} finished files)` : '';
-  out(`prepared ${thousands(s.files)} .${s.fileType} files into ${s.outputDir}${resumed}`);
+  out(`prepared ${thousands(s.files)} ${fileKinds(s.fileType)} files into ${s.outputDir}${resumed}`);
   const split = (name: string, x: PrepareSummary['train']) =>
     out(`  ${name.padEnd(6)}${thousands(x.documents)} documents, ${thousands(x.tokens)} tokens, ${x.chunks} chunk${x.chunks === 1 ? '' : 's'} (${s.dtype})`);
   split('train', s.train);

@@ -1,6 +1,6 @@
 // `minilm tokenizer train`.
 import type { Argv } from 'yargs';
-import { trainTokenizer } from '../data/tokenizer.js';
+import { trainTokenizer, type TrainTokenizerOptions } from '../data/tokenizer.js';
 import { native } from '../native.js';
 import { formatBytes, formatDuration, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
@@ -17,7 +17,7 @@ export function tokenizerCommand(yargs: Argv): Argv {
         .option('input_dir', { alias: 'input-dir', type: 'string', demandOption: true, describe: 'Folder searched recursively for input files' })
         .option('output_dir', { alias: 'output-dir', type: 'string', demandOption: true, describe: 'Receives tokenizer.json and tokenizer_config.json' })
         .option('text_key', { alias: 'text-key', type: 'string', default: d.textKey, describe: 'Column or key holding the text' })
-        .option('file_type', { alias: 'file-type', type: 'string', choices: ['parquet', 'jsonl', 'csv'], describe: 'Input type [default: inferred]' })
+        .option('file_type', { alias: 'file-type', type: 'string', choices: ['parquet', 'jsonl', 'csv', 'auto'], describe: 'Input type; auto reads every type [default: inferred]' })
         .option('vocab_size', { alias: 'vocab-size', type: 'number', default: d.vocabSize, describe: 'Vocabulary size, special tokens included' })
         .option('special_tokens', {
           alias: 'special-tokens',
@@ -44,7 +44,7 @@ export function tokenizerCommand(yargs: Argv): Argv {
             inputDir: argv.input_dir,
             outputDir: argv.output_dir,
             textKey: argv.text_key,
-            fileType: argv.file_type as 'parquet' | 'jsonl' | 'csv' | undefined,
+            fileType: argv.file_type as TrainTokenizerOptions['fileType'],
             vocabSize: positiveInteger('vocab_size', argv.vocab_size),
             specialTokens: argv.special_tokens
               .split(',')

@@ -82,7 +82,7 @@ fn minilm_train(texts: &[String]) -> f64 {
         input_dir: input.path().to_path_buf(),
         output_dir: output.path().to_path_buf(),
         text_key: "text".into(),
-        file_type: None,
+        file_type: Default::default(),
         vocab_size: VOCAB,
         special_tokens: vec!["<unk>".into(), "<s>".into(), "</s>".into()],
         max_documents: None,

@@ -51,7 +51,7 @@ fn options(input: &Path, output: &Path, num_workers: usize) -> PrepareOptions {
         input_dir: input.to_path_buf(),
         output_dir: output.to_path_buf(),
         text_key: "text".into(),
-        file_type: None,
+        file_type: Default::default(),
         tokenizer_path: tokenizer(),
         fast_dev_run: false,
         num_workers,

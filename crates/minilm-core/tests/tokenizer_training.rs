@@ -30,7 +30,7 @@ fn options(input: &Path, output: &Path) -> TrainTokenizerOptions {
         input_dir: input.to_path_buf(),
         output_dir: output.to_path_buf(),
         text_key: "text".into(),
-        file_type: None,
+        file_type: Default::default(),
         vocab_size: 1200,
         special_tokens: vec!["<unk>".into(), "<s>".into(), "</s>".into()],
         max_documents: None,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use minilm_core::data::prepare::{self, PrepareOptions, SplitSummary, Summary};
-use minilm_core::data::sources::{FileType, DEFAULT_TEXT_KEY};
+use minilm_core::data::sources::{FileSelection, DEFAULT_TEXT_KEY};
 use minilm_core::data::token_dtype::TokenDtype;
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -24,8 +24,8 @@ pub struct PrepareArgs {
     pub tokenizer_path: String,
     /// Column or key holding the text.
     pub text_key: Option<String>,
-    /// Default: the one kind of supported file found in inputDir.
-    #[napi(ts_type = "'parquet' | 'jsonl' | 'csv'")]
+    /// Default: the one kind of supported file found in inputDir. `auto` reads every kind in a mixed folder.
+    #[napi(ts_type = "'parquet' | 'jsonl' | 'csv' | 'auto'")]
     pub file_type: Option<String>,
     /// Only the first `fastDevRunDocuments` documents.
     pub fast_dev_run: Option<bool>,
@@ -60,7 +60,7 @@ impl TryFrom<PrepareArgs> for PrepareOptions {
             output_dir: PathBuf::from(args.output_dir),
             tokenizer_path: PathBuf::from(args.tokenizer_path),
             text_key: args.text_key.unwrap_or_else(|| DEFAULT_TEXT_KEY.into()),
-            file_type: args.file_type.as_deref().map(FileType::parse).transpose().map_err(to_napi)?,
+            file_type: FileSelection::parse(args.file_type.as_deref()).map_err(to_napi)?,
             fast_dev_run: args.fast_dev_run.unwrap_or(false),
             num_workers: args.num_workers.map_or(prepare::DEFAULT_NUM_WORKERS, |n| n as usize),
             chunk_size: args.chunk_size.map(|v| count("chunk_size", v)).transpose()?.unwrap_or(prepare::DEFAULT_CHUNK_SIZE),

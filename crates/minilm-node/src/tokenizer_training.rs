@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use minilm_core::data::sources::{FileType, DEFAULT_TEXT_KEY};
+use minilm_core::data::sources::{FileSelection, DEFAULT_TEXT_KEY};
 use minilm_core::data::tokenizer_training::{self, TrainTokenizerOptions, TrainTokenizerSummary};
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -18,7 +18,8 @@ pub struct TrainTokenizerArgs {
     /// Receives tokenizer.json and tokenizer_config.json.
     pub output_dir: String,
     pub text_key: Option<String>,
-    #[napi(ts_type = "'parquet' | 'jsonl' | 'csv'")]
+    /// Default: the one kind found in inputDir; `auto` reads every kind.
+    #[napi(ts_type = "'parquet' | 'jsonl' | 'csv' | 'auto'")]
     pub file_type: Option<String>,
     /// Special tokens included.
     pub vocab_size: Option<u32>,
@@ -40,7 +41,7 @@ impl TryFrom<TrainTokenizerArgs> for TrainTokenizerOptions {
             input_dir: PathBuf::from(args.input_dir),
             output_dir: PathBuf::from(args.output_dir),
             text_key: args.text_key.unwrap_or_else(|| DEFAULT_TEXT_KEY.into()),
-            file_type: args.file_type.as_deref().map(FileType::parse).transpose().map_err(to_napi)?,
+            file_type: FileSelection::parse(args.file_type.as_deref()).map_err(to_napi)?,
             vocab_size: args.vocab_size.map(|v| v as usize).unwrap_or(tokenizer_training::DEFAULT_VOCAB_SIZE),
             special_tokens: args.special_tokens.unwrap_or_else(default_special_tokens),
             max_documents: args.max_documents.map(|v| count("max_documents", v)).transpose()?,

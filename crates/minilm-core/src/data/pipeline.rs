@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::data::readers::{open_reader, RawBatch, Texts};
-use crate::data::sources::{FileType, InputFile};
+use crate::data::sources::InputFile;
 use crate::error::{Error, Result};
 
 /// Reported to the caller a few times a second while a pass runs.
@@ -94,7 +94,6 @@ impl<'a> PassProgress<'a> {
 /// One pass over `files[start_file..]`.
 pub struct Pass<'a> {
     pub files: &'a [InputFile],
-    pub file_type: FileType,
     pub text_key: &'a str,
     pub start_file: usize,
     /// Rows read before `start_file` (what `max_rows` counts from).
@@ -167,7 +166,7 @@ impl Pass<'_> {
             if full(rows) {
                 break;
             }
-            let mut reader = match open_reader(self.file_type, &file.path, self.text_key) {
+            let mut reader = match open_reader(file.kind, &file.path, self.text_key) {
                 Ok(reader) => reader,
                 Err(e) => {
                     send(Job::Failed(e));

@@ -20,7 +20,7 @@ use crate::data::prepare_state::{is_validation, PrepareState, Settings, SplitSta
 use crate::data::readers::RawBatch;
 use crate::data::screen::{self, DroppedRows, FilterReport, ScreenFingerprint, ScreenJob, ScreenSettings};
 use crate::data::shards::{max_chunk_tokens, ChunkWriter, INDEX_FILE};
-use crate::data::sources::{find_input_files, FileType, InputFile};
+use crate::data::sources::{find_input_files, kinds_label, FileSelection, InputFile};
 use crate::data::token_dtype::TokenDtype;
 use crate::data::tokenizer::DocumentTokenizer;
 use crate::error::{Error, IoContext, Result};
@@ -41,7 +41,7 @@ pub struct PrepareOptions {
     pub input_dir: PathBuf,
     pub output_dir: PathBuf,
     pub text_key: String,
-    pub file_type: Option<FileType>,
+    pub file_type: FileSelection,
     pub tokenizer_path: PathBuf,
     pub fast_dev_run: bool,
     /// Tokenizing threads; 0 means one per core.
@@ -67,6 +67,7 @@ pub struct SplitSummary {
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
     pub output_dir: String,
+    /// The kinds of input read: `parquet`, or `parquet+jsonl` for a mixed folder read with `auto`.
     pub file_type: String,
     pub dtype: String,
     pub files: usize,
@@ -102,7 +103,8 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
     if options.text_key.is_empty() {
         return Err(Error::usage("text_key must not be empty"));
     }
-    let (file_type, files) = find_input_files(&options.input_dir, options.file_type)?;
+    let files = find_input_files(&options.input_dir, options.file_type)?;
+    let file_type = kinds_label(&files);
     let tokenizer = Arc::new(DocumentTokenizer::load(&options.tokenizer_path)?);
     let dtype = tokenizer.dtype(options.dtype)?;
     if options.chunk_size == 0 || options.chunk_size > max_chunk_tokens(dtype) {
@@ -117,10 +119,10 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
         if options.num_workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { options.num_workers };
     let max_rows = options.fast_dev_run.then_some(FAST_DEV_RUN_DOCUMENTS);
     let screen_fingerprint = (!options.screen.is_empty())
-        .then(|| ScreenFingerprint::new(&options.screen, file_type, &options.text_key, max_rows, &files))
+        .then(|| ScreenFingerprint::new(&options.screen, &file_type, &options.text_key, max_rows, &files))
         .transpose()?;
     let settings = Settings {
-        file_type: file_type.name().to_owned(),
+        file_type: file_type.clone(),
         text_key: options.text_key.clone(),
         tokenizer: tokenizer.fingerprint.clone(),
         dtype,
@@ -140,7 +142,6 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
     let earlier = PrepareState::load(output_dir)?;
     let pass = |start_file: usize, start_rows: u64| Pass {
         files: &files,
-        file_type,
         text_key: &options.text_key,
         start_file,
         start_rows,
@@ -162,7 +163,7 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
             )));
         }
         let screening = screen::screen(screen_job(fingerprint), on_progress, started)?;
-        return Ok(Summary::dry_run(options, file_type, dtype, files.len(), num_workers, &screening.report, started));
+        return Ok(Summary::dry_run(options, &file_type, dtype, files.len(), num_workers, &screening.report, started));
     }
 
     let state = match earlier {
@@ -196,7 +197,7 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
     let dropped_by = |f: &dyn Fn(&FilterReport) -> u64| report.as_ref().map(f).unwrap_or(0);
     Ok(Summary {
         output_dir: output_dir.display().to_string(),
-        file_type: file_type.name().to_owned(),
+        file_type,
         dtype: dtype.name().to_owned(),
         files: files.len(),
         files_resumed,
@@ -221,7 +222,7 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
 impl Summary {
     fn dry_run(
         options: &PrepareOptions,
-        file_type: FileType,
+        file_type: &str,
         dtype: TokenDtype,
         files: usize,
         num_workers: usize,
@@ -231,7 +232,7 @@ impl Summary {
         let empty = || SplitSummary { documents: 0, tokens: 0, chunks: 0 };
         Summary {
             output_dir: options.output_dir.display().to_string(),
-            file_type: file_type.name().to_owned(),
+            file_type: file_type.to_owned(),
             dtype: dtype.name().to_owned(),
             files,
             files_resumed: 0,

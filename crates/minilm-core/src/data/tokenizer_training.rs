@@ -26,7 +26,7 @@ use tokenizers::{
 
 use crate::data::prepare_state::is_validation;
 use crate::data::readers::open_reader;
-use crate::data::sources::{find_input_files, FileType};
+use crate::data::sources::{find_input_files, FileSelection};
 use crate::error::{Error, IoContext, Result};
 use crate::util::stable_hash;
 
@@ -42,7 +42,7 @@ pub struct TrainTokenizerOptions {
     pub input_dir: PathBuf,
     pub output_dir: PathBuf,
     pub text_key: String,
-    pub file_type: Option<FileType>,
+    pub file_type: FileSelection,
     pub vocab_size: usize,
     /// In id order from 0; by convention unknown, beginning and end of sequence.
     pub special_tokens: Vec<String>,
@@ -77,7 +77,7 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
     if !(options.sample_fraction > 0.0 && options.sample_fraction <= 1.0) {
         return Err(Error::usage(format!("sample_fraction must be above 0 and at most 1, not {}", options.sample_fraction)));
     }
-    let (file_type, files) = find_input_files(&options.input_dir, options.file_type)?;
+    let files = find_input_files(&options.input_dir, options.file_type)?;
 
     let mut trainer = bpe_trainer(options.vocab_size, &options.special_tokens);
     let pre_tokenizer = pre_tokenizer();
@@ -96,7 +96,7 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
         .iter()
         .flat_map(|file| {
             let file_hash = stable_hash(file.relative.as_bytes());
-            let mut reader = Some(open_reader(file_type, &file.path, &options.text_key));
+            let mut reader = Some(open_reader(file.kind, &file.path, &options.text_key));
             std::iter::from_fn(move || {
                 if stopped() {
                     return None;

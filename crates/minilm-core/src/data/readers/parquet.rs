@@ -30,12 +30,10 @@ impl ParquetReader {
             )
         })?;
         let path_in_schema = text_column_path(builder.schema().fields(), text_key).map_err(|message| Error::input(path, None, message))?;
-        let leaf = builder
-            .parquet_schema()
-            .columns()
-            .iter()
-            .position(|column| column.path().parts() == path_in_schema.as_slice())
-            .ok_or_else(|| Error::input(path, None, format!("column '{text_key}' is not a plain Parquet column (inside a list or map?)")))?;
+        let leaf =
+            builder.parquet_schema().columns().iter().position(|column| column.path().parts() == path_in_schema.as_slice()).ok_or_else(
+                || Error::input(path, None, format!("column '{text_key}' is not a plain Parquet column (inside a list or map?)")),
+            )?;
         let mask = ProjectionMask::leaves(builder.parquet_schema(), [leaf]);
         let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
         let batches = builder
@@ -100,8 +98,8 @@ impl DocumentReader for ParquetReader {
                 format!("cannot decode the data ({e}); expected a complete, uncorrupted Parquet file"),
             )
         })?;
-        let texts =
-            strings(&innermost(batch.column(0))).map_err(|message| Error::input(&self.path, Some(format!("near row {}", first_row + 1)), message))?;
+        let texts = strings(&innermost(batch.column(0)))
+            .map_err(|message| Error::input(&self.path, Some(format!("near row {}", first_row + 1)), message))?;
         self.next_row += texts.len() as u64;
         let file_fraction = self.next_row as f64 / self.total_rows.max(1) as f64;
         Ok(Some(RawBatch { first_row, texts: Texts::Decoded(texts), file_fraction }))

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::pipeline::{Pass, PassProgress, Progress, Sink};
 use crate::data::readers::{open_reader, RawBatch};
-use crate::data::sources::{FileType, InputFile};
+use crate::data::sources::InputFile;
 use crate::error::{Error, IoContext, Result};
 use crate::util::{stable_hash, write_atomically};
 use filters::{FilterSet, Filters, Verdict, RULES};
@@ -89,7 +89,7 @@ pub struct ScreenFingerprint {
 }
 
 impl ScreenFingerprint {
-    pub fn new(settings: &ScreenSettings, file_type: FileType, text_key: &str, max_rows: Option<u64>, files: &[InputFile]) -> Result<Self> {
+    pub fn new(settings: &ScreenSettings, file_type: &str, text_key: &str, max_rows: Option<u64>, files: &[InputFile]) -> Result<Self> {
         let mut dedup = settings.dedup.clone();
         dedup.sort();
         dedup.dedup();
@@ -105,7 +105,7 @@ impl ScreenFingerprint {
             dedup,
             filters: settings.filters.clone(),
             blocklist,
-            file_type: file_type.name().to_owned(),
+            file_type: file_type.to_owned(),
             text_key: text_key.to_owned(),
             max_rows,
             files: files.iter().map(|f| (f.relative.clone(), f.size)).collect(),
@@ -395,7 +395,7 @@ fn fill_duplicate_examples(
 ) -> Result<()> {
     let wanted: BTreeSet<(usize, u64)> =
         examples.values().flat_map(|pairs| pairs.iter().flat_map(|(&d, &k)| [dropped.locate(d), dropped.locate(k)])).collect();
-    let texts = read_rows(pass.files, pass.file_type, pass.text_key, &wanted)?;
+    let texts = read_rows(pass.files, pass.text_key, &wanted)?;
     let location = |n: u64| {
         let (file, row) = dropped.locate(n);
         Location { file: pass.files[file].relative.clone(), row: row + 1, snippet: texts.get(&(file, row)).cloned().unwrap_or_default() }
@@ -411,12 +411,7 @@ fn fill_duplicate_examples(
 }
 
 /// The snippets of the given (file, row)s, reading each file only as far as its last wanted row.
-fn read_rows(
-    files: &[InputFile],
-    file_type: FileType,
-    text_key: &str,
-    wanted: &BTreeSet<(usize, u64)>,
-) -> Result<BTreeMap<(usize, u64), String>> {
+fn read_rows(files: &[InputFile], text_key: &str, wanted: &BTreeSet<(usize, u64)>) -> Result<BTreeMap<(usize, u64), String>> {
     let mut found = BTreeMap::new();
     let by_file: BTreeMap<usize, BTreeSet<u64>> = wanted.iter().fold(BTreeMap::new(), |mut m, &(f, r)| {
         m.entry(f).or_default().insert(r);
@@ -424,7 +419,7 @@ fn read_rows(
     });
     for (file, rows) in by_file {
         let last = *rows.last().unwrap();
-        let mut reader = open_reader(file_type, &files[file].path, text_key)?;
+        let mut reader = open_reader(files[file].kind, &files[file].path, text_key)?;
         while let Some(batch) = reader.next_batch()? {
             if batch.first_row > last {
                 break;
