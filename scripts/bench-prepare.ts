@@ -5,8 +5,7 @@
 //   npm run bench:prepare -- --target_mb 2100 --memory_only   # the bounded-memory check on >= 2 GB
 //   npm run bench:prepare -- --target_mb 1 --screening        # dedup and filters beside the plain run, on the
 //                                                             # corpus once (no repeats to dedup away)
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,6 +13,7 @@ import { Tokenizer } from 'tokenizers';
 import { writeParquetTexts } from '../ts/index.js';
 import { brownParagraphs, poems } from '../test/support/corpus.js';
 import { cliPath, minimindTokenizer, repoRoot } from '../test/support/cli.js';
+import { runMeasured } from './peak-rss.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -51,7 +51,7 @@ function buildCorpus(): { bytes: number; documents: number } {
   return { bytes: baseBytes * repeats, documents: base.length * repeats };
 }
 
-/** Runs `minilm prepare` and samples its peak resident memory (VmHWM) from /proc. */
+/** Runs `minilm prepare`, with its peak resident memory. */
 async function runPrepare(workers: number, extra: string[] = []): Promise<{ seconds: number; summary: Record<string, number>; peakRssMb: number }> {
   const out = path.join(root, `out-${workers}`);
   rmSync(out, { recursive: true, force: true });
@@ -68,22 +68,7 @@ async function runPrepare(workers: number, extra: string[] = []): Promise<{ seco
     String(workers),
     ...extra,
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let stdout = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d));
-  let peakKb = 0;
-  const sample = setInterval(() => {
-    try {
-      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-      peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
-    } catch {
-      /* exited */
-    }
-  }, 100);
-  const started = process.hrtime.bigint();
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  clearInterval(sample);
+  const { code, stdout, seconds, peakRssMb } = await runMeasured(args);
   if (code !== 0) throw new Error(`prepare failed (${code}):\n${stdout}`);
   process.stderr.write(stdout);
   const tokens =
@@ -91,7 +76,7 @@ async function runPrepare(workers: number, extra: string[] = []): Promise<{ seco
     Number(/val\s+[\d,]+ documents, ([\d,]+) tokens/.exec(stdout)![1].replace(/,/g, ''));
   const dropped = Number(/dropped ([\d,]+) \(/.exec(stdout)?.[1].replace(/,/g, '') ?? 0);
   rmSync(out, { recursive: true, force: true });
-  return { seconds, summary: { tokens, dropped }, peakRssMb: peakKb / 1024 };
+  return { seconds, summary: { tokens, dropped }, peakRssMb };
 }
 
 /** HF tokenizers' own encode speed on the same texts: one thread (sequential calls) and all cores (encodeBatch). */

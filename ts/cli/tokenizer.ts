@@ -32,7 +32,13 @@ export function tokenizerCommand(yargs: Argv): Argv {
           default: 1,
           describe: 'Train on this share of the documents, chosen by a hash of (--seed, file, row)',
         })
-        .option('seed', { type: 'number', default: d.seed, describe: 'Chooses the sample' });
+        .option('seed', { type: 'number', default: d.seed, describe: 'Chooses the sample' })
+        .option('max_words', {
+          alias: 'max-words',
+          type: 'number',
+          default: d.maxWords,
+          describe: 'Keep at most this many distinct words (the most frequent) for BPE: bounds memory (~1 KB each)',
+        });
     },
     async (argv) => {
       const d = native().tokenizerTrainingDefaults();
@@ -53,6 +59,7 @@ export function tokenizerCommand(yargs: Argv): Argv {
             maxDocuments: argv.max_documents === undefined ? undefined : positiveInteger('max_documents', argv.max_documents),
             sampleFraction: share('sample_fraction', argv.sample_fraction),
             seed: nonNegativeInteger('seed', argv.seed),
+            maxWords: positiveInteger('max_words', argv.max_words),
           },
           { signal: stop.signal },
         );
@@ -61,6 +68,9 @@ export function tokenizerCommand(yargs: Argv): Argv {
             `(${formatBytes(summary.textBytes)}, ${thousands(summary.files)} files) in ${formatDuration(summary.seconds)}\n` +
             (summary.longWords > 0
               ? `  ${thousands(summary.longWords)} pre-tokenized words over ${thousands(d.maxWordBytes)} bytes were counted in pieces of that length\n`
+              : '') +
+            (summary.prunedWords > 0
+              ? `  ${thousands(summary.distinctWords)} distinct words kept (--max_words), the rarest left out: ${thousands(summary.prunedWords)} word counts dropped\n`
               : '') +
             `  wrote ${summary.outputDir}/tokenizer.json and tokenizer_config.json\n`,
         );

@@ -86,6 +86,7 @@ fn minilm_train(texts: &[String]) -> f64 {
         vocab_size: VOCAB,
         special_tokens: vec!["<unk>".into(), "<s>".into(), "</s>".into()],
         max_documents: None,
+        max_words: minilm_core::data::tokenizer_training::DEFAULT_MAX_WORDS,
         sample_fraction: 1.0,
         seed: 42,
     };

@@ -34,6 +34,7 @@ fn options(input: &Path, output: &Path) -> TrainTokenizerOptions {
         vocab_size: 1200,
         special_tokens: vec!["<unk>".into(), "<s>".into(), "</s>".into()],
         max_documents: None,
+        max_words: minilm_core::data::tokenizer_training::DEFAULT_MAX_WORDS,
         sample_fraction: 1.0,
         seed: 42,
     }
@@ -98,4 +99,55 @@ fn samples_are_deterministic_and_bounded() {
     assert_eq!(run(0.5, None), (half, first), "the same sample twice");
     assert_eq!(run(1.0, Some(700)).0, 700);
     assert_eq!(run(0.5, Some(700)).0, 700);
+}
+
+/// The word counts of `texts` as the trainer sees them (HF's byte-level pre-tokenizer, no long words here).
+fn word_counts(texts: &[String]) -> ahash::AHashMap<compact_str::CompactString, u64> {
+    use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer};
+    let pre_tokenizer = minilm_core::data::tokenizer_training::pre_tokenizer();
+    let mut counts = ahash::AHashMap::new();
+    for text in texts {
+        let mut pre = PreTokenizedString::from(text.as_str());
+        pre_tokenizer.pre_tokenize(&mut pre).unwrap();
+        for (word, _, _) in pre.get_splits(OffsetReferential::Original, OffsetType::Byte) {
+            *counts.entry(compact_str::CompactString::from(word)).or_insert(0u64) += 1;
+        }
+    }
+    counts
+}
+
+#[test]
+fn max_words_keeps_the_most_frequent_words_and_bounds_the_table() {
+    let (input, output) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let texts = corpus();
+    write_corpus(input.path(), &texts);
+    let all = word_counts(&texts);
+    // Under twice the distinct words, only the final cut happens: it must keep exactly the max_words most
+    // frequent words, ties broken by the word's stable hash.
+    let max_words = all.len() * 2 / 3;
+    let mut o = options(input.path(), output.path());
+    o.max_words = max_words;
+    let summary = train_tokenizer(&o, &AtomicBool::new(false)).unwrap();
+    assert_eq!((summary.distinct_words, summary.pruned_words), (max_words as u64, (all.len() - max_words) as u64));
+
+    let mut ranked: Vec<_> = all.iter().collect();
+    ranked.sort_by_key(|(word, &n)| (std::cmp::Reverse(n), minilm_core::util::stable_hash(word.as_bytes())));
+    let kept: ahash::AHashMap<_, _> = ranked[..max_words].iter().map(|(w, &n)| ((*w).clone(), n)).collect();
+    let mut model = BPE::default();
+    let specials = ["<unk>", "<s>", "</s>"].map(String::from);
+    let added = bpe_trainer(1200, &specials).do_train(&kept, &mut model).unwrap();
+    let mut reference = byte_level_tokenizer(model).unwrap();
+    reference.add_special_tokens(added).unwrap();
+    let ours = std::fs::read_to_string(output.path().join("tokenizer.json")).unwrap();
+    assert_eq!(model_of(&ours), model_of(&reference.to_string(true).unwrap()), "BPE on the top max_words words");
+
+    // A table far over the cap is cut as it goes and still ends at max_words, the same on every run.
+    o.max_words = 500;
+    let first = train_tokenizer(&o, &AtomicBool::new(false)).unwrap();
+    let first_json = std::fs::read_to_string(output.path().join("tokenizer.json")).unwrap();
+    let again = train_tokenizer(&o, &AtomicBool::new(false)).unwrap();
+    assert_eq!(first.distinct_words, 500);
+    assert!(first.pruned_words >= (all.len() - 500) as u64);
+    assert_eq!(again.pruned_words, first.pruned_words);
+    assert_eq!(std::fs::read_to_string(output.path().join("tokenizer.json")).unwrap(), first_json);
 }

@@ -31,6 +31,8 @@ pub struct TrainTokenizerArgs {
     pub sample_fraction: Option<f64>,
     /// Chooses the sample.
     pub seed: Option<i64>,
+    /// Keep at most this many distinct words (the most frequent) for BPE: bounds memory. Default `maxWords`.
+    pub max_words: Option<i64>,
 }
 
 impl TryFrom<TrainTokenizerArgs> for TrainTokenizerOptions {
@@ -47,6 +49,10 @@ impl TryFrom<TrainTokenizerArgs> for TrainTokenizerOptions {
             max_documents: args.max_documents.map(|v| count("max_documents", v)).transpose()?,
             sample_fraction: args.sample_fraction.unwrap_or(1.0),
             seed: args.seed.map(|v| count("seed", v)).transpose()?.unwrap_or(tokenizer_training::DEFAULT_SAMPLE_SEED),
+            max_words: match args.max_words {
+                Some(v) => usize::try_from(count("max_words", v)?).unwrap_or(usize::MAX).max(1),
+                None => tokenizer_training::DEFAULT_MAX_WORDS,
+            },
         })
     }
 }
@@ -63,6 +69,10 @@ pub struct TrainedTokenizer {
     pub text_bytes: f64,
     /// Pre-tokenized words over `maxWordBytes` that were counted as pieces of that length.
     pub long_words: f64,
+    /// Distinct words BPE was trained on.
+    pub distinct_words: f64,
+    /// Word-count entries dropped to stay within maxWords, the rarest (0 when all fit).
+    pub pruned_words: f64,
     pub vocab_size: u32,
     pub seconds: f64,
 }
@@ -75,6 +85,8 @@ impl From<TrainTokenizerSummary> for TrainedTokenizer {
             documents: s.documents as f64,
             text_bytes: s.text_bytes as f64,
             long_words: s.long_words as f64,
+            distinct_words: s.distinct_words as f64,
+            pruned_words: s.pruned_words as f64,
             vocab_size: s.vocab_size as u32,
             seconds: s.seconds,
         }
@@ -98,6 +110,8 @@ pub struct TokenizerTrainingDefaults {
     pub special_tokens: Vec<String>,
     /// Longer pre-tokenized words are counted as pieces of this many bytes.
     pub max_word_bytes: u32,
+    /// Distinct words kept for BPE.
+    pub max_words: f64,
     pub seed: f64,
 }
 
@@ -108,6 +122,7 @@ pub fn tokenizer_training_defaults() -> TokenizerTrainingDefaults {
         vocab_size: tokenizer_training::DEFAULT_VOCAB_SIZE as u32,
         special_tokens: default_special_tokens(),
         max_word_bytes: tokenizer_training::MAX_WORD_BYTES as u32,
+        max_words: tokenizer_training::DEFAULT_MAX_WORDS as f64,
         seed: tokenizer_training::DEFAULT_SAMPLE_SEED as f64,
     }
 }

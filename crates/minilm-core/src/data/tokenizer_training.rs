@@ -1,5 +1,6 @@
 //! `minilm tokenizer train`: a byte-level BPE like the reference minimind tokenizer, trained on the same
-//! kind of input `prepare` reads, streamed (the trainer keeps word counts, not the corpus).
+//! kind of input `prepare` reads, streamed (only word counts are kept, not the corpus). Words are counted
+//! here and the counts handed to HF's BPE trainer (`BpeTrainer::do_train`), which learns the merges.
 //!
 //! Two bounds keep it fast and small on real corpora:
 //! - A pre-tokenized word longer than [`MAX_WORD_BYTES`] is counted as pieces of that length. BPE training
@@ -7,13 +8,17 @@
 //!   character (the byte-level pre-tokenizer keeps it as one word) used to cost minutes; cut, its pieces
 //!   are one distinct word counted many times. Merges are learnt within pieces, so no token is longer than
 //!   the cap; words under it (any normal text) count as before. Encoding is HF tokenizers' own, unchanged.
-//! - `sample_fraction` keeps each document with that probability, chosen by a hash of (seed, file, row),
-//!   and `max_documents` stops after that many: a deterministic sample, for corpora whose distinct words
-//!   would not fit in memory.
+//! - At most `max_words` distinct words are kept (the most frequent, see [`WordCounts`]), which bounds
+//!   memory on any corpus; `sample_fraction` keeps each document with that probability, chosen by a hash
+//!   of (seed, file, row), and `max_documents` stops after that many: deterministic samples, for a faster
+//!   run.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ahash::AHashMap;
+use compact_str::CompactString;
+use rayon::prelude::*;
 
 use serde::Serialize;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
@@ -21,7 +26,7 @@ use tokenizers::models::bpe::{BpeTrainer, BpeTrainerBuilder, BPE};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{
     AddedToken, NormalizerWrapper, OffsetReferential, OffsetType, PostProcessorWrapper, PreTokenizedString, PreTokenizer, TokenizerBuilder,
-    TokenizerImpl, Trainer,
+    TokenizerImpl,
 };
 
 use crate::data::prepare_state::is_validation;
@@ -36,6 +41,93 @@ pub const DEFAULT_SPECIAL_TOKENS: [&str; 3] = ["<unk>", "<s>", "</s>"];
 /// any sentence the byte-level pre-tokenizer keeps together in ordinary text.
 pub const MAX_WORD_BYTES: usize = 1024;
 pub const DEFAULT_SAMPLE_SEED: u64 = 42;
+/// Distinct words kept for BPE. HF's trainer holds ~1 KB per distinct word while it merges (the word's
+/// symbols and the pair index pointing into it), so this bounds training at about 1-2 GB whatever the
+/// corpus size; ordinary corpora up to a few hundred MB have fewer distinct words and are not touched.
+pub const DEFAULT_MAX_WORDS: usize = 1_000_000;
+
+/// Word counts with bounded memory. When the table holds twice `max_words` distinct words, it is cut to
+/// the `max_words` most frequent (ties broken by a hash of the word, so a uniform sample of them), and once
+/// more at the end. Batches are added in file order, so the cuts, and the result, are deterministic.
+struct WordCounts {
+    counts: AHashMap<CompactString, u64>,
+    max_words: usize,
+    long_words: u64,
+    pruned: u64,
+}
+
+impl WordCounts {
+    fn new(max_words: usize) -> Self {
+        WordCounts { counts: AHashMap::new(), max_words, long_words: 0, pruned: 0 }
+    }
+
+    fn add(&mut self, batch: BatchCounts) {
+        self.long_words += batch.long_words;
+        for (word, n) in batch.counts {
+            *self.counts.entry(word).or_default() += n;
+        }
+        if self.counts.len() >= 2 * self.max_words.max(1) {
+            self.prune();
+        }
+    }
+
+    /// Keeps the max_words most frequent words.
+    fn prune(&mut self) {
+        if self.counts.len() <= self.max_words {
+            return;
+        }
+        let rank = |word: &CompactString, n: u64| (std::cmp::Reverse(n), stable_hash(word.as_bytes()));
+        let mut ranks: Vec<(std::cmp::Reverse<u64>, u64)> = self.counts.iter().map(|(w, &n)| rank(w, n)).collect();
+        let (_, &mut last_kept, _) = ranks.select_nth_unstable(self.max_words - 1);
+        let before = self.counts.len();
+        self.counts.retain(|word, n| rank(word, *n) <= last_kept);
+        self.pruned += (before - self.counts.len()) as u64;
+    }
+
+    /// The counts to train on, the long words, and the table entries the cuts dropped.
+    fn finish(mut self) -> (AHashMap<CompactString, u64>, u64, u64) {
+        self.prune();
+        (self.counts, self.long_words, self.pruned)
+    }
+}
+
+struct BatchCounts {
+    counts: AHashMap<CompactString, u64>,
+    long_words: u64,
+}
+
+/// Pre-tokenizes and counts one batch's words on all cores.
+fn count_words(texts: &[String], pre_tokenizer: &ByteLevel) -> Result<BatchCounts> {
+    texts
+        .par_iter()
+        .try_fold(
+            || BatchCounts { counts: AHashMap::new(), long_words: 0 },
+            |mut acc, text| {
+                let mut pre = PreTokenizedString::from(text.as_str());
+                pre_tokenizer.pre_tokenize(&mut pre).map_err(|e| Error::usage(format!("cannot pre-tokenize a text: {e}")))?;
+                for (word, _, _) in pre.get_splits(OffsetReferential::Original, OffsetType::Byte) {
+                    let symbols: Vec<char> = word.chars().collect(); // one byte-level symbol per byte
+                    if symbols.len() > MAX_WORD_BYTES {
+                        acc.long_words += 1;
+                    }
+                    for piece in symbols.chunks(MAX_WORD_BYTES) {
+                        *acc.counts.entry(piece.iter().collect::<CompactString>()).or_default() += 1;
+                    }
+                }
+                Ok(acc)
+            },
+        )
+        .try_reduce(
+            || BatchCounts { counts: AHashMap::new(), long_words: 0 },
+            |mut a, b| {
+                a.long_words += b.long_words;
+                for (word, n) in b.counts {
+                    *a.counts.entry(word).or_default() += n;
+                }
+                Ok(a)
+            },
+        )
+}
 
 #[derive(Clone, Debug)]
 pub struct TrainTokenizerOptions {
@@ -51,6 +143,8 @@ pub struct TrainTokenizerOptions {
     /// Train on this share of the documents, chosen by a hash of (seed, file, row); 1 for all.
     pub sample_fraction: f64,
     pub seed: u64,
+    /// Keep at most this many distinct words for BPE (the most frequent): what bounds memory.
+    pub max_words: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -61,6 +155,11 @@ pub struct TrainTokenizerSummary {
     pub text_bytes: u64,
     /// Words longer than MAX_WORD_BYTES that were counted as pieces.
     pub long_words: u64,
+    /// Distinct words BPE was trained on.
+    pub distinct_words: u64,
+    /// Word-count entries dropped to stay within max_words, the rarest (0 when every word fit; a word
+    /// dropped, seen again and dropped again counts twice).
+    pub pruned_words: u64,
     pub vocab_size: usize,
     pub seconds: f64,
 }
@@ -79,94 +178,41 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
     }
     let files = find_input_files(&options.input_dir, options.file_type)?;
 
-    let mut trainer = bpe_trainer(options.vocab_size, &options.special_tokens);
+    let mut counts = WordCounts::new(options.max_words);
     let pre_tokenizer = pre_tokenizer();
-
-    // The trainer pulls texts from an iterator that cannot fail, so the first error waits here.
-    let failure: Mutex<Option<Error>> = Mutex::new(None);
-    let fail = |e: Error| {
-        if let Ok(mut slot) = failure.lock() {
-            slot.get_or_insert(e);
-        }
-    };
-    let stopped = || cancel.load(Ordering::Relaxed) || failure.lock().map(|f| f.is_some()).unwrap_or(true);
-    let (documents, text_bytes) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (mut documents, mut text_bytes) = (0u64, 0u64);
     let max_documents = options.max_documents.unwrap_or(u64::MAX);
-    let texts = files
-        .iter()
-        .flat_map(|file| {
-            let file_hash = stable_hash(file.relative.as_bytes());
-            let mut reader = Some(open_reader(file.kind, &file.path, &options.text_key));
-            std::iter::from_fn(move || {
-                if stopped() {
-                    return None;
-                }
-                let reader = match reader.as_mut()? {
-                    Ok(reader) => reader,
-                    Err(_) => {
-                        fail(reader.take()?.err()?);
-                        return None;
-                    }
-                };
-                let batch = match reader.next_batch() {
-                    Ok(Some(batch)) => batch,
-                    Ok(None) => return None,
-                    Err(e) => {
-                        fail(e);
-                        return None;
-                    }
-                };
-                let mut texts = Vec::with_capacity(batch.texts.len());
-                let kept =
-                    |row: u64| options.sample_fraction >= 1.0 || is_validation(options.seed, file_hash, row, options.sample_fraction);
-                let read = batch.for_each_text(&file.path, &options.text_key, |row, text| {
-                    if let Some(text) = text.filter(|t| !t.is_empty() && kept(row)) {
-                        texts.push(text.to_owned());
-                    }
-                    Ok(())
-                });
-                if let Err(e) = read {
-                    fail(e);
-                    return None;
-                }
-                Some(texts)
-            })
-            .flatten()
-        })
-        .take_while(|text| {
-            let taken = documents.fetch_add(1, Ordering::Relaxed) < max_documents;
-            if taken {
-                text_bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+    'files: for file in &files {
+        let file_hash = stable_hash(file.relative.as_bytes());
+        let kept = |row: u64| options.sample_fraction >= 1.0 || is_validation(options.seed, file_hash, row, options.sample_fraction);
+        let mut reader = open_reader(file.kind, &file.path, &options.text_key)?;
+        while let Some(batch) = reader.next_batch()? {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
             }
-            taken
-        });
-    let long_words = AtomicU64::new(0);
-    let fed = trainer.feed(texts, |text| {
-        let mut pre = PreTokenizedString::from(text);
-        pre_tokenizer.pre_tokenize(&mut pre)?;
-        let mut words = Vec::new();
-        for (word, _, _) in pre.get_splits(OffsetReferential::Original, OffsetType::Byte) {
-            let symbols: Vec<char> = word.chars().collect(); // one byte-level symbol per byte
-            if symbols.len() > MAX_WORD_BYTES {
-                long_words.fetch_add(1, Ordering::Relaxed);
+            let mut texts = Vec::with_capacity(batch.texts.len());
+            batch.for_each_text(&file.path, &options.text_key, |row, text| {
+                if let Some(text) = text.filter(|t| !t.is_empty() && kept(row)) {
+                    texts.push(text.to_owned());
+                }
+                Ok(())
+            })?;
+            texts.truncate(usize::try_from(max_documents - documents).unwrap_or(usize::MAX));
+            documents += texts.len() as u64;
+            text_bytes += texts.iter().map(|t| t.len() as u64).sum::<u64>();
+            counts.add(count_words(&texts, &pre_tokenizer)?);
+            if documents == max_documents {
+                break 'files;
             }
-            words.extend(symbols.chunks(MAX_WORD_BYTES).map(|piece| piece.iter().collect::<String>()));
         }
-        Ok(words)
-    });
-    if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(e);
     }
-    if cancel.load(Ordering::Relaxed) {
-        return Err(Error::Cancelled);
-    }
-    fed.map_err(|e| Error::usage(format!("tokenizer training failed: {e}")))?;
-    let documents = documents.into_inner().min(max_documents);
     if documents == 0 {
         return Err(Error::usage(format!("no texts found under {} to train on", options.input_dir.display())));
     }
+    let (word_counts, long_words, pruned_words) = counts.finish();
     let mut model = BPE::default();
-    let special_tokens = trainer.train(&mut model).map_err(|e| Error::usage(format!("tokenizer training failed: {e}")))?;
+    let trainer = bpe_trainer(options.vocab_size, &options.special_tokens);
+    let special_tokens = trainer.do_train(&word_counts, &mut model).map_err(|e| Error::usage(format!("tokenizer training failed: {e}")))?;
     let mut tokenizer = byte_level_tokenizer(model)?;
     tokenizer.add_special_tokens(special_tokens).map_err(|e| Error::usage(format!("cannot add the special tokens: {e}")))?;
 
@@ -180,8 +226,10 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
         output_dir: out.display().to_string(),
         files: files.len(),
         documents,
-        text_bytes: text_bytes.into_inner(),
-        long_words: long_words.into_inner(),
+        text_bytes,
+        long_words,
+        distinct_words: word_counts.len() as u64,
+        pruned_words,
         vocab_size: tokenizer.get_vocab_size(true),
         seconds: started.elapsed().as_secs_f64(),
     })
