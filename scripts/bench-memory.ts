@@ -88,7 +88,15 @@ async function main(): Promise<void> {
     rmSync(out, { recursive: true, force: true });
   };
   await measure('prepare --dedup exact minhash --dry_run_filters', [
-    'prepare', '--input_dir', input, '--tokenizer_path', minimindTokenizer, '--dedup', 'exact', 'minhash', '--dry_run_filters',
+    'prepare',
+    '--input_dir',
+    input,
+    '--tokenizer_path',
+    minimindTokenizer,
+    '--dedup',
+    'exact',
+    'minhash',
+    '--dry_run_filters',
   ]);
   await measure('tokenizer train --sample_fraction 0.1', ['tokenizer', 'train', '--input_dir', input, '--sample_fraction', '0.1']);
   await measure('tokenizer train (whole corpus)', ['tokenizer', 'train', '--input_dir', input]);

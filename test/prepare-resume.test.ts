@@ -156,6 +156,32 @@ test('kill -9 at several moments, then a rerun: identical to an uninterrupted ru
   assert.deepEqual(leftovers, [], 'no journals or temporary files remain');
 });
 
+test('with --dedup: kill -9 while screening, then while tokenizing, then a rerun: identical output and report', async () => {
+  const dedup = ['--dedup', 'exact', 'minhash'];
+  const expected = tempDir('dedup-ref');
+  const uninterrupted = await runCli([...args(expected, 2), ...dedup]);
+  assert.equal(uninterrupted.code, 0, uninterrupted.stderr);
+  const out = tempDir('dedup-killed');
+  const screen = (name: string) => existsSync(path.join(out, 'screen', name));
+  const kills: Array<[string, (run: Run) => Promise<void>]> = [
+    ['screening under way', (run) => waitFor(run, 'screening', () => screen('runs') && !screen('screen.json'))],
+    ['a file tokenized after the screen was saved', (run) => waitFor(run, 'a committed file', () => screen('screen.json') && filesDone(out) >= 1)],
+  ];
+  for (const [moment, reached] of kills) {
+    const run = startCli([...args(out, 2), ...dedup]);
+    await reached(run);
+    run.child.kill('SIGKILL');
+    assert.equal((await run.done).signal, 'SIGKILL', `the run finished before it was killed at: ${moment}`);
+  }
+  assert.ok(filesDone(out) < FILES, 'killed mid-run');
+  const result = await runCli([...args(out, 2), ...dedup]);
+  assert.equal(result.code, 0, result.stderr);
+  assertSameDataset(out, expected);
+  const report = (dir: string) => readFileSync(path.join(dir, 'filter-report.json'), 'utf8');
+  assert.equal(report(out), report(expected));
+  assert.match(result.stdout, /dropped [\d,]+ \(/, 'the corpus has duplicates to drop');
+});
+
 test('Ctrl-C stops cleanly with exit code 130; the rerun resumes to identical output', async () => {
   const out = tempDir('sigint');
   const run = startCli(args(out, 2));

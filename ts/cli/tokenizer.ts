@@ -17,7 +17,12 @@ export function tokenizerCommand(yargs: Argv): Argv {
         .option('input_dir', { alias: 'input-dir', type: 'string', demandOption: true, describe: 'Folder searched recursively for input files' })
         .option('output_dir', { alias: 'output-dir', type: 'string', demandOption: true, describe: 'Receives tokenizer.json and tokenizer_config.json' })
         .option('text_key', { alias: 'text-key', type: 'string', default: d.textKey, describe: 'Column or key holding the text' })
-        .option('file_type', { alias: 'file-type', type: 'string', choices: ['parquet', 'jsonl', 'csv', 'auto'], describe: 'Input type; auto reads every type [default: inferred]' })
+        .option('file_type', {
+          alias: 'file-type',
+          type: 'string',
+          choices: ['parquet', 'jsonl', 'csv', 'auto'],
+          describe: 'Input type; auto reads every type [default: inferred]',
+        })
         .option('vocab_size', { alias: 'vocab-size', type: 'number', default: d.vocabSize, describe: 'Vocabulary size, special tokens included' })
         .option('special_tokens', {
           alias: 'special-tokens',
