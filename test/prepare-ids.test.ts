@@ -71,7 +71,8 @@ test('JSON as HF datasets ship it (.jsonl.gz beside .jsonl, a .json array, a nes
 test('a folder of mixed kinds is read whole with --file_type auto, in sorted path order: ids equal HF tokenizers', async () => {
   const input = tempDir('mixed');
   writeParquetTexts(path.join(input, 'a.parquet'), [corpus.slice(0, 300)]);
-  writeFileSync(path.join(input, 'b.jsonl.gz'), gzipSync(`${corpus.slice(300, 600).map((text) => JSON.stringify({ text })).join('\n')}\n`));
+  const jsonLines = corpus.slice(300, 600).map((text) => `${JSON.stringify({ text })}\n`);
+  writeFileSync(path.join(input, 'b.jsonl.gz'), gzipSync(jsonLines.join('')));
   writeCsv(path.join(input, 'c/d.csv'), corpus.slice(600, 900));
   const { result } = await prepareAndCompare(input, corpus.slice(0, 900), ['--file_type', 'auto']);
   assert.match(result.stdout, /prepared 3 \.parquet, \.jsonl, \.csv files/);
