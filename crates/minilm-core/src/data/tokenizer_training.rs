@@ -174,6 +174,9 @@ pub fn train_tokenizer(options: &TrainTokenizerOptions, cancel: &AtomicBool) -> 
             options.vocab_size
         )));
     }
+    if options.max_words == 0 {
+        return Err(Error::usage("max_words must be at least 1"));
+    }
     if !(options.sample_fraction > 0.0 && options.sample_fraction <= 1.0) {
         return Err(Error::usage(format!("sample_fraction must be above 0 and at most 1, not {}", options.sample_fraction)));
     }
