@@ -61,6 +61,15 @@ test('CSV: unknown metric and mismatched header on resume are errors that name t
   assert.equal(readFileSync(file, 'utf8'), before, 'a refused resume leaves the file alone');
 });
 
+test('CSV: a run logged by an older minilm, without val_bpb, resumes with its rows moved into the new columns', (t) => {
+  const file = path.join(tempFolder(t, 'csv-upgrade'), 'metrics.csv');
+  writeFileSync(file, 'step,loss,val_loss\n1,2.5,\n2,2.4,2.6\n3,2.3,\n');
+  const logger = CsvMetricsLogger.open(file, ['step', 'loss', 'val_loss', 'val_bpb'], { resumeAfterStep: 2 });
+  logger.log(3, { loss: 2.2, val_bpb: 1.5 });
+  logger.close();
+  assert.equal(readFileSync(file, 'utf8'), 'step,loss,val_loss,val_bpb\n1,2.5,,\n2,2.4,2.6,\n3,2.2,,1.5\n');
+});
+
 // ---- An independent TFRecord + protobuf reader, bit by bit rather than table-driven. ----
 
 function crc32cBitwise(bytes: Uint8Array): number {

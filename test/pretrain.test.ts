@@ -65,6 +65,21 @@ test('a tiny model learns poetry: validation loss ends far below the unigram ent
   assert.equal(summary.steps, 300);
   assert.ok(vals.length >= 3, 'validation every eval.interval steps and at the end');
   assert.ok(vals.at(-1) < entropy - 0.5, `final val_loss ${vals.at(-1)} vs unigram entropy ${entropy.toFixed(3)}`);
+  // Bits per byte, from the tokenizer prepare kept beside the data, is logged with every validation.
+  const bpb = events.filter((e) => e.type === 'validation').map((e) => e.val_bpb);
+  assert.ok(bpb.every((b) => Number.isFinite(b) && b > 0) && bpb.at(-1) < bpb[0], `val_bpb ${bpb.join(', ')}`);
+  const csv = fs.readFileSync(path.join(out, 'logs/csv/version_0/metrics.csv'), 'utf8').split('\n');
+  const column = csv[0].split(',').indexOf('val_bpb');
+  assert.ok(column > 0, csv[0]);
+  assert.equal(
+    Number(
+      csv
+        .filter((l) => l.split(',')[column])
+        .at(-1)!
+        .split(',')[column],
+    ).toFixed(6),
+    bpb.at(-1).toFixed(6),
+  );
   assert.ok(fs.existsSync(path.join(out, 'final/model.safetensors')));
   // MFU names its denominator, and a measured one never reads above 100%: the run's own rate raises it.
   const start = events.find((e) => e.type === 'start');

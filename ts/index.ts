@@ -1,4 +1,4 @@
-// minilm as a library: `import { prepare, pretrain, sft, Model, Tokenizer, exportHf, loadPretrainConfig, trainTokenizer, inspectDataset } from 'minilm'`.
+// minilm as a library: `import { prepare, pretrain, sft, Model, Tokenizer, exportHf, loadPretrainConfig, trainTokenizer, inspectDataset, evaluate } from 'minilm'`.
 export { prepare, prepareDefaults } from './data/prepare.js';
 export type { PrepareOptions, PrepareProgress, PrepareSummary, SplitSummary, PrepareDefaults } from './data/prepare.js';
 export { loadFilters, screenDefaults } from './data/filters.js';
@@ -25,6 +25,17 @@ export type { ServeOptions, ServerHandle } from './serve/server.js';
 export type { ChatMessage, RenderOptions } from './chat/template.js';
 export { exportHf } from './model/export-hf.js';
 export type { ExportSummary } from './model/export-hf.js';
+export { evaluate, EVALUATION_FILE } from './eval/evaluate.js';
+export type {
+  EvaluateOptions,
+  EvaluationReport,
+  GenerationReport,
+  TaskResult,
+  TextEvaluation,
+  LossFigures,
+  AccuracyFigure,
+  RepetitionStats,
+} from './eval/evaluate.js';
 export { writeReport } from './report/report.js';
 export type { ReportOptions, ReportSummary } from './report/report.js';
 export { MinilmError, isCancelled } from './errors.js';

@@ -14,6 +14,7 @@ import { serveCommand } from './serve.js';
 import { exportCommand } from './export.js';
 import { quickstartCommand } from './quickstart.js';
 import { reportCommand } from './report.js';
+import { evalCommand } from './eval.js';
 import { isCancelled, MinilmError } from '../errors.js';
 
 // Output piped into `head` and closed early is not an error.
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
   cli = pretrainCommand(cli);
   cli = sftCommand(cli);
   cli = generateCommand(cli);
+  cli = evalCommand(cli);
   cli = chatCommand(cli);
   cli = serveCommand(cli);
   cli = exportCommand(cli);

@@ -95,7 +95,8 @@ export function printer(): (event: PretrainEvent) => void {
       }
       case 'validation': {
         const perSource = Object.entries(event.sources).map(([name, loss]) => `  ${name} ${loss.toFixed(4)}`);
-        return line(`step ${event.step}: val_loss ${event.val_loss.toFixed(4)}  val_ppl ${event.val_ppl.toFixed(2)}${perSource.join('')}`);
+        const bpb = event.val_bpb === null ? '' : `  val_bpb ${event.val_bpb.toFixed(4)}`;
+        return line(`step ${event.step}: val_loss ${event.val_loss.toFixed(4)}  val_ppl ${event.val_ppl.toFixed(2)}${bpb}${perSource.join('')}`);
       }
       case 'exhausted':
         return line(`mixture source ${event.source} has no windows left for step ${event.step + 1} (on_exhausted: stop): ending the run`);

@@ -90,17 +90,26 @@ function keepRowsUpTo(file: string, header: string, lastStep: number): void {
   // Whatever follows the last newline is a row torn by a kill mid-write (or nothing): never keep it.
   lines.pop();
   const existingHeader = (lines[0] ?? '').replace(/\r$/, '');
-  if (existingHeader !== header) {
+  const columns = header.split(',');
+  const existing = existingHeader.split(',');
+  // A run saved by an older minilm logs fewer columns (val_bpb came later): its rows move into this
+  // run's layout, the new columns left empty. Any other difference is refused.
+  if (existing[0] !== 'step' || !existing.every((name) => columns.includes(name))) {
     throw new Error(
       `cannot resume metrics file ${file}: its header is "${existingHeader}" but this run logs "${header}"; move the file away or start a fresh run`,
     );
   }
-  const kept = [lines[0]];
+  const position = existing.map((name) => columns.indexOf(name));
+  const kept = [header];
   for (const line of lines.slice(1)) {
-    const comma = line.indexOf(',');
-    const stepCell = (comma === -1 ? line : line.slice(0, comma)).replace(/\r$/, '');
-    const step = Number(stepCell);
-    if (stepCell !== '' && Number.isFinite(step) && step <= lastStep) kept.push(line);
+    const cells = line.replace(/\r$/, '').split(',');
+    const step = Number(cells[0]);
+    if (cells[0] === '' || !Number.isFinite(step) || step > lastStep) continue;
+    const moved: string[] = new Array(columns.length).fill('');
+    cells.forEach((cell, i) => {
+      if (i < position.length) moved[position[i]] = cell;
+    });
+    kept.push(moved.join(','));
   }
   // Written beside the original and renamed over it, so a crash here leaves either the old or the new file whole.
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);

@@ -2,9 +2,16 @@
 // streams text. Each token is computed on libuv's pool, so the event loop keeps serving while it runs.
 import { MinilmError } from '../errors.js';
 import { native } from '../native.js';
-import { callNative, runJob } from '../job.js';
+import { callNative, runJob, type JobOptions } from '../job.js';
 import { placeOn, type DeviceRequest } from '../device.js';
-import type { GenerateOptions as NativeGenerateOptions, ModelConfig, NativeModel } from '../../native/index.js';
+import type {
+  EvaluateTextOptions,
+  GenerateOptions as NativeGenerateOptions,
+  ModelConfig,
+  NativeModel,
+  TaskResult,
+  TextEvaluation,
+} from '../../native/index.js';
 import { readModelFolder } from './folder.js';
 import { Tokenizer } from './tokenizer.js';
 import { ChatTemplate, type ChatMessage } from '../chat/template.js';
@@ -99,6 +106,16 @@ export class Model {
     const settings: NativeGenerateOptions = { ...merged, topK: merged.topK ?? undefined, eosId: this.tokenizer.eosId ?? undefined };
     checkOptions(settings);
     return callNative(() => this.inner.generator(promptIds, settings));
+  }
+
+  /** Loss, perplexity and bits per byte over prepared splits or raw text files (see `evaluate`). */
+  evaluateText(options: Omit<EvaluateTextOptions, 'tokenizerDir'>, job: JobOptions = {}): Promise<TextEvaluation> {
+    return runJob((j) => native().evaluateText(this.inner, { ...options, tokenizerDir: this.tokenizerDir }, j), job);
+  }
+
+  /** Multiple-choice accuracy on C-Eval / CMMLU or HellaSwag files (see `evaluate`). */
+  scoreTasks(paths: string[], description: string | undefined, job: JobOptions = {}): Promise<TaskResult[]> {
+    return runJob((j) => native().scoreTasks(this.inner, { paths, tokenizerDir: this.tokenizerDir, description }, j), job);
   }
 
   /** Writes the weights in Hugging Face LlamaForCausalLM's names (model.safetensors). */

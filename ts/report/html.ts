@@ -2,6 +2,7 @@
 // settings. Everything is inline (styles, charts, a small hover script), so the file can be mailed or
 // opened from disk with no network.
 import path from 'node:path';
+import type { EvaluationReport } from '../eval/evaluate.js';
 import YAML from 'yaml';
 import { formatBytes, formatCount, thousands } from '../log/format.js';
 import { hasPoints, runCharts } from './chart.js';
@@ -76,6 +77,7 @@ ${summaryMarkup(run.rows)}
 ${chartMarkup}
 </div>
 ${sourcesMarkup(run.rows)}
+${evaluationMarkup(run.evaluation)}
 <h2>Checkpoints</h2>
 ${checkpointsMarkup(run)}
 <h2>Config</h2>
@@ -101,6 +103,46 @@ function parseSettings(yaml: string | null): { model: string | null } {
   }
 }
 
+/** The "Evaluation" section: what `minilm eval` measured (evaluation.json), when it has run. */
+function evaluationMarkup(report: EvaluationReport | null): string {
+  if (report === null) return '';
+  const cell = (x: number | null | undefined, digits: number) => (x == null ? '-' : x.toFixed(digits));
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const tableOf = (head: string[], rows: string[][]) =>
+    `<table><tr>${head.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr>${rows
+      .map((r) => `<tr>${r.map((c) => `<td>${escapeXml(c)}</td>`).join('')}</tr>`)
+      .join('')}</table>`;
+  const parts = [`<h2>Evaluation</h2><p class="muted">${escapeXml(report.checkpoint)}, ${escapeXml(report.date.slice(0, 19).replace('T', ' '))} UTC</p>`];
+  if (report.data) {
+    const rows = [...report.data.inputs.map((i) => ({ name: i.name, f: i.figures })), { name: 'total', f: report.data.total }];
+    parts.push(
+      tableOf(
+        ['data', 'tokens', 'loss', 'perplexity', 'bits per byte'],
+        rows.map(({ name, f }) => [name, thousands(f.tokens), cell(f.loss, 4), cell(f.perplexity, 2), cell(f.bitsPerByte, 4)]),
+      ),
+    );
+  }
+  if (report.tasks) {
+    const ci = (a: { value: number; low: number; high: number }) => `${pct(a.value)} (${pct(a.low)}-${pct(a.high)})`;
+    parts.push(
+      tableOf(
+        ['task', 'items', 'acc (95% interval)', 'acc_norm', 'chance'],
+        report.tasks.map((t) => [t.path, thousands(t.items.length), ci(t.accuracy), t.accuracyNorm ? ci(t.accuracyNorm) : '-', pct(t.chance)]),
+      ),
+    );
+  }
+  if (report.generation) {
+    const s = report.generation.stats;
+    parts.push(
+      tableOf(
+        ['samples', 'distinct-1', 'distinct-2', 'repeated 4-grams', 'looping'],
+        [[String(s.samples), s.distinct1.toFixed(3), s.distinct2.toFixed(3), pct(s.repeated4gramShare), pct(s.loopingShare)]],
+      ),
+    );
+  }
+  return parts.join('\n');
+}
+
 function summaryMarkup(rows: MetricsRow[]): string {
   const trained = rows.filter((row) => row.loss !== undefined);
   const validated = rows.filter((row) => row.val_loss !== undefined && Number.isFinite(row.val_loss));
@@ -115,6 +157,7 @@ function summaryMarkup(rows: MetricsRow[]): string {
     ['tokens seen', last?.tokens !== undefined ? formatCount(last.tokens) : '-'],
     ['train loss', last?.loss !== undefined ? last.loss.toFixed(4) : '-'],
     ['best val loss', bestVal ? `${bestVal.val_loss!.toFixed(4)} (step ${thousands(bestVal.step)})` : '-'],
+    ['its val bits per byte', bestVal?.val_bpb !== undefined ? bestVal.val_bpb.toFixed(4) : '-'],
     ['tokens/s (last 20 logs)', recent.length ? thousands(Math.round(recent.reduce((a, b) => a + b, 0) / recent.length)) : '-'],
   ];
   return `<div class="summary">${cells.map(([label, value]) => `<div><span class="muted">${escapeXml(label)}</span><b>${escapeXml(value)}</b></div>`).join('')}</div>`;

@@ -4,13 +4,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { MinilmError } from '../errors.js';
+import { EVALUATION_FILE, type EvaluationReport } from '../eval/evaluate.js';
 import { litgptCsvMetricsFile } from '../log/csv-metrics.js';
 import { checkpointFiles, readCheckpointPosition, stepOfFolder, weightCheckpoints } from '../checkpoint.js';
 
 /** One metrics.csv row; a column the row leaves empty is absent (training rows have no val_loss, ...). */
 export type MetricsRow = Partial<Record<MetricName, number>> & { step: number };
 
-export type MetricName = 'iter' | 'tokens' | 'loss' | 'learning_rate' | 'grad_norm' | 'tokens_per_sec' | 'mfu' | 'val_loss' | 'val_ppl';
+export type MetricName = 'iter' | 'tokens' | 'loss' | 'learning_rate' | 'grad_norm' | 'tokens_per_sec' | 'mfu' | 'val_loss' | 'val_ppl' | 'val_bpb';
 
 export interface CheckpointRecord {
   name: string;
@@ -28,6 +29,8 @@ export interface RunRecord {
   /** hyperparameters.yaml of the newest checkpoint, as written; null before the first checkpoint. */
   hyperparametersYaml: string | null;
   checkpoints: CheckpointRecord[];
+  /** What `minilm eval` last wrote into the out_dir (evaluation.json), or null. */
+  evaluation: EvaluationReport | null;
 }
 
 export function readRun(outDir: string): RunRecord {
@@ -44,7 +47,17 @@ export function readRun(outDir: string): RunRecord {
   const newest = [...checkpoints].sort((a, b) => a.savedAt.getTime() - b.savedAt.getTime()).at(-1);
   const hyperparametersFile = newest && path.join(newest.dir, checkpointFiles().hyperparameters);
   const hyperparametersYaml = hyperparametersFile && fs.existsSync(hyperparametersFile) ? fs.readFileSync(hyperparametersFile, 'utf8') : null;
-  return { outDir, metricsFile, rows, hyperparametersYaml, checkpoints };
+  return { outDir, metricsFile, rows, hyperparametersYaml, checkpoints, evaluation: readEvaluation(outDir) };
+}
+
+function readEvaluation(outDir: string): EvaluationReport | null {
+  const file = path.join(outDir, EVALUATION_FILE);
+  if (!fs.existsSync(file)) return null;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as EvaluationReport;
+  } catch (error) {
+    throw new MinilmError(`${file}: not valid JSON (${(error as Error).message}); expected what \`minilm eval\` writes, or remove the file`, 'InvalidArg');
+  }
 }
 
 function readMetrics(file: string): MetricsRow[] {

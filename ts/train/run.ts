@@ -49,7 +49,8 @@ export type PretrainEvent =
       eta_seconds: number;
     }
   /** `sources`: a mixture's val loss per source. */
-  | { type: 'validation'; step: number; val_loss: number; val_ppl: number; sources: Record<string, number> }
+  /** val_bpb: bits per UTF-8 byte, null when no tokenizer was found to count bytes. */
+  | { type: 'validation'; step: number; val_loss: number; val_ppl: number; val_bpb: number | null; sources: Record<string, number> }
   /** A mixture source with on_exhausted 'stop' would run out in the next step: the run ends here. */
   | { type: 'exhausted'; step: number; source: string }
   | { type: 'checkpoint'; step: number; dir: string }
@@ -75,7 +76,7 @@ export interface PretrainOptions {
   device?: DeviceRequest;
 }
 
-const CSV_COLUMNS = ['step', 'iter', 'tokens', 'loss', 'learning_rate', 'grad_norm', 'tokens_per_sec', 'mfu', 'val_loss', 'val_ppl'];
+const CSV_COLUMNS = ['step', 'iter', 'tokens', 'loss', 'learning_rate', 'grad_norm', 'tokens_per_sec', 'mfu', 'val_loss', 'val_ppl', 'val_bpb'];
 
 /** metrics.csv's columns: litgpt's, then for a mixture tokens/NAME and val_loss/NAME per source. */
 function csvColumns(config: PretrainConfig): string[] {
@@ -251,6 +252,7 @@ function openTrainer(
       device: placement.device,
       precision: placement.precision,
       runSettings: runSettings(config, sftData),
+      tokenizerDir: config.tokenizer_dir ?? undefined,
     }),
   );
 }
@@ -437,10 +439,11 @@ class TrainingLoop {
     if (evaluation.loss == null) return;
     const valLoss = evaluation.loss;
     this.lastVal = valLoss;
-    const metrics = { val_loss: valLoss, val_ppl: Math.exp(valLoss) };
+    const bpb = evaluation.bitsPerByte ?? null;
+    const metrics = { val_loss: valLoss, val_ppl: Math.exp(valLoss), ...(bpb === null ? {} : { val_bpb: bpb }) };
     const sources = Object.fromEntries(evaluation.sources.map((s) => [s.source, s.loss]));
     const perSource = Object.fromEntries(evaluation.sources.map((s) => [`val_loss/${s.source}`, s.loss]));
-    this.onLog({ type: 'validation', step: this.step, ...metrics, sources });
+    this.onLog({ type: 'validation', step: this.step, ...metrics, val_bpb: bpb, sources });
     this.csv.log(this.step, { iter: this.step * this.config.train.gradient_accumulation_steps, tokens: this.tokens, ...metrics, ...perSource });
     this.tensorboard.addScalars(this.step, { ...metrics, ...perSource });
   }

@@ -4,12 +4,14 @@
 //!   training a tokenizer, and inspecting a prepared dataset.
 //! - [`model`]: litgpt's LLaMA-family GPT (grouped-query attention, RoPE, SwiGLU) in candle.
 //! - [`device`]: the CPU or a CUDA device (with the `cuda` feature).
+//! - [`eval`]: loss, bits per byte and multiple-choice accuracy of a trained model.
 //! - [`train`]: AdamW, the schedule, token windows, checkpoints and the training step.
 //! - [`kernel_check`]: every fused kernel on a device against its CPU twin (for the GPU check).
 
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod eval;
 pub mod generate;
 pub mod kernel_check;
 pub mod model;

@@ -56,6 +56,7 @@ fn options(case: &Case, data: &Path, weights: &Path, run_settings: &str) -> Trai
         precision: Precision::Float32,
         run_settings: run_settings.into(),
         mixture: None,
+        tokenizer_dir: None,
     }
 }
 

@@ -10,6 +10,7 @@ mod chat_template;
 mod data_check;
 mod device;
 mod error;
+mod eval;
 mod generate;
 mod inspect;
 mod job;

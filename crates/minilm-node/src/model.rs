@@ -180,7 +180,7 @@ impl NativeModel {
         guarded(|| hf::export_hf_weights(&model.config, &model.params, Path::new(&path)))
     }
 
-    fn loaded(&self) -> napi::Result<Arc<Llama>> {
+    pub(crate) fn loaded(&self) -> napi::Result<Arc<Llama>> {
         let model = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
         model.ok_or_else(|| to_napi(minilm_core::Error::usage("the model is not loaded (open() failed or was not awaited)")))
     }

@@ -7,8 +7,8 @@ use napi_derive::napi;
 #[napi(object)]
 #[derive(Clone)]
 pub struct PrepareProgress {
-    /// "screening" (dedup and filters, a first pass when they are on) or "tokenizing".
-    #[napi(ts_type = "'screening' | 'tokenizing'")]
+    /// "screening" (dedup and filters, a first pass when they are on), "tokenizing", or "evaluating" (`eval`).
+    #[napi(ts_type = "'screening' | 'tokenizing' | 'evaluating'")]
     pub stage: String,
     pub files_done: u32,
     pub files_total: u32,

@@ -87,6 +87,8 @@ pub struct TrainerOptions {
     pub run_settings: String,
     /// Train on several prepared datasets by weight instead of data_path.
     pub mixture: Option<Mixture>,
+    /// For val_bpb's byte counts when the data carry no tokenizer/ folder (SFT examples, data prepared elsewhere).
+    pub tokenizer_dir: Option<String>,
 }
 
 #[napi(object)]
@@ -156,6 +158,7 @@ impl TryFrom<TrainerOptions> for trainer::TrainerOptions {
             precision: o.precision.into(),
             run_settings: o.run_settings,
             mixture: o.mixture.map(MixtureOptions::try_from).transpose()?,
+            tokenizer_dir: o.tokenizer_dir.map(PathBuf::from),
         })
     }
 }
@@ -242,6 +245,8 @@ impl From<StepStats> for StepResult {
 #[napi(object, js_name = "Evaluation")]
 pub struct ValidationLoss {
     pub loss: Option<f64>,
+    /// Bits per UTF-8 byte (special tokens left out); null when no tokenizer was found to count bytes.
+    pub bits_per_byte: Option<f64>,
     pub sources: Vec<SourceLoss>,
 }
 
@@ -253,7 +258,11 @@ pub struct SourceLoss {
 
 impl From<Evaluation> for ValidationLoss {
     fn from(e: Evaluation) -> Self {
-        ValidationLoss { loss: e.loss, sources: e.sources.into_iter().map(|(source, loss)| SourceLoss { source, loss }).collect() }
+        ValidationLoss {
+            loss: e.loss,
+            bits_per_byte: e.bits_per_byte,
+            sources: e.sources.into_iter().map(|(source, loss)| SourceLoss { source, loss }).collect(),
+        }
     }
 }
 

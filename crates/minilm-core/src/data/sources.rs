@@ -38,7 +38,7 @@ impl FileType {
 
     /// The kind of a file from its name. JSON Lines may come compressed (`.jsonl.gz`, `.jsonl.zst`) or
     /// named `.json` (as HF datasets' to_json writes them, or as one array of records): all are jsonl.
-    fn of(path: &Path) -> Option<FileType> {
+    pub fn of(path: &Path) -> Option<FileType> {
         let name = path.file_name()?.to_str()?.to_ascii_lowercase();
         if [".jsonl", ".jsonl.gz", ".jsonl.zst", ".json"].iter().any(|suffix| name.ends_with(suffix)) {
             return Some(FileType::Jsonl);

@@ -78,6 +78,11 @@ impl DocumentTokenizer {
         })
     }
 
+    /// The Hugging Face tokenizer itself (evaluation reads its vocabulary).
+    pub fn hf(&self) -> &tokenizers::Tokenizer {
+        &self.inner
+    }
+
     /// The smallest litdata dtype that holds every id, or the requested one if the ids fit in it.
     pub fn dtype(&self, requested: Option<TokenDtype>) -> Result<TokenDtype> {
         let needed = TokenDtype::for_max_id(self.max_id);

@@ -164,6 +164,18 @@ impl Llama {
         cross_entropy(&logits, &batch.scored_targets(self.device())?)
     }
 
+    /// The negative log-likelihood of each of `batch`'s scored targets, in float32 on the host and in
+    /// order: what evaluation sums (bits per byte leaves some targets out), where training needs the mean.
+    pub fn target_nll(&self, batch: &TokenBatch) -> Result<Vec<f32>> {
+        let scored = batch.scored.as_ref().map(|rows| rows.to_device(self.device())).transpose()?;
+        let logits = self.run(&batch.inputs.to_device(self.device())?, false, None, scored.as_ref())?.logits;
+        let logits = logits.to_dtype(DType::F32)?;
+        let targets = batch.scored_targets(self.device())?;
+        let picked = logits.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
+        let nll = (logits.log_sum_exp(1)? - picked)?;
+        Ok(nll.to_device(&Device::Cpu)?.to_vec1::<f32>()?)
+    }
+
     /// `batch_loss` over windows, with gradients: see `batch_loss_and_grads`.
     pub fn loss_and_grads(&self, windows: &Tensor, d_loss: f64) -> Result<(Tensor, Vec<Tensor>)> {
         self.batch_loss_and_grads(&TokenBatch::from_windows(windows)?, d_loss)
@@ -325,7 +337,7 @@ impl TokenBatch {
         Ok(TokenBatch { inputs: windows.narrow(1, 0, t)?, targets: windows.narrow(1, 1, t)?.flatten_all()?, scored: None })
     }
 
-    fn scored_targets(&self, device: &Device) -> CandleResult<Tensor> {
+    pub fn scored_targets(&self, device: &Device) -> CandleResult<Tensor> {
         let targets = self.targets.to_device(device)?;
         match &self.scored {
             Some(rows) => targets.index_select(&rows.to_device(device)?, 0),

@@ -11,8 +11,11 @@ use super::mixture::{MixtureOptions, MixtureSampler, MixtureState, OnExhausted};
 use super::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
 use super::peak_flops::{peak_flops, PeakFlops};
 use super::sampler::{SamplerState, WindowSampler};
+use crate::data::tokenizer::DocumentTokenizer;
 use crate::device::open_device;
 use crate::error::{Error, Result};
+use crate::eval::likelihood::LossTotals;
+use crate::eval::token_bytes::TokenBytes;
 use crate::model::{load_weights, Llama, ModelConfig, Parameters, Precision, WeightsFormat};
 use crate::util::write_atomically;
 
@@ -55,6 +58,10 @@ pub struct TrainerOptions {
     /// Train on several prepared datasets by weight instead of data_path.
     #[serde(default)]
     pub mixture: Option<MixtureOptions>,
+    /// A tokenizer for val_bpb's byte counts when the data carry none (see `data_tokenizer`); without
+    /// either, val_bpb is not computed.
+    #[serde(default)]
+    pub tokenizer_dir: Option<PathBuf>,
 }
 
 fn cpu() -> String {
@@ -79,6 +86,8 @@ pub struct StepStats {
 pub struct Evaluation {
     /// Mean loss per scored token; None without validation data.
     pub loss: Option<f64>,
+    /// Bits per UTF-8 byte of the targets that stand for text; None without a tokenizer to count bytes.
+    pub bits_per_byte: Option<f64>,
     pub sources: Vec<(String, f64)>,
 }
 
@@ -151,6 +160,8 @@ pub struct Trainer {
     tokens: u64,
     source_tokens: Vec<u64>,
     device: Device,
+    /// Each token's UTF-8 bytes, for val_bpb.
+    token_bytes: Option<TokenBytes>,
 }
 
 impl Trainer {
@@ -188,7 +199,8 @@ impl Trainer {
             _ => Order::Windows(WindowSampler::new(data.len(Split::Train), options.seed)),
         };
         let source_tokens = vec![0; options.mixture.as_ref().map_or(0, |m| m.sources.len())];
-        Ok(Trainer { options, model, optimizer, data, order, tokens: 0, source_tokens, device })
+        let token_bytes = data_tokenizer(&options)?.map(|t| TokenBytes::of(t.hf(), options.model.padded_vocab_size));
+        Ok(Trainer { options, model, optimizer, data, order, tokens: 0, source_tokens, device, token_bytes })
     }
 
     pub fn info(&self) -> TrainerInfo {
@@ -289,48 +301,49 @@ impl Trainer {
         peak_flops(&self.device, self.model.compute_dtype())
     }
 
-    /// Mean loss per scored token over the first `max_iters` micro-batches of the validation split
-    /// (always the same ones, so values are comparable across a run); None without a validation split.
-    /// A mixture evaluates each source's first `max_iters` micro-batches: the total is over all of them.
+    /// Mean loss per scored token (and bits per byte) over the first `max_iters` micro-batches of the
+    /// validation split (always the same ones, so values are comparable across a run); None without a
+    /// validation split. A mixture evaluates each source's first `max_iters` micro-batches: the total is
+    /// over all of them.
     pub fn evaluate(&self, max_iters: usize) -> Result<Evaluation> {
+        let vocab = self.model.config.padded_vocab_size;
+        let mut total = LossTotals::default();
+        let mut per_source = Vec::new();
         if let TrainingData::Mixture { sources, .. } = &self.data {
-            let (mut total, mut count) = (0f64, 0u64);
-            let mut per_source = Vec::new();
             for (index, source) in sources.iter().enumerate() {
                 let Some(val) = &source.val else { continue };
-                let (sum, n) = self.mean_loss(val.len(), max_iters, |ids| {
+                let totals = self.loss_totals(val.len(), max_iters, |ids| {
                     let items: Vec<(usize, u64)> = ids.iter().map(|&id| (index, id)).collect();
-                    self.data.mixture_batch(Split::Val, &items, self.model.config.padded_vocab_size)
+                    self.data.mixture_batch(Split::Val, &items, vocab)
                 })?;
-                per_source.push((source.name.clone(), sum / n as f64));
-                total += sum;
-                count += n;
+                per_source.push((source.name.clone(), totals.loss().unwrap_or(f64::NAN)));
+                total.merge(&totals);
             }
-            return Ok(Evaluation { loss: (count > 0).then(|| total / count as f64), sources: per_source });
+        } else {
+            let available = self.data.len(Split::Val);
+            total = self.loss_totals(available, max_iters, |ids| self.data.batch(Split::Val, ids, vocab))?;
         }
-        let available = self.data.len(Split::Val);
-        if available == 0 {
-            return Ok(Evaluation { loss: None, sources: Vec::new() });
-        }
-        let (sum, n) = self.mean_loss(available, max_iters, |ids| self.data.batch(Split::Val, ids, self.model.config.padded_vocab_size))?;
-        Ok(Evaluation { loss: Some(sum / n as f64), sources: Vec::new() })
+        let bits_per_byte = if self.token_bytes.is_some() { total.bits_per_byte() } else { None };
+        Ok(Evaluation { loss: total.loss(), bits_per_byte, sources: per_source })
     }
 
-    /// (summed loss, scored tokens) over the first `max_iters` micro-batches of `available` items.
-    fn mean_loss(&self, available: u64, max_iters: usize, batch: impl Fn(&[u64]) -> Result<MicroBatch>) -> Result<(f64, u64)> {
+    /// The loss sums over the scored targets of the first `max_iters` micro-batches of `available` items.
+    fn loss_totals(&self, available: u64, max_iters: usize, batch: impl Fn(&[u64]) -> Result<MicroBatch>) -> Result<LossTotals> {
+        let no_bytes = TokenBytes { lengths: Vec::new() };
+        let bytes = self.token_bytes.as_ref().unwrap_or(&no_bytes);
         let items = (max_iters as u64 * self.options.micro_batch_size as u64).min(available);
-        let (mut total, mut count) = (0f64, 0u64);
+        let mut totals = LossTotals::default();
         let mut start = 0;
         while start < items {
             let end = (start + self.options.micro_batch_size as u64).min(items);
             let ids: Vec<u64> = (start..end).collect();
             let micro = batch(&ids)?;
-            let loss = self.model.batch_loss(&micro.batch)?.detach();
-            total += loss.to_scalar::<f32>()? as f64 * micro.scored as f64;
-            count += micro.scored;
+            let nll = self.model.target_nll(&micro.batch)?;
+            let targets = micro.batch.scored_targets(&Device::Cpu)?.to_vec1::<u32>()?;
+            totals.add(&targets, &nll, bytes);
             start = end;
         }
-        Ok((total, count))
+        Ok(totals)
     }
 
     /// Writes the weights, optimizer moments and state.json into `dir`, which must exist. The caller
@@ -445,4 +458,16 @@ fn mixture_change(saved: Option<&MixtureOptions>, now: Option<&MixtureOptions>) 
         changes.push(format!("on_exhausted {:?} is now {:?}", saved.on_exhausted, now.on_exhausted).to_lowercase());
     }
     (!changes.is_empty()).then(|| changes.join("; "))
+}
+
+/// The tokenizer val_bpb counts bytes with: the one `minilm prepare` keeps beside the data (a mixture's
+/// first source's), which made the ids, else the given one (SFT's, or litgpt's tokenizer_dir for data
+/// prepared elsewhere). None when there is neither.
+fn data_tokenizer(options: &TrainerOptions) -> Result<Option<DocumentTokenizer>> {
+    let data = options.mixture.as_ref().and_then(|m| m.sources.first()).map_or(options.data_path.as_path(), |s| s.path.as_path());
+    let beside = data.join("tokenizer");
+    if beside.join("tokenizer.json").is_file() {
+        return DocumentTokenizer::load(&beside).map(Some);
+    }
+    options.tokenizer_dir.as_deref().map(DocumentTokenizer::load).transpose()
 }

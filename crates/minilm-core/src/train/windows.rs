@@ -82,6 +82,34 @@ impl TokenWindows {
         span.dtype.decode_into(&bytes, out);
         Ok(())
     }
+
+    /// Every token of the dataset in file order, at most `piece` at a time, with the file it came from:
+    /// evaluation reads a split whole, across the chunk boundaries that training's windows keep to.
+    pub fn for_each_piece(&self, piece: usize, mut f: impl FnMut(&Path, &[u32]) -> Result<()>) -> Result<()> {
+        let mut tokens = Vec::with_capacity(piece);
+        for span in &self.spans {
+            let file = File::open(&span.path).at(&span.path)?;
+            let size = span.dtype.size() as u64;
+            let mut at = 0;
+            while at < span.tokens {
+                let n = (span.tokens - at).min(piece as u64);
+                let offset = span.offset + at * size;
+                let mut bytes = vec![0u8; (n * size) as usize];
+                file.read_exact_at(&mut bytes, offset).map_err(|e| {
+                    Error::input(
+                        &span.path,
+                        None,
+                        format!("cannot read tokens at byte {offset} ({e}); the file is shorter than its index says"),
+                    )
+                })?;
+                tokens.clear();
+                span.dtype.decode_into(&bytes, &mut tokens);
+                f(&span.path, &tokens)?;
+                at += n;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn litdata_spans(dir: &Path) -> Result<Vec<TokenSpan>> {
