@@ -8,14 +8,14 @@
 // The corpus is the Tang/Song poems and Brown paragraphs repeated, each repeat with 10% of its letters and
 // Han characters replaced at random (seeded), so that repeats are distinct documents with distinct words:
 // dedup keeps them, and the tokenizer trainer's word counts grow as on fresh text, its worst case.
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeParquetTexts } from '../ts/index.js';
 import { brownParagraphs, poems } from '../test/support/corpus.js';
 import { cliPath, minimindTokenizer, repoRoot } from '../test/support/cli.js';
 import { runMeasured } from './peak-rss.js';
+import { writeRepeatedCorpus } from './repeated-corpus.js';
 
 const { values: flags } = parseArgs({
   options: { target_mb: { type: 'string', default: '2100' }, files: { type: 'string', default: '8' } },
@@ -52,23 +52,11 @@ function buildCorpus(): { bytes: number; documents: number } {
   const han = [...new Set([...base.join('')].filter((c) => c >= '\u4e00' && c <= '\u9fff'))];
   const baseBytes = base.reduce((n, t) => n + Buffer.byteLength(t), 0);
   const repeats = Math.ceil(targetBytes / baseBytes);
-  const files = Number(flags.files);
-  if (!existsSync(path.join(root, 'done'))) {
-    rmSync(root, { recursive: true, force: true });
-    mkdirSync(input, { recursive: true });
-    const perFile = Math.ceil(repeats / files);
-    for (let f = 0; f < files; f++) {
-      const batches = function* () {
-        for (let r = f * perFile; r < Math.min(repeats, (f + 1) * perFile); r++) {
-          const next = random(r + 1);
-          for (let i = 0; i < base.length; i += 10_000) yield base.slice(i, i + 10_000).map((t) => (r === 0 ? t : mutate(t, next, han)));
-        }
-      };
-      writeParquetTexts(path.join(input, `part-${f}.parquet`), batches(), { compression: 'zstd', rowGroupSize: 20_000 });
-      console.error(`wrote part-${f}.parquet`);
-    }
-    mkdirSync(path.join(root, 'done'));
-  }
+  // Every repeat after the first is mutated, so that its documents are distinct.
+  writeRepeatedCorpus(root, base, repeats, Number(flags.files), (r) => {
+    const next = random(r + 1);
+    return (text) => (r === 0 ? text : mutate(text, next, han));
+  });
   return { bytes: baseBytes * repeats, documents: base.length * repeats };
 }
 

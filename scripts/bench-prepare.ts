@@ -5,15 +5,15 @@
 //   npm run bench:prepare -- --target_mb 2100 --memory_only   # the bounded-memory check on >= 2 GB
 //   npm run bench:prepare -- --target_mb 1 --screening        # dedup and filters beside the plain run, on the
 //                                                             # corpus once (no repeats to dedup away)
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Tokenizer } from 'tokenizers';
-import { writeParquetTexts } from '../ts/index.js';
 import { brownParagraphs, poems } from '../test/support/corpus.js';
 import { cliPath, minimindTokenizer, repoRoot } from '../test/support/cli.js';
 import { runMeasured } from './peak-rss.js';
+import { writeRepeatedCorpus } from './repeated-corpus.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -32,22 +32,7 @@ function buildCorpus(): { bytes: number; documents: number } {
   const base = [...poems(), ...brownParagraphs()];
   const baseBytes = base.reduce((n, t) => n + Buffer.byteLength(t), 0);
   const repeats = Math.ceil(targetBytes / baseBytes);
-  const files = Number(flags.files);
-  if (!existsSync(path.join(root, 'done'))) {
-    rmSync(root, { recursive: true, force: true });
-    mkdirSync(input, { recursive: true });
-    const perFile = Math.ceil(repeats / files);
-    for (let f = 0; f < files; f++) {
-      const batches = function* () {
-        for (let r = f * perFile; r < Math.min(repeats, (f + 1) * perFile); r++) {
-          for (let i = 0; i < base.length; i += 10_000) yield base.slice(i, i + 10_000);
-        }
-      };
-      writeParquetTexts(path.join(input, `part-${f}.parquet`), batches(), { compression: 'zstd', rowGroupSize: 20_000 });
-    }
-    rmSync(path.join(root, 'done'), { force: true });
-    mkdirSync(path.join(root, 'done'));
-  }
+  writeRepeatedCorpus(root, base, repeats, Number(flags.files));
   return { bytes: baseBytes * repeats, documents: base.length * repeats };
 }
 

@@ -2,7 +2,7 @@
 // data (data/sample, made by `npm start` first) for the same wall-clock budget on this machine: a short
 // calibration run measures its tokens/s, max_tokens is set to fill the budget, then the full run reports
 // its final val loss and val bits per byte (over the whole validation split) and a greedy sample.
-//   npm run bench:quickstart -- [--budget_s 330] [--only NAME,NAME]
+//   npm run bench:quickstart -- [--budget_s 330] [--only 'NAME PREFIX;NAME PREFIX']
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,7 +16,7 @@ const flag = (name: string) => {
   return i === -1 ? undefined : args[i + 1];
 };
 const budget = Number(flag('budget_s') ?? 330);
-const only = flag('only')?.split(',');
+const only = flag('only')?.split(';');
 
 /** Settings over configs/quickstart.yaml, as pretrain's command-line overrides. */
 const CANDIDATES: Record<string, Record<string, string | number>> = {
@@ -38,6 +38,39 @@ const CANDIDATES: Record<string, Record<string, string | number>> = {
     'model_config.intermediate_size': 704,
     'optimizer.init_args.lr': 0.002,
     'train.min_lr': 0.0002,
+    'train.micro_batch_size': 16,
+    'train.global_batch_size': 16,
+    'train.max_seq_length': 128,
+  },
+  '4x256, lr 5e-3, 16x128': {
+    'model_config.n_layer': 4,
+    'model_config.n_embd': 256,
+    'model_config.n_head': 4,
+    'model_config.intermediate_size': 704,
+    'optimizer.init_args.lr': 0.005,
+    'train.min_lr': 0.0005,
+    'train.micro_batch_size': 16,
+    'train.global_batch_size': 16,
+    'train.max_seq_length': 128,
+  },
+  '4x256, lr 3e-3, 32x64': {
+    'model_config.n_layer': 4,
+    'model_config.n_embd': 256,
+    'model_config.n_head': 4,
+    'model_config.intermediate_size': 704,
+    'optimizer.init_args.lr': 0.003,
+    'train.min_lr': 0.0003,
+    'train.micro_batch_size': 32,
+    'train.global_batch_size': 32,
+    'train.max_seq_length': 64,
+  },
+  '3x256, lr 4e-3, 16x128': {
+    'model_config.n_layer': 3,
+    'model_config.n_embd': 256,
+    'model_config.n_head': 4,
+    'model_config.intermediate_size': 704,
+    'optimizer.init_args.lr': 0.004,
+    'train.min_lr': 0.0004,
     'train.micro_batch_size': 16,
     'train.global_batch_size': 16,
     'train.max_seq_length': 128,

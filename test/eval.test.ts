@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { evaluate, writeReport } from '../ts/index.js';
 import { loops, repetitionStats, units } from '../ts/eval/repetition.js';
-import { repoRoot, runCli } from './support/cli.js';
+import { minimind3Tokenizer, repoRoot, runCli } from './support/cli.js';
 import { tempDir } from './support/files.js';
 
 const checkpoint = path.join(repoRoot, 'test/golden/litgpt/checkpoint');
@@ -32,6 +32,26 @@ test('loss and bits per byte on held-out text match PyTorch within 1e-4 relative
     assertRelative(data.total.perplexity, Math.exp(expected.data.loss), 'perplexity');
     assert.equal(data.inputs[0].documents, 5);
   }
+});
+
+test('a prepared split of the same documents gives the same figures; one made with another tokenizer is refused', async () => {
+  const dir = tempDir('eval-prepared');
+  fs.mkdirSync(path.join(dir, 'raw'));
+  fs.copyFileSync(path.join(golden, 'held-out.jsonl'), path.join(dir, 'raw/held-out.jsonl'));
+  const prepared = path.join(dir, 'prepared');
+  const prep = await runCli(['prepare', '--input_dir', path.join(dir, 'raw'), '--output_dir', prepared, '--tokenizer_path', checkpoint, '--val_fraction', '0']);
+  assert.equal(prep.code, 0, prep.stderr);
+  const result = await runCli(['eval', checkpoint, '--data', path.join(prepared, 'train'), '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  const { data } = JSON.parse(result.stdout);
+  assert.equal(data.total.tokens, expected.data.tokens);
+  assert.equal(data.total.bytes, expected.data.bytes);
+  assertRelative(data.total.bitsPerByte, expected.data.bits_per_byte, 'bits per byte of the prepared split');
+  const other = path.join(dir, 'other');
+  await runCli(['prepare', '--input_dir', path.join(dir, 'raw'), '--output_dir', other, '--tokenizer_path', minimind3Tokenizer, '--val_fraction', '0']);
+  const refused = await runCli(['eval', checkpoint, '--data', path.join(other, 'train')]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /train: was prepared with another tokenizer/);
 });
 
 test('multiple-choice log-likelihoods match PyTorch, and acc, acc_norm and chance follow from them', async () => {

@@ -37,7 +37,7 @@ export function quickstartCommand(yargs: Argv): Argv {
         .option('chat', {
           type: 'boolean',
           default: false,
-          describe: 'Then fine-tune the model on poetry conversations (configs/sft.yaml, ~3 min) and answer held-out questions',
+          describe: 'Then fine-tune the model on poetry conversations (configs/sft.yaml, ~1.5 min) and answer held-out questions',
         }),
     async (argv) => {
       const dataDir = path.resolve(argv.data_dir as string);

@@ -83,19 +83,25 @@ fn is_byte_fallback(token: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn shared_tokenizer(name: &str) -> Tokenizer {
+        let path = format!("{}/../../../shared/tokenizers/{name}/tokenizer.json", env!("CARGO_MANIFEST_DIR"));
+        Tokenizer::from_file(path).expect("the shared tokenizers")
+    }
+
     fn minimind() -> Tokenizer {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/tokenizers/minimind-6400/tokenizer.json");
-        Tokenizer::from_file(path).expect("the shared minimind tokenizer")
+        shared_tokenizer("minimind-6400")
     }
 
     #[test]
     fn a_texts_tokens_stand_for_exactly_its_bytes() {
-        let tokenizer = minimind();
-        let table = TokenBytes::of(&tokenizer, 6400);
-        for text in ["床前明月光，疑是地上霜。", "The quick brown fox, 1984 — naïve café.", "混合 mixed 文本\n\t tabs  and  spaces 🎉"]
-        {
-            let ids = tokenizer.encode(text, false).unwrap().get_ids().to_vec();
-            assert_eq!(table.total(&ids), text.len() as u64, "{text}");
+        for name in ["minimind-6400", "minimind3-6400"] {
+            let tokenizer = shared_tokenizer(name);
+            let table = TokenBytes::of(&tokenizer, tokenizer.get_vocab_size(true));
+            for text in ["床前明月光，疑是地上霜。", "The quick brown fox, 1984 — naïve café.", "混合 mixed 文本\n\t tabs  and  spaces 🎉"]
+            {
+                let ids = tokenizer.encode(text, false).unwrap().get_ids().to_vec();
+                assert_eq!(table.total(&ids), text.len() as u64, "{name}: {text}");
+            }
         }
     }
 
