@@ -107,9 +107,10 @@ test('a task file with a bad row, or data that do not exist, is refused naming t
 
 test('repetition statistics: distinct-n, repeated 4-grams and loops, counted in CJK characters and words', () => {
   assert.deepEqual(units('床前 明月, the  cat'), ['床', '前', '明', '月', ',', 'the', 'cat']);
-  assert.ok(loops(units('开头。'.concat('明月光，'.repeat(4)))));
+  assert.ok(loops(units('我知有我，不爲此。我爲我有，不爲此。我爲此，不爲此。')), 'the same phrase, with changes between');
   assert.ok(!loops(units('床前明月光，疑是地上霜。举头望明月，低头思故乡。')));
-  assert.ok(!loops(units('好好好')), 'three units are too short to call a loop');
+  assert.ok(!loops(units('好好好好好')), 'one 4-unit phrase twice is not yet a loop');
+  assert.ok(loops(units('好好好好好好')));
   const stats = repetitionStats(['a b a b a b', 'c d e f']);
   assert.equal(stats.distinct1, 6 / 10);
   assert.equal(stats.distinct2, 5 / 8);

@@ -2,9 +2,9 @@
 // (--repetition_penalty, --no_repeat_ngram_size) be compared. Text is counted in units that mean the
 // same across tokenizers: one CJK character, or one run of other non-space characters (a word).
 
-/** Smallest run (in units) that counts as a loop when it fills a sample's end three or more times over. */
-const LOOP_MIN_UNITS = 12;
-const LOOP_MIN_REPEATS = 3;
+/** A sample loops when one phrase of this many units comes back this many times or more. */
+const LOOP_PHRASE_UNITS = 4;
+const LOOP_REPEATS = 3;
 
 export interface RepetitionStats {
   samples: number;
@@ -14,7 +14,7 @@ export interface RepetitionStats {
   distinct2: number;
   /** The share of 4-grams that already occurred earlier in the same sample. */
   repeated4gramShare: number;
-  /** The share of samples whose end is one span repeated (see `loops`). */
+  /** The share of samples in which one 4-unit phrase comes back three or more times (see `loops`). */
   loopingShare: number;
 }
 
@@ -33,20 +33,16 @@ function ngrams(items: string[], n: number): string[] {
 }
 
 /**
- * Whether `items` ends in a loop: its last p units repeated back to back at least three times, covering
- * at least LOOP_MIN_UNITS units, for some period p.
+ * Whether `items` loops: one phrase of LOOP_PHRASE_UNITS units occurs LOOP_REPEATS or more times. Greedy
+ * small models repeat with small changes (`我爲此，不爲此。我知有我，不爲此。`), which an exact periodic
+ * tail would miss; a poem rarely says the same four characters three times.
  */
 export function loops(items: string[]): boolean {
-  for (let period = 1; period * LOOP_MIN_REPEATS <= items.length; period++) {
-    let repeats = 1;
-    while ((repeats + 1) * period <= items.length) {
-      const end = items.length - repeats * period;
-      let same = true;
-      for (let i = 0; i < period && same; i++) same = items[end - period + i] === items[items.length - period + i];
-      if (!same) break;
-      repeats += 1;
-    }
-    if (repeats >= LOOP_MIN_REPEATS && repeats * period >= LOOP_MIN_UNITS) return true;
+  const counts = new Map<string, number>();
+  for (const phrase of ngrams(items, LOOP_PHRASE_UNITS)) {
+    const n = (counts.get(phrase) ?? 0) + 1;
+    if (n >= LOOP_REPEATS) return true;
+    counts.set(phrase, n);
   }
   return false;
 }
