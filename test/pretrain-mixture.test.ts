@@ -59,7 +59,7 @@ test('token shares follow the weights, each source is validated, and kill -9 res
   assert.ok(Math.abs(p / (p + e) - 0.7) < 0.01, `poems' share ${p / (p + e)}`);
   const validated = rows.filter((r) => r.val_loss !== '').at(-1)!;
   assert.ok(Number(validated['val_loss/poems']) > 0 && Number(validated['val_loss/en']) > 0, JSON.stringify(validated));
-  assert.match(run.stderr, /val_loss [\d.]+ +val_ppl [\d.]+ +poems [\d.]+ +en [\d.]+/);
+  assert.match(run.stderr, /val_loss [\d.]+ +val_ppl [\d.]+ +val_bpb [\d.]+ +poems [\d.]+ +en [\d.]+/);
   // 30 steps take 30 x 16 x 0.3 = 144 English windows, more than the source has: it began again.
   assert.match(run.stderr, /warning: mixture source en ran out of windows at step \d+: starting its epoch 2/);
 
