@@ -18,74 +18,34 @@ const flag = (name: string) => {
 const budget = Number(flag('budget_s') ?? 330);
 const only = flag('only')?.split(';');
 
-/** Settings over configs/quickstart.yaml, as pretrain's command-line overrides. */
-const CANDIDATES: Record<string, Record<string, string | number>> = {
+type Overrides = Record<string, string | number>;
+
+/** A 256-wide model (4 heads of 64), the quickstart's own being 384 wide. */
+const WIDTH_256: Overrides = { 'model_config.n_embd': 256, 'model_config.n_head': 4, 'model_config.intermediate_size': 704 };
+
+/** A peak learning rate (cosine to a tenth of it) and micro-batches of `batch` x `context` tokens, one per step. */
+function schedule(lr: number, batch: number, context: number): Overrides {
+  return {
+    'optimizer.init_args.lr': lr,
+    'train.min_lr': Number((lr / 10).toPrecision(6)),
+    'train.micro_batch_size': batch,
+    'train.global_batch_size': batch,
+    'train.max_seq_length': context,
+  };
+}
+
+/** Settings over configs/quickstart.yaml (6 layers), as pretrain's command-line overrides. */
+const CANDIDATES: Record<string, Overrides> = {
   'today: 6x384, lr 1e-3, 8x256': {},
-  '4x256, lr 3e-3, 16x128': {
-    'model_config.n_layer': 4,
-    'model_config.n_embd': 256,
-    'model_config.n_head': 4,
-    'model_config.intermediate_size': 704,
-    'optimizer.init_args.lr': 0.003,
-    'train.min_lr': 0.0003,
-    'train.micro_batch_size': 16,
-    'train.global_batch_size': 16,
-    'train.max_seq_length': 128,
-  },
-  '6x256, lr 2e-3, 16x128': {
-    'model_config.n_embd': 256,
-    'model_config.n_head': 4,
-    'model_config.intermediate_size': 704,
-    'optimizer.init_args.lr': 0.002,
-    'train.min_lr': 0.0002,
-    'train.micro_batch_size': 16,
-    'train.global_batch_size': 16,
-    'train.max_seq_length': 128,
-  },
-  '4x256, lr 5e-3, 16x128': {
-    'model_config.n_layer': 4,
-    'model_config.n_embd': 256,
-    'model_config.n_head': 4,
-    'model_config.intermediate_size': 704,
-    'optimizer.init_args.lr': 0.005,
-    'train.min_lr': 0.0005,
-    'train.micro_batch_size': 16,
-    'train.global_batch_size': 16,
-    'train.max_seq_length': 128,
-  },
-  '4x256, lr 3e-3, 32x64': {
-    'model_config.n_layer': 4,
-    'model_config.n_embd': 256,
-    'model_config.n_head': 4,
-    'model_config.intermediate_size': 704,
-    'optimizer.init_args.lr': 0.003,
-    'train.min_lr': 0.0003,
-    'train.micro_batch_size': 32,
-    'train.global_batch_size': 32,
-    'train.max_seq_length': 64,
-  },
-  '3x256, lr 4e-3, 16x128': {
-    'model_config.n_layer': 3,
-    'model_config.n_embd': 256,
-    'model_config.n_head': 4,
-    'model_config.intermediate_size': 704,
-    'optimizer.init_args.lr': 0.004,
-    'train.min_lr': 0.0004,
-    'train.micro_batch_size': 16,
-    'train.global_batch_size': 16,
-    'train.max_seq_length': 128,
-  },
-  '4x384, lr 2e-3, 16x128': {
-    'model_config.n_layer': 4,
-    'optimizer.init_args.lr': 0.002,
-    'train.min_lr': 0.0002,
-    'train.micro_batch_size': 16,
-    'train.global_batch_size': 16,
-    'train.max_seq_length': 128,
-  },
+  '4x256, lr 3e-3, 16x128': { 'model_config.n_layer': 4, ...WIDTH_256, ...schedule(0.003, 16, 128) },
+  '6x256, lr 2e-3, 16x128': { ...WIDTH_256, ...schedule(0.002, 16, 128) },
+  '4x256, lr 5e-3, 16x128': { 'model_config.n_layer': 4, ...WIDTH_256, ...schedule(0.005, 16, 128) },
+  '4x256, lr 3e-3, 32x64': { 'model_config.n_layer': 4, ...WIDTH_256, ...schedule(0.003, 32, 64) },
+  '3x256, lr 4e-3, 16x128': { 'model_config.n_layer': 3, ...WIDTH_256, ...schedule(0.004, 16, 128) },
+  '4x384, lr 2e-3, 16x128': { 'model_config.n_layer': 4, ...schedule(0.002, 16, 128) },
 };
 
-function train(name: string, overrides: Record<string, string | number>, extra: string[]): { seconds: number; out: string } {
+function train(name: string, overrides: Overrides, extra: string[]): { seconds: number; out: string } {
   const out = path.join(root, 'out/sweep', name.replace(/[^a-z0-9]+/gi, '-'));
   fs.rmSync(out, { recursive: true, force: true });
   const flags = Object.entries(overrides).flatMap(([k, v]) => [`--${k}`, String(v)]);
