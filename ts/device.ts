@@ -28,6 +28,11 @@ export interface TrainingPlacement extends Placement {
   precision: PretrainConfig['precision'];
   /** What the user should know: a bf16 precision that becomes float32 on the CPU. */
   warnings: string[];
+  /**
+   * The GPU's total memory in bytes, for the memory estimate's warning; null on the CPU, and for now on
+   * the GPU too: the addon does not report it yet (cudaStatus would need the device's total memory).
+   */
+  memoryBytes: number | null;
 }
 
 /** Where a training run goes: `request` (the library's device option) if given, else MINILM_DEVICE in `env`, else auto. */
@@ -45,10 +50,10 @@ export function chooseDevice(
     forced === 'cpu'
       ? { device: 'cpu', whyNotGpu: request === undefined ? 'MINILM_DEVICE=cpu' : 'the CPU was asked for' }
       : placeOn(forced ?? 'auto', askedHow);
-  if (whyNotGpu === null) return { device, precision: config.precision, whyNotGpu, warnings: [] };
+  if (whyNotGpu === null) return { device, precision: config.precision, whyNotGpu, warnings: [], memoryBytes: null };
   const warnings =
     config.precision === '32-true'
       ? []
       : [`precision: ${config.precision}: bf16 needs the GPU; on the CPU minilm trains in float32 (the config's value is kept in the run's hyperparameters)`];
-  return { device, precision: '32-true', whyNotGpu, warnings };
+  return { device, precision: '32-true', whyNotGpu, warnings, memoryBytes: null };
 }

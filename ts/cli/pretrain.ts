@@ -8,6 +8,8 @@ import { pretrain, type PretrainEvent, type PretrainSummary, type SftDataSummary
 import { ProgressDisplay } from '../log/progress.js';
 import { formatCount, formatDuration, shellPath, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
+import { chooseDevice } from '../device.js';
+import { describeMemoryEstimate, estimatePeakMemory, memoryWarning } from '../train/memory-estimate.js';
 
 const OWN_FLAGS = new Set(['--config', '--dry_run', '--dry-run']);
 
@@ -144,12 +146,25 @@ export function pretrainCommand(yargs: Argv): Argv {
       if (argv.dry_run) {
         for (const warning of config.warnings) process.stdout.write(`warning: ${warning}\n`);
         for (const text of describe(config)) process.stdout.write(`${text}\n`);
+        process.stdout.write(`${describeMemory(config)}\n`);
         process.stdout.write(`${describeData(config)}\n`);
         return;
       }
       await runPretrain(config);
     },
   );
+}
+
+/**
+ * The dry run's memory line: the config's precision on a GPU (the CPU's run is float32 and not
+ * estimated), then the warning the run would give if the device's memory is known to be too small.
+ */
+function describeMemory(config: PretrainConfig): string {
+  const { model, train } = config;
+  const line = describeMemoryEstimate(estimatePeakMemory(model, train.micro_batch_size, train.max_seq_length, config.precision));
+  const placement = chooseDevice(config);
+  const warning = memoryWarning(config, placement.precision, placement.memoryBytes);
+  return warning === null ? line : `${line}\nwarning: ${warning}`;
 }
 
 /**

@@ -14,6 +14,7 @@ import { CsvMetricsLogger, litgptCsvMetricsFile } from '../log/csv-metrics.js';
 import { TensorBoardWriter } from '../log/tensorboard.js';
 import { lrAt, warmupIters, type Schedule } from './schedule.js';
 import { chooseDevice, type DeviceRequest, type TrainingPlacement } from '../device.js';
+import { memoryWarning } from './memory-estimate.js';
 import { lockFolder } from '../lock.js';
 import { FINAL_FOLDER, stepFolderName } from '../checkpoint.js';
 import { pruneCheckpoints, resumeCheckpoint, writeCheckpoint } from './checkpoints.js';
@@ -90,6 +91,8 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   const start = initialWeights(config);
   const placement = chooseDevice(config, process.env, device);
   for (const message of placement.warnings) onLog({ type: 'warning', message });
+  const memory = memoryWarning(config, placement.precision, placement.memoryBytes);
+  if (memory !== null) onLog({ type: 'warning', message: memory });
   const lock = lockFolder(config.out_dir, config.sft === null ? 'minilm pretrain' : 'minilm sft');
   const trainer = new (native().NativeTrainer)();
   try {

@@ -5,7 +5,8 @@
 use candle_core::{DType, Result, Tensor};
 
 use super::adamw_cpu::Step;
-use crate::model::fused::cuda::{cuda_device, grid_stride, launch, output, view, Kernel, Module, THREADS};
+use crate::model::fused::cuda::{cuda_device, launch, output, view, Kernel, Module};
+use crate::model::fused::launch::{grid_stride, single_thread, sum_squares, NORM_BLOCKS as BLOCKS};
 
 /// Whether `update` can run on these tensors: float32, contiguous, on a GPU.
 pub fn supported(tensors: &[&Tensor]) -> bool {
@@ -39,9 +40,6 @@ pub fn update(weight: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, step: &Ste
     )
 }
 
-/// Partial sums per gradient: a fixed grid, so the order of additions never changes.
-const BLOCKS: usize = 128;
-
 /// The L2 norm of all gradients together (float32 or bfloat16, on one GPU).
 pub fn global_norm(grads: &[Tensor]) -> Result<f64> {
     let device = cuda_device(&grads[0])?;
@@ -51,11 +49,7 @@ pub fn global_norm(grads: &[Tensor]) -> Result<f64> {
         let n = grad.elem_count();
         let (gs, gl) = grad.storage_and_layout();
         let slot = partial.slice(i * BLOCKS..(i + 1) * BLOCKS);
-        let config = candle_core::cuda_backend::cudarc::driver::LaunchConfig {
-            grid_dim: (BLOCKS as u32, 1, 1),
-            block_dim: (THREADS, 1, 1),
-            shared_mem_bytes: 0,
-        };
+        let config = sum_squares();
         match grad.dtype() {
             DType::F32 => {
                 let values = view::<f32>(&gs, gl)?;
@@ -70,6 +64,6 @@ pub fn global_norm(grads: &[Tensor]) -> Result<f64> {
     }
     let norm = output::<f32>(&device, 1)?;
     let count = (grads.len() * BLOCKS) as i32;
-    launch!(Kernel::load(&device, Module::Optimizer, "root_of_sum")?, grid_stride(1), &partial, &count, &norm)?;
+    launch!(Kernel::load(&device, Module::Optimizer, "root_of_sum")?, single_thread(), &partial, &count, &norm)?;
     Ok(device.clone_dtoh(&norm)?[0] as f64)
 }

@@ -2,7 +2,7 @@
 //! them into optimizer steps and checkpoints. The TypeScript layer drives the loop (schedule, logging,
 //! saving, signals).
 
-mod adamw_cpu;
+pub mod adamw_cpu;
 #[cfg(feature = "cuda")]
 mod adamw_cuda;
 pub mod batches;

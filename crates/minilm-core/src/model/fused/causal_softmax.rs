@@ -100,7 +100,8 @@ mod gpu {
     use candle_core::{Result, Tensor};
 
     use super::CausalSoftmax;
-    use crate::model::fused::cuda::{by_dtype, cuda_device, launch, output, tensor, view, warp_per_row, Element, Kernel, Module};
+    use crate::model::fused::cuda::{by_dtype, cuda_device, launch, output, tensor, view, Element, Kernel, Module};
+    use crate::model::fused::launch::warp_per_row;
 
     pub fn forward(scores: &Tensor, op: &CausalSoftmax) -> Result<Tensor> {
         by_dtype!(scores.dtype(), run_forward(scores, op))

@@ -105,7 +105,8 @@ impl CustomOp1 for CrossEntropy {
 mod gpu {
     use candle_core::{Result, Tensor};
 
-    use crate::model::fused::cuda::{block_per_row, by_dtype, cuda_device, launch, output, tensor, view, Element, Kernel, Module};
+    use crate::model::fused::cuda::{by_dtype, cuda_device, launch, output, tensor, view, Element, Kernel, Module};
+    use crate::model::fused::launch::{cross_entropy_rows, mean};
 
     /// The mean loss, and with `d_loss` the logits' gradient.
     pub fn cross_entropy(logits: &Tensor, targets: &Tensor, d_loss: Option<f64>) -> Result<(Tensor, Option<Tensor>)> {
@@ -127,18 +128,18 @@ mod gpu {
             Some(d_loss) => {
                 let grad = output::<T>(&device, rows * vocab)?;
                 let factor = (d_loss / rows as f64) as f32;
-                launch!(kernel, block_per_row(rows, 256), &lv, &tv, &losses, &grad, &vocab_arg, &factor)?;
+                launch!(kernel, cross_entropy_rows(rows), &lv, &tv, &losses, &grad, &vocab_arg, &factor)?;
                 Some(tensor(grad, &device, (rows, vocab)))
             }
             None => {
                 let (null, factor) = (0u64, 0f32);
-                launch!(kernel, block_per_row(rows, 256), &lv, &tv, &losses, &null, &vocab_arg, &factor)?;
+                launch!(kernel, cross_entropy_rows(rows), &lv, &tv, &losses, &null, &vocab_arg, &factor)?;
                 None
             }
         };
         let mean = output::<f32>(&device, 1)?;
         let rows_arg = rows as i32;
-        launch!(Kernel::load(&device, Module::CrossEntropy, "mean")?, block_per_row(1, 1024), &losses, &mean, &rows_arg)?;
+        launch!(Kernel::load(&device, Module::CrossEntropy, "mean")?, mean(), &losses, &mean, &rows_arg)?;
         Ok((tensor(mean, &device, ()), grad))
     }
 }

@@ -140,7 +140,7 @@ pub fn output<T: Element>(device: &CudaDevice, len: usize) -> Result<CudaSlice<T
         builder.arg(&buffer);
         builder.arg(&bytes);
         // SAFETY: the kernel writes `bytes` bytes of `buffer`, which holds exactly that many.
-        unsafe { builder.launch(grid_stride(bytes)) }.w()?;
+        unsafe { builder.launch(launch_config(grid_stride(bytes))?) }.w()?;
     }
     Ok(buffer)
 }
@@ -151,36 +151,28 @@ pub fn tensor<T: Element>(buffer: CudaSlice<T>, device: &CudaDevice, shape: impl
     Tensor::from_storage(storage, shape, BackpropOp::none(), false)
 }
 
-/// Threads per block for element-wise and grid-stride kernels.
-pub const THREADS: u32 = 256;
+pub use super::launch::{grid_stride, LaunchShape, THREADS};
 
-/// A grid-stride launch over `n` elements: enough blocks to fill the GPU, at most one per THREADS.
-pub fn grid_stride(n: usize) -> LaunchConfig {
-    let blocks = n.div_ceil(THREADS as usize).clamp(1, 132 * 16);
-    LaunchConfig { grid_dim: (blocks as u32, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
+/// cudarc's launch configuration for `shape`, refused first if an H100 / H200 would refuse it.
+pub fn launch_config(shape: LaunchShape) -> Result<LaunchConfig> {
+    if let Err(message) = shape.check(&super::launch::H200, false) {
+        bail!("kernel launch: {message}");
+    }
+    Ok(LaunchConfig { grid_dim: shape.grid, block_dim: shape.block, shared_mem_bytes: shape.shared_bytes })
 }
 
-/// One block of `threads` per row.
-pub fn block_per_row(rows: usize, threads: u32) -> LaunchConfig {
-    LaunchConfig { grid_dim: (rows as u32, 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 }
-}
-
-/// Four warps per block, one per row.
-pub fn warp_per_row(rows: usize) -> LaunchConfig {
-    LaunchConfig { grid_dim: (rows.div_ceil(4) as u32, 1, 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 }
-}
-
-/// Queues `kernel` with `config` and the arguments in the kernel's parameter order, each a reference to
-/// a view, a buffer or a scalar that outlives the call.
+/// Queues `kernel` with `shape` (a launch::LaunchShape) and the arguments in the kernel's parameter
+/// order, each a reference to a view, a buffer or a scalar that outlives the call.
 macro_rules! launch {
-    ($kernel:expr, $config:expr, $($arg:expr),+ $(,)?) => {{
+    ($kernel:expr, $shape:expr, $($arg:expr),+ $(,)?) => {{
         use $crate::model::fused::cuda::{PushKernelArg, WrapErr};
+        let config = $crate::model::fused::cuda::launch_config($shape)?;
         let kernel = &$kernel;
         let mut builder = kernel.builder();
         $( builder.arg($arg); )+
         // SAFETY: each kernel's parameters are the pointers and scalars its caller pushes, in order, and
         // every kernel bounds its indices by the sizes it is given.
-        unsafe { builder.launch($config) }.w().map(|_| ())
+        unsafe { builder.launch(config) }.w().map(|_| ())
     }};
 }
 pub(crate) use launch;

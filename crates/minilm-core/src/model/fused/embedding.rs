@@ -29,16 +29,15 @@ pub fn embedding_backward(ids: &[u32], dx: &Tensor, vocab: usize) -> Result<Tens
 }
 
 /// Positions grouped by token, a counting sort: token v's positions, in increasing order, are
-/// order[start[v]..start[v + 1]]. What the CUDA kernel reads; the CPU loop needs none.
-#[cfg(feature = "cuda")]
-struct Buckets {
-    order: Vec<u32>,
-    start: Vec<u32>,
+/// order[start[v]..start[v + 1]]. What the CUDA kernel reads (and the emulated test builds); the CPU loop
+/// needs none.
+pub struct Buckets {
+    pub order: Vec<u32>,
+    pub start: Vec<u32>,
 }
 
-#[cfg(feature = "cuda")]
 impl Buckets {
-    fn new(ids: &[u32], vocab: usize) -> Self {
+    pub fn new(ids: &[u32], vocab: usize) -> Self {
         let mut start = vec![0u32; vocab + 1];
         for &id in ids {
             start[id as usize + 1] += 1;
@@ -59,11 +58,11 @@ impl Buckets {
 /// The CUDA twin, for float32 and bfloat16 gradients (kernels/embedding.cu).
 #[cfg(feature = "cuda")]
 mod gpu {
-    use candle_core::cuda_backend::cudarc::driver::LaunchConfig;
     use candle_core::{Result, Tensor};
 
     use super::Buckets;
-    use crate::model::fused::cuda::{by_dtype, cuda_device, launch, output, tensor, view, Element, Kernel, Module, THREADS};
+    use crate::model::fused::cuda::{by_dtype, cuda_device, launch, output, tensor, view, Element, Kernel, Module};
+    use crate::model::fused::launch;
 
     pub fn embedding_backward(buckets: &Buckets, dx: &Tensor, vocab: usize) -> Result<Tensor> {
         by_dtype!(dx.dtype(), run(buckets, dx, vocab))
@@ -78,11 +77,7 @@ mod gpu {
         let (dxs, dxl) = dx.storage_and_layout();
         let dxv = view::<T>(&dxs, dxl)?;
         let table = output::<f32>(&device, vocab * cols)?;
-        let config = LaunchConfig {
-            grid_dim: (vocab as u32, cols.div_ceil(THREADS as usize) as u32, 1),
-            block_dim: (THREADS, 1, 1),
-            shared_mem_bytes: 0,
-        };
+        let config = launch::embedding_backward(vocab, cols);
         let cols_arg = cols as i32;
         let kernel = Kernel::typed::<T>(&device, Module::Embedding, "embedding_backward")?;
         launch!(kernel, config, &dxv, &order, &start, &table, &cols_arg)?;

@@ -21,13 +21,14 @@ mod cross_entropy;
 pub(crate) mod cuda;
 mod embedding;
 mod heads;
+pub mod launch;
 mod rms_norm;
 mod swiglu;
 
 pub use batched_matmul::batched_matmul;
 pub use causal_softmax::{causal_softmax, causal_softmax_backward};
 pub use cross_entropy::{cross_entropy, cross_entropy_with_grad};
-pub use embedding::embedding_backward;
+pub use embedding::{embedding_backward, Buckets};
 pub use heads::{merge_heads, split_heads, Rotation};
 pub use rms_norm::{rms_norm, rms_norm_backward};
 pub use swiglu::{swiglu, swiglu_backward};

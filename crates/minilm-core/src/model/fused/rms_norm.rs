@@ -120,10 +120,8 @@ impl CustomOp2 for RmsNormWeightGrad {
 pub(super) mod gpu {
     use candle_core::{Result, Tensor};
 
-    use crate::model::fused::cuda::{block_per_row, by_dtype, cuda_device, launch, output, tensor, view, Element, Kernel, Module, THREADS};
-
-    /// Row blocks of the weight gradient's first pass (kernels/rms_norm.cu says why).
-    const CHUNKS: usize = 256;
+    use crate::model::fused::cuda::{by_dtype, cuda_device, launch, output, tensor, view, Element, Kernel, Module};
+    use crate::model::fused::launch::{rms_norm_rows, rms_norm_weight_grad};
 
     pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f32) -> Result<Tensor> {
         by_dtype!(x.dtype(), forward(x, weight, eps))
@@ -142,7 +140,7 @@ pub(super) mod gpu {
         let y = output::<T>(&device, x.elem_count())?;
         let cols_arg = cols as i32;
         let kernel = Kernel::typed::<T>(&device, Module::RmsNorm, "rms_norm_forward")?;
-        launch!(kernel, block_per_row(rows, THREADS), &xv, &wv, &y, &cols_arg, &eps)?;
+        launch!(kernel, rms_norm_rows(rows), &xv, &wv, &y, &cols_arg, &eps)?;
         Ok(tensor(y, &device, x.shape().clone()))
     }
 
@@ -156,27 +154,15 @@ pub(super) mod gpu {
         let inverse_rms = output::<f32>(&device, rows)?;
         let (rows_arg, cols_arg) = (rows as i32, cols as i32);
         let kernel = Kernel::typed::<T>(&device, Module::RmsNorm, "rms_norm_backward_input")?;
-        launch!(kernel, block_per_row(rows, THREADS), &xv, &wv, &dyv, &dx, &inverse_rms, &cols_arg, &eps)?;
+        launch!(kernel, rms_norm_rows(rows), &xv, &wv, &dyv, &dx, &inverse_rms, &cols_arg, &eps)?;
 
-        let chunks = CHUNKS.min(rows.max(1));
-        let rows_per_chunk = rows.div_ceil(chunks) as i32;
-        let partial = output::<f32>(&device, chunks * cols)?;
-        let tiles = cols.div_ceil(THREADS as usize) as u32;
-        let config = candle_core::cuda_backend::cudarc::driver::LaunchConfig {
-            grid_dim: (tiles, chunks as u32, 1),
-            block_dim: (THREADS, 1, 1),
-            shared_mem_bytes: 0,
-        };
+        let plan = rms_norm_weight_grad(rows, cols);
+        let (chunks, rows_per_chunk) = (plan.chunks as i32, plan.rows_per_chunk as i32);
+        let partial = output::<f32>(&device, plan.chunks * cols)?;
         let kernel = Kernel::typed::<T>(&device, Module::RmsNorm, "rms_norm_backward_weight_partial")?;
-        launch!(kernel, config, &xv, &dyv, &inverse_rms, &partial, &rows_arg, &cols_arg, &rows_per_chunk)?;
+        launch!(kernel, plan.partial, &xv, &dyv, &inverse_rms, &partial, &rows_arg, &cols_arg, &rows_per_chunk)?;
         let dw = output::<f32>(&device, cols)?;
-        let chunks_arg = chunks as i32;
-        let sum = candle_core::cuda_backend::cudarc::driver::LaunchConfig {
-            grid_dim: (tiles, 1, 1),
-            block_dim: (THREADS, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        launch!(Kernel::load(&device, Module::RmsNorm, "sum_chunks")?, sum, &partial, &dw, &chunks_arg, &cols_arg)?;
+        launch!(Kernel::load(&device, Module::RmsNorm, "sum_chunks")?, plan.sum, &partial, &dw, &chunks, &cols_arg)?;
         Ok((tensor(dx, &device, x.shape().clone()), tensor(dw, &device, cols)))
     }
 }
