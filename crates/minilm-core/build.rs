@@ -18,7 +18,7 @@ fn main() {
     // The same compute capability candle-kernels compiles for (scripts/cuda/build.sh sets 90: H100 / H200).
     let arch = std::env::var("CUDA_COMPUTE_CAP").unwrap_or_else(|_| "90".into());
     println!("cargo:rerun-if-env-changed=CUDA_COMPUTE_CAP");
-    for module in ["rms_norm", "heads", "causal_softmax", "swiglu", "cross_entropy", "embedding", "optimizer"] {
+    for module in ["rms_norm", "heads", "causal_softmax", "swiglu", "cross_entropy", "embedding", "optimizer", "attention"] {
         let source = format!("kernels/{module}.cu");
         let status = Command::new(&nvcc)
             .args(["-ptx", "-O3", &format!("-arch=sm_{arch}"), "-o"])

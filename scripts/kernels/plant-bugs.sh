@@ -20,6 +20,8 @@ bugs=(
   "common.cuh|0,/  __syncthreads();  \/\/ scratch may still be read/s//  \/\/ scratch may still be read/|block_sum without its first __syncthreads"
   "cross_entropy.cu|s/partial\[threadIdx.x + stride\]/partial[threadIdx.x + 2 * stride]/|a read past the end of a __shared__ array"
   "embedding.cu|s/bucket_start\[token + 1\]/bucket_start[token + 2]/|a read past the end of a global buffer"
+  "attention.cu|s/const float correction = __expf(m\[j\] - m_new);/const float correction = 1.f;/|flash attention's online softmax without its rescale"
+  "attention.cu|s/if (first_key + j >= visible) break;/if (first_key + j > visible) break;/|the key gradients' causal mask one key too far"
   "heads.cu|s/const int half = rope_n \/ 2, pair/const int half = rope_n \/ 2 + 1, pair/|RoPE's halves split one element off"
 )
 

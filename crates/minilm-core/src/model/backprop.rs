@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Result, Tensor};
 
 use super::fused::{self, batched_matmul, merge_heads, rms_norm_backward, split_heads, swiglu_backward};
-use super::llama::{attention_scale, Activations, BlockActivations, Llama};
+use super::llama::{attention_scale, Activations, AttentionKept, BlockActivations, Llama};
 
 /// y = x W^T: given dy, returns (dx, dW).
 fn linear_backward(x: &Tensor, weight: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
@@ -80,11 +80,20 @@ impl Llama {
         let (d_y, d_attn_proj) = linear_backward(&a.y, &mw.attn_proj, &d_mid)?;
         grad("attn.proj.weight", d_attn_proj);
         let d_heads = split_heads(&d_y, batch, 0, h, g, d, None)?; // (B, G, Q T, D)
-        let d_weights = batched_matmul(&d_heads, &a.values.t()?)?;
-        let d_values = batched_matmul(&a.weights.t()?, &d_heads)?;
-        let d_scores = fused::causal_softmax_backward(&a.weights, &d_weights, attention_scale(d), t, 0)?;
-        let d_queries = batched_matmul(&d_scores, &a.keys)?;
-        let d_keys = batched_matmul(&d_scores.t()?, &a.queries)?;
+        let (d_queries, d_keys, d_values) = match &a.attention {
+            AttentionKept::Weights(weights) => {
+                let d_weights = batched_matmul(&d_heads, &a.values.t()?)?;
+                let d_values = batched_matmul(&weights.t()?, &d_heads)?;
+                let d_scores = fused::causal_softmax_backward(weights, &d_weights, attention_scale(d), t, 0)?;
+                (batched_matmul(&d_scores, &a.keys)?, batched_matmul(&d_scores.t()?, &a.queries)?, d_values)
+            }
+            AttentionKept::LogSumExp(lse) => {
+                // The heads' output, head-major again (y is it merged): a transient copy, not kept.
+                let out = split_heads(&a.y, batch, 0, h, g, d, None)?;
+                let causal = fused::Causal { query_len: t, first_position: 0, scale: attention_scale(d) as f32 };
+                fused::flash_attention_backward(&a.queries, &a.keys, &a.values, &out, lse, &d_heads, causal)?
+            }
+        };
         let rotation = self.rope().rotation(0);
         let rotation = (c.rope_n_elem() > 0).then_some(&rotation);
         let d_qkv =

@@ -29,8 +29,8 @@ pub(crate) struct BlockActivations {
     /// (B, G, T, D), rotated.
     pub keys: Tensor,
     pub values: Tensor,
-    /// Attention weights (B, G, Q T, T).
-    pub weights: Tensor,
+    /// What attention's backward pass recomputes its probabilities from.
+    pub attention: AttentionKept,
     /// The heads' outputs merged, (B T, H D).
     pub y: Tensor,
     pub mid: Tensor,
@@ -40,6 +40,13 @@ pub(crate) struct BlockActivations {
     pub up: Tensor,
     pub gated: Tensor,
     pub matmul_weights: MatmulWeights,
+}
+
+/// The composite path keeps attention's probabilities (B, G, Q T, T); the flash path only the float32
+/// log-sum-exp of each query row (B, G, Q T), and recomputes them.
+pub(crate) enum AttentionKept {
+    Weights(Tensor),
+    LogSumExp(Tensor),
 }
 
 /// A block's linear weights as its matmuls used them (bf16 copies under mixed precision), kept so
@@ -307,16 +314,23 @@ impl Llama {
             keys = key_buffer.narrow(2, 0, start + t)?;
             values = value_buffer.narrow(2, 0, start + t)?;
         }
-        let scores = batched_matmul(&queries, &keys.t()?)?;
-        let weights = causal_softmax(&scores, attention_scale(d), t, start)?;
-        let y = merge_heads(&batched_matmul(&weights, &values)?, h)?;
+        let (heads_out, attention) = if fused::flash_attention_supported(&queries) {
+            let causal = fused::Causal { query_len: t, first_position: start, scale: attention_scale(d) as f32 };
+            let (out, lse) = fused::flash_attention(&queries, &keys, &values, causal)?;
+            (out, AttentionKept::LogSumExp(lse))
+        } else {
+            let scores = batched_matmul(&queries, &keys.t()?)?;
+            let weights = causal_softmax(&scores, attention_scale(d), t, start)?;
+            (batched_matmul(&weights, &values)?, AttentionKept::Weights(weights))
+        };
+        let y = merge_heads(&heads_out, h)?;
         let mid = (input + linear(&y, &matmul_weights.attn_proj)?)?;
 
         let h2 = rms_norm(&mid, &w("norm_2.weight"), c.norm_eps)?;
         let gate = linear(&h2, &matmul_weights.fc_1)?;
         let up = linear(&h2, &matmul_weights.fc_2)?;
         let gated = swiglu(&gate, &up)?;
-        Ok(BlockActivations { input: input.clone(), h1, queries, keys, values, weights, y, mid, h2, gate, up, gated, matmul_weights })
+        Ok(BlockActivations { input: input.clone(), h1, queries, keys, values, attention, y, mid, h2, gate, up, gated, matmul_weights })
     }
 }
 

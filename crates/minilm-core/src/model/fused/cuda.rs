@@ -28,6 +28,7 @@ pub enum Module {
     CrossEntropy,
     Embedding,
     Optimizer,
+    Attention,
 }
 
 impl Module {
@@ -40,6 +41,7 @@ impl Module {
             Module::CrossEntropy => "minilm_cross_entropy",
             Module::Embedding => "minilm_embedding",
             Module::Optimizer => "minilm_optimizer",
+            Module::Attention => "minilm_attention",
         }
     }
 
@@ -52,6 +54,7 @@ impl Module {
             Module::CrossEntropy => include_str!(concat!(env!("OUT_DIR"), "/cross_entropy.ptx")),
             Module::Embedding => include_str!(concat!(env!("OUT_DIR"), "/embedding.ptx")),
             Module::Optimizer => include_str!(concat!(env!("OUT_DIR"), "/optimizer.ptx")),
+            Module::Attention => include_str!(concat!(env!("OUT_DIR"), "/attention.ptx")),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Fused kernels, each a forward function and the backward function `backprop.rs` calls: RMSNorm,
 //! moving heads into and out of attention (with RoPE), attention's batched products, the causal
-//! softmax, SwiGLU, cross-entropy and the embedding's gradient. Written with candle's differentiable
+//! softmax, flash-style attention (no T x T probabilities kept), SwiGLU, cross-entropy and the
+//! embedding's gradient. Written with candle's differentiable
 //! ops, each is a chain of 3 to 15 tensor ops, every one a pass over memory into a new tensor, and
 //! candle's autograd adds a zero-filled gradient and an addition per op; fused, each is one pass.
 //!
@@ -14,6 +15,7 @@
 //! deterministic: work is split by rows and any sum across rows is taken in a fixed order, so a run
 //! gives the same bits on any thread count, and on the GPU on every run.
 
+mod attention;
 mod batched_matmul;
 mod causal_softmax;
 mod cross_entropy;
@@ -25,6 +27,9 @@ pub mod launch;
 mod rms_norm;
 mod swiglu;
 
+pub use attention::{
+    flash_attention, flash_attention_backward, flash_attention_supported, set_flash_attention_on_cpu, Causal, FLASH_HEAD_SIZES,
+};
 pub use batched_matmul::batched_matmul;
 pub use causal_softmax::{causal_softmax, causal_softmax_backward};
 pub use cross_entropy::{cross_entropy, cross_entropy_with_grad};
