@@ -136,7 +136,7 @@ impl Inputs {
         Inputs(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    pub fn next(&mut self) -> f32 {
+    pub fn uniform(&mut self) -> f32 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -144,10 +144,10 @@ impl Inputs {
     }
 
     pub fn values(&mut self, len: usize, scale: f32) -> Vec<f32> {
-        (0..len).map(|_| self.next() * scale).collect()
+        (0..len).map(|_| self.uniform() * scale).collect()
     }
 
     pub fn below(&mut self, n: u32) -> u32 {
-        ((self.next() + 1.0) * 0.5 * n as f32) as u32 % n
+        ((self.uniform() + 1.0) * 0.5 * n as f32) as u32 % n
     }
 }

@@ -30,7 +30,9 @@ fn check<E: Element>(kernels: &EmulatedKernels, report: &mut Report, rows: usize
     let (x, x32) = as_element::<E>(&inputs.values(rows * cols, 2.0));
     let (dy, dy32) = as_element::<E>(&inputs.values(rows * cols, 1.0));
     let w = inputs.values(cols, 1.0);
-    let twin = || -> Result<(Vec<f32>, Vec<f32>, Vec<f32>), String> {
+    // (y, dx, dw) of the twin.
+    type Expected = (Vec<f32>, Vec<f32>, Vec<f32>);
+    let twin = || -> Result<Expected, String> {
         let (xt, wt, dyt) = (tensor(&x32, (rows, cols))?, tensor(&w, cols)?, tensor(&dy32, (rows, cols))?);
         let y = fused::rms_norm(&xt, &wt, EPS as f64).or_message()?;
         let (dx, dw) = fused::rms_norm_backward(&xt, &wt, &dyt, EPS as f64).or_message()?;
