@@ -1,6 +1,6 @@
 // The optimizer's kernels over float32 buffers: AdamW's update in one pass (torch.optim.AdamW's
-// arithmetic, as train/adamw_cpu.rs computes it), and sums of squares for the global gradient norm in a
-// fixed order.
+// arithmetic, as train/adamw_cpu.rs computes it), sums of squares for the global gradient norm in a
+// fixed order, and adding a micro-batch's gradient into the flat gradient.
 #include "common.cuh"
 
 extern "C" __global__ void adamw(float* w, const float* g, float* m, float* v, size_t n, float beta1, float beta2,
@@ -44,3 +44,12 @@ extern "C" __global__ void root_of_sum(const float* partial, int n, float* out) 
 extern "C" __global__ void poison(uint8_t* p, size_t n) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) p[i] = 0xFF;
 }
+
+// sum[i] += x[i] over n elements in float32: micro-batches' gradients added into the flat gradient in
+// place (a bfloat16 gradient is widened on the way, so it needs no float32 copy first).
+template <typename T>
+__device__ void accumulate(float* sum, const T* x, size_t n) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) sum[i] += to_float(x[i]);
+}
+#define ACCUMULATE(T) (float* sum, const T* x, size_t n)
+MINILM_FOR_EACH_TYPE(accumulate, ACCUMULATE, (sum, x, n))

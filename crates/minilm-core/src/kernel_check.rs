@@ -147,6 +147,8 @@ fn ops() -> Vec<(&'static str, Op)> {
         ("merge_heads + inverse RoPE", |c| c.merge_heads()),
         ("causal_softmax", |c| c.causal_softmax()),
         ("causal_softmax_backward", |c| c.causal_softmax_backward()),
+        ("flash attention (output, log-sum-exp)", |c| c.flash_attention()),
+        ("flash attention backward (dq, dk, dv)", |c| c.flash_attention_backward()),
         ("swiglu", |c| c.swiglu()),
         ("swiglu_backward", |c| c.swiglu_backward()),
         ("cross_entropy_with_grad", |c| c.cross_entropy()),
@@ -314,6 +316,52 @@ impl Checker<'_> {
         )
     }
 
+    /// Queries, keys, values and the output's gradient at the attention shapes.
+    fn attention_inputs(&self, seed: u64) -> Result<[(Tensor, Tensor); 4]> {
+        let Dims { batch, t, heads, groups, head_size: d, .. } = self.dims;
+        let rows = [batch, groups, heads / groups * t, d];
+        let keys = [batch, groups, t, d];
+        Ok([
+            self.input(&rows, seed, 1.5, 0.0)?,
+            self.input(&keys, seed + 1, 1.5, 0.0)?,
+            self.input(&keys, seed + 2, 1.0, 0.0)?,
+            self.input(&rows, seed + 3, 1.0, 0.0)?,
+        ])
+    }
+
+    fn causal(&self) -> fused::Causal {
+        fused::Causal { query_len: self.dims.t, first_position: 0, scale: 1.0 / (self.dims.head_size as f32).sqrt() }
+    }
+
+    fn flash_attention(&self) -> Result<Outcome> {
+        let [(q, dq), (k, dk), (v, dv), _] = self.attention_inputs(30)?;
+        let causal = self.causal();
+        let run = |q: &Tensor, k: &Tensor, v: &Tensor| -> Result<Vec<Tensor>> {
+            let (out, lse) = fused::flash_attention(q, k, v, causal)?;
+            Ok(vec![out, lse])
+        };
+        self.compare(format!("{:?} over {:?}", q.dims(), k.dims()), || run(&dq, &dk, &dv), || run(&q, &k, &v))
+    }
+
+    fn flash_attention_backward(&self) -> Result<Outcome> {
+        let [(q, dq), (k, dk), (v, dv), (g, dg)] = self.attention_inputs(34)?;
+        let causal = self.causal();
+        // The forward pass's output and log-sum-exp, from the CPU, rounded through the device dtype.
+        let (out, lse) = fused::flash_attention(&q, &k, &v, causal)?;
+        let out = out.to_dtype(self.dtype)?;
+        let (out_device, lse_device) = (out.to_device(self.device)?, lse.to_device(self.device)?);
+        let out = out.to_dtype(DType::F32)?;
+        let run = |q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, lse: &Tensor, g: &Tensor| -> Result<Vec<Tensor>> {
+            let (dq, dk, dv) = fused::flash_attention_backward(q, k, v, out, lse, g, causal)?;
+            Ok(vec![dq, dk, dv])
+        };
+        self.compare(
+            format!("{:?} over {:?}", q.dims(), k.dims()),
+            || run(&dq, &dk, &dv, &out_device, &lse_device, &dg),
+            || run(&q, &k, &v, &out, &lse, &g),
+        )
+    }
+
     fn swiglu(&self) -> Result<Outcome> {
         let shape = [self.tokens(), self.dims.intermediate];
         let ((a, da), (b, db)) = (self.input(&shape, 11, 4.0, 0.0)?, self.input(&shape, 12, 2.0, 0.0)?);
@@ -411,8 +459,9 @@ impl Checker<'_> {
             padded_vocab_size: 256,
             n_layer: 2,
             n_head: 4,
-            n_embd: 4 * 16,
-            head_size: 16,
+            n_embd: 4 * 48,
+            // A head size the flash attention kernels take, so that the step runs them on a GPU.
+            head_size: 48,
             n_query_groups: 2,
             rotary_percentage: 1.0,
             rope_base: 10000.0,

@@ -1,8 +1,10 @@
 //! Where a training step's time goes on a device: each part of one micro-batch of the reference run
 //! (80 x 512 tokens through the 108M model, at `Shapes::Reference`) timed on its own at the real shapes,
-//! on random inputs, then added up per micro-batch. Each part runs once to warm up, then `REPS` times between two
-//! synchronisations; a part's time is the mean. The sum is what the step would take with no gaps
-//! between kernels, to hold against the measured training step. scripts/gpu-check.sh prints it.
+//! on random inputs, then added up per micro-batch. Each part runs once to warm up, then `REPS` times; a
+//! part's time is the mean, measured on a GPU with CUDA events recorded on the device's stream around
+//! the runs (the GPU's own clock, no host synchronisation inside the measurement) and on the CPU with
+//! the wall clock. The sum is what the step would take with no gaps between kernels, to hold against the
+//! measured training step. scripts/gpu-check.sh prints it.
 
 use std::time::Instant;
 
@@ -37,14 +39,7 @@ pub fn profile(device: &Device, dtype: DType, shapes: Shapes) -> Result<Vec<Part
     let input = |shape: &[usize], seed: u64| -> Result<Tensor> { Ok(uniform(shape, seed, 1.0, 0.0)?.to_dtype(dtype)?.to_device(device)?) };
     let mut parts = Vec::new();
     let mut time = |part: &str, per_micro_batch: f64, run: &dyn Fn() -> candle_core::Result<()>| -> Result<()> {
-        run()?;
-        device.synchronize()?;
-        let started = Instant::now();
-        for _ in 0..REPS {
-            run()?;
-        }
-        device.synchronize()?;
-        let ms_each = started.elapsed().as_secs_f64() * 1e3 / REPS as f64;
+        let ms_each = device_ms(device, run)?;
         parts.push(PartTime { part: part.into(), per_micro_batch, ms_each, ms_per_micro_batch: ms_each * per_micro_batch });
         Ok(())
     };
@@ -72,12 +67,24 @@ pub fn profile(device: &Device, dtype: DType, shapes: Shapes) -> Result<Vec<Part
         })?;
     }
 
-    // Attention: the two products forward, four backward, and the causal softmax both ways.
+    // Attention: flash-style where the device has it (the training step's path then), and the composite
+    // path (two products forward, four backward, the causal softmax both ways) for comparison.
     let q = input(&[batch, groups, heads / groups * t, d], 30)?;
     let k = input(&[batch, groups, t, d], 31)?;
     let scale = 1.0 / (d as f64).sqrt();
+    let flash = fused::flash_attention_supported(&q);
+    if flash {
+        let causal = fused::Causal { query_len: t, first_position: 0, scale: scale as f32 };
+        let (out, lse) = fused::flash_attention(&q, &k, &k, causal)?;
+        time("flash attention (fwd + bwd)", layers as f64, &|| {
+            fused::flash_attention(&q, &k, &k, causal)?;
+            fused::flash_attention_backward(&q, &k, &k, &out, &lse, &q, causal)?;
+            Ok(())
+        })?;
+    }
+    let composite = if flash { 0.0 } else { layers as f64 };
     let weights = fused::causal_softmax(&q.matmul(&k.t()?)?, scale, t, 0)?;
-    time("attention products (2 fwd + 4 bwd)", layers as f64, &|| {
+    time("attention products (2 fwd + 4 bwd)", composite, &|| {
         let scores = q.matmul(&k.t()?)?;
         let y = weights.matmul(&k)?;
         scores.matmul(&k)?; // d_queries = d_scores K
@@ -86,7 +93,7 @@ pub fn profile(device: &Device, dtype: DType, shapes: Shapes) -> Result<Vec<Part
         weights.t()?.matmul(&y)?; // d_values
         Ok(())
     })?;
-    time("causal softmax (fwd + bwd)", layers as f64, &|| {
+    time("causal softmax (fwd + bwd)", composite, &|| {
         let w = fused::causal_softmax(&weights, scale, t, 0)?;
         fused::causal_softmax_backward(&w, &weights, scale, t, 0)?;
         Ok(())
@@ -143,17 +150,14 @@ pub fn profile(device: &Device, dtype: DType, shapes: Shapes) -> Result<Vec<Part
 fn optimizer_part(device: &Device, flat: &Tensor) -> Result<Vec<PartTime>> {
     use crate::train::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
     let params = crate::model::Parameters::from_named(vec![("all".into(), flat.copy()?)])?;
-    let mut optimizer = AdamW::new(AdamWConfig { weight_decay: 0.1, betas: (0.9, 0.95), eps: 1e-8 }, &params)?;
-    let mut grads = vec![(flat * 1e-3)?];
-    optimizer.step(&params, &grads, 1e-4)?;
-    device.synchronize()?;
-    let started = Instant::now();
-    for _ in 0..REPS {
-        clip_grad_norm(&mut grads, 1.0)?;
-        optimizer.step(&params, &grads, 1e-4)?;
-    }
-    device.synchronize()?;
-    let ms_each = started.elapsed().as_secs_f64() * 1e3 / REPS as f64;
+    let optimizer = AdamW::new(AdamWConfig { weight_decay: 0.1, betas: (0.9, 0.95), eps: 1e-8 }, &params)?;
+    let grads = std::cell::RefCell::new(vec![(flat * 1e-3)?]);
+    let optimizer = std::cell::RefCell::new(optimizer);
+    let ms_each = device_ms(device, &|| {
+        let mut grads = grads.borrow_mut();
+        clip_grad_norm(&mut grads, 1.0).map_err(candle_core::Error::wrap)?;
+        optimizer.borrow_mut().step(&params, &grads, 1e-4).map_err(candle_core::Error::wrap)
+    })?;
     let share = 1.0 / ACCUMULATION as f64;
     Ok(vec![PartTime {
         part: "AdamW + grad norm (per step / 8)".into(),
@@ -161,4 +165,30 @@ fn optimizer_part(device: &Device, flat: &Tensor) -> Result<Vec<PartTime>> {
         ms_each,
         ms_per_micro_batch: ms_each * share,
     }])
+}
+
+/// Milliseconds per run of `run`, the mean of REPS runs after one to warm up: on a GPU between two CUDA
+/// events recorded on the device's stream (what the GPU's clock saw, host synchronisation left out of the
+/// measurement), on the CPU by the wall clock.
+pub(crate) fn device_ms(device: &Device, run: &dyn Fn() -> candle_core::Result<()>) -> Result<f64> {
+    run()?;
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(cuda) = device {
+        use candle_core::cuda_backend::cudarc::driver::sys::CUevent_flags;
+        use candle_core::cuda_backend::WrapErr;
+        let stream = cuda.cuda_stream();
+        let start = stream.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).w()?;
+        for _ in 0..REPS {
+            run()?;
+        }
+        let end = stream.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).w()?;
+        return Ok(start.elapsed_ms(&end).w()? as f64 / REPS as f64);
+    }
+    device.synchronize()?;
+    let started = Instant::now();
+    for _ in 0..REPS {
+        run()?;
+    }
+    device.synchronize()?;
+    Ok(started.elapsed().as_secs_f64() * 1e3 / REPS as f64)
 }

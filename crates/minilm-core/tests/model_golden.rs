@@ -108,7 +108,7 @@ fn assert_adamw_steps_match(case: &Case, model: &Llama, path: &str) {
         optimizer.step(&model.params, &grads, run.lr).unwrap();
     }
     for (name, var) in model.params.iter() {
-        let got: Vec<f32> = var.as_tensor().to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let got: Vec<f32> = var.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         assert_close(&format!("{} ({path}) weight {name} after 5 steps", case.name), &got, &run.final_weights[name].data, 2e-5, 1e-3);
     }
 }
@@ -171,8 +171,8 @@ fn adamw_keeps_bfloat16_weights_in_bfloat16_with_float32_moments() {
         bf16_optimizer.step(&bf16, &grads, case.adamw.lr).unwrap();
         for ((name, want), (_, got)) in reference.params.iter().zip(bf16.iter()) {
             assert_eq!(got.dtype(), DType::BF16, "{name}");
-            let got: Vec<f32> = got.as_tensor().to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-            let want: Vec<f32> = want.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+            let got: Vec<f32> = got.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let want: Vec<f32> = want.flatten_all().unwrap().to_vec1().unwrap();
             assert_close(&format!("{} bf16 weight {name} after a step", case.name), &got, &want, 1e-3, 1e-2);
         }
     }

@@ -179,3 +179,64 @@ fn a_mixture_resumes_bit_for_bit_follows_its_weights_and_refuses_a_changed_mixtu
     assert_eq!(stopping.exhausted_source().as_deref(), Some("s1"));
     assert!(steps > 2 && steps < 40, "{steps}");
 }
+
+/// The weights and moments live in flat buffers now, but a checkpoint keeps one tensor per name, as
+/// minilm wrote them before: a checkpoint written tensor by tensor (distinct values in every tensor, so a
+/// parameter placed at the wrong offset shows) restores, and saving again gives back the same tensors.
+#[test]
+fn checkpoints_keep_one_tensor_per_name_and_restore_by_name_into_the_flat_buffers() {
+    use std::collections::HashMap;
+
+    use candle_core::{Device, Tensor};
+    let case = &golden().cases[0];
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_dataset(&data, 40, case.config.vocab_size as u32);
+    let weights = dir.path().join("initial.safetensors");
+    Parameters::from_tensors(&case.config, tensors(&case.weights), Path::new("golden"), &Device::Cpu).unwrap().save(&weights).unwrap();
+    let mut trainer = Trainer::new(options(case, &data, &weights, "run-a")).unwrap();
+    losses(&mut trainer, 2, case.adamw.lr);
+    let saved = dir.path().join("saved");
+    std::fs::create_dir(&saved).unwrap();
+    trainer.save(&saved).unwrap();
+    let specs = case.config.parameter_specs();
+    let model = candle_core::safetensors::load(saved.join("model.safetensors"), &Device::Cpu).unwrap();
+    let moments = candle_core::safetensors::load(saved.join("optimizer.safetensors"), &Device::Cpu).unwrap();
+    assert_eq!((model.len(), moments.len()), (specs.len(), 2 * specs.len()), "one tensor per parameter, two moments each");
+    for spec in &specs {
+        assert_eq!(model[&spec.name].dims(), spec.shape.as_slice(), "{}", spec.name);
+        assert_eq!(moments[&format!("{}.exp_avg_sq", spec.name)].dims(), spec.shape.as_slice(), "{}", spec.name);
+    }
+
+    // Written tensor by tensor, in reverse order.
+    let old = dir.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    let filled = |index: usize, shape: &[usize], base: f32| {
+        let count: usize = shape.iter().product();
+        Tensor::from_vec((0..count).map(|i| base + index as f32 + i as f32 * 1e-4).collect::<Vec<f32>>(), shape, &Device::Cpu).unwrap()
+    };
+    let (mut old_model, mut old_moments) = (HashMap::new(), HashMap::new());
+    for (index, spec) in specs.iter().enumerate().rev() {
+        old_model.insert(spec.name.clone(), filled(index, &spec.shape, 0.0));
+        old_moments.insert(format!("{}.exp_avg", spec.name), filled(index, &spec.shape, 100.0));
+        old_moments.insert(format!("{}.exp_avg_sq", spec.name), filled(index, &spec.shape, 200.0));
+    }
+    candle_core::safetensors::save(&old_model, old.join("model.safetensors")).unwrap();
+    candle_core::safetensors::save(&old_moments, old.join("optimizer.safetensors")).unwrap();
+    std::fs::copy(saved.join("state.json"), old.join("state.json")).unwrap();
+
+    let mut resumed = Trainer::new(options(case, &data, &weights, "run-a")).unwrap();
+    resumed.restore(&old).unwrap();
+    let again = dir.path().join("again");
+    std::fs::create_dir(&again).unwrap();
+    resumed.save(&again).unwrap();
+    for (file, want) in [("model.safetensors", &old_model), ("optimizer.safetensors", &old_moments)] {
+        let got = candle_core::safetensors::load(again.join(file), &Device::Cpu).unwrap();
+        assert_eq!(got.len(), want.len(), "{file}");
+        for (name, tensor) in want {
+            let (got, want) =
+                (got[name].flatten_all().unwrap().to_vec1::<f32>().unwrap(), tensor.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+            assert!(got == want, "{file}: {name} came back different");
+        }
+    }
+}

@@ -104,6 +104,7 @@ pub fn merge_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
 
 /// cos and sin of RoPE's angles for positions 0..P, each (P, N): litgpt's cache, with the N/2
 /// frequencies repeated twice to match the half-split rotation.
+#[derive(Clone)]
 pub struct RopeCache {
     n: usize,
     cos: Tensor,

@@ -202,18 +202,26 @@ impl Llama {
             let (loss, d_logits) = fused::cross_entropy_with_grad(&activations.logits, &targets, d_loss)?;
             let input_ids = batch.inputs.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<u32>()?;
             let mut grads = self.backprop(&activations, &d_logits, &input_ids)?;
-            let ordered = self.params.iter().map(|(name, var)| {
+            let ordered = self.params.iter().map(|(name, view)| {
                 let grad = grads.remove(name).expect("backprop covers every parameter");
-                grad.to_dtype(var.dtype()) // bf16-mixed: matmuls' gradients come in bfloat16
+                grad.to_dtype(view.dtype()) // bf16-mixed: matmuls' gradients come in bfloat16
             });
             return Ok((loss, ordered.collect::<CandleResult<_>>()?));
         }
-        let loss = cross_entropy(&self.run(&inputs, false, None, scored.as_ref())?.logits, &targets)?;
+        // Autograd differentiates a copy whose parameters are variables of their own (Parameters says why).
+        let copy = Llama {
+            config: self.config.clone(),
+            params: self.params.separate_variables()?,
+            rope: self.rope.clone(),
+            by_hand: false,
+            compute: self.compute,
+        };
+        let loss = cross_entropy(&copy.run(&inputs, false, None, scored.as_ref())?.logits, &targets)?;
         let grads = (&loss * d_loss)?.backward()?;
-        let ordered = self
+        let ordered = copy
             .params
             .iter()
-            .map(|(name, var)| grads.get(var.as_tensor()).cloned().ok_or_else(|| Error::usage(format!("no gradient reached {name}"))));
+            .map(|(name, view)| grads.get(view).cloned().ok_or_else(|| Error::usage(format!("no gradient reached {name}"))));
         Ok((loss.detach(), ordered.collect::<Result<_>>()?))
     }
 

@@ -24,21 +24,26 @@ pub struct AdamW {
     pub config: AdamWConfig,
     /// Optimizer steps taken; bias correction uses it.
     pub steps: u64,
-    /// (exp_avg, exp_avg_sq) per parameter, in the parameters' order.
-    moments: Vec<(Tensor, Tensor)>,
+    /// exp_avg and exp_avg_sq, float32, laid out as the parameters' flat buffer.
+    m: Tensor,
+    v: Tensor,
 }
 
 impl AdamW {
     pub fn new(config: AdamWConfig, params: &Parameters) -> Result<Self> {
-        let moments = params
-            .iter()
-            .map(|(_, var)| Ok((var.zeros_like()?.to_dtype(DType::F32)?, var.zeros_like()?.to_dtype(DType::F32)?)))
-            .collect::<Result<_>>()?;
-        Ok(AdamW { config, steps: 0, moments })
+        let zeros = || Tensor::zeros(params.flat().elem_count(), DType::F32, params.flat().device());
+        Ok(AdamW { config, steps: 0, m: zeros()?, v: zeros()? })
     }
 
-    /// One update with learning rate `lr` from `grads` (one per parameter, in order).
+    /// One update with learning rate `lr` from `grads` (one per parameter, in order), gathered into one
+    /// flat gradient first.
     pub fn step(&mut self, params: &Parameters, grads: &[Tensor], lr: f64) -> Result<()> {
+        let flat = flat_gradient(grads, params.flat().dtype())?;
+        self.step_flat(params, &flat, lr)
+    }
+
+    /// One update over the whole flat buffer: `grad` is laid out as the parameters' (Parameters::layout).
+    pub fn step_flat(&mut self, params: &Parameters, grad: &Tensor, lr: f64) -> Result<()> {
         self.steps += 1;
         let (beta1, beta2) = self.config.betas;
         let bias_correction1 = 1.0 - beta1.powi(self.steps as i32);
@@ -54,33 +59,34 @@ impl AdamW {
             bias_correction2_sqrt: bias_correction2_sqrt as f32,
             eps: self.config.eps as f32,
         };
-        for (((_, var), grad), (m, v)) in params.iter().zip(grads).zip(self.moments.iter_mut()) {
-            if adamw_cpu::supported(&[var.as_tensor(), grad, m, v]) {
-                adamw_cpu::update(var.as_tensor(), grad, m, v, &fused_step)?;
-                continue;
-            }
-            #[cfg(feature = "cuda")]
-            if adamw_cuda::supported(&[var.as_tensor(), grad, m, v]) {
-                adamw_cuda::update(var.as_tensor(), grad, m, v, &fused_step)?;
-                continue;
-            }
-            // Other devices and dtypes: the same update in float32 tensor ops, written back in the
-            // parameter's dtype (bf16-true keeps bf16 weights, float32 moments).
-            let grad = grad.to_dtype(DType::F32)?;
-            *m = ((&*m * beta1)? + (&grad * (1.0 - beta1))?)?;
-            *v = ((&*v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
-            let denom = ((v.sqrt()? / bias_correction2_sqrt)? + self.config.eps)?;
-            let decayed = (var.as_tensor().to_dtype(DType::F32)? * decay)?;
-            var.set(&(decayed - (m.div(&denom)? * step_size)?)?.to_dtype(var.dtype())?)?;
+        let weights = params.flat().as_tensor();
+        let (m, v) = (&self.m, &self.v);
+        if adamw_cpu::supported(&[weights, grad, m, v]) {
+            return Ok(adamw_cpu::update(weights, grad, m, v, &fused_step)?);
         }
+        #[cfg(feature = "cuda")]
+        if adamw_cuda::supported(&[weights, grad, m, v]) {
+            return Ok(adamw_cuda::update(weights, grad, m, v, &fused_step)?);
+        }
+        // Other devices and dtypes: the same update in float32 tensor ops, written back in the
+        // parameters' dtype (bf16-true keeps bf16 weights, float32 moments).
+        let grad = grad.to_dtype(DType::F32)?;
+        self.m = ((&self.m * beta1)? + (&grad * (1.0 - beta1))?)?;
+        self.v = ((&self.v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
+        let denom = ((self.v.sqrt()? / bias_correction2_sqrt)? + self.config.eps)?;
+        let decayed = (weights.to_dtype(DType::F32)? * decay)?;
+        params.flat().set(&(decayed - (self.m.div(&denom)? * step_size)?)?.to_dtype(weights.dtype())?)?;
         Ok(())
     }
 
+    /// The moments by parameter name (`NAME.exp_avg`, `NAME.exp_avg_sq`), one tensor each, as checkpoints
+    /// have always stored them.
     pub fn save(&self, params: &Parameters, path: &Path) -> Result<()> {
         let mut tensors = HashMap::new();
-        for ((name, _), (m, v)) in params.iter().zip(&self.moments) {
-            tensors.insert(format!("{name}.exp_avg"), m.clone());
-            tensors.insert(format!("{name}.exp_avg_sq"), v.clone());
+        for (name, offset, shape) in params.layout() {
+            let count = shape.iter().product();
+            tensors.insert(format!("{name}.exp_avg"), self.m.narrow(0, offset, count)?.reshape(shape)?);
+            tensors.insert(format!("{name}.exp_avg_sq"), self.v.narrow(0, offset, count)?.reshape(shape)?);
         }
         candle_core::safetensors::save(&tensors, path)
             .map_err(|e| Error::input(path, None, format!("cannot write the optimizer state: {e}")))
@@ -89,20 +95,30 @@ impl AdamW {
     pub fn load(&mut self, params: &Parameters, path: &Path, steps: u64, device: &Device) -> Result<()> {
         let mut tensors = candle_core::safetensors::load(path, device)
             .map_err(|e| Error::input(path, None, format!("cannot read the optimizer state ({e}); expected a safetensors file")))?;
-        for ((name, var), moment) in params.iter().zip(self.moments.iter_mut()) {
+        let (mut m, mut v) = (Vec::new(), Vec::new());
+        for (name, _, shape) in params.layout() {
             let mut take = |suffix: &str| -> Result<Tensor> {
                 let key = format!("{name}.{suffix}");
                 let t = tensors.remove(&key).ok_or_else(|| Error::input(path, None, format!("has no tensor {key}")))?;
-                if t.dims() != var.dims() {
-                    return Err(Error::input(path, None, format!("{key} has shape {:?}, expected {:?}", t.dims(), var.dims())));
+                if t.dims() != shape {
+                    return Err(Error::input(path, None, format!("{key} has shape {:?}, expected {shape:?}", t.dims())));
                 }
-                Ok(t)
+                Ok(t.to_dtype(DType::F32)?.flatten_all()?)
             };
-            *moment = (take("exp_avg")?, take("exp_avg_sq")?);
+            m.push(take("exp_avg")?);
+            v.push(take("exp_avg_sq")?);
         }
+        self.m = Tensor::cat(&m, 0)?;
+        self.v = Tensor::cat(&v, 0)?;
         self.steps = steps;
         Ok(())
     }
+}
+
+/// Per-parameter gradients gathered into one flat buffer laid out as the parameters' (in `dtype`).
+pub fn flat_gradient(grads: &[Tensor], dtype: DType) -> Result<Tensor> {
+    let pieces = grads.iter().map(|g| g.to_dtype(dtype)?.flatten_all()).collect::<candle_core::Result<Vec<_>>>()?;
+    Ok(Tensor::cat(&pieces, 0)?)
 }
 
 /// Scales `grads` in place so that their global L2 norm is at most `max_norm` (torch's
@@ -125,7 +141,28 @@ fn global_norm(grads: &[Tensor]) -> Result<f64> {
     if grads.first().is_some_and(|g| g.device().is_cuda()) {
         return Ok(adamw_cuda::global_norm(grads)?);
     }
+    if grads.iter().all(|g| crate::model::fused::supported(g) && g.device().is_cpu()) {
+        return cpu_norm(grads);
+    }
     let squares = grads.iter().map(|g| g.to_dtype(DType::F32)?.sqr()?.sum_all()).collect::<candle_core::Result<Vec<_>>>()?;
     let sum_of_squares = Tensor::stack(&squares, 0)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
     Ok(sum_of_squares.sqrt())
+}
+
+/// The norm of float32 CPU gradients in one read: float64 sums of fixed chunks, added in order, so the
+/// result does not depend on the thread count (and a flat gradient of 10^8 values keeps its precision).
+fn cpu_norm(grads: &[Tensor]) -> Result<f64> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
+    let mut sum = 0f64;
+    for grad in grads {
+        let grad = grad.contiguous()?;
+        let (storage, layout) = grad.storage_and_layout();
+        let candle_core::Storage::Cpu(storage) = &*storage else { unreachable!("checked by the caller") };
+        let (start, end) = layout.contiguous_offsets().expect("made contiguous above");
+        let values = &storage.as_slice::<f32>()?[start..end];
+        let partial: Vec<f64> = values.par_chunks(CHUNK).map(|c| c.iter().map(|&x| x as f64 * x as f64).sum()).collect();
+        sum += partial.iter().sum::<f64>();
+    }
+    Ok(sum.sqrt())
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::batches::{DataKind, MicroBatch, Split, TrainingData};
 use super::mixture::{MixtureOptions, MixtureSampler, MixtureState, OnExhausted};
-use super::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
+use super::optimizer::{clip_grad_norm, flat_gradient, AdamW, AdamWConfig};
 use super::peak_flops::{peak_flops, PeakFlops};
 use super::sampler::{SamplerState, WindowSampler};
 use crate::data::tokenizer::DocumentTokenizer;
@@ -16,7 +16,7 @@ use crate::device::open_device;
 use crate::error::{Error, Result};
 use crate::eval::likelihood::LossTotals;
 use crate::eval::token_bytes::TokenBytes;
-use crate::model::{load_weights, Llama, ModelConfig, Parameters, Precision, WeightsFormat};
+use crate::model::{fused, load_weights, Llama, ModelConfig, Parameters, Precision, WeightsFormat};
 use crate::util::write_atomically;
 
 /// The files `save` writes into a checkpoint folder; the caller adds its own beside them.
@@ -267,7 +267,11 @@ impl Trainer {
     /// averaged over them, clipped to max_norm, then AdamW at `lr`.
     pub fn step(&mut self, lr: f64) -> Result<StepStats> {
         let accumulation = self.options.accumulation;
-        let mut summed: Option<Vec<Tensor>> = None;
+        // The micro-batches' gradients add up in one flat buffer laid out as the parameters'.
+        let flat = self.model.params.flat();
+        let dtype = flat.dtype();
+        let mut grad = Tensor::zeros(flat.elem_count(), dtype, flat.device())?;
+        let offsets: Vec<usize> = self.model.params.layout().iter().map(|(_, offset, _)| *offset).collect();
         let mut loss_sum: Option<Tensor> = None;
         let mut tokens = 0;
         let mut source_tokens = vec![0u64; self.source_tokens.len()];
@@ -280,14 +284,17 @@ impl Trainer {
                 None => loss,
                 Some(sum) => (sum + loss)?,
             });
-            summed = Some(match summed {
-                None => grads,
-                Some(sum) => sum.iter().zip(&grads).map(|(a, b)| a + b).collect::<candle_core::Result<_>>()?,
-            });
+            if grads.iter().all(|g| fused::accumulate_supported(&grad, g)) {
+                for (&offset, g) in offsets.iter().zip(&grads) {
+                    fused::accumulate(&grad.narrow(0, offset, g.elem_count())?, g)?;
+                }
+            } else {
+                grad = (grad + flat_gradient(&grads, dtype)?)?;
+            }
         }
-        let mut grads = summed.expect("accumulation is at least 1");
+        let mut grads = [grad];
         let grad_norm = clip_grad_norm(&mut grads, self.options.max_norm)?;
-        self.optimizer.step(&self.model.params, &grads, lr)?;
+        self.optimizer.step_flat(&self.model.params, &grads[0], lr)?;
         self.tokens += tokens;
         for (total, n) in self.source_tokens.iter_mut().zip(&source_tokens) {
             *total += n;

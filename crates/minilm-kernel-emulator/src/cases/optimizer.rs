@@ -1,5 +1,6 @@
 //! kernels/optimizer.cu: AdamW against train/adamw_cpu.rs, the gradient norm's two passes against a
-//! float64 sum, and the poison fill.
+//! float64 sum, adding a gradient into a view of the flat gradient against model/fused/accumulate.rs,
+//! and the poison fill.
 
 use half::bf16;
 use minilm_core::model::fused::launch;
@@ -13,12 +14,15 @@ type AdamW = unsafe extern "C" fn(*mut f32, *const f32, *mut f32, *mut f32, usiz
 type SumSquares<E> = unsafe extern "C" fn(*const E, usize, *mut f32);
 type RootOfSum = unsafe extern "C" fn(*const f32, i32, *mut f32);
 type Poison = unsafe extern "C" fn(*mut u8, usize);
+type Accumulate<E> = unsafe extern "C" fn(*mut f32, *const E, usize);
 
 pub fn run(kernels: &EmulatedKernels, report: &mut Report) {
     for n in [1000, 70_001] {
         check_adamw(kernels, report, n);
         check_norm::<f32>(kernels, report, n);
         check_norm::<bf16>(kernels, report, n);
+        check_accumulate::<f32>(kernels, report, n);
+        check_accumulate::<bf16>(kernels, report, n);
     }
     check_poison(kernels, report, 1001);
 }
@@ -98,4 +102,25 @@ fn check_poison(kernels: &EmulatedKernels, report: &mut Report, n: usize) {
         Ok(if bytes.iter().all(|&b| b == 0xFF) { 0.0 } else { f64::INFINITY })
     })();
     report.record("poison", &format!("{n} bytes"), outcome, 0.0);
+}
+
+/// A gradient added into the middle of a flat buffer (a parameter's view): the elements around it stay.
+fn check_accumulate<E: Element>(kernels: &EmulatedKernels, report: &mut Report, n: usize) {
+    let name = format!("accumulate_{}", E::SUFFIX);
+    let outcome = (|| {
+        let mut inputs = Inputs::new(n as u64 + 1000);
+        let (offset, total) = (7, n + 20);
+        let flat = inputs.values(total, 1.0);
+        let (grad, grad32) = as_element::<E>(&inputs.values(n, 0.5));
+        let want_flat = tensor(&flat, total)?;
+        minilm_core::model::fused::accumulate(&want_flat.narrow(0, offset, n).or_message()?, &tensor(&grad32, n)?).or_message()?;
+        let want = values(&want_flat)?;
+        // SAFETY: the kernel's parameters (kernels/optimizer.cu).
+        let kernel: Accumulate<E> = unsafe { kernels.entry(&name)? };
+        let mut got = flat.clone();
+        let (sp, gp) = (got[offset..].as_mut_ptr(), grad.as_ptr());
+        kernels.launch(launch::grid_stride(n), || unsafe { kernel(sp, gp, n) })?;
+        Ok(relative_error(&got, &want))
+    })();
+    report.record(&name, &format!("{n} into a view of {}", n + 20), outcome, 1e-6);
 }

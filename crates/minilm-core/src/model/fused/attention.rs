@@ -197,9 +197,13 @@ mod gpu {
         by_dtype!(q.dtype(), run_backward(q, k, v, out, lse, d_out, causal))
     }
 
-    /// (rows, keys, query_len, first_position, d) as the kernels take them.
-    fn args(s: &Sizes, causal: Causal) -> [i32; 5] {
-        [s.rows, s.keys, causal.query_len, causal.first_position, s.d].map(|v| v as i32)
+    /// (rows, keys, query_len, first_position, d) as the kernels take them; refuses a head size the
+    /// kernels are not instantiated for (they would write nothing).
+    fn args(s: &Sizes, causal: Causal) -> Result<[i32; 5]> {
+        if !super::FLASH_HEAD_SIZES.contains(&s.d) {
+            candle_core::bail!("flash attention's kernels take head sizes {:?}, not {}", super::FLASH_HEAD_SIZES, s.d);
+        }
+        Ok([s.rows, s.keys, causal.query_len, causal.first_position, s.d].map(|v| v as i32))
     }
 
     fn run_forward<T: Element>(q: &Tensor, k: &Tensor, v: &Tensor, causal: Causal) -> Result<(Tensor, Tensor)> {
@@ -209,7 +213,7 @@ mod gpu {
         let (qv, kv, vv) = (view::<T>(&qs, ql)?, view::<T>(&ks, kl)?, view::<T>(&vs, vl)?);
         let out = output::<T>(&device, q.elem_count())?;
         let lse = output::<f32>(&device, s.bg * s.rows)?;
-        let [rows, keys, query_len, first, d] = args(&s, causal);
+        let [rows, keys, query_len, first, d] = args(&s, causal)?;
         let kernel = Kernel::typed::<T>(&device, Module::Attention, "flash_attention_forward")?;
         let shape = attention_query_tiles(s.rows, s.bg);
         launch!(kernel, shape, &qv, &kv, &vv, &out, &lse, &rows, &keys, &query_len, &first, &d, &causal.scale)?;
@@ -234,7 +238,7 @@ mod gpu {
         let lv = view::<f32>(&ls, ll)?;
         let dq = output::<T>(&device, q.elem_count())?;
         let (dk, dv) = (output::<T>(&device, k.elem_count())?, output::<T>(&device, v.elem_count())?);
-        let [rows, keys, query_len, first, d] = args(&s, causal);
+        let [rows, keys, query_len, first, d] = args(&s, causal)?;
         let kernel = Kernel::typed::<T>(&device, Module::Attention, "flash_attention_backward_query")?;
         let shape = attention_query_tiles(s.rows, s.bg);
         launch!(kernel, shape, &qv, &kv, &vv, &ov, &lv, &dov, &dq, &rows, &keys, &query_len, &first, &d, &causal.scale)?;

@@ -106,7 +106,7 @@ mod gpu {
     use candle_core::{Result, Tensor};
 
     use crate::model::fused::cuda::{by_dtype, cuda_device, launch, output, tensor, view, Element, Kernel, Module};
-    use crate::model::fused::launch::{cross_entropy_rows, mean};
+    use crate::model::fused::launch::{self, cross_entropy_rows};
 
     /// The mean loss, and with `d_loss` the logits' gradient.
     pub fn cross_entropy(logits: &Tensor, targets: &Tensor, d_loss: Option<f64>) -> Result<(Tensor, Option<Tensor>)> {
@@ -139,7 +139,7 @@ mod gpu {
         };
         let mean = output::<f32>(&device, 1)?;
         let rows_arg = rows as i32;
-        launch!(Kernel::load(&device, Module::CrossEntropy, "mean")?, mean(), &losses, &mean, &rows_arg)?;
+        launch!(Kernel::load(&device, Module::CrossEntropy, "mean")?, launch::mean(), &losses, &mean, &rows_arg)?;
         Ok((tensor(mean, &device, ()), grad))
     }
 }

@@ -154,7 +154,7 @@ pub fn tensor<T: Element>(buffer: CudaSlice<T>, device: &CudaDevice, shape: impl
     Tensor::from_storage(storage, shape, BackpropOp::none(), false)
 }
 
-pub use super::launch::{grid_stride, LaunchShape, THREADS};
+pub use super::launch::{grid_stride, LaunchShape};
 
 /// cudarc's launch configuration for `shape`, refused first if an H100 / H200 would refuse it.
 pub fn launch_config(shape: LaunchShape) -> Result<LaunchConfig> {

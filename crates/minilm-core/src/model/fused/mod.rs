@@ -15,6 +15,7 @@
 //! deterministic: work is split by rows and any sum across rows is taken in a fixed order, so a run
 //! gives the same bits on any thread count, and on the GPU on every run.
 
+mod accumulate;
 mod attention;
 mod batched_matmul;
 mod causal_softmax;
@@ -27,6 +28,7 @@ pub mod launch;
 mod rms_norm;
 mod swiglu;
 
+pub use accumulate::{accumulate, accumulate_supported};
 pub use attention::{
     flash_attention, flash_attention_backward, flash_attention_supported, set_flash_attention_on_cpu, Causal, FLASH_HEAD_SIZES,
 };
