@@ -11,6 +11,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { exportHf, isCancelled, loadPretrainConfig, Model, pretrain, Tokenizer } from '../dist/index.js';
 import { cudaUnavailableReason, native } from '../dist/native.js';
+import { describeMemoryEstimate, estimatePeakMemory } from '../dist/train/memory-estimate.js';
 
 const [outDir = 'out/gpu-check', torchJson, torchCompileJson] = process.argv.slice(2);
 const dry = process.env.GPU_CHECK_DRY === '1';
@@ -240,6 +241,11 @@ if (speed !== null && speed.steps.length > 0) {
     peak_gpu_memory_mb: peakMemoryMb,
     target_tokens_per_sec: 520_000,
   };
+  // The dry run's estimate for the same run, beside the measured peak, so that the model can be corrected.
+  const speedConfig = loadPretrainConfig({ tree: { ...speedTree(micro), out_dir: path.join(outDir, speedRun) } });
+  const estimate = estimatePeakMemory(speedConfig.model, micro, speedConfig.train.max_seq_length, speedConfig.precision);
+  results.speed.estimated_peak_gpu_memory_gib = estimate.total / 2 ** 30;
+  results.speed.estimated_peak_gpu_memory = describeMemoryEstimate(estimate);
   if (speed.validation) {
     const windows = Math.min(20 * micro, speed.start.info.valWindows);
     results.speed.forward_tokens_per_sec = (windows * (dry ? 256 : 512)) / ((speed.validation.at - speed.steps.at(-1).at) / 1000);
@@ -340,7 +346,7 @@ if (results.speed) {
   row(
     'peak GPU memory (nvidia-smi)',
     sp.peak_gpu_memory_mb === null ? '-' : `${(sp.peak_gpu_memory_mb / 1024).toFixed(1)} GiB`,
-    'reference ~22 GB at micro-batch 80',
+    `reference ~22 GB at micro-batch 80; estimated ${sp.estimated_peak_gpu_memory_gib.toFixed(2)} GiB`,
   );
 }
 if (results.pytorch)

@@ -3,7 +3,7 @@
 // instead of falling back; "cpu" is the CPU. A training run also learns what that means for its
 // precision: bf16 needs the GPU. MINILM_DEVICE=cpu or =cuda overrides "auto" for training.
 import { MinilmError } from './errors.js';
-import { cudaUnavailableReason } from './native.js';
+import { cudaUnavailableReason, gpuMemoryBytes } from './native.js';
 import type { PretrainConfig } from './config/pretrain-config.js';
 
 export type DeviceRequest = 'auto' | 'cuda' | 'cpu';
@@ -28,10 +28,7 @@ export interface TrainingPlacement extends Placement {
   precision: PretrainConfig['precision'];
   /** What the user should know: a bf16 precision that becomes float32 on the CPU. */
   warnings: string[];
-  /**
-   * The GPU's total memory in bytes, for the memory estimate's warning; null on the CPU, and for now on
-   * the GPU too: the addon does not report it yet (cudaStatus would need the device's total memory).
-   */
+  /** The GPU's total memory in bytes, for the memory estimate's warning; null on the CPU. */
   memoryBytes: number | null;
 }
 
@@ -50,7 +47,7 @@ export function chooseDevice(
     forced === 'cpu'
       ? { device: 'cpu', whyNotGpu: request === undefined ? 'MINILM_DEVICE=cpu' : 'the CPU was asked for' }
       : placeOn(forced ?? 'auto', askedHow);
-  if (whyNotGpu === null) return { device, precision: config.precision, whyNotGpu, warnings: [], memoryBytes: null };
+  if (whyNotGpu === null) return { device, precision: config.precision, whyNotGpu, warnings: [], memoryBytes: gpuMemoryBytes() };
   const warnings =
     config.precision === '32-true'
       ? []

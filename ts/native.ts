@@ -86,6 +86,12 @@ export function native(): NativeAddon {
   return addon;
 }
 
+/** The GPU's total memory in bytes, or null where there is no usable GPU. */
+export function gpuMemoryBytes(): number | null {
+  const status = native().cudaStatus();
+  return status.available ? (status.totalMemoryBytes ?? null) : null;
+}
+
 /** Why training cannot use a GPU here (no CUDA build, it does not load, no device, driver too old), or null if it can. */
 export function cudaUnavailableReason(): string | null {
   const status = native().cudaStatus();

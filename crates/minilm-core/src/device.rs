@@ -31,6 +31,8 @@ pub struct CudaStatus {
     pub available: bool,
     /// Why not, when it is not available.
     pub reason: Option<String>,
+    /// Device 0's total memory in bytes, when it is available (for the memory estimate's warning).
+    pub total_memory_bytes: Option<u64>,
 }
 
 /// Whether training can use the GPU here, and if not, why (no CUDA build, no device, a driver too old).
@@ -40,10 +42,21 @@ pub fn cuda_status() -> CudaStatus {
             built: false,
             available: false,
             reason: Some("this addon was built without CUDA (npm run build:cuda builds one)".into()),
+            total_memory_bytes: None,
         };
     }
     match open_device("cuda:0") {
-        Ok(_) => CudaStatus { built: true, available: true, reason: None },
-        Err(e) => CudaStatus { built: true, available: false, reason: Some(e.to_string()) },
+        Ok(device) => CudaStatus { built: true, available: true, reason: None, total_memory_bytes: total_memory(&device) },
+        Err(e) => CudaStatus { built: true, available: false, reason: Some(e.to_string()), total_memory_bytes: None },
     }
+}
+
+/// A GPU's total memory in bytes (None on the CPU, or if the driver will not say).
+pub fn total_memory(device: &Device) -> Option<u64> {
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(cuda) = device {
+        return cuda.cuda_stream().context().total_mem().ok().map(|bytes| bytes as u64);
+    }
+    let _ = device;
+    None
 }
