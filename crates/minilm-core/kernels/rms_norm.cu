@@ -19,10 +19,30 @@ __device__ void rms_norm_forward(const T* x, const float* w, T* y, int cols, flo
 #define RMS_NORM_FORWARD(T) (const T* x, const float* w, T* y, int cols, float eps)
 MINILM_FOR_EACH_TYPE(rms_norm_forward, RMS_NORM_FORWARD, (x, w, y, cols, eps))
 
-// dx = r * g - x * r^3 * mean(g * x) with g = dy * w; also keeps r per row for the weight's gradient.
+// The residual add fused in: sum = x + delta (stored in T, as the unfused add would round it), then
+// y = rms_norm(sum), reading the stored sum so that the backward pass sees the same values.
 template <typename T>
-__device__ void rms_norm_backward_input(const T* x, const float* w, const T* dy, T* dx, float* inverse_rms, int cols,
-                                        float eps) {
+__device__ void rms_norm_residual_forward(const T* x, const T* delta, const float* w, T* sum, T* y, int cols, float eps) {
+  __shared__ float scratch[32];
+  const size_t offset = (size_t)blockIdx.x * cols;
+  float squares = 0.f;
+  for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+    const T v = from_float<T>(to_float(x[offset + i]) + to_float(delta[offset + i]));
+    sum[offset + i] = v;
+    squares += to_float(v) * to_float(v);
+  }
+  const float r = rsqrtf(block_sum(squares, scratch) / cols + eps);
+  for (int i = threadIdx.x; i < cols; i += blockDim.x) y[offset + i] = from_float<T>(to_float(sum[offset + i]) * r * w[i]);
+}
+#define RMS_NORM_RESIDUAL_FORWARD(T) (const T* x, const T* delta, const float* w, T* sum, T* y, int cols, float eps)
+MINILM_FOR_EACH_TYPE(rms_norm_residual_forward, RMS_NORM_RESIDUAL_FORWARD, (x, delta, w, sum, y, cols, eps))
+
+// dx = r * g - x * r^3 * mean(g * x) with g = dy * w, plus d_residual when given (the gradient that
+// reaches x through the residual path: the residual add's backward fused in); also keeps r per row for
+// the weight's gradient.
+template <typename T>
+__device__ void rms_norm_backward_input(const T* x, const float* w, const T* dy, const T* d_residual, T* dx,
+                                        float* inverse_rms, int cols, float eps) {
   __shared__ float scratch[32];
   const size_t offset = (size_t)blockIdx.x * cols;
   float squares = 0.f, gx = 0.f;
@@ -35,13 +55,14 @@ __device__ void rms_norm_backward_input(const T* x, const float* w, const T* dy,
   const float correction = r * r * r * (block_sum(gx, scratch) / cols);
   for (int i = threadIdx.x; i < cols; i += blockDim.x) {
     float v = to_float(x[offset + i]);
-    dx[offset + i] = from_float<T>(r * to_float(dy[offset + i]) * w[i] - v * correction);
+    const float residual = d_residual == nullptr ? 0.f : to_float(d_residual[offset + i]);
+    dx[offset + i] = from_float<T>(r * to_float(dy[offset + i]) * w[i] - v * correction + residual);
   }
   if (threadIdx.x == 0) inverse_rms[blockIdx.x] = r;
 }
 #define RMS_NORM_BACKWARD_INPUT(T) \
-  (const T* x, const float* w, const T* dy, T* dx, float* inverse_rms, int cols, float eps)
-MINILM_FOR_EACH_TYPE(rms_norm_backward_input, RMS_NORM_BACKWARD_INPUT, (x, w, dy, dx, inverse_rms, cols, eps))
+  (const T* x, const float* w, const T* dy, const T* d_residual, T* dx, float* inverse_rms, int cols, float eps)
+MINILM_FOR_EACH_TYPE(rms_norm_backward_input, RMS_NORM_BACKWARD_INPUT, (x, w, dy, d_residual, dx, inverse_rms, cols, eps))
 
 // dw = sum over rows of dy * x * r, in two deterministic passes: block (column tile, chunk) sums its chunk
 // of rows in row order into partial[chunk][col]; then each column sums the chunks in order. A thread per

@@ -142,7 +142,8 @@ type Op = fn(&Checker) -> Result<Outcome>;
 fn ops() -> Vec<(&'static str, Op)> {
     vec![
         ("rms_norm", |c| c.rms_norm()),
-        ("rms_norm_backward", |c| c.rms_norm_backward()),
+        ("residual add + rms_norm", |c| c.add_rms_norm()),
+        ("rms_norm_backward (+ residual gradient)", |c| c.rms_norm_backward()),
         ("split_heads + RoPE (queries, keys)", |c| c.split_heads()),
         ("merge_heads + inverse RoPE", |c| c.merge_heads()),
         ("causal_softmax", |c| c.causal_softmax()),
@@ -243,6 +244,18 @@ impl Checker<'_> {
         self.compare(format!("{n}x{c}"), || Ok(vec![fused::rms_norm(&dx, &dw, 1e-5)?]), || Ok(vec![fused::rms_norm(&x, &w, 1e-5)?]))
     }
 
+    fn add_rms_norm(&self) -> Result<Outcome> {
+        let (n, c) = (self.tokens(), self.dims.embd);
+        let ((x, dx), (delta, d_delta)) = (self.input(&[n, c], 40, 2.0, 0.0)?, self.input(&[n, c], 41, 1.0, 0.0)?);
+        let (w, dw) = self.input_f32(&[c], 42, 0.5, 1.0)?;
+        let pair = |(a, b): (Tensor, Tensor)| vec![a, b];
+        self.compare(
+            format!("{n}x{c}"),
+            || Ok(pair(fused::add_rms_norm(&dx, &d_delta, &dw, 1e-5)?)),
+            || Ok(pair(fused::add_rms_norm(&x, &delta, &w, 1e-5)?)),
+        )
+    }
+
     fn rms_norm_backward(&self) -> Result<Outcome> {
         let (n, c) = (self.tokens(), self.dims.embd);
         let (x, dx) = self.input(&[n, c], 3, 2.0, 0.0)?;
@@ -251,8 +264,8 @@ impl Checker<'_> {
         let pair = |(a, b): (Tensor, Tensor)| vec![a, b];
         self.compare(
             format!("{n}x{c}"),
-            || Ok(pair(fused::rms_norm_backward(&dx, &dw, &dg, 1e-5)?)),
-            || Ok(pair(fused::rms_norm_backward(&x, &w, &g, 1e-5)?)),
+            || Ok(pair(fused::rms_norm_backward(&dx, &dw, &dg, Some(&dx), 1e-5)?)),
+            || Ok(pair(fused::rms_norm_backward(&x, &w, &g, Some(&x), 1e-5)?)),
         )
     }
 

@@ -32,7 +32,7 @@ impl Llama {
             // Rows left out of the loss get no gradient from the head.
             d_normed = Tensor::zeros(activations.last.shape(), d_normed.dtype(), d_normed.device())?.index_add(rows, &d_normed, 0)?;
         }
-        let (mut dx, d_norm) = rms_norm_backward(&activations.last, &self.weight("transformer.ln_f.weight"), &d_normed, c.norm_eps)?;
+        let (mut dx, d_norm) = rms_norm_backward(&activations.last, &self.weight("transformer.ln_f.weight"), &d_normed, None, c.norm_eps)?;
         grads.insert("transformer.ln_f.weight".to_string(), d_norm);
         for (layer, block) in activations.blocks.iter().enumerate().rev() {
             dx = self.block_backward(layer, block, activations.batch, &dx, &mut grads)?;
@@ -72,9 +72,9 @@ impl Llama {
         let (d_h2_up, d_fc2) = linear_backward(&a.h2, &mw.fc_2, &d_up)?;
         grad("mlp.fc_1.weight", d_fc1);
         grad("mlp.fc_2.weight", d_fc2);
-        let (d_mid_norm, d_norm_2) = rms_norm_backward(&a.mid, &w("norm_2.weight"), &(d_h2_gate + d_h2_up)?, c.norm_eps)?;
+        // mid's gradient: through norm_2, plus d_out along the residual stream (added in the same pass).
+        let (d_mid, d_norm_2) = rms_norm_backward(&a.mid, &w("norm_2.weight"), &(d_h2_gate + d_h2_up)?, Some(d_out), c.norm_eps)?;
         grad("norm_2.weight", d_norm_2);
-        let d_mid = (d_out + d_mid_norm)?;
 
         // Attention: mid = input + merge(softmax(Q K^T) V) Wo^T, with Q, K, V from h1 = norm_1(input).
         let (d_y, d_attn_proj) = linear_backward(&a.y, &mw.attn_proj, &d_mid)?;
@@ -100,8 +100,8 @@ impl Llama {
             Tensor::cat(&[merge_heads(&d_queries, h, rotation)?, merge_heads(&d_keys, g, rotation)?, merge_heads(&d_values, g, None)?], 1)?; // (B T, (H + 2G) D), the fused qkv's output layout
         let (d_h1, d_qkv_weight) = linear_backward(&a.h1, &mw.qkv, &d_qkv)?;
         grad("attn.qkv.weight", d_qkv_weight);
-        let (d_input_norm, d_norm_1) = rms_norm_backward(&a.input, &w("norm_1.weight"), &d_h1, c.norm_eps)?;
+        let (d_input, d_norm_1) = rms_norm_backward(&a.input, &w("norm_1.weight"), &d_h1, Some(&d_mid), c.norm_eps)?;
         grad("norm_1.weight", d_norm_1);
-        d_mid + d_input_norm
+        Ok(d_input)
     }
 }

@@ -39,6 +39,18 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     }
 }
 
+/// (sum, rms_norm(sum)) with sum = x + delta: the residual add and the norm after it, in one pass where
+/// the fused kernels run.
+pub fn add_rms_norm(x: &Tensor, delta: &Tensor, weight: &Tensor, eps: f64) -> Result<(Tensor, Tensor)> {
+    if fused::supported(x) && fused::supported(delta) && fused::supported_weight(weight) {
+        fused::add_rms_norm(x, delta, weight, eps)
+    } else {
+        let sum = (x + delta)?;
+        let y = composite::rms_norm(&sum, weight, eps)?;
+        Ok((sum, y))
+    }
+}
+
 /// Attention weights: softmax(scale * scores) over the keys at or before each query's position.
 /// Rows of `scores` (..., rows, keys) are queries at positions first_position + row % query_len.
 pub fn causal_softmax(scores: &Tensor, scale: f64, query_len: usize, first_position: usize) -> Result<Tensor> {

@@ -5,7 +5,9 @@ use candle_core::{DType, Device, Result as CandleResult, Tensor};
 
 use super::config::ModelConfig;
 use super::fused;
-use super::layers::{batched_matmul, causal_softmax, cross_entropy, linear, merge_heads, rms_norm, split_heads, swiglu, RopeCache};
+use super::layers::{
+    add_rms_norm, batched_matmul, causal_softmax, cross_entropy, linear, merge_heads, rms_norm, split_heads, swiglu, RopeCache,
+};
 use super::parameters::Parameters;
 use crate::error::{Error, Result};
 
@@ -266,15 +268,23 @@ impl Llama {
         let ids = ids.flatten_all()?;
         // The lookup reads the float32 table; only the rows taken are cast.
         let mut x = self.weight("transformer.wte.weight").embedding(&ids)?.to_dtype(self.compute)?;
+        // Each block's MLP output is added to the residual stream by the norm after it (the next block's
+        // norm_1, or ln_f), in the same pass.
+        let mut mlp_out: Option<Tensor> = None;
         let mut blocks = Vec::new();
         for layer in 0..self.config.n_layer {
-            let block = self.block(&x, layer, batch, cache.map(|c| (&c.layers[layer], c.len)))?;
-            x = (&block.mid + linear(&block.gated, &block.matmul_weights.mlp_proj)?)?;
+            let block = self.block(&x, mlp_out.as_ref(), layer, batch, cache.map(|c| (&c.layers[layer], c.len)))?;
+            mlp_out = Some(linear(&block.gated, &block.matmul_weights.mlp_proj)?);
+            x = block.mid.clone();
             if keep_blocks {
                 blocks.push(block);
             }
         }
-        let mut normed = rms_norm(&x, &self.weight("transformer.ln_f.weight"), self.config.norm_eps)?;
+        let ln_f = self.weight("transformer.ln_f.weight");
+        let (x, mut normed) = match &mlp_out {
+            Some(delta) => add_rms_norm(&x, delta, &ln_f, self.config.norm_eps)?,
+            None => (x.clone(), rms_norm(&x, &ln_f, self.config.norm_eps)?),
+        };
         if let Some(rows) = scored {
             normed = normed.index_select(rows, 0)?;
         }
@@ -283,13 +293,16 @@ impl Llama {
         Ok(Activations { batch, blocks, last: x, normed, scored: scored.cloned(), head_weight, logits })
     }
 
-    /// One block up to its MLP's gated activation; the caller adds the MLP's projection. With `cache`
+    /// One block up to its MLP's gated activation, from the residual stream `residual` plus `delta`, the
+    /// previous block's MLP output (None for the first block); the caller projects the MLP's output. With
+    /// `cache`
     /// (a KV cache's key and value buffers holding `start` positions), the input's tokens come after
     /// those positions: their keys and values are written into the buffers, and attention (and the
     /// activations) use all start + T of them.
     fn block(
         &self,
-        input: &Tensor,
+        residual: &Tensor,
+        delta: Option<&Tensor>,
         layer: usize,
         batch: usize,
         cache: Option<(&(Tensor, Tensor), usize)>,
@@ -298,7 +311,7 @@ impl Llama {
         let w = |name: &str| self.layer_weight(layer, name);
         let mw = |name: &str| self.for_matmul(w(name));
         let (h, g, d) = (c.n_head, c.n_query_groups, c.head_size);
-        let t = input.dim(0)? / batch;
+        let t = residual.dim(0)? / batch;
         let matmul_weights = MatmulWeights {
             qkv: mw("attn.qkv.weight")?,
             attn_proj: mw("attn.proj.weight")?,
@@ -306,7 +319,10 @@ impl Llama {
             fc_2: mw("mlp.fc_2.weight")?,
             mlp_proj: mw("mlp.proj.weight")?,
         };
-        let h1 = rms_norm(input, &w("norm_1.weight"), c.norm_eps)?;
+        let (input, h1) = match delta {
+            Some(delta) => add_rms_norm(residual, delta, &w("norm_1.weight"), c.norm_eps)?,
+            None => (residual.clone(), rms_norm(residual, &w("norm_1.weight"), c.norm_eps)?),
+        };
 
         // Causal grouped-query attention over the fused qkv projection, [Q | K | V] by heads. The Q
         // query heads of a group are stacked along the rows so that each group's keys and values are
@@ -332,13 +348,11 @@ impl Llama {
             (batched_matmul(&weights, &values)?, AttentionKept::Weights(weights))
         };
         let y = merge_heads(&heads_out, h)?;
-        let mid = (input + linear(&y, &matmul_weights.attn_proj)?)?;
-
-        let h2 = rms_norm(&mid, &w("norm_2.weight"), c.norm_eps)?;
+        let (mid, h2) = add_rms_norm(&input, &linear(&y, &matmul_weights.attn_proj)?, &w("norm_2.weight"), c.norm_eps)?;
         let gate = linear(&h2, &matmul_weights.fc_1)?;
         let up = linear(&h2, &matmul_weights.fc_2)?;
         let gated = swiglu(&gate, &up)?;
-        Ok(BlockActivations { input: input.clone(), h1, queries, keys, values, attention, y, mid, h2, gate, up, gated, matmul_weights })
+        Ok(BlockActivations { input, h1, queries, keys, values, attention, y, mid, h2, gate, up, gated, matmul_weights })
     }
 }
 

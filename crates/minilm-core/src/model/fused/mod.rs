@@ -37,7 +37,7 @@ pub use causal_softmax::{causal_softmax, causal_softmax_backward};
 pub use cross_entropy::{cross_entropy, cross_entropy_with_grad};
 pub use embedding::{embedding_backward, Buckets};
 pub use heads::{merge_heads, split_heads, Rotation};
-pub use rms_norm::{rms_norm, rms_norm_backward};
+pub use rms_norm::{add_rms_norm, rms_norm, rms_norm_backward};
 pub use swiglu::{swiglu, swiglu_backward};
 
 use candle_core::{bail, CpuStorage, DType, Device, Layout, Result, Tensor};
