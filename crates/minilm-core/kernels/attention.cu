@@ -22,6 +22,13 @@
 #define KEYS_PER_WARP 4
 #define KEY_TILE (WARPS * KEYS_PER_WARP)
 #define KEY_CHUNK 32
+// Shared memory is declared once per entry point, sized for the largest head size, and carved into tiles
+// by the instantiation the head size picks: a __shared__ array inside each instantiation would count
+// three times against the 48 KB a kernel may declare statically.
+#define MAX_D 128
+#define FORWARD_SHARED ((QUERY_TILE + 2 * KEY_CHUNK) * MAX_D)
+#define QUERY_SHARED ((2 * QUERY_TILE + 2 * KEY_CHUNK) * MAX_D)
+#define KEY_VALUE_SHARED (2 * QUERY_TILE * MAX_D + QUERY_TILE)
 
 __device__ __forceinline__ int visible_keys(int row, int keys, int query_len, int first_position) {
   return min(keys, first_position + row % query_len + 1);
@@ -53,11 +60,11 @@ __device__ __forceinline__ float dot(const float* a, const float* b) {
 
 template <typename T, int D>
 __device__ void attention_forward(const T* q, const T* k, const T* v, T* out, float* lse, int rows, int keys, int query_len,
-                                  int first_position, float scale) {
+                                  int first_position, float scale, float* shared) {
   constexpr int PER_LANE = (D + 31) / 32;
-  __shared__ float q_tile[QUERY_TILE][D];
-  __shared__ float k_tile[KEY_CHUNK][D];
-  __shared__ float v_tile[KEY_CHUNK][D];
+  float(*q_tile)[D] = reinterpret_cast<float(*)[D]>(shared);
+  float(*k_tile)[D] = q_tile + QUERY_TILE;
+  float(*v_tile)[D] = k_tile + KEY_CHUNK;
   const size_t bg = blockIdx.y;
   q += bg * rows * D;
   out += bg * rows * D;
@@ -116,12 +123,13 @@ __device__ void attention_forward(const T* q, const T* k, const T* v, T* out, fl
 // dp = d_out.v and delta = d_out.out for the row.
 template <typename T, int D>
 __device__ void attention_backward_query(const T* q, const T* k, const T* v, const T* out, const float* lse, const T* d_out,
-                                         T* dq, int rows, int keys, int query_len, int first_position, float scale) {
+                                         T* dq, int rows, int keys, int query_len, int first_position, float scale,
+                                         float* shared) {
   constexpr int PER_LANE = (D + 31) / 32;
-  __shared__ float q_tile[QUERY_TILE][D];
-  __shared__ float do_tile[QUERY_TILE][D];
-  __shared__ float k_tile[KEY_CHUNK][D];
-  __shared__ float v_tile[KEY_CHUNK][D];
+  float(*q_tile)[D] = reinterpret_cast<float(*)[D]>(shared);
+  float(*do_tile)[D] = q_tile + QUERY_TILE;
+  float(*k_tile)[D] = do_tile + QUERY_TILE;
+  float(*v_tile)[D] = k_tile + KEY_CHUNK;
   const size_t bg = blockIdx.y;
   q += bg * rows * D;
   out += bg * rows * D;
@@ -185,11 +193,11 @@ __device__ void attention_backward_query(const T* q, const T* k, const T* v, con
 template <typename T, int D>
 __device__ void attention_backward_key_value(const T* q, const T* k, const T* v, const T* out, const float* lse,
                                              const T* d_out, T* dk, T* dv, int rows, int keys, int query_len,
-                                             int first_position, float scale) {
+                                             int first_position, float scale, float* shared) {
   constexpr int PER_LANE = (D + 31) / 32;
-  __shared__ float q_tile[QUERY_TILE][D];
-  __shared__ float do_tile[QUERY_TILE][D];
-  __shared__ float delta_tile[QUERY_TILE];
+  float(*q_tile)[D] = reinterpret_cast<float(*)[D]>(shared);
+  float(*do_tile)[D] = q_tile + QUERY_TILE;
+  float* delta_tile = shared + 2 * QUERY_TILE * D;
   const size_t bg = blockIdx.y;
   q += bg * rows * D;
   out += bg * rows * D;
@@ -281,7 +289,8 @@ __device__ void attention_backward_key_value(const T* q, const T* k, const T* v,
 template <typename T>
 __device__ void flash_attention_forward(const T* q, const T* k, const T* v, T* out, float* lse, int rows, int keys,
                                         int query_len, int first_position, int d, float scale) {
-  BY_HEAD_SIZE(attention_forward, T, (q, k, v, out, lse, rows, keys, query_len, first_position, scale))
+  __shared__ float shared[FORWARD_SHARED];
+  BY_HEAD_SIZE(attention_forward, T, (q, k, v, out, lse, rows, keys, query_len, first_position, scale, shared))
 }
 #define FLASH_ATTENTION_FORWARD(T)                                                                          \
   (const T* q, const T* k, const T* v, T* out, float* lse, int rows, int keys, int query_len, int first_position, \
@@ -293,7 +302,9 @@ template <typename T>
 __device__ void flash_attention_backward_query(const T* q, const T* k, const T* v, const T* out, const float* lse,
                                                const T* d_out, T* dq, int rows, int keys, int query_len,
                                                int first_position, int d, float scale) {
-  BY_HEAD_SIZE(attention_backward_query, T, (q, k, v, out, lse, d_out, dq, rows, keys, query_len, first_position, scale))
+  __shared__ float shared[QUERY_SHARED];
+  BY_HEAD_SIZE(attention_backward_query, T,
+               (q, k, v, out, lse, d_out, dq, rows, keys, query_len, first_position, scale, shared))
 }
 #define FLASH_ATTENTION_BACKWARD_QUERY(T)                                                                   \
   (const T* q, const T* k, const T* v, const T* out, const float* lse, const T* d_out, T* dq, int rows, int keys, \
@@ -305,8 +316,9 @@ template <typename T>
 __device__ void flash_attention_backward_key_value(const T* q, const T* k, const T* v, const T* out, const float* lse,
                                                    const T* d_out, T* dk, T* dv, int rows, int keys, int query_len,
                                                    int first_position, int d, float scale) {
+  __shared__ float shared[KEY_VALUE_SHARED];
   BY_HEAD_SIZE(attention_backward_key_value, T,
-               (q, k, v, out, lse, d_out, dk, dv, rows, keys, query_len, first_position, scale))
+               (q, k, v, out, lse, d_out, dk, dv, rows, keys, query_len, first_position, scale, shared))
 }
 #define FLASH_ATTENTION_BACKWARD_KEY_VALUE(T)                                                                     \
   (const T* q, const T* k, const T* v, const T* out, const float* lse, const T* d_out, T* dk, T* dv, int rows, int keys, \

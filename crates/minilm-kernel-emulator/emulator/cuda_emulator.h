@@ -26,7 +26,10 @@
 //   - intrinsics are computed exactly (__expf as expf, rsqrtf as 1 / sqrtf): the GPU's fast versions
 //     differ by a few ulps, inside the tolerances the checks use;
 //   - dynamic shared memory (extern __shared__) is not supported; the launch shape's size is checked
-//     against the device's limits in Rust (launch.rs) instead.
+//     against the device's limits in Rust (launch.rs) instead;
+//   - the size of a kernel's static __shared__ arrays (48 KB at most) is not checked here: ptxas checks it,
+//     and scripts/cuda/ptxas-report.sh runs ptxas without a GPU (it caught flash attention declaring its
+//     tiles once per head size, 75 KB, which the emulator ran happily).
 #pragma once
 #include <math.h>
 #include <stddef.h>
