@@ -80,3 +80,27 @@ test('the library lock: one holder at a time, released for the next', () => {
   lockFolder(dir, 'minilm prepare').release();
   assert.deepEqual(fs.readdirSync(dir), []);
 });
+
+test('a lock whose process is a zombie (killed, not yet reaped) is taken over at once', async (t) => {
+  if (process.platform !== 'linux') return t.skip('zombies are read from /proc');
+  // sh starts a child that exits at once, then becomes `sleep`, which never reaps it: the child stays a
+  // zombie, as a run killed with kill -9 does until its parent (or init) reaps it.
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
+    const state = () => {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).charAt(0);
+    };
+    for (let i = 0; i < 200 && state() !== 'Z'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(state(), 'Z', 'the child became a zombie');
+    const dir = tempDir('lock-zombie');
+    const owner = { pid, host: os.hostname(), command: 'minilm pretrain', started: new Date().toISOString() };
+    fs.writeFileSync(path.join(dir, LOCK_FILE), `${JSON.stringify(owner)}\n`);
+    const lock = lockFolder(dir, 'minilm pretrain');
+    assert.equal(JSON.parse(fs.readFileSync(path.join(dir, LOCK_FILE), 'utf8')).pid, process.pid);
+    lock.release();
+  } finally {
+    parent.kill();
+  }
+});

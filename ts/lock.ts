@@ -78,10 +78,29 @@ function readOwner(file: string): Owner | null {
 /** Whether the lock's process still runs. One on another host cannot be checked: it counts as alive. */
 function isAlive(owner: Owner): boolean {
   if (owner.host !== os.hostname()) return true;
+  let exists: boolean;
   try {
     process.kill(owner.pid, 0);
-    return true;
+    exists = true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    exists = (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return exists && !hasEnded(owner.pid);
+}
+
+/**
+ * Whether a process that still has a pid has in fact ended: a zombie (state Z in /proc/PID/stat: killed,
+ * not yet reaped by its parent). kill -9 leaves one for a moment, and for good in a container without an
+ * init, so a supervisor that restarts the run at once would otherwise find the lock held. Linux only;
+ * elsewhere (no /proc) a process that exists counts as running.
+ */
+function hasEnded(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "PID (COMMAND) STATE ...": the command may hold spaces and parentheses, the state follows the last ')'.
+    const state = stat.slice(stat.lastIndexOf(')') + 2).charAt(0);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return false;
   }
 }
