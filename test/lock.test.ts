@@ -6,10 +6,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LOCK_FILE, lockFolder } from '../ts/lock.js';
-import { minimindTokenizer, runCli, startCli } from './support/cli.js';
+import { LOCK_FILE, lockFolder, processStat } from '../ts/lock.js';
+import { cliPath, minimindTokenizer, runCli, startCli } from './support/cli.js';
 import { tempDir, writeJsonl } from './support/files.js';
-import { poetryDataset, tinyConfig, writeConfig } from './support/training.js';
+import { lossesByStep, poetryDataset, tinyConfig, writeConfig } from './support/training.js';
 
 let data: string;
 
@@ -101,6 +101,59 @@ test('a lock whose process is a zombie (killed, not yet reaped) is taken over at
     assert.equal(JSON.parse(fs.readFileSync(path.join(dir, LOCK_FILE), 'utf8')).pid, process.pid);
     lock.release();
   } finally {
+    parent.kill();
+  }
+});
+
+test('a lock whose pid now belongs to another program (another start time) is taken over; the same start time is refused', async (t) => {
+  if (process.platform !== 'linux') return t.skip('start times are read from /proc');
+  const other = spawn('sleep', ['30']);
+  try {
+    const stat = processStat(other.pid!);
+    assert.ok(stat, 'the sleep is in /proc');
+    const dir = tempDir('lock-reused-pid');
+    const owner = { pid: other.pid, host: os.hostname(), command: 'minilm pretrain', started: new Date().toISOString() };
+    fs.writeFileSync(path.join(dir, LOCK_FILE), `${JSON.stringify({ ...owner, startTicks: stat.startTicks })}\n`);
+    assert.throws(() => lockFolder(dir, 'minilm pretrain'), new RegExp(`pid ${other.pid},`));
+    // The run that wrote the lock started earlier: the pid was reused by this sleep.
+    fs.writeFileSync(path.join(dir, LOCK_FILE), `${JSON.stringify({ ...owner, startTicks: stat.startTicks - 1 })}\n`);
+    const lock = lockFolder(dir, 'minilm pretrain');
+    const taken = JSON.parse(fs.readFileSync(path.join(dir, LOCK_FILE), 'utf8'));
+    assert.equal(taken.pid, process.pid);
+    assert.equal(taken.startTicks, processStat(process.pid)!.startTicks, 'the new lock records its own start time');
+    lock.release();
+  } finally {
+    other.kill();
+  }
+});
+
+test('a pretrain killed with kill -9 under a parent that never reaps it resumes at once from its checkpoint', async (t) => {
+  if (process.platform !== 'linux') return t.skip('zombies are read from /proc');
+  const out = tempDir('lock-kill9');
+  const config = writeConfig(tinyConfig(data, out, { train: { max_tokens: 16 * 64 * 10_000, save_interval: 3 } }));
+  const log = path.join(tempDir('lock-kill9-log'), 'pretrain.log');
+  // As in a container without an init: the run's parent (sh, then `sleep`) never reaps it.
+  const parent = spawn('sh', ['-c', `"$0" "$1" pretrain --config "$2" >"$3" 2>&1 & echo $!; exec sleep 120`, process.execPath, cliPath, config, log], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let pid = 0;
+  try {
+    pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
+    // A step folder appears whole (written aside, then renamed).
+    const saved = path.join(out, 'step-00000003/state.json');
+    for (let i = 0; i < 1200 && !fs.existsSync(saved); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(fs.existsSync(saved), `the run saved a checkpoint:\n${fs.readFileSync(log, 'utf8')}`);
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 200 && processStat(pid)?.state !== 'Z'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(processStat(pid)?.state, 'Z', 'the killed run is a zombie');
+    assert.ok(fs.existsSync(path.join(out, LOCK_FILE)), 'its lock is left behind');
+
+    const resumed = await runCli(['pretrain', '--config', config, '--resume', 'auto', '--train.max_tokens', String(16 * 64 * 40)]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout + resumed.stderr, /resumed from .*step-\d{8} at step \d+ of 40/);
+    assert.ok(lossesByStep(out).has(40), 'the resumed run trained on to its last step');
+  } finally {
+    if (pid > 0) process.kill(pid, 'SIGKILL');
     parent.kill();
   }
 });

@@ -1,8 +1,8 @@
 // One run at a time per output folder: `pretrain` locks its out_dir and `prepare` its output_dir, so a
 // second run started on the same folder is refused instead of writing over the first one's checkpoints,
 // metrics or shards. The lock is a file naming the process that holds it. A run that crashed (kill -9,
-// power loss) leaves its file behind; the next run sees that its process is gone and takes the lock over,
-// so nothing stays stuck.
+// power loss) leaves its file behind; the next run sees that its process is gone (or a zombie, or its pid
+// now another program's) and takes the lock over, so a restart right after a kill -9 starts.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,8 @@ interface Owner {
   host: string;
   command: string;
   started: string;
+  /** The process's start time in clock ticks since boot (/proc/PID/stat field 22), where /proc exists. */
+  startTicks?: number;
 }
 
 export interface FolderLock {
@@ -26,6 +28,8 @@ export function lockFolder(dir: string, command: string): FolderLock {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, LOCK_FILE);
   const owner: Owner = { pid: process.pid, host: os.hostname(), command, started: new Date().toISOString() };
+  const startTicks = processStat(process.pid)?.startTicks;
+  if (startTicks !== undefined) owner.startTicks = startTicks;
   // Written whole to a private file, then linked into place: link() fails if the lock exists, and a
   // reader never sees a half-written lock.
   const draft = `${file}.${process.pid}.tmp`;
@@ -75,7 +79,13 @@ function readOwner(file: string): Owner | null {
   }
 }
 
-/** Whether the lock's process still runs. One on another host cannot be checked: it counts as alive. */
+/**
+ * Whether the lock's process still runs. One on another host cannot be checked: it counts as alive.
+ * On Linux a pid that exists may still not be the lock's run: a zombie (state Z in /proc/PID/stat: killed,
+ * not yet reaped, which kill -9 leaves for a moment, and for good in a container without an init), or a
+ * later program given the same pid (its start time differs from the one the lock recorded). Elsewhere
+ * (no /proc) a process that exists counts as running.
+ */
 function isAlive(owner: Owner): boolean {
   if (owner.host !== os.hostname()) return true;
   let exists: boolean;
@@ -85,22 +95,24 @@ function isAlive(owner: Owner): boolean {
   } catch (error) {
     exists = (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-  return exists && !hasEnded(owner.pid);
+  if (!exists) return false;
+  const stat = processStat(owner.pid);
+  if (stat === null) return true;
+  if (stat.state === 'Z' || stat.state === 'X') return false;
+  return owner.startTicks === undefined || owner.startTicks === stat.startTicks;
 }
 
-/**
- * Whether a process that still has a pid has in fact ended: a zombie (state Z in /proc/PID/stat: killed,
- * not yet reaped by its parent). kill -9 leaves one for a moment, and for good in a container without an
- * init, so a supervisor that restarts the run at once would otherwise find the lock held. Linux only;
- * elsewhere (no /proc) a process that exists counts as running.
- */
-function hasEnded(pid: number): boolean {
+/** A process's state letter and start time from /proc/PID/stat, or null where it cannot be read. */
+export function processStat(pid: number): { state: string; startTicks: number } | null {
+  let stat: string;
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // "PID (COMMAND) STATE ...": the command may hold spaces and parentheses, the state follows the last ')'.
-    const state = stat.slice(stat.lastIndexOf(')') + 2).charAt(0);
-    return state === 'Z' || state === 'X';
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
-    return false;
+    return null;
   }
+  // "PID (COMMAND) STATE PPID ...": the command may hold spaces and parentheses, so fields are counted
+  // from the last ')'. Field 3 is the state, field 22 the start time.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const startTicks = Number(fields[22 - 3]);
+  return Number.isFinite(startTicks) ? { state: fields[0], startTicks } : null;
 }
