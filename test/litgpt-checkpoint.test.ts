@@ -1,7 +1,7 @@
 // A checkpoint folder litgpt wrote (test/golden/litgpt/checkpoint, made by `litgpt pretrain` through
 // scripts/reference/make_litgpt_fixture.py) works wherever minilm takes a checkpoint: generate, chat,
 // serve, export, sft and pretrain's initial_checkpoint_dir. Its logits are checked against litgpt's in
-// crates/minilm-core/tests/litgpt_checkpoint.rs.
+// crates/minilm-core/tests/core/litgpt_checkpoint.rs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

@@ -4,7 +4,7 @@ For two of tests/golden/tiny_llama.json's models (tied GQA; untied MQA, here wit
 Hugging Face Llama rotates whole heads), this script writes a minilm checkpoint folder with those
 weights, runs `node dist/cli/main.js export` on it, loads the result with transformers'
 LlamaForCausalLM.from_pretrained, and records its logits and state-dict names. crates/minilm-core/
-tests/model_golden.rs checks minilm's logits (and its export's names) against them.
+tests/core/model_golden.rs checks minilm's logits (and its export's names) against them.
 
     npm run build
     python3 -m venv /tmp/pyref && /tmp/pyref/bin/pip install torch transformers safetensors pyyaml

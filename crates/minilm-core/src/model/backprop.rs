@@ -2,7 +2,7 @@
 //! block's activations, and the backward pass walks the blocks in reverse with explicit matmuls and
 //! the fused kernels' backward functions. Candle's autograd would give the same numbers, but it
 //! fills a zero tensor and adds into it for every op of the graph, which cost a third of a training
-//! step on the CPU. tests/model_golden.rs checks every gradient against PyTorch; the kernel check
+//! step on the CPU. tests/core/model_golden.rs checks every gradient against PyTorch; the kernel check
 //! compares the GPU's against the CPU's.
 //!
 //! Under bf16-mixed the matmuls run on the bfloat16 copies of the weights that the forward pass made

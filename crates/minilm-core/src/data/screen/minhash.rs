@@ -32,7 +32,7 @@ pub struct MinhashSettings {
 }
 
 impl Default for MinhashSettings {
-    /// Chosen on planted duplicates (BENCHMARKS.md, "Dedup quality", from tests/screen.rs's sweep):
+    /// Chosen on planted duplicates (BENCHMARKS.md, "Dedup quality", from tests/core/screen.rs's sweep):
     /// 32 bands of 8 rows (256 hashes) over character 4-grams. Replacing 3% of a text's characters breaks
     /// about 12% of its 4-grams (Jaccard ~0.78) but 40-60% of its word 5-grams, so word shingles miss
     /// such copies. The threshold, 0.65, sits below the usual 0.8 for the same reason; distinct texts

@@ -2,7 +2,7 @@
 //! forward pass returns the output and one float32 log-sum-exp per query row, and the backward pass
 //! recomputes the probabilities from them. On a GPU these are kernels/attention.cu; here is their CPU
 //! twin, exact float32 arithmetic row by row, which the emulated kernel test (npm run test:kernels)
-//! and tests/model_golden.rs check against. The composite path (batched_matmul + causal_softmax, which
+//! and tests/core/model_golden.rs check against. The composite path (batched_matmul + causal_softmax, which
 //! keeps the probabilities) stays the CPU's default and the reference.
 //!
 //! Shapes as layers::split_heads makes them: queries (B, G, Q T, D) with the Q heads of a group stacked

@@ -9,8 +9,8 @@
 //! signature (kernels/*.cu, launched through cuda.rs) for float32 and bfloat16 activations; the public
 //! function picks by the input's device. Attention's batched products stay cuBLAS on the GPU (candle's
 //! matmul). `layers.rs` picks these wherever `supported` says so and the composite versions elsewhere.
-//! tests/fused.rs checks each CPU kernel against its composite version, values and gradients;
-//! tests/model_golden.rs checks the whole model against PyTorch; the kernel check (kernel_check.rs,
+//! tests/core/fused.rs checks each CPU kernel against its composite version, values and gradients;
+//! tests/core/model_golden.rs checks the whole model against PyTorch; the kernel check (kernel_check.rs,
 //! run by scripts/gpu-check.sh) checks each CUDA twin against its CPU twin. Every kernel is
 //! deterministic: work is split by rows and any sum across rows is taken in a fixed order, so a run
 //! gives the same bits on any thread count, and on the GPU on every run.

@@ -1,7 +1,7 @@
 //! Generation: the KV cache gives the logits of a full forward pass, and a generator with and
 //! without the cache picks the same tokens. Uses the golden test's tiny models and weights.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! resumes to the same bytes, a rerun under other screening settings is refused, and a dry run writes
 //! only the report.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -303,7 +303,7 @@ fn trigram_jaccard(a: &str, b: &str) -> f64 {
 }
 
 /// Not a test: prints MinHash's recall and false matches on this corpus for a grid of settings
-/// (`cargo test --release --test screen -- --ignored --nocapture`). The defaults were picked with it.
+/// (`cargo test --release -p minilm-core --test core screen::sweep -- --ignored --nocapture`). The defaults were picked with it.
 #[test]
 #[ignore]
 fn sweep_minhash_settings() {

@@ -3,7 +3,7 @@
 //! resumes to exactly the bytes of an uninterrupted run, and a rerun under other settings is refused,
 //! naming what differs. test/prepare-*.test.ts check the same through the CLI, more slowly.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Bits per byte's denominator: a text's tokens stand for exactly its UTF-8 bytes, and special tokens and a
 //! model's padded ids for none, with both shared reference tokenizers.
 
-mod support;
+use crate::support;
 
 use minilm_core::eval::token_bytes::TokenBytes;
 use support::shared_tokenizer;

@@ -2,7 +2,7 @@
 //! feed (words cut at MAX_WORD_BYTES) learns exactly the tokenizer `Tokenizer::train` learns; a
 //! pathological document costs little and is counted; sampling is deterministic.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;

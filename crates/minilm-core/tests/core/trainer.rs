@@ -2,7 +2,7 @@
 //! more steps, and the same losses bit for bit as a run that never stopped. A checkpoint of another
 //! run, or of data that changed, is refused.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -1,7 +1,5 @@
 //! The tiny golden models of tests/golden/tiny_llama.json (scripts/reference/make_model_golden.py),
 //! shared by the test files that load them.
-// Each test file compiles this module on its own and uses part of it.
-#![allow(dead_code)]
 
 pub mod corpus;
 

@@ -3,7 +3,7 @@
 //! on each reply through its end token; bad records are errors naming the file and line; the masked
 //! loss and its gradients agree between the hand-written backward pass and candle's autograd.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;

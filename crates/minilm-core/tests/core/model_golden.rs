@@ -6,7 +6,7 @@
 //! The values come from scripts/reference/make_model_golden.py (torch 2.15, float32, one thread),
 //! which runs an independent litgpt-equivalent PyTorch model and is checked against litgpt itself.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

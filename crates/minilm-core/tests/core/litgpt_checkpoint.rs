@@ -2,7 +2,7 @@
 //! scripts/reference/make_litgpt_fixture.py) loads from its lit_model.pth, a training checkpoint with
 //! the state dict under "model" beside the optimizer's, and gives the logits litgpt computed with it.
 
-mod support;
+use crate::support;
 
 use candle_core::{Device, Tensor};
 use minilm_core::model::{load_weights, Llama, ModelConfig, WeightsFormat};

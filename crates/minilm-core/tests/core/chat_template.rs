@@ -2,7 +2,7 @@
 //! by scripts/reference/make_chat_golden.py with transformers' apply_chat_template) renders to the same
 //! text and, encoded without added tokens, to the same ids, on both reference tokenizers.
 
-mod support;
+use crate::support;
 
 use minijinja::Value;
 use minilm_core::data::chat_template::{ChatTemplate, RenderOptions};
