@@ -14,12 +14,13 @@ export type { PretrainEvent, PretrainOptions, PretrainSummary, SftDataSummary, T
 export { loadPretrainConfig, modelSize } from './config/pretrain-config.js';
 export type { PretrainConfig, ModelConfig, LoadPretrainConfigOptions, SftSettings } from './config/pretrain-config.js';
 export { loadSftConfig } from './config/sft-config.js';
-export { Model, Generation, generateDefaults } from './model/model.js';
-export type { GenerateOptions, GenerationStats } from './model/model.js';
+export { Model, Generation } from './model/model.js';
+export { generateDefaults } from './model/sampling.js';
+export type { GenerateOptions, GenerationStats } from './model/sampling.js';
 export { Tokenizer } from './model/tokenizer.js';
 export { ChatTemplate } from './chat/template.js';
-export { ChatReply, fitConversation } from './chat/chat.js';
-export type { ChatOptions, ChatStats } from './chat/chat.js';
+export { ChatReply, fitConversation } from './model/chat-reply.js';
+export type { ChatOptions, ChatStats } from './model/chat-reply.js';
 export { serve } from './serve/server.js';
 export type { ServeOptions, ServerHandle } from './serve/server.js';
 export type { ChatMessage, RenderOptions } from './chat/template.js';

@@ -1,7 +1,7 @@
 // The sampling flags `generate` and `chat` share, with their defaults from the core (generateDefaults()).
 import type { Argv } from 'yargs';
 import { MinilmError } from '../errors.js';
-import { generateDefaults, type GenerateOptions } from '../model/model.js';
+import { generateDefaults, type GenerateOptions } from '../model/sampling.js';
 import { nonNegativeInteger, positiveInteger } from './validate.js';
 
 function number(flag: string, value: number, ok: (v: number) => boolean, expected: string): number {

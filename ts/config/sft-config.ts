@@ -3,7 +3,7 @@
 // from conversation files, the length from train.epochs. Problems are reported together, naming the file
 // or flag and the key, as for pretrain.
 import path from 'node:path';
-import { readModelFolder } from '../model/folder.js';
+import { readModelFolder } from './model-folder.js';
 import { parseConfig, resolveStepShape, warningsFor, type LoadPretrainConfigOptions, type PretrainConfig } from './pretrain-config.js';
 import { SFT_SCHEMA } from './sft-schema.js';
 

@@ -4,7 +4,8 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, w
 import path from 'node:path';
 import { MinilmError } from '../errors.js';
 import { native } from '../native.js';
-import { generateDefaults, Model } from './model.js';
+import { Model } from './model.js';
+import { generateDefaults } from './sampling.js';
 import { checkpointFiles } from '../checkpoint.js';
 
 export interface ExportSummary {

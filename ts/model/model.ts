@@ -12,36 +12,11 @@ import type {
   TaskResult,
   TextEvaluation,
 } from '../../native/index.js';
-import { readModelFolder } from './folder.js';
+import { readModelFolder } from '../config/model-folder.js';
 import { Tokenizer } from './tokenizer.js';
 import { ChatTemplate, type ChatMessage } from '../chat/template.js';
-import { ChatReply, type ChatOptions } from '../chat/chat.js';
-
-/** Sampling settings; each left out takes `generateDefaults()` (litgpt's generate defaults). */
-export interface GenerateOptions extends Partial<Omit<NativeGenerateOptions, 'eosId' | 'topK'>> {
-  /** Sample among the k most likely tokens; null keeps every token. */
-  topK?: number | null;
-  /** Stops the generation; the iterator then throws an AbortError. */
-  signal?: AbortSignal;
-}
-
-/** The defaults of every sampling setting, from the core: the CLI, the library and the HF export share them. */
-export function generateDefaults(): Omit<NativeGenerateOptions, 'eosId'> {
-  const { eosId: _none, ...defaults } = native().generateDefaults();
-  return defaults;
-}
-
-export interface GenerationStats {
-  promptTokens: number;
-  newTokens: number;
-  /** Until the first new token (the prompt's forward pass included). */
-  firstTokenMs: number;
-  totalMs: number;
-  /** New tokens per second after the first. */
-  tokensPerSec: number;
-  /** Why it ended: EOS, max_new_tokens, or stopped (the signal, or the caller leaving the loop). */
-  stop: 'eos' | 'max_new_tokens' | 'stopped';
-}
+import { ChatReply, type ChatOptions } from './chat-reply.js';
+import { checkOptions, generateDefaults, type GenerateOptions, type GenerationStats } from './sampling.js';
 
 export class Model {
   private template: ChatTemplate | null = null;
@@ -121,22 +96,6 @@ export class Model {
   /** Writes the weights in Hugging Face LlamaForCausalLM's names (model.safetensors). */
   exportHfWeights(file: string): void {
     callNative(() => this.inner.exportHfWeights(file));
-  }
-}
-
-function checkOptions(s: NativeGenerateOptions): void {
-  const bad = (message: string) => new MinilmError(message, 'InvalidArg');
-  if (!Number.isInteger(s.maxNewTokens) || s.maxNewTokens < 1) throw bad(`maxNewTokens must be a whole number >= 1, not ${s.maxNewTokens}`);
-  if (!Number.isFinite(s.temperature) || s.temperature < 0) throw bad(`temperature must be a number >= 0 (0 is greedy), not ${s.temperature}`);
-  if (s.topK != null && (!Number.isInteger(s.topK) || s.topK < 1)) throw bad(`topK must be a whole number >= 1 (or null for no limit), not ${s.topK}`);
-  if (!Number.isFinite(s.topP) || s.topP <= 0 || s.topP > 1) throw bad(`topP must be in (0, 1], not ${s.topP}`);
-  if (!Number.isFinite(s.repetitionPenalty) || s.repetitionPenalty <= 0)
-    throw bad(`repetitionPenalty must be a number > 0 (1 is off), not ${s.repetitionPenalty}`);
-  if (!Number.isSafeInteger(s.seed) || s.seed < 0) throw bad(`seed must be a whole number >= 0, not ${s.seed}`);
-  if (!Number.isSafeInteger(s.noRepeatNgramSize) || s.noRepeatNgramSize < 0)
-    throw bad(`noRepeatNgramSize must be a whole number >= 0 (0 is off), not ${s.noRepeatNgramSize}`);
-  for (const key of ['frequencyPenalty', 'presencePenalty'] as const) {
-    if (!Number.isFinite(s[key]) || Math.abs(s[key]) > 2) throw bad(`${key} must be a number from -2 to 2 (0 is off), not ${s[key]}`);
   }
 }
 

@@ -1,7 +1,7 @@
 // OpenAI's request bodies for /v1/chat/completions and /v1/completions, checked and turned into
 // minilm's options. A bad field is an ApiError naming it, answered in OpenAI's error JSON with 400.
 import type { ChatMessage } from '../chat/template.js';
-import type { ChatOptions } from '../chat/chat.js';
+import type { ChatOptions } from '../model/chat-reply.js';
 
 export class ApiError extends Error {
   constructor(

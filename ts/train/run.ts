@@ -9,7 +9,7 @@ import { runJob } from '../job.js';
 import { MinilmError } from '../errors.js';
 import type { PretrainConfig } from '../config/pretrain-config.js';
 import type { NativeTrainer, PeakFlops, PrepareProgress, SftDataSummary, StepStats, TrainerInfo, WeightsFormat } from '../../native/index.js';
-import { readModelFolder } from '../model/folder.js';
+import { readModelFolder } from '../config/model-folder.js';
 import { CsvMetricsLogger, litgptCsvMetricsFile } from '../log/csv-metrics.js';
 import { TensorBoardWriter } from '../log/tensorboard.js';
 import { lrAt, warmupIters, type Schedule } from './schedule.js';

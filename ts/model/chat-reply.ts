@@ -2,9 +2,10 @@
 // tokenizer_config.json), the oldest turns dropped until the prompt and the reply fit the block, and the
 // reply streamed until the template's end token (the tokenizer's EOS), a stop string or max_new_tokens.
 import { MinilmError } from '../errors.js';
-import { generateDefaults, type GenerateOptions, type Generation, type Model } from '../model/model.js';
-import type { ChatMessage, ChatTemplate, RenderOptions } from './template.js';
-import { StopStrings, untilStop } from './stop-strings.js';
+import { generateDefaults, type GenerateOptions, type GenerationStats } from './sampling.js';
+import type { Tokenizer } from './tokenizer.js';
+import type { ChatMessage, ChatTemplate, RenderOptions } from '../chat/template.js';
+import { StopStrings, untilStop } from '../chat/stop-strings.js';
 
 export interface ChatOptions extends GenerateOptions, Omit<RenderOptions, 'addGenerationPrompt'> {
   /** The reply ends before the first of these (not included). */
@@ -15,6 +16,17 @@ export interface ChatOptions extends GenerateOptions, Omit<RenderOptions, 'addGe
    * (turns are left out only when the conversation alone does not fit), as OpenAI's API does without max_tokens.
    */
   fillContext?: boolean;
+}
+
+/**
+ * What a reply needs of the model (the library's Model is one): its tokenizer, its block size and a
+ * generation from prompt ids. Named here so that this file and model.ts (whose `chat()` makes a reply) do
+ * not import each other.
+ */
+export interface ChatModel {
+  readonly tokenizer: Tokenizer;
+  readonly config: { block_size: number };
+  generateIds(promptIds: number[], options: GenerateOptions): AsyncIterable<string> & { readonly ids: number[]; stats: GenerationStats | null };
 }
 
 export interface ChatStats {
@@ -60,7 +72,7 @@ export class ChatReply implements AsyncIterable<string> {
   text = '';
 
   constructor(
-    private readonly model: Model,
+    private readonly model: ChatModel,
     private readonly template: ChatTemplate,
     private readonly messages: ChatMessage[],
     private readonly options: ChatOptions,
@@ -76,7 +88,7 @@ export class ChatReply implements AsyncIterable<string> {
       templateKwargs,
     });
     const maxNewTokens = fillContext ? Math.min(limit, blockSize - ids.length) : limit;
-    const generation: Generation = this.model.generateIds(ids, { ...sampling, maxNewTokens });
+    const generation = this.model.generateIds(ids, { ...sampling, maxNewTokens });
     const stops = new StopStrings(stop);
     try {
       for await (const piece of untilStop(generation, stops)) {

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { resolveModelConfig, type ModelConfig } from '../config/pretrain-config.js';
+import { resolveModelConfig, type ModelConfig } from './pretrain-config.js';
 import { MinilmError } from '../errors.js';
 import { checkpointFiles } from '../checkpoint.js';
 import type { WeightsFormat } from '../../native/index.js';
