@@ -4,17 +4,22 @@ import path from 'node:path';
 import { loadPretrainConfig, loadSftConfig, pretrain, sft } from '../../ts/index.js';
 import { poetryConversations } from '../../ts/data/sample-chat.js';
 import { tempDir } from './files.js';
+import { sharedFixture } from './fixtures.js';
 import { mergeSections, poetryDataset, tinyConfig } from './training.js';
 
-/** A tiny model pretrained for `steps` steps on poetry (block 128, the reference tokenizer and its chat template). */
-export async function pretrainedCheckpoint(steps = 40): Promise<string> {
+/**
+ * A tiny model pretrained for 40 steps on poetry (block 128, the reference tokenizer and its chat
+ * template): its `final` folder, made once per test run (read only).
+ */
+export async function pretrainedCheckpoint(): Promise<string> {
   const data = await poetryDataset(3000);
-  const out = tempDir('sft-base');
-  const tree = tinyConfig(data, out, {
-    model_config: { block_size: 128 },
-    train: { max_tokens: 16 * 128 * steps, save_interval: 1000, max_seq_length: 128 },
+  const out = await sharedFixture('pretrained', async (dir) => {
+    const tree = tinyConfig(data, dir, {
+      model_config: { block_size: 128 },
+      train: { max_tokens: 16 * 128 * 40, save_interval: 1000, max_seq_length: 128 },
+    });
+    await pretrain(loadPretrainConfig({ tree }));
   });
-  await pretrain(loadPretrainConfig({ tree }));
   return path.join(out, 'final');
 }
 
@@ -52,12 +57,13 @@ export function sftConfig(checkpoint: string, jsonPath: string, outDir: string, 
   return mergeSections(base, changes);
 }
 
-/** The tiny pretrained model fine-tuned for 30 steps on 600 poetry conversations: a model that chats. */
+/** The tiny pretrained model fine-tuned for 30 steps on 600 poetry conversations: a model that chats (once per test run; read only). */
 export async function tunedCheckpoint(): Promise<string> {
   const base = await pretrainedCheckpoint();
-  const data = path.join(tempDir('tuned-data'), 'poetry.jsonl');
-  writePoetryConversations(data, 600);
-  const out = tempDir('tuned');
-  await sft(loadSftConfig({ tree: sftConfig(base, data, out, { train: { max_steps: 30 } }) }));
+  const out = await sharedFixture('tuned', async (dir) => {
+    const data = path.join(tempDir('tuned-data'), 'poetry.jsonl');
+    writePoetryConversations(data, 600);
+    await sft(loadSftConfig({ tree: sftConfig(base, data, dir, { train: { max_steps: 30 } }) }));
+  });
   return path.join(out, 'final');
 }

@@ -6,15 +6,16 @@ import { prepare, writeParquetTexts } from '../../ts/index.js';
 import { poems } from './corpus.js';
 import { minimindTokenizer, startCli } from './cli.js';
 import { tempDir } from './files.js';
+import { sharedFixture } from './fixtures.js';
 
-/** Prepares `documents` Tang/Song poems with the reference tokenizer into a fresh folder. */
-export async function poetryDataset(documents: number): Promise<string> {
-  const input = tempDir('train-in');
-  writeParquetTexts(path.join(input, 'poems.parquet'), [[...poems(documents)]]);
-  const output = tempDir('train-data');
-  await prepare({ inputDir: input, outputDir: output, tokenizerPath: minimindTokenizer, valFraction: 0.02 });
-  fs.rmSync(input, { recursive: true, force: true });
-  return output;
+/** `documents` Tang/Song poems prepared with the reference tokenizer (once per test run; read only). */
+export function poetryDataset(documents: number): Promise<string> {
+  return sharedFixture(`poetry-${documents}`, async (output) => {
+    const input = tempDir('train-in');
+    writeParquetTexts(path.join(input, 'poems.parquet'), [[...poems(documents)]]);
+    await prepare({ inputDir: input, outputDir: output, tokenizerPath: minimindTokenizer, valFraction: 0.02 });
+    fs.rmSync(input, { recursive: true, force: true });
+  });
 }
 
 /** A tiny LLaMA-family config in litgpt's YAML shape; `changes` are merged section by section. */
