@@ -6,7 +6,7 @@
 use crate::support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
@@ -22,11 +22,8 @@ const PARAGRAPHS_PER_FILE: usize = 100;
 /// Small enough that every file spans several chunks, so chunks close between commits.
 const CHUNK_SIZE: u64 = 8_000;
 
-fn tokenizer() -> PathBuf {
-    support::shared_tokenizer("minimind-6400")
-}
-
 use support::corpus::{brown_paragraphs, poems};
+use support::prepare_runs::{prepare_options, run};
 
 /// FILES Parquet files of poems and English paragraphs (with a null and an empty text in each), written
 /// in row groups smaller than a reader batch, so each file reaches the workers as several batches.
@@ -47,25 +44,7 @@ fn input_dir() -> tempfile::TempDir {
 }
 
 fn options(input: &Path, output: &Path, num_workers: usize) -> PrepareOptions {
-    PrepareOptions {
-        input_dir: input.to_path_buf(),
-        output_dir: output.to_path_buf(),
-        text_key: "text".into(),
-        file_type: Default::default(),
-        tokenizer_path: tokenizer(),
-        fast_dev_run: false,
-        num_workers,
-        chunk_size: CHUNK_SIZE,
-        val_fraction: 0.05,
-        seed: 42,
-        dtype: None,
-        screen: Default::default(),
-        dry_run_filters: false,
-    }
-}
-
-fn run(options: &PrepareOptions) -> Summary {
-    prepare(options, &mut |_| {}, &AtomicBool::new(false)).unwrap()
+    PrepareOptions { num_workers, chunk_size: CHUNK_SIZE, val_fraction: 0.05, ..prepare_options(input, output) }
 }
 
 /// Runs prepare until a progress report shows a file committed beyond `after` (and not the last one),

@@ -6,17 +6,18 @@
 use crate::support;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use minilm_core::data::prepare::{prepare, PrepareOptions, Progress, Summary};
+use minilm_core::data::prepare::{prepare, PrepareOptions, Progress};
 use minilm_core::data::screen::filters::{Filters, LengthRule, RepetitionRule, SymbolLinesRule};
 use minilm_core::data::screen::minhash::{MinHasher, MinhashSettings, Shingles};
 use minilm_core::data::screen::{read_report, saved_dropped_rows, DedupKind, ScreenSettings};
 use minilm_core::util::SplitMix64;
 use minilm_core::Error;
 use support::corpus::{brown_paragraphs, poems};
+use support::prepare_runs::{prepare_options, run};
 
 const POEMS: usize = 3000;
 /// English documents of this many Brown sentences ("paragraphs" in its layout are sentences).
@@ -122,10 +123,6 @@ fn junk(i: usize) -> String {
     }
 }
 
-fn tokenizer() -> PathBuf {
-    support::shared_tokenizer("minimind-6400")
-}
-
 /// The corpus as JSON Lines files of DOCUMENTS_PER_FILE documents each.
 fn input_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -150,25 +147,7 @@ fn screen_all() -> ScreenSettings {
 }
 
 fn options(input: &Path, output: &Path, num_workers: usize, screen: ScreenSettings) -> PrepareOptions {
-    PrepareOptions {
-        input_dir: input.to_path_buf(),
-        output_dir: output.to_path_buf(),
-        text_key: "text".into(),
-        file_type: Default::default(),
-        tokenizer_path: tokenizer(),
-        fast_dev_run: false,
-        num_workers,
-        chunk_size: 20_000,
-        val_fraction: 0.02,
-        seed: 42,
-        dtype: None,
-        screen,
-        dry_run_filters: false,
-    }
-}
-
-fn run(options: &PrepareOptions) -> Summary {
-    prepare(options, &mut |_| {}, &AtomicBool::new(false)).unwrap()
+    PrepareOptions { num_workers, screen, ..prepare_options(input, output) }
 }
 
 /// Which documents (by position in the corpus) the saved screen dropped.

@@ -1,7 +1,8 @@
-//! The tiny golden models of tests/golden/tiny_llama.json (scripts/reference/make_model_golden.py),
-//! shared by the test files that load them.
+//! What the test modules share: the tiny golden models of tests/golden/tiny_llama.json
+//! (scripts/reference/make_model_golden.py), the test corpora, the shared tokenizers and prepare runs.
 
 pub mod corpus;
+pub mod prepare_runs;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
