@@ -1,7 +1,7 @@
 // minilm as a library, end to end: prepare a corpus, train a small model, write the run report, sample.
 //
 //   npm start                                   # once: writes the sample corpus and tokenizer it uses
-//   node --import tsx examples/library.ts       # about a minute on 2 cores
+//   node --import tsx examples/library.ts       # about 25 s on 2 cores
 //   node --import tsx examples/library.ts INPUT_DIR TOKENIZER_DIR WORK_DIR   # your own Parquet/JSONL/CSV
 //
 // Ctrl-C stops whichever step is running; run it again and prepare and pretrain resume where they were.

@@ -71,7 +71,7 @@ pack "$stage/npm/$platform"
 [ -z "$cuda_addon" ] || pack "$stage/npm/$platform-cuda"
 main_tgz="$tarballs/minilm-$version.tgz"
 contents="$(tar -tzf "$main_tgz")"
-for f in package/dist/cli/main.js package/dist/index.js package/dist/index.d.ts package/native/index.d.ts package/README.md package/configs/quickstart.yaml; do
+for f in package/dist/cli/main.js package/dist/index.js package/dist/index.d.ts package/native/index.d.ts package/README.md package/docs/pretrain.md package/configs/quickstart.yaml; do
   grep -qx "$f" <<<"$contents" || fail "minilm's tarball lacks $f"
 done
 if grep -E '^package/(crates|ts|test|scripts|node_modules|target|npm|native-cuda)/|\.node$|\.map$' <<<"$contents"; then

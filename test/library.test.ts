@@ -1,5 +1,5 @@
 // The library API as another Node app uses it: progress, a responsive event loop, AbortSignal, and the
-// README's example program.
+// example program the README and docs/library.md point to (examples/library.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -60,7 +60,7 @@ test('an AbortSignal stops prepare cleanly, and running again resumes to the end
   assert.equal(summary.train.documents + summary.val.documents, 32_000);
 });
 
-test("the README's library example runs as written: prepare, pretrain, report, generate", async () => {
+test('the library example (examples/library.ts, linked from the README) runs as written: prepare, pretrain, report, generate', async () => {
   const work = tempDir('lib-example');
   const example = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'examples/library.ts'), corpus(2), minimindTokenizer, work], {
     cwd: repoRoot,

@@ -68,7 +68,7 @@ export function prepareCommand(yargs: Argv): Argv {
           choices: ['exact', 'minhash'],
           describe: 'Drop duplicates, keeping the first in file order: exact (same normalised text) and / or minhash (near duplicates)',
         })
-        .option('filters', { type: 'string', describe: 'YAML file of quality rules to apply (README: "Dedup and filters")' })
+        .option('filters', { type: 'string', describe: 'YAML file of quality rules to apply (docs/prepare.md, "Dedup and filters")' })
         .option('dry_run_filters', {
           alias: 'dry-run-filters',
           type: 'boolean',

@@ -10,6 +10,8 @@ import { formatCount, formatDuration, shellPath, thousands } from '../log/format
 import { stopOnSignals } from './signals.js';
 import { chooseDevice } from '../device.js';
 import { describeMemoryEstimate, estimatePeakMemory, memoryWarning } from '../train/memory-estimate.js';
+import { PRETRAIN_SCHEMA } from '../config/pretrain-schema.js';
+import { overrideHelp } from './override-help.js';
 
 const OWN_FLAGS = new Set(['--config', '--dry_run', '--dry-run']);
 
@@ -140,7 +142,8 @@ export function pretrainCommand(yargs: Argv): Argv {
         })
         .option('dry_run', { alias: 'dry-run', type: 'boolean', default: false, describe: 'Resolve the config, check the model, print a summary and exit' })
         .example('$0 pretrain --config configs/pretrain.yaml', '')
-        .example('$0 pretrain --config configs/pretrain.yaml --train.micro_batch_size 4 --out_dir out/x', ''),
+        .example('$0 pretrain --config configs/pretrain.yaml --train.micro_batch_size 4 --out_dir out/x', '')
+        .epilog(overrideHelp(PRETRAIN_SCHEMA, 'docs/pretrain.md#config-reference')),
     async (argv) => {
       const config = loadPretrainConfig({ configFile: argv.config as string | undefined, overrides: overrideTokens(process.argv) });
       if (argv.dry_run) {

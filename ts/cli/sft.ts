@@ -2,10 +2,12 @@
 // litgpt-style dotted overrides after it. The run itself is pretraining's (ts/train/run.ts) on SFT data.
 import type { Argv } from 'yargs';
 import { loadSftConfig } from '../config/sft-config.js';
-import { CONVERSATION_FORMATS } from '../config/sft-schema.js';
+import { CONVERSATION_FORMATS, SFT_SCHEMA } from '../config/sft-schema.js';
 import { describe, overrideTokens, runPretrain } from './pretrain.js';
+import { overrideHelp } from './override-help.js';
 
-const OWN_FLAGS = new Set(['--config', '--dry_run', '--dry-run', '--format']);
+/** The flags `sft` itself reads; every other `--key value` is an override of the config. */
+export const OWN_FLAGS = new Set(['--config', '--dry_run', '--dry-run', '--format']);
 
 export function sftCommand(yargs: Argv): Argv {
   return yargs.command(
@@ -22,7 +24,8 @@ export function sftCommand(yargs: Argv): Argv {
         })
         .option('dry_run', { alias: 'dry-run', type: 'boolean', default: false, describe: 'Resolve the config, print a summary and exit' })
         .example('$0 sft --config configs/sft.yaml', '')
-        .example('$0 sft --config configs/sft.yaml --checkpoint_dir out/pretrain/final --data.init_args.json_path data/chat.jsonl', ''),
+        .example('$0 sft --config configs/sft.yaml --checkpoint_dir out/pretrain/final --data.init_args.json_path data/chat.jsonl', '')
+        .epilog(overrideHelp(SFT_SCHEMA, 'docs/sft.md')),
     async (argv) => {
       const overrides = overrideTokens(process.argv, 'sft', OWN_FLAGS);
       if (argv.format !== undefined) overrides.push('--minilm.data_format', argv.format as string);
