@@ -4,6 +4,8 @@
 //! [`screen`] (dedup, quality filters) says to, tokenizes with [`tokenizer`] and writes [`shards`];
 //! [`prepare_state`] makes it resumable. [`inspect`] reads a prepared dataset back,
 //! [`tokenizer_training`] trains a new BPE, and [`parquet_writer`] writes text corpora as Parquet.
+//! Training and evaluation read prepared token files back as [`windows`], and count the bytes each token
+//! stands for with [`token_bytes`].
 
 pub mod chat_template;
 pub mod inspect;
@@ -15,6 +17,8 @@ pub mod readers;
 pub mod screen;
 pub mod shards;
 pub mod sources;
+pub mod token_bytes;
 pub mod token_dtype;
 pub mod tokenizer;
 pub mod tokenizer_training;
+pub mod windows;

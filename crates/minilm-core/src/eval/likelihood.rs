@@ -3,7 +3,7 @@
 
 use candle_core::{Device, Tensor};
 
-use super::token_bytes::TokenBytes;
+use crate::data::token_bytes::TokenBytes;
 use crate::error::Result;
 use crate::model::{Llama, TokenBatch};
 

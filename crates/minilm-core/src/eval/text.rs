@@ -7,15 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::likelihood::{LossTotals, StreamScorer};
-use super::token_bytes::TokenBytes;
 use crate::data::pipeline::Progress;
 use crate::data::readers::open_reader;
 use crate::data::shards::INDEX_FILE;
 use crate::data::sources::{find_input_files, FileSelection, FileType, InputFile};
+use crate::data::token_bytes::TokenBytes;
 use crate::data::tokenizer::DocumentTokenizer;
+use crate::data::windows::{check_vocabulary, TokenWindows};
 use crate::error::{Error, Result};
 use crate::model::Llama;
-use crate::train::windows::{check_vocabulary, TokenWindows};
 
 /// Tokens read from a prepared split at a time.
 const PIECE_TOKENS: usize = 1 << 20;

@@ -1,5 +1,5 @@
 //! Where a run's micro-batches come from: pretraining's windows of seq_len + 1 consecutive tokens
-//! (train/windows.rs), or SFT's examples with their loss masks (sft/dataset.rs), padded to the longest
+//! (data/windows.rs), or SFT's examples with their loss masks (sft/dataset.rs), padded to the longest
 //! example of each micro-batch. Padding comes after an example's last token, so causal attention keeps
 //! it out of every real position; padded and masked positions are left out of the loss.
 
@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::mixture::MixtureOptions;
-use super::windows::{check_vocabulary, open_splits, TokenWindows};
+use crate::data::windows::{check_vocabulary, open_splits, TokenWindows};
 use crate::error::Result;
 use crate::model::TokenBatch;
 use crate::sft::dataset::SftExamples;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::windows::{check_vocabulary, open_splits, TokenWindows};
 use crate::data::tokenizer::DocumentTokenizer;
+use crate::data::windows::{check_vocabulary, open_splits, TokenWindows};
 use crate::error::{Error, Result};
 
 #[derive(Clone, Debug, Serialize)]

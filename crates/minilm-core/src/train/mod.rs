@@ -1,4 +1,4 @@
-//! Training: AdamW, the order of training windows, reading token files, and the trainer that joins
+//! Training: AdamW, the order of training windows (read by data::windows), and the trainer that joins
 //! them into optimizer steps and checkpoints. The TypeScript layer drives the loop (schedule, logging,
 //! saving, signals).
 
@@ -12,6 +12,5 @@ pub mod optimizer;
 pub mod peak_flops;
 pub mod sampler;
 pub mod trainer;
-pub mod windows;
 
 pub use trainer::{RestoredState, StepStats, Trainer, TrainerInfo, TrainerOptions};

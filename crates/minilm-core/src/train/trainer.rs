@@ -11,11 +11,11 @@ use super::mixture::{MixtureOptions, MixtureSampler, MixtureState, OnExhausted};
 use super::optimizer::{clip_grad_norm, flat_gradient, AdamW, AdamWConfig};
 use super::peak_flops::{peak_flops, PeakFlops};
 use super::sampler::{SamplerState, WindowSampler};
+use crate::data::token_bytes::TokenBytes;
 use crate::data::tokenizer::DocumentTokenizer;
 use crate::device::open_device;
 use crate::error::{Error, Result};
 use crate::eval::likelihood::LossTotals;
-use crate::eval::token_bytes::TokenBytes;
 use crate::model::{fused, load_weights, Llama, ModelConfig, Parameters, Precision, WeightsFormat};
 use crate::util::write_atomically;
 

@@ -64,8 +64,8 @@ fn every_gradient_matches_pytorch_and_is_non_zero() {
 }
 
 /// The flash attention path as the model wires it (forward keeps the log-sum-exp, backward recomputes),
-/// through its CPU twin: what the GPU runs, checked here against PyTorch. The switch is process-wide;
-/// the other tests in this file pass on either path.
+/// through its CPU twin: what the GPU runs, checked here against PyTorch. The switch holds for this
+/// test's thread only.
 #[test]
 fn flash_attention_path_matches_pytorch() {
     minilm_core::model::fused::set_flash_attention_on_cpu(true);

@@ -3,7 +3,7 @@
 
 use crate::support;
 
-use minilm_core::eval::token_bytes::TokenBytes;
+use minilm_core::data::token_bytes::TokenBytes;
 use support::shared_tokenizer;
 use tokenizers::Tokenizer;
 

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use minilm_core::train::windows::{split_dirs, TokenWindows};
+use minilm_core::data::windows::{split_dirs, TokenWindows};
 
 /// A litdata chunk file of int16 items, and its index.json (with or without an item_loader key).
 fn write_litdata(dir: &Path, items: &[Vec<i16>], item_loader: Option<&str>) {

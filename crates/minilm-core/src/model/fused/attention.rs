@@ -9,7 +9,7 @@
 //! along the rows (row r is a query at position first_position + r % query_len), keys and values
 //! (B, G, K, D), output (B, G, Q T, D), log-sum-exp (B, G, Q T).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
 
 use candle_core::{bail, DType, Device, Result, Tensor};
 use rayon::prelude::*;
@@ -17,12 +17,16 @@ use rayon::prelude::*;
 /// The head sizes the CUDA kernels are instantiated for.
 pub const FLASH_HEAD_SIZES: [usize; 3] = [48, 64, 128];
 
-static FLASH_ON_CPU: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    static FLASH_ON_CPU: Cell<bool> = const { Cell::new(false) };
+}
 
-/// Makes the model use the flash path on the CPU too (its twin here), for tests that check the model's
-/// wiring of it against PyTorch. Off by default: on the CPU the composite path's matmuls are faster.
+/// Makes the model's forward passes on the calling thread use the flash path on the CPU too (its twin
+/// here), for tests that check the model's wiring of it against PyTorch. Off by default: on the CPU the
+/// composite path's matmuls are faster. Per thread, so that tests running beside one that sets it (the
+/// test harness runs them on parallel threads of one process) keep the default path.
 pub fn set_flash_attention_on_cpu(on: bool) {
-    FLASH_ON_CPU.store(on, Ordering::SeqCst);
+    FLASH_ON_CPU.with(|flag| flag.set(on));
 }
 
 /// Whether attention over these queries runs the flash path: on a GPU (float32 or bfloat16, a head size
@@ -30,7 +34,7 @@ pub fn set_flash_attention_on_cpu(on: bool) {
 pub fn flash_attention_supported(queries: &Tensor) -> bool {
     let d = queries.dims().last().copied().unwrap_or(0);
     match queries.device() {
-        Device::Cpu => FLASH_ON_CPU.load(Ordering::SeqCst) && queries.dtype() == DType::F32,
+        Device::Cpu => FLASH_ON_CPU.with(Cell::get) && queries.dtype() == DType::F32,
         Device::Cuda(_) => cfg!(feature = "cuda") && FLASH_HEAD_SIZES.contains(&d) && matches!(queries.dtype(), DType::F32 | DType::BF16),
         _ => false,
     }
