@@ -31,18 +31,25 @@ const read = (file: string) => fs.readFileSync(path.join(repoRoot, file), 'utf8'
 
 // --- Reading command lines out of fenced code blocks -------------------------------------------------
 
-/** Each fenced block's lines, with the 1-based line number of each. */
-function fencedBlocks(markdown: string): Array<Array<{ line: number; text: string }>> {
-  const blocks: Array<Array<{ line: number; text: string }>> = [];
-  let current: Array<{ line: number; text: string }> | null = null;
+interface FencedBlock {
+  /** The language named after the opening fence (`sh`, `ts`, ...), or ''. */
+  language: string;
+  /** The block's lines, with the 1-based line number of each. */
+  lines: Array<{ line: number; text: string }>;
+}
+
+function fencedBlocks(markdown: string): FencedBlock[] {
+  const blocks: FencedBlock[] = [];
+  let current: FencedBlock | null = null;
   markdown.split('\n').forEach((text, i) => {
-    if (/^\s*```/.test(text)) {
-      if (current === null) current = [];
+    const fence = /^\s*```(\S*)/.exec(text);
+    if (fence !== null) {
+      if (current === null) current = { language: fence[1], lines: [] };
       else {
         blocks.push(current);
         current = null;
       }
-    } else if (current !== null) current.push({ line: i + 1, text });
+    } else current?.lines.push({ line: i + 1, text });
   });
   return blocks;
 }
@@ -112,7 +119,7 @@ interface CommandLine {
 /** Every minilm command in a Markdown file's fenced blocks; `\` continuations are joined. Output lines (`minilm: ...`, `next: npx minilm ...`) do not start a command. */
 function commandLines(file: string, markdown: string): CommandLine[] {
   const found: CommandLine[] = [];
-  for (const block of fencedBlocks(markdown)) {
+  for (const { lines: block } of fencedBlocks(markdown)) {
     for (let i = 0; i < block.length; i++) {
       const { line } = block[i];
       let text = block[i].text;
@@ -318,7 +325,7 @@ test('npx --no-install minilm --help runs the built command from the repository 
 // --- The README's library snippet runs as a reader would paste it ------------------------------------
 
 test("the README's library snippet runs as written, in a folder laid out as after `npm start`", () => {
-  const snippets = fencedBlocksWithLanguage(read('README.md')).filter((b) => b.language === 'ts');
+  const snippets = fencedBlocks(read('README.md')).filter((b) => b.language === 'ts');
   assert.equal(snippets.length, 1, 'the README has one TypeScript block: the library snippet');
   // A reader's folder after `npm start`: the sample corpus (here a small one) and its tokenizer, the
   // quickstart config, and `minilm` installed (linked to this checkout).
@@ -330,7 +337,7 @@ test("the README's library snippet runs as written, in a folder laid out as afte
   fs.mkdirSync(path.join(work, 'node_modules'));
   fs.symlinkSync(repoRoot, path.join(work, 'node_modules/minilm'), 'dir');
   // Plain JavaScript in TypeScript's clothes: node runs it as an ES module, so the snippet keeps to it.
-  fs.writeFileSync(path.join(work, 'snippet.mjs'), snippets[0].text);
+  fs.writeFileSync(path.join(work, 'snippet.mjs'), `${snippets[0].lines.map((l) => l.text).join('\n')}\n`);
   const run = spawnSync(process.execPath, ['snippet.mjs'], { cwd: work, encoding: 'utf8', timeout: 300_000 });
   assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
   assert.ok(fs.existsSync(path.join(work, 'out/ex/run/final')), 'the run wrote its final checkpoint');
@@ -338,19 +345,3 @@ test("the README's library snippet runs as written, in a folder laid out as afte
   // 20 steps make a model that writes Chinese characters, not yet always whole UTF-8 sequences.
   assert.match(run.stdout.slice(run.stdout.indexOf('\n20 ')), /\p{Script=Han}/u, 'the model generated Chinese text');
 });
-
-/** Each fenced block's text and the language named after its opening fence. */
-function fencedBlocksWithLanguage(markdown: string): Array<{ language: string; text: string }> {
-  const blocks: Array<{ language: string; text: string }> = [];
-  let current: { language: string; lines: string[] } | null = null;
-  for (const line of markdown.split('\n')) {
-    const fence = /^\s*```(\S*)/.exec(line);
-    if (fence === null) current?.lines.push(line);
-    else if (current === null) current = { language: fence[1], lines: [] };
-    else {
-      blocks.push({ language: current.language, text: `${current.lines.join('\n')}\n` });
-      current = null;
-    }
-  }
-  return blocks;
-}

@@ -88,10 +88,7 @@ test('a lock whose process is a zombie (killed, not yet reaped) is taken over at
   const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     const pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
-    const state = () => {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2).charAt(0);
-    };
+    const state = () => processStat(pid)?.state;
     for (let i = 0; i < 200 && state() !== 'Z'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     assert.equal(state(), 'Z', 'the child became a zombie');
     const dir = tempDir('lock-zombie');

@@ -79,27 +79,27 @@ function readOwner(file: string): Owner | null {
   }
 }
 
-/**
- * Whether the lock's process still runs. One on another host cannot be checked: it counts as alive.
- * On Linux a pid that exists may still not be the lock's run: a zombie (state Z in /proc/PID/stat: killed,
- * not yet reaped, which kill -9 leaves for a moment, and for good in a container without an init), or a
- * later program given the same pid (its start time differs from the one the lock recorded). Elsewhere
- * (no /proc) a process that exists counts as running.
- */
+/** Whether the lock's process still runs. One on another host cannot be checked: it counts as alive. */
 function isAlive(owner: Owner): boolean {
-  if (owner.host !== os.hostname()) return true;
-  let exists: boolean;
+  return owner.host !== os.hostname() || isRunning(owner.pid, owner.startTicks);
+}
+
+/**
+ * Whether process `pid` (started at `startTicks`, where known) still runs on this host. On Linux a pid
+ * that exists may still not be that process: a zombie (state Z in /proc/PID/stat: killed, not yet reaped,
+ * which kill -9 leaves for a moment, and for good in a container without an init), or a later program
+ * given the same pid (its start time differs). Elsewhere (no /proc) a process that exists counts as running.
+ */
+export function isRunning(pid: number, startTicks?: number): boolean {
   try {
-    process.kill(owner.pid, 0);
-    exists = true;
+    process.kill(pid, 0);
   } catch (error) {
-    exists = (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  if (!exists) return false;
-  const stat = processStat(owner.pid);
+  const stat = processStat(pid);
   if (stat === null) return true;
   if (stat.state === 'Z' || stat.state === 'X') return false;
-  return owner.startTicks === undefined || owner.startTicks === stat.startTicks;
+  return startTicks === undefined || startTicks === stat.startTicks;
 }
 
 /** A process's state letter and start time from /proc/PID/stat, or null where it cannot be read. */

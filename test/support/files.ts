@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
-import { processStat } from '../../ts/lock.js';
+import { isRunning, processStat } from '../../ts/lock.js';
 
 /** A fresh folder for one test, inside this run's folder. */
 export function tempDir(name: string): string {
@@ -33,8 +33,7 @@ function removeEndedRuns(): void {
   for (const entry of readdirSync(tmpdir())) {
     const match = new RegExp(`^${RUN_PREFIX}(\\d+)-(\\d+)$`).exec(entry);
     if (match === null) continue;
-    const stat = processStat(Number(match[1]));
-    if (stat === null || String(stat.startTicks) !== match[2]) rmSync(path.join(tmpdir(), entry), { recursive: true, force: true });
+    if (!isRunning(Number(match[1]), Number(match[2]))) rmSync(path.join(tmpdir(), entry), { recursive: true, force: true });
   }
 }
 
