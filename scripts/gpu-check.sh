@@ -48,7 +48,10 @@ export GPU_CHECK_PYTHON="$python"
 export GPU_CHECK_COMMIT="$(cat gpu-bundle/COMMIT 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 
 # The PyTorch peer: the same 108M model and micro-batch, bf16 autocast, eager (what litgpt runs).
-if [ "${GPU_CHECK_DRY:-0}" != 1 ]; then
+# GPU_CHECK_PYTORCH_JSON=FILE reuses an earlier run's pytorch.json instead (a rerun saves its minute).
+if [ -n "${GPU_CHECK_PYTORCH_JSON:-}" ]; then
+  cp "$GPU_CHECK_PYTORCH_JSON" "$out/pytorch.json"
+elif [ "${GPU_CHECK_DRY:-0}" != 1 ]; then
   timeout 150 "$python" scripts/bench-train-torch.py --device cuda --precision bf16-mixed --n_layer 16 --n_embd 768 \
     --n_head 16 --head_size 48 --n_query_groups 8 --intermediate_size 2048 --block_size 512 --micro_batch_size 80 \
     --steps 60 --warmup 5 --max_seconds 60 > "$out/pytorch.json" 2> "$out/pytorch.log" || echo "PyTorch peer failed: see $out/pytorch.log"

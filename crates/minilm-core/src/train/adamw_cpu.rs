@@ -1,17 +1,17 @@
 //! AdamW's update in place on float32 CPU tensors: three parallel passes, no allocation. The tensor-op
 //! version in optimizer.rs (for other devices) is a dozen passes, each into a new tensor.
 
-use candle_core::{bail, CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
+use candle_core::{bail, CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 use rayon::prelude::*;
-
-use crate::model::fused;
 
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 15;
 
-/// Whether `update` can run on these tensors.
+/// Whether `update` can run on these tensors: float32, contiguous, in CPU memory. (Not
+/// `fused::supported`, which also accepts GPU tensors: the first GPU run failed on exactly that, the
+/// CUDA tensors sent here instead of to adamw_cuda.)
 pub fn supported(tensors: &[&Tensor]) -> bool {
-    tensors.iter().all(|t| fused::supported(t) && t.is_contiguous())
+    tensors.iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous())
 }
 
 /// The moments' update: m = beta1 m + (1 - beta1) g, v = beta2 v + (1 - beta2) g^2; then the weights':

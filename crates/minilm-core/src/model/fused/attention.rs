@@ -29,13 +29,28 @@ pub fn set_flash_attention_on_cpu(on: bool) {
     FLASH_ON_CPU.with(|flag| flag.set(on));
 }
 
+/// `MINILM_ATTENTION=composite` keeps the GPU on the composite path (cuBLAS products and the fused
+/// softmax, with the T x T probabilities in memory): faster than these CUDA-core flash kernels on the
+/// first GPU measured (BENCHMARKS.md), at the cost of B x H x T x T activations per layer.
+pub const ATTENTION_ENV: &str = "MINILM_ATTENTION";
+
+fn composite_requested() -> bool {
+    std::env::var(ATTENTION_ENV).is_ok_and(|v| v == "composite")
+}
+
 /// Whether attention over these queries runs the flash path: on a GPU (float32 or bfloat16, a head size
-/// the kernels have), or on the CPU (any head size) in float32 when a test asks for it.
+/// the kernels have, unless MINILM_ATTENTION=composite), or on the CPU (any head size) in float32 when a
+/// test asks for it.
 pub fn flash_attention_supported(queries: &Tensor) -> bool {
     let d = queries.dims().last().copied().unwrap_or(0);
     match queries.device() {
         Device::Cpu => FLASH_ON_CPU.with(Cell::get) && queries.dtype() == DType::F32,
-        Device::Cuda(_) => cfg!(feature = "cuda") && FLASH_HEAD_SIZES.contains(&d) && matches!(queries.dtype(), DType::F32 | DType::BF16),
+        Device::Cuda(_) => {
+            cfg!(feature = "cuda")
+                && FLASH_HEAD_SIZES.contains(&d)
+                && matches!(queries.dtype(), DType::F32 | DType::BF16)
+                && !composite_requested()
+        }
         _ => false,
     }
 }
