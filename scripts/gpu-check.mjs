@@ -29,6 +29,9 @@ if (why !== null && !dry) {
   process.exit(1);
 }
 const gpu = dry ? 'cpu' : 'cuda';
+// GPU_CHECK_PARTS=correctness,speed (say) runs only those parts; all of them by default.
+const parts = (process.env.GPU_CHECK_PARTS ?? 'kernels,profile,correctness,speed,generate').split(',');
+const part = (name) => parts.includes(name);
 results.failures = [];
 /** Runs a part of the check; a failure is recorded and shown in the table instead of ending the check. */
 async function attempt(what, work) {
@@ -50,7 +53,7 @@ async function attempt(what, work) {
 // itself at small shapes.)
 log(`== kernel check: every CUDA kernel against its CPU twin${dry ? ' (dry: CPU vs CPU, small shapes)' : ', reference shapes'}`);
 const kernelStarted = Date.now();
-results.kernels = await attempt('kernel check', () => native().kernelCheck(dry ? 'cpu' : 'cuda:0', dry ? 'small' : 'reference'));
+results.kernels = !part('kernels') ? null : await attempt('kernel check', () => native().kernelCheck(dry ? 'cpu' : 'cuda:0', dry ? 'small' : 'reference'));
 for (const k of results.kernels ?? []) {
   const verdict = k.passed ? 'ok' : 'FAIL';
   log(
@@ -63,7 +66,9 @@ log(`  kernel check took ${((Date.now() - kernelStarted) / 1000).toFixed(1)} s`)
 // real shapes; their sum is the step with no gaps between kernels. BENCHMARKS.md holds the prediction
 // written before the first run.
 log(`== step profile: one micro-batch of the reference run, part by part${dry ? ' (dry: CPU, small shapes)' : ''}`);
-results.step_profile = await attempt('step profile', () => native().stepProfile(dry ? 'cpu' : 'cuda:0', dry ? 'f32' : 'bf16', dry ? 'small' : 'reference'));
+results.step_profile = !part('profile')
+  ? null
+  : await attempt('step profile', () => native().stepProfile(dry ? 'cpu' : 'cuda:0', dry ? 'f32' : 'bf16', dry ? 'small' : 'reference'));
 if (results.step_profile) {
   const total = results.step_profile.reduce((sum, p) => sum + p.msPerMicroBatch, 0);
   for (const p of results.step_profile) {
@@ -151,13 +156,40 @@ function tiny(precision, maxSteps) {
 // weights); its gradient norm compares the gradients; 40 steps compare the curves.
 log('== correctness: tiny config (4 layers, n_embd 256), 40 steps, CPU float32 vs GPU');
 const steps = dry ? 5 : 40;
-const cpu = await attempt('tiny CPU float32 run', () => train('tiny-cpu-f32', 'cpu', tiny('32-true', steps)));
-const gpu32 = await attempt('tiny GPU float32 run', () => train('tiny-gpu-f32', gpu, tiny('32-true', steps)));
-const gpu16 = dry ? gpu32 : await attempt('tiny GPU bf16-mixed run', () => train('tiny-gpu-bf16', gpu, tiny('bf16-mixed', steps)));
-const compare = (run) => {
-  if (!cpu || !run || run.steps.length !== cpu.steps.length) return null;
-  const loss = run.steps.map((s, i) => Math.abs(s.loss - cpu.steps[i].loss) / cpu.steps[i].loss);
-  const norm = run.steps.map((s, i) => Math.abs(s.grad_norm - cpu.steps[i].grad_norm) / cpu.steps[i].grad_norm);
+const correctness = part('correctness');
+const cpu = !correctness ? null : await attempt('tiny CPU float32 run', () => train('tiny-cpu-f32', 'cpu', tiny('32-true', steps)));
+const gpu32 = !correctness ? null : await attempt('tiny GPU float32 run', () => train('tiny-gpu-f32', gpu, tiny('32-true', steps)));
+const gpu16 = dry || !correctness ? gpu32 : await attempt('tiny GPU bf16-mixed run', () => train('tiny-gpu-bf16', gpu, tiny('bf16-mixed', steps)));
+// Two narrower comparisons, 12 steps each, that say where a curve that drifts apart goes wrong: with a
+// learning rate of 0 (the same weights every step: only the data, forward and backward passes are
+// compared), and with one micro-batch per step (no accumulation).
+const variant = (precision, change) => {
+  const tree = tiny(precision, 12);
+  change(tree);
+  return tree;
+};
+const frozen = (t) => {
+  t.optimizer.init_args.lr = 0;
+  t.train.min_lr = 0;
+};
+const single = (t) => {
+  t.train.global_batch_size = t.train.micro_batch_size;
+};
+const variants = {};
+if (correctness && !dry) {
+  for (const [name, change] of [
+    ['lr0', frozen],
+    ['acc1', single],
+  ]) {
+    const onCpu = await attempt(`tiny CPU ${name}`, () => train(`tiny-cpu-${name}`, 'cpu', variant('32-true', change)));
+    const onGpu = await attempt(`tiny GPU ${name}`, () => train(`tiny-gpu-${name}`, gpu, variant('32-true', change)));
+    variants[name] = { cpu: onCpu, gpu: onGpu };
+  }
+}
+const compare = (run, reference = cpu) => {
+  if (!reference || !run || run.steps.length !== reference.steps.length) return null;
+  const loss = run.steps.map((s, i) => Math.abs(s.loss - reference.steps[i].loss) / reference.steps[i].loss);
+  const norm = run.steps.map((s, i) => Math.abs(s.grad_norm - reference.steps[i].grad_norm) / reference.steps[i].grad_norm);
   return {
     step1_loss_rel: loss[0],
     step1_grad_norm_rel: norm[0],
@@ -166,7 +198,27 @@ const compare = (run) => {
     final_loss: run.steps.at(-1).loss,
   };
 };
-results.correctness = { cpu_final_loss: cpu?.steps.at(-1)?.loss ?? null, gpu_f32: compare(gpu32), gpu_bf16_mixed: compare(gpu16) };
+// Each step's [loss, grad norm], so that a drift can be traced to the step where it starts.
+const curve = (run) => run?.steps.map((s) => [s.loss, s.grad_norm]) ?? null;
+results.correctness = {
+  cpu_final_loss: cpu?.steps.at(-1)?.loss ?? null,
+  gpu_f32: compare(gpu32),
+  gpu_bf16_mixed: compare(gpu16),
+  curves: { cpu_f32: curve(cpu), gpu_f32: curve(gpu32), gpu_bf16_mixed: curve(gpu16) },
+  variants: Object.fromEntries(
+    Object.entries(variants).map(([name, v]) => [name, { gpu_vs_cpu: compare(v.gpu, v.cpu), cpu: curve(v.cpu), gpu: curve(v.gpu) }]),
+  ),
+};
+for (const [name, v] of Object.entries(results.correctness.variants)) {
+  log(`  ${name}: GPU vs CPU f32, max loss ${v.gpu_vs_cpu?.max_loss_rel.toExponential(1)}, max grad norm ${v.gpu_vs_cpu?.max_grad_norm_rel.toExponential(1)}`);
+}
+for (const [i, c] of (results.correctness.curves.cpu_f32 ?? []).entries()) {
+  const g = results.correctness.curves.gpu_f32?.[i];
+  const h = results.correctness.curves.gpu_bf16_mixed?.[i];
+  log(
+    `  step ${String(i + 1).padStart(2)}: loss cpu ${c[0].toFixed(5)} gpu32 ${g?.[0].toFixed(5)} bf16 ${h?.[0].toFixed(5)}  grad norm cpu ${c[1].toFixed(4)} gpu32 ${g?.[1].toFixed(4)} bf16 ${h?.[1].toFixed(4)}`,
+  );
+}
 const { gpu_f32: f32, gpu_bf16_mixed: bf16 } = results.correctness;
 const pass = {
   f32: f32 !== null && f32.max_loss_rel < 1e-3 && f32.step1_grad_norm_rel < 1e-3,
@@ -257,8 +309,8 @@ async function measureSpeed(attention, seconds) {
 }
 // Flash attention (the GPU's default) and the composite path (MINILM_ATTENTION=composite), each for at most
 // 100 steps or 60 (flash) / 80 (composite) seconds.
-results.speed = await measureSpeed('flash', dry ? 120 : 60);
-results.speed_composite = dry ? null : await measureSpeed('composite', 80);
+results.speed = part('speed') ? await measureSpeed('flash', dry ? 120 : 60) : null;
+results.speed_composite = part('speed') && !dry ? await measureSpeed('composite', 80) : null;
 const speedRun = results.speed?.run ?? results.speed_composite?.run ?? null;
 
 // 3. Generation: the 108M checkpoint the speed run saved, batch 1, greedy, on the GPU and the CPU.
@@ -266,7 +318,7 @@ log('== generate: batch 1, greedy, 200 new tokens');
 // The 108M checkpoint when the speed run made one, else the tiny GPU run's.
 const checkpoint = [speedRun && path.join(outDir, speedRun, 'final'), path.join(outDir, 'tiny-gpu-f32', 'final')].find((dir) => dir && fs.existsSync(dir));
 results.generate = { checkpoint: checkpoint ?? null, devices: {} };
-for (const device of checkpoint ? (dry ? ['cpu'] : ['cuda', 'cpu']) : []) {
+for (const device of checkpoint && part('generate') ? (dry ? ['cpu'] : ['cuda', 'cpu']) : []) {
   await attempt(`generate on ${device}`, async () => {
     const model = await Model.load(checkpoint, { device });
     const generation = model.generate('床前明月光', { maxNewTokens: 200, temperature: 0, seed: 1 });
@@ -281,7 +333,7 @@ for (const device of checkpoint ? (dry ? ['cpu'] : ['cuda', 'cpu']) : []) {
 
 // The peer: transformers' LlamaForCausalLM (eager, its KV cache) on the same checkpoint exported to HF,
 // on the GPU, when the machine's python has transformers.
-if (!dry && checkpoint) {
+if (!dry && checkpoint && part('generate')) {
   await attempt('transformers generate on cuda', async () => {
     const hf = path.join(outDir, 'hf-export');
     fs.rmSync(hf, { recursive: true, force: true });
