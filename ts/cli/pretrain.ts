@@ -9,7 +9,8 @@ import { ProgressDisplay } from '../log/progress.js';
 import { formatCount, formatDuration, shellPath, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
 import { chooseDevice } from '../device.js';
-import { describeMemoryEstimate, estimatePeakMemory, memoryWarning } from '../train/memory-estimate.js';
+import { chooseAttention, FLASH_HEAD_SIZES } from '../train/attention-path.js';
+import { type AttentionPath, describeMemoryEstimate, estimatePeakMemory, memoryWarning } from '../train/memory-estimate.js';
 import { PRETRAIN_SCHEMA } from '../config/pretrain-schema.js';
 import { overrideHelp } from './override-help.js';
 
@@ -67,7 +68,7 @@ export function printer(): (event: PretrainEvent) => void {
       case 'start':
         line(
           `device: ${event.device}, ${event.precision}, matmul peak ${(event.peakFlops / 1e12).toFixed(2)} TFLOP/s for MFU (${event.peakFlopsSource})` +
-            (event.whyNotGpu ? ` (not the GPU: ${event.whyNotGpu})` : ''),
+            (event.whyNotGpu ? ` (not the GPU: ${event.whyNotGpu})` : `, ${event.attention.path} attention (${event.attention.why})`),
         );
         return line(
           event.resumedFrom
@@ -164,10 +165,20 @@ export function pretrainCommand(yargs: Argv): Argv {
  */
 function describeMemory(config: PretrainConfig): string {
   const { model, train } = config;
-  const line = describeMemoryEstimate(estimatePeakMemory(model, train.micro_batch_size, train.max_seq_length, config.precision));
   const placement = chooseDevice(config);
-  const warning = memoryWarning(config, placement.precision, placement.memoryBytes);
-  return warning === null ? line : `${line}\nwarning: ${warning}`;
+  // Without a GPU here, the path a GPU of unknown size would take.
+  const onGpu = placement.device === 'cpu' ? { device: 'cuda:0', precision: config.precision, memoryBytes: null } : placement;
+  const attention = chooseAttention(config, onGpu);
+  const estimate = (path: AttentionPath) => estimatePeakMemory(model, train.micro_batch_size, train.max_seq_length, config.precision, path);
+  const lines = [`${describeMemoryEstimate(estimate(attention.path))} with ${attention.path} attention (${attention.why})`];
+  // The other path's figure, when a GPU could take it: what a smaller GPU runs, or what the faster path costs.
+  const other: AttentionPath = attention.path === 'composite' ? 'flash' : 'composite';
+  if (FLASH_HEAD_SIZES.includes(model.head_size) && config.precision !== 'bf16-true') {
+    lines.push(`${describeMemoryEstimate(estimate(other))} with ${other} attention`);
+  }
+  const warning = memoryWarning(config, placement.precision, attention.path, placement.memoryBytes);
+  if (warning !== null) lines.push(`warning: ${warning}`);
+  return lines.join('\n');
 }
 
 /**

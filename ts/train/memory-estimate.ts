@@ -11,6 +11,9 @@
 import type { ModelConfig, PretrainConfig } from '../config/pretrain-config.js';
 
 export type Precision = PretrainConfig['precision'];
+/** How attention runs on the GPU (ts/train/attention-path.ts chooses): the composite path keeps each
+ * layer's T x T probabilities, flash one float32 log-sum-exp per query row and head. */
+export type AttentionPath = 'composite' | 'flash';
 
 /** Bytes at the step's peak, by what they hold. */
 export interface MemoryEstimate {
@@ -60,7 +63,7 @@ export function parameterCounts(m: ModelConfig): { layerMatmuls: number; head: n
 }
 
 /** The peak memory of one micro-batch's forward and backward pass (and the optimizer's state beside it). */
-export function estimatePeakMemory(m: ModelConfig, microBatch: number, seqLen: number, precision: Precision): MemoryEstimate {
+export function estimatePeakMemory(m: ModelConfig, microBatch: number, seqLen: number, precision: Precision, attention: AttentionPath): MemoryEstimate {
   const { weight, compute } = dtypeBytes(precision);
   const { n_embd: c, n_head: h, n_query_groups: g, head_size: d, intermediate_size: i, n_layer: layers } = m;
   const rows = microBatch * seqLen;
@@ -83,9 +86,10 @@ export function estimatePeakMemory(m: ModelConfig, microBatch: number, seqLen: n
   // Kept per block (`BlockActivations`), per row, in the compute dtype: the block's input, norm_1's
   // output h1, the rotated queries (H D), keys and values (G D each, head-major), the attention's output
   // with the heads merged (H D), the residual after attention (mid), norm_2's output h2, and the MLP's
-  // gate, up and gated (I each); plus the fused attention's float32 log-sum-exp per query row and head.
-  // (The attention no longer keeps its T x T probabilities.)
-  const perBlockRow = (4 * c + 2 * h * d + 2 * g * d + 3 * i) * compute + h * FLOAT32;
+  // gate, up and gated (I each); plus what attention keeps: flash, a float32 log-sum-exp per query row
+  // and head; the composite path, each head's row of T probabilities in the compute dtype.
+  const attentionRow = attention === 'flash' ? h * FLOAT32 : h * seqLen * compute;
+  const perBlockRow = (4 * c + 2 * h * d + 2 * g * d + 3 * i) * compute + attentionRow;
   // After the blocks: the last block's output and the final norm's (`last`, `normed`), the logits and
   // their gradient (cross_entropy_with_grad writes dlogits into a new buffer; the logits stay kept), and
   // the gradient of the final norm's output, which backprop holds until it returns.
@@ -96,7 +100,9 @@ export function estimatePeakMemory(m: ModelConfig, microBatch: number, seqLen: n
   // the gradient coming in, d_h2 from gate and from up, d_mid_norm, d_mid, d_h1, d_input_norm and the
   // gradient going out (C each); d_gated, d_gate, d_up (I each); d_y and its heads split (H D each); the
   // queries', keys' and values' gradients and their merged (B T, (H + 2G) D) form.
-  const blockBackwardRow = (8 * c + 3 * i + 2 * h * d + 2 * (h + 2 * g) * d) * compute;
+  // The composite path adds the gradients of the probabilities and of the scores (T per row and head).
+  const attentionBackwardRow = attention === 'flash' ? 0 : 2 * h * seqLen * compute;
+  const blockBackwardRow = (8 * c + 3 * i + 2 * h * d + 2 * (h + 2 * g) * d) * compute + attentionBackwardRow;
   const workspace = rows * blockBackwardRow + CUBLAS_WORKSPACE + CUDA_CONTEXT;
 
   return { weights, gradients, optimizer, activations, workspace, total: weights + gradients + optimizer + activations + workspace };
@@ -106,8 +112,14 @@ export function estimatePeakMemory(m: ModelConfig, microBatch: number, seqLen: n
  * The largest micro-batch whose estimate fits in `memoryBytes`, 0 if not even one does. The estimate
  * grows with the micro-batch, so a doubling then a bisection finds it.
  */
-export function largestFittingMicroBatch(m: ModelConfig, seqLen: number, precision: Precision, memoryBytes: number): number {
-  const fits = (b: number) => estimatePeakMemory(m, b, seqLen, precision).total <= memoryBytes;
+export function largestFittingMicroBatch(
+  m: ModelConfig,
+  seqLen: number,
+  precision: Precision,
+  attention: AttentionPath,
+  memoryBytes: number,
+): number {
+  const fits = (b: number) => estimatePeakMemory(m, b, seqLen, precision, attention).total <= memoryBytes;
   if (!fits(1)) return 0;
   let low = 1; // fits
   let high = 2;
@@ -120,7 +132,7 @@ export function largestFittingMicroBatch(m: ModelConfig, seqLen: number, precisi
   return low;
 }
 
-function gib(bytes: number): string {
+export function gib(bytes: number): string {
   return `${(bytes / GiB).toFixed(2)} GiB`;
 }
 
@@ -136,13 +148,18 @@ export function describeMemoryEstimate(e: MemoryEstimate): string {
  * A warning when the run's estimate exceeds the GPU's `memoryBytes`, naming the largest micro-batch that
  * would fit; null when it fits, and when the memory is unknown (null: on the CPU, or not reported).
  */
-export function memoryWarning(config: Pick<PretrainConfig, 'model' | 'train'>, precision: Precision, memoryBytes: number | null): string | null {
+export function memoryWarning(
+  config: Pick<PretrainConfig, 'model' | 'train'>,
+  precision: Precision,
+  attention: AttentionPath,
+  memoryBytes: number | null,
+): string | null {
   if (memoryBytes === null) return null;
   const { model, train } = config;
-  const estimate = estimatePeakMemory(model, train.micro_batch_size, train.max_seq_length, precision);
+  const estimate = estimatePeakMemory(model, train.micro_batch_size, train.max_seq_length, precision, attention);
   if (estimate.total <= memoryBytes) return null;
   const exceeds = `${describeMemoryEstimate(estimate)} exceeds the GPU's ${gib(memoryBytes)}`;
-  const fitting = largestFittingMicroBatch(model, train.max_seq_length, precision, memoryBytes);
+  const fitting = largestFittingMicroBatch(model, train.max_seq_length, precision, attention, memoryBytes);
   if (fitting === 0) return `${exceeds}, even at train.micro_batch_size 1: shorten train.max_seq_length or choose a smaller model`;
   // global_batch_size must stay a multiple of micro_batch_size; the largest such divisor keeps the step.
   let divisor = fitting;

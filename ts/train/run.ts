@@ -14,7 +14,8 @@ import { CsvMetricsLogger, litgptCsvMetricsFile } from '../log/csv-metrics.js';
 import { TensorBoardWriter } from '../log/tensorboard.js';
 import { lrAt, warmupIters, type Schedule } from './schedule.js';
 import { chooseDevice, type DeviceRequest, type TrainingPlacement } from '../device.js';
-import { memoryWarning } from './memory-estimate.js';
+import { type AttentionChoice, chooseAttention } from './attention-path.js';
+import { type AttentionPath, memoryWarning } from './memory-estimate.js';
 import { lockFolder } from '../lock.js';
 import { FINAL_FOLDER, stepFolderName } from '../checkpoint.js';
 import { pruneCheckpoints, resumeCheckpoint, writeCheckpoint } from './checkpoints.js';
@@ -35,6 +36,8 @@ export type PretrainEvent =
       device: string;
       precision: string;
       whyNotGpu: string | null;
+      /** The attention path on the GPU and why (train/attention-path.ts). */
+      attention: AttentionChoice;
     }
   | {
       type: 'step';
@@ -91,13 +94,14 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   const start = initialWeights(config);
   const placement = chooseDevice(config, process.env, device);
   for (const message of placement.warnings) onLog({ type: 'warning', message });
-  const memory = memoryWarning(config, placement.precision, placement.memoryBytes);
+  const attention = chooseAttention(config, placement);
+  const memory = memoryWarning(config, placement.precision, attention.path, placement.memoryBytes);
   if (memory !== null) onLog({ type: 'warning', message: memory });
   const lock = lockFolder(config.out_dir, config.sft === null ? 'minilm pretrain' : 'minilm sft');
   const trainer = new (native().NativeTrainer)();
   try {
     const sftData = config.sft === null ? null : await prepareSftExamples(config, onLog, signal);
-    const info = await openTrainer(trainer, config, start, placement, sftData);
+    const info = await openTrainer(trainer, config, start, placement, attention.path, sftData);
     const plan = planRun(config, info);
     if (config.sft !== null && info.valDir == null) {
       onLog({
@@ -131,6 +135,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
       device: placement.device,
       precision,
       whyNotGpu,
+      attention,
     });
     const run = new TrainingLoop(trainer, config, plan, schedule(config, plan, info), info, peak, onLog, resumeDir, position);
     return await run.toTheEnd(signal);
@@ -234,6 +239,7 @@ function openTrainer(
   config: PretrainConfig,
   start: ReturnType<typeof initialWeights>,
   placement: TrainingPlacement,
+  attention: AttentionPath,
   sftData: SftDataSummary | null,
 ): Promise<TrainerInfo> {
   const { train } = config;
@@ -256,6 +262,7 @@ function openTrainer(
       precision: placement.precision,
       runSettings: runSettings(config, sftData),
       tokenizerDir: config.tokenizer_dir ?? undefined,
+      attention,
     }),
   );
 }

@@ -67,22 +67,23 @@ pub fn profile(device: &Device, dtype: DType, shapes: Shapes) -> Result<Vec<Part
         })?;
     }
 
-    // Attention: flash-style where the device has it (the training step's path then), and the composite
-    // path (two products forward, four backward, the causal softmax both ways) for comparison.
+    // Attention: the composite path (two products forward, four backward, the causal softmax both ways),
+    // which a GPU trains with by default and whose parts count in the sum; and the flash kernels where
+    // the device has them, timed beside it with a count of 0 (a run takes them only when the composite
+    // path's memory does not fit).
     let q = input(&[batch, groups, heads / groups * t, d], 30)?;
     let k = input(&[batch, groups, t, d], 31)?;
     let scale = 1.0 / (d as f64).sqrt();
-    let flash = fused::flash_attention_supported(&q);
-    if flash {
+    if fused::use_flash_attention(fused::AttentionPath::Flash, &q) {
         let causal = fused::Causal { query_len: t, first_position: 0, scale: scale as f32 };
         let (out, lse) = fused::flash_attention(&q, &k, &k, causal)?;
-        time("flash attention (fwd + bwd)", layers as f64, &|| {
+        time("flash attention (fwd + bwd; not in the sum)", 0.0, &|| {
             fused::flash_attention(&q, &k, &k, causal)?;
             fused::flash_attention_backward(&q, &k, &k, &out, &lse, &q, causal)?;
             Ok(())
         })?;
     }
-    let composite = if flash { 0.0 } else { layers as f64 };
+    let composite = layers as f64;
     let weights = fused::causal_softmax(&q.matmul(&k.t()?)?, scale, t, 0)?;
     time("attention products (2 fwd + 4 bwd)", composite, &|| {
         let scores = q.matmul(&k.t()?)?;

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use minilm_core::model::fused::AttentionPath;
 use minilm_core::model::Precision;
 use minilm_core::train::batches;
 use minilm_core::train::mixture::{MixtureOptions, MixtureSource, OnExhausted};
@@ -89,6 +90,9 @@ pub struct TrainerOptions {
     pub mixture: Option<Mixture>,
     /// For val_bpb's byte counts when the data carry no tokenizer/ folder (SFT examples, data prepared elsewhere).
     pub tokenizer_dir: Option<String>,
+    /// How attention runs on a GPU (the composite path by default; flash saves memory).
+    #[napi(ts_type = "'composite' | 'flash'")]
+    pub attention: Option<String>,
 }
 
 #[napi(object)]
@@ -159,6 +163,11 @@ impl TryFrom<TrainerOptions> for trainer::TrainerOptions {
             run_settings: o.run_settings,
             mixture: o.mixture.map(MixtureOptions::try_from).transpose()?,
             tokenizer_dir: o.tokenizer_dir.map(PathBuf::from),
+            attention: match o.attention.as_deref() {
+                None | Some("composite") => AttentionPath::Composite,
+                Some("flash") => AttentionPath::Flash,
+                Some(other) => return Err(usage(format!("attention must be composite or flash, not '{other}'"))),
+            },
         })
     }
 }

@@ -20,6 +20,8 @@ pub struct Llama {
     by_hand: bool,
     /// The dtype of activations and matmuls (bf16 under mixed precision); the weights keep theirs.
     compute: DType,
+    /// How attention runs on a GPU (fused::AttentionPath says why there are two).
+    attention: fused::AttentionPath,
 }
 
 /// What one block's forward pass computed that its backward pass needs. (B T, C) shapes unless noted.
@@ -101,7 +103,7 @@ impl Llama {
         config.validate()?;
         let rope = RopeCache::new(config.rope_n_elem(), config.rope_base, config.block_size, device)?;
         let compute = params.get("transformer.wte.weight").dtype();
-        let mut model = Llama { config, params, rope, by_hand: false, compute };
+        let mut model = Llama { config, params, rope, by_hand: false, compute, attention: fused::AttentionPath::default() };
         model.by_hand = model.can_backprop_by_hand();
         Ok(model)
     }
@@ -116,6 +118,12 @@ impl Llama {
 
     pub fn compute_dtype(&self) -> DType {
         self.compute
+    }
+
+    /// Runs attention on a GPU by `path` (the composite path unless told otherwise).
+    pub fn with_attention(mut self, path: fused::AttentionPath) -> Self {
+        self.attention = path;
+        self
     }
 
     // backprop.rs needs float32 master weights and fused kernels for the compute dtype on this device
@@ -217,6 +225,7 @@ impl Llama {
             rope: self.rope.clone(),
             by_hand: false,
             compute: self.compute,
+            attention: self.attention,
         };
         let loss = cross_entropy(&copy.run(&inputs, false, None, scored.as_ref())?.logits, &targets)?;
         let grads = (&loss * d_loss)?.backward()?;
@@ -338,7 +347,7 @@ impl Llama {
             keys = key_buffer.narrow(2, 0, start + t)?;
             values = value_buffer.narrow(2, 0, start + t)?;
         }
-        let (heads_out, attention) = if fused::flash_attention_supported(&queries) {
+        let (heads_out, attention) = if fused::use_flash_attention(self.attention, &queries) {
             let causal = fused::Causal { query_len: t, first_position: start, scale: attention_scale(d) as f32 };
             let (out, lse) = fused::flash_attention(&queries, &keys, &values, causal)?;
             (out, AttentionKept::LogSumExp(lse))

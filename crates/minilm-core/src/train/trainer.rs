@@ -16,7 +16,8 @@ use crate::data::tokenizer::DocumentTokenizer;
 use crate::device::open_device;
 use crate::error::{Error, Result};
 use crate::eval::likelihood::LossTotals;
-use crate::model::{fused, load_weights, Llama, ModelConfig, Parameters, Precision, WeightsFormat};
+use crate::model::fused::{self, AttentionPath};
+use crate::model::{load_weights, Llama, ModelConfig, Parameters, Precision, WeightsFormat};
 use crate::util::write_atomically;
 
 /// The files `save` writes into a checkpoint folder; the caller adds its own beside them.
@@ -62,6 +63,9 @@ pub struct TrainerOptions {
     /// either, val_bpb is not computed.
     #[serde(default)]
     pub tokenizer_dir: Option<PathBuf>,
+    /// How attention runs on a GPU: the caller picks flash when the composite path's memory does not fit.
+    #[serde(default)]
+    pub attention: AttentionPath,
 }
 
 fn cpu() -> String {
@@ -189,7 +193,9 @@ impl Trainer {
             None => Parameters::init(&options.model, options.seed, &device)?,
         };
         let params = params.to_dtype(options.precision.weight_dtype())?;
-        let model = Llama::new(options.model.clone(), params, &device)?.with_compute_dtype(options.precision.compute_dtype());
+        let model = Llama::new(options.model.clone(), params, &device)?
+            .with_compute_dtype(options.precision.compute_dtype())
+            .with_attention(options.attention);
         let optimizer = AdamW::new(options.optimizer.clone(), &model.params)?;
         let order = match (&options.mixture, &data) {
             (Some(mixture), TrainingData::Mixture { sources, .. }) => {
@@ -421,7 +427,9 @@ impl Trainer {
         }
         let precision = self.options.precision;
         let params = Parameters::load(&self.options.model, &dir.join(WEIGHTS_FILE), &self.device)?.to_dtype(precision.weight_dtype())?;
-        self.model = Llama::new(self.options.model.clone(), params, &self.device)?.with_compute_dtype(precision.compute_dtype());
+        self.model = Llama::new(self.options.model.clone(), params, &self.device)?
+            .with_compute_dtype(precision.compute_dtype())
+            .with_attention(self.options.attention);
         self.optimizer = AdamW::new(self.options.optimizer.clone(), &self.model.params)?;
         self.optimizer.load(&self.model.params, &dir.join(OPTIMIZER_FILE), state.step, &self.device)?;
         match (&mut self.order, &state.mixture_state) {

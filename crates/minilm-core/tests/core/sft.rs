@@ -260,6 +260,7 @@ fn an_sft_run_resumes_with_the_same_losses_bit_for_bit() {
         run_settings: "sft".into(),
         mixture: None,
         tokenizer_dir: None,
+        attention: Default::default(),
     };
     let run = |trainer: &mut Trainer, steps: usize| -> Vec<(u64, u64)> {
         (0..steps).map(|_| trainer.step(1e-3).map(|s| (s.loss.to_bits(), s.tokens)).unwrap()).collect()

@@ -57,6 +57,7 @@ fn options(case: &Case, data: &Path, weights: &Path, run_settings: &str) -> Trai
         run_settings: run_settings.into(),
         mixture: None,
         tokenizer_dir: None,
+        attention: Default::default(),
     }
 }
 

@@ -29,30 +29,36 @@ pub fn set_flash_attention_on_cpu(on: bool) {
     FLASH_ON_CPU.with(|flag| flag.set(on));
 }
 
-/// `MINILM_ATTENTION=composite` keeps the GPU on the composite path (cuBLAS products and the fused
-/// softmax, with the T x T probabilities in memory): faster than these CUDA-core flash kernels on the
-/// first GPU measured (BENCHMARKS.md), at the cost of B x H x T x T activations per layer.
-pub const ATTENTION_ENV: &str = "MINILM_ATTENTION";
-
-fn composite_requested() -> bool {
-    std::env::var(ATTENTION_ENV).is_ok_and(|v| v == "composite")
+/// How a model on a GPU computes attention. The composite path (cuBLAS products and the fused causal
+/// softmax, keeping each layer's B x H x T x T probabilities for the backward pass) is the default: on
+/// the first GPU measured (H200, 2026-12-04) it trained the reference config at 318K tokens/s against
+/// 40K for these CUDA-core flash kernels. Flash keeps only a log-sum-exp per query row, 10 GiB less at
+/// the reference micro-batch: for a GPU the composite path does not fit (the caller decides, from the
+/// memory estimate). On the CPU the composite path always runs (its matmuls are faster), unless a test
+/// turns the flash twin on with `set_flash_attention_on_cpu`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionPath {
+    #[default]
+    Composite,
+    Flash,
 }
 
-/// Whether attention over these queries runs the flash path: on a GPU (float32 or bfloat16, a head size
-/// the kernels have, unless MINILM_ATTENTION=composite), or on the CPU (any head size) in float32 when a
-/// test asks for it.
-pub fn flash_attention_supported(queries: &Tensor) -> bool {
+/// Whether attention over these queries runs the flash path: on a GPU when `path` asks for it and the
+/// kernels take the queries (float32 or bfloat16, a head size they are instantiated for), on the CPU (any
+/// head size, float32) when a test asks for it.
+pub fn use_flash_attention(path: AttentionPath, queries: &Tensor) -> bool {
     let d = queries.dims().last().copied().unwrap_or(0);
     match queries.device() {
         Device::Cpu => FLASH_ON_CPU.with(Cell::get) && queries.dtype() == DType::F32,
-        Device::Cuda(_) => {
-            cfg!(feature = "cuda")
-                && FLASH_HEAD_SIZES.contains(&d)
-                && matches!(queries.dtype(), DType::F32 | DType::BF16)
-                && !composite_requested()
-        }
+        Device::Cuda(_) => path == AttentionPath::Flash && flash_kernels_take(queries.dtype(), d),
         _ => false,
     }
+}
+
+/// Whether the CUDA flash kernels exist for this dtype and head size (in this build).
+pub fn flash_kernels_take(dtype: DType, head_size: usize) -> bool {
+    cfg!(feature = "cuda") && FLASH_HEAD_SIZES.contains(&head_size) && matches!(dtype, DType::F32 | DType::BF16)
 }
 
 /// The positions of a query block: query rows cycle through query_len positions from first_position.
