@@ -115,5 +115,8 @@ test('a run whose estimate exceeds the GPU is told the largest micro-batch that 
   assert.match(warning!, /^estimated peak GPU memory: \d+\.\d\d GiB \(.*\) exceeds the GPU's \d+\.\d\d GiB: train\.micro_batch_size 40 would fit$/);
   // 45 fits but does not divide the global batch of 640: the warning also names the largest that does.
   assert.match(memoryWarning(config, 'bf16-mixed', 'flash', bytesAt(45))!, /train\.micro_batch_size 45 would fit \(40 divides train\.global_batch_size 640\)$/);
-  assert.match(memoryWarning(config, 'bf16-mixed', 'flash', 1 * GiB)!, /even at train\.micro_batch_size 1: shorten train\.max_seq_length or choose a smaller model$/);
+  assert.match(
+    memoryWarning(config, 'bf16-mixed', 'flash', 1 * GiB)!,
+    /even at train\.micro_batch_size 1: shorten train\.max_seq_length or choose a smaller model$/,
+  );
 });

@@ -26,6 +26,9 @@ export type { ServeOptions, ServerHandle } from './serve/server.js';
 export type { ChatMessage, RenderOptions } from './chat/template.js';
 export { exportHf } from './model/export-hf.js';
 export type { ExportSummary } from './model/export-hf.js';
+export { exportCheckpoint } from './model/export-checkpoint.js';
+export type { ExportOptions } from './model/export-checkpoint.js';
+export type { GgufDtype, GgufExportSummary } from './model/export-gguf.js';
 export { evaluate, EVALUATION_FILE } from './eval/evaluate.js';
 export type {
   EvaluateOptions,

@@ -7,6 +7,8 @@ import { placeOn, type DeviceRequest } from '../device.js';
 import type {
   EvaluateTextOptions,
   GenerateOptions as NativeGenerateOptions,
+  GgufExportOptions as NativeGgufOptions,
+  GgufExportSummary as NativeGgufSummary,
   ModelConfig,
   NativeModel,
   TaskResult,
@@ -96,6 +98,11 @@ export class Model {
   /** Writes the weights in Hugging Face LlamaForCausalLM's names (model.safetensors). */
   exportHfWeights(file: string): void {
     callNative(() => this.inner.exportHfWeights(file));
+  }
+
+  /** Writes the model as a GGUF file for llama.cpp (the vocabulary from `tokenizerJson`). */
+  exportGguf(file: string, tokenizerJson: string, options: NativeGgufOptions): NativeGgufSummary {
+    return callNative(() => this.inner.exportGguf(file, tokenizerJson, options));
   }
 }
 

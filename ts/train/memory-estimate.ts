@@ -112,13 +112,7 @@ export function estimatePeakMemory(m: ModelConfig, microBatch: number, seqLen: n
  * The largest micro-batch whose estimate fits in `memoryBytes`, 0 if not even one does. The estimate
  * grows with the micro-batch, so a doubling then a bisection finds it.
  */
-export function largestFittingMicroBatch(
-  m: ModelConfig,
-  seqLen: number,
-  precision: Precision,
-  attention: AttentionPath,
-  memoryBytes: number,
-): number {
+export function largestFittingMicroBatch(m: ModelConfig, seqLen: number, precision: Precision, attention: AttentionPath, memoryBytes: number): number {
   const fits = (b: number) => estimatePeakMemory(m, b, seqLen, precision, attention).total <= memoryBytes;
   if (!fits(1)) return 0;
   let low = 1; // fits

@@ -13,6 +13,7 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod generate;
+pub mod gguf;
 pub mod kernel_check;
 pub mod model;
 pub mod sft;

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use minilm_core::gguf;
 use minilm_core::model::{hf, load_weights, weights_format, Llama, Parameters};
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -180,8 +181,50 @@ impl NativeModel {
         guarded(|| hf::export_hf_weights(&model.config, &model.params, Path::new(&path)))
     }
 
+    /// Writes the model as a GGUF file for llama.cpp at `path`, with the vocabulary of `tokenizerJson`.
+    #[napi(catch_unwind)]
+    pub fn export_gguf(&self, path: String, tokenizer_json: String, options: GgufExportOptions) -> napi::Result<GgufExportSummary> {
+        let model = self.loaded()?;
+        guarded(|| {
+            let options = gguf::GgufOptions {
+                dtype: gguf::GgufDtype::parse(&options.dtype)?,
+                name: options.name,
+                bos_id: options.bos_id,
+                eos_id: options.eos_id,
+                padding_token: options.padding_token,
+                unknown_token: options.unknown_token,
+                add_bos: options.add_bos,
+                chat_template: options.chat_template,
+            };
+            let summary = gguf::write_gguf(&model.config, &model.params, Path::new(&tokenizer_json), &options, Path::new(&path))?;
+            Ok(GgufExportSummary { tensors: summary.tensors as u32, f16_fallbacks: summary.f16_fallbacks })
+        })
+    }
+
     pub(crate) fn loaded(&self) -> napi::Result<Arc<Llama>> {
         let model = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
         model.ok_or_else(|| to_napi(minilm_core::Error::usage("the model is not loaded (open() failed or was not awaited)")))
     }
+}
+
+/// What a GGUF holds beside the weights (from the checkpoint's tokenizer files).
+#[napi(object)]
+pub struct GgufExportOptions {
+    /// f32, f16, bf16 or q8_0: the 2-D weights' dtype (norms stay f32).
+    pub dtype: String,
+    pub name: String,
+    pub bos_id: Option<u32>,
+    pub eos_id: Option<u32>,
+    /// tokenizer_config.json's pad_token and unk_token (looked up in the vocabulary).
+    pub padding_token: Option<String>,
+    pub unknown_token: Option<String>,
+    pub add_bos: bool,
+    pub chat_template: Option<String>,
+}
+
+#[napi(object)]
+pub struct GgufExportSummary {
+    pub tensors: u32,
+    /// Tensors written as f16 under q8_0: their rows are not a multiple of q8_0's blocks of 32.
+    pub f16_fallbacks: Vec<String>,
 }
