@@ -3,6 +3,7 @@
 // tokenizers on real text, and llama.cpp's greedy continuations against minilm's, in f32 and q8_0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { getLlama, type Llama, LlamaChatSession, readGgufFileInfo } from 'node-llama-cpp';
@@ -11,7 +12,7 @@ import { exportCheckpoint, Model, Tokenizer } from '../ts/index.js';
 import { poems } from '../ts/data/sample-corpus.js';
 import { tempDir } from './support/files.js';
 import { pretrainedCheckpoint, tunedCheckpoint } from './support/sft.js';
-import { minimindTokenizer, runCli } from './support/cli.js';
+import { minimindTokenizer, repoRoot, runCli } from './support/cli.js';
 import { brownParagraphs } from './support/corpus.js';
 
 let llamaCpp: Promise<Llama> | null = null;
@@ -208,5 +209,56 @@ test("llama.cpp chats with an SFT model through the file's own chat template, as
   } finally {
     await context.dispose();
     await model.dispose();
+  }
+});
+
+/** Every key (dotted) with its value, arrays as their length and the sha256 of their JSON. */
+function flatKeys(tree: Record<string, unknown>, prefix = ''): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(tree)) {
+    const name = prefix + key;
+    if (Array.isArray(value)) out[name] = { length: value.length, sha256: createHash('sha256').update(JSON.stringify(value)).digest('hex') };
+    else if (value !== null && typeof value === 'object') Object.assign(out, flatKeys(value as Record<string, unknown>, `${name}.`));
+    else out[name] = value;
+  }
+  return out;
+}
+
+/** Bytes of a tensor of `elements` values in ggml type `type` (f32 0, f16 1, q8_0 8: 34 bytes per 32). */
+function tensorBytes(type: number, elements: number): number {
+  if (type === 0) return 4 * elements;
+  if (type === 1) return 2 * elements;
+  if (type === 8) return (elements / 32) * 34;
+  throw new Error(`ggml type ${type}`);
+}
+
+test("the GGUF equals, key by key and tensor by tensor, the file llama.cpp's own gguf-py writes from the same weights", async () => {
+  // test/golden/gguf/golden.json: scripts/reference/make_gguf_golden.py (gguf-py 0.19.0, llama.cpp's
+  // converter's rules) on the HF export of the golden litgpt checkpoint.
+  const golden = JSON.parse(fs.readFileSync(path.join(repoRoot, 'test/golden/gguf/golden.json'), 'utf8'));
+  const checkpoint = path.join(repoRoot, 'test/golden/litgpt/checkpoint');
+  for (const dtype of ['f32', 'f16', 'q8_0'] as const) {
+    const expected = golden.files[dtype];
+    const out = tempDir(`gguf-golden-${dtype}`);
+    await exportCheckpoint(checkpoint, { format: 'gguf', dtype, outputDir: out });
+    const file = path.join(out, 'model.gguf');
+    const info = await readGgufFileInfo(file, { readTensorInfo: true });
+    assert.equal(info.version, expected.version);
+    assert.deepEqual(flatKeys(info.metadata as Record<string, unknown>), expected.keys, `${dtype}: the keys`);
+    const bytes = fs.readFileSync(file);
+    const tensors = Object.fromEntries(
+      info.tensorInfo!.map((t) => {
+        const start = Number(t.fileOffset);
+        const length = tensorBytes(
+          t.ggmlType,
+          t.dimensions.reduce((a: number, b) => a * Number(b), 1),
+        );
+        const sha256 = createHash('sha256')
+          .update(bytes.subarray(start, start + length))
+          .digest('hex');
+        return [t.name, { type: t.ggmlType, shape: t.dimensions.map(Number), sha256 }];
+      }),
+    );
+    assert.deepEqual(tensors, expected.tensors, `${dtype}: the tensors`);
   }
 });

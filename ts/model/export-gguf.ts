@@ -52,8 +52,8 @@ export async function exportGguf(checkpointDir: string, outputDir: string, optio
     summary = model.exportGguf(partial, path.join(model.tokenizerDir, 'tokenizer.json'), {
       dtype,
       name: model.config.name,
-      bosId: model.tokenizer.bosId ?? undefined,
-      eosId: model.tokenizer.eosId ?? undefined,
+      bosToken: tokenName(config.bos_token),
+      eosToken: tokenName(config.eos_token),
       paddingToken: tokenName(config.pad_token),
       unknownToken: tokenName(config.unk_token),
       addBos: config.add_bos_token === true,
@@ -78,6 +78,7 @@ export async function exportGguf(checkpointDir: string, outputDir: string, optio
 interface TokenizerConfig {
   add_bos_token?: boolean;
   chat_template?: unknown;
+  bos_token?: unknown;
   eos_token?: unknown;
   pad_token?: unknown;
   unk_token?: unknown;

@@ -189,8 +189,8 @@ impl NativeModel {
             let options = gguf::GgufOptions {
                 dtype: gguf::GgufDtype::parse(&options.dtype)?,
                 name: options.name,
-                bos_id: options.bos_id,
-                eos_id: options.eos_id,
+                bos_token: options.bos_token,
+                eos_token: options.eos_token,
                 padding_token: options.padding_token,
                 unknown_token: options.unknown_token,
                 add_bos: options.add_bos,
@@ -213,9 +213,9 @@ pub struct GgufExportOptions {
     /// f32, f16, bf16 or q8_0: the 2-D weights' dtype (norms stay f32).
     pub dtype: String,
     pub name: String,
-    pub bos_id: Option<u32>,
-    pub eos_id: Option<u32>,
-    /// tokenizer_config.json's pad_token and unk_token (looked up in the vocabulary).
+    /// tokenizer_config.json's bos_token, eos_token, pad_token and unk_token (looked up in the vocabulary).
+    pub bos_token: Option<String>,
+    pub eos_token: Option<String>,
     pub padding_token: Option<String>,
     pub unknown_token: Option<String>,
     pub add_bos: bool,

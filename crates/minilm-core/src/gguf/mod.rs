@@ -21,9 +21,9 @@ use crate::model::{ModelConfig, Parameters};
 pub struct GgufOptions {
     pub dtype: GgufDtype,
     pub name: String,
-    pub bos_id: Option<u32>,
-    pub eos_id: Option<u32>,
-    /// tokenizer_config.json's pad_token and unk_token, looked up in the vocabulary.
+    /// tokenizer_config.json's bos_token, eos_token, pad_token and unk_token, looked up in the vocabulary.
+    pub bos_token: Option<String>,
+    pub eos_token: Option<String>,
     pub padding_token: Option<String>,
     pub unknown_token: Option<String>,
     pub add_bos: bool,
@@ -94,8 +94,8 @@ fn metadata(config: &ModelConfig, vocab: &GgufVocab, options: &GgufOptions) -> V
     }
     let id_of = |token: &Option<String>| token.as_ref().and_then(|t| vocab.tokens.iter().position(|v| v == t)).map(|id| id as u32);
     for (key, id) in [
-        ("tokenizer.ggml.bos_token_id", options.bos_id),
-        ("tokenizer.ggml.eos_token_id", options.eos_id),
+        ("tokenizer.ggml.bos_token_id", id_of(&options.bos_token)),
+        ("tokenizer.ggml.eos_token_id", id_of(&options.eos_token)),
         ("tokenizer.ggml.padding_token_id", id_of(&options.padding_token)),
         ("tokenizer.ggml.unknown_token_id", id_of(&options.unknown_token)),
     ] {
