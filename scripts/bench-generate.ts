@@ -1,7 +1,9 @@
 // `npm run bench:generate`: decode speed at batch 1 on the CPU for the reference 108M config (random
-// weights), with and without the KV cache, and PyTorch eager (transformers' LlamaForCausalLM with its
-// KV cache, scripts/bench-generate-torch.py) on the same model and prompt in the same run; time to first
-// token for a 256-token prompt. Not a test: prints machine info and a Markdown table for BENCHMARKS.md.
+// weights), with and without the KV cache, and two peers on the same weights and prompt in the same run:
+// PyTorch eager (transformers' LlamaForCausalLM with its KV cache, scripts/bench-generate-torch.py) and
+// llama.cpp (node-llama-cpp's prebuilt CPU build, on minilm's GGUF export in f32 and q8_0, the same
+// thread count); time to first token for a 256-token prompt. Not a test: prints machine info and a
+// Markdown table for BENCHMARKS.md.
 //
 //   npm run bench:generate                              # PyTorch from /tmp/pyref, or --python PATH
 import { spawnSync } from 'node:child_process';
@@ -10,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
-import { exportHf, loadPretrainConfig, Model } from '../ts/index.js';
+import { getLlama } from 'node-llama-cpp';
+import { exportCheckpoint, exportHf, loadPretrainConfig, Model } from '../ts/index.js';
 import { native } from '../ts/native.js';
 import { litgptModelConfig } from '../ts/train/checkpoints.js';
 import { poems } from '../test/support/corpus.js';
@@ -40,6 +43,35 @@ async function makeModel(): Promise<void> {
   writeFileSync(path.join(checkpoint, 'hyperparameters.yaml'), YAML.stringify({ train: { tie_embeddings: config.model.tie_embeddings } }));
   for (const name of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(path.join(minimindTokenizer, name), path.join(checkpoint, name));
   await exportHf(checkpoint, hfDir);
+  for (const dtype of ['f32', 'q8_0'] as const) await exportCheckpoint(checkpoint, { format: 'gguf', dtype, outputDir: path.join(root, `gguf-${dtype}`) });
+}
+
+/** llama.cpp's greedy decode of `promptIds` on one of the GGUF exports, timed as minilm's stats time it. */
+async function llamaCppRun(dtype: 'f32' | 'q8_0', promptIds: number[], maxNewTokens: number) {
+  const llama = await getLlama({ gpu: false, build: 'never' });
+  const gguf = await llama.loadModel({ modelPath: path.join(root, `gguf-${dtype}`, 'model.gguf') });
+  const threads = os.cpus().length; // minilm's rayon pool has one thread per core
+  const context = await gguf.createContext({ contextSize: promptIds.length + maxNewTokens + 16, batchSize: promptIds.length, threads });
+  try {
+    const run = async (tokens: number) => {
+      const sequence = context.getSequence();
+      const started = performance.now();
+      let firstTokenMs = 0;
+      let count = 0;
+      for await (const _ of sequence.evaluate(promptIds as never, { temperature: 0 })) {
+        if (count === 0) firstTokenMs = performance.now() - started;
+        if (++count === tokens) break;
+      }
+      const totalMs = performance.now() - started;
+      sequence.dispose();
+      return { newTokens: count, firstTokenMs, tokensPerSec: count > 1 ? ((count - 1) * 1000) / (totalMs - firstTokenMs) : 0 };
+    };
+    await run(4); // warm-up
+    return await run(maxNewTokens);
+  } finally {
+    await context.dispose();
+    await gguf.dispose();
+  }
 }
 
 /** Poetry text of about `count` tokens, and its ids. */
@@ -66,6 +98,8 @@ await minilmRun(model, prompt.text, 4, true); // warm-up
 // An untrained model may emit EOS early: min new tokens is not an option, so report what was generated.
 const cached = await minilmRun(model, prompt.text, newTokens, true);
 const uncached = await minilmRun(model, prompt.text, Number(flags.uncached_tokens), false);
+const llamaF32 = await llamaCppRun('f32', prompt.ids, newTokens);
+const llamaQ8 = await llamaCppRun('q8_0', prompt.ids, newTokens);
 
 const python = flags.python ?? process.env.MINILM_TORCH_PYTHON ?? (existsSync('/tmp/pyref/bin/python') ? '/tmp/pyref/bin/python' : null);
 let torch: { torch: string; transformers: string; first_token_ms: number; tokens_per_sec: number; new_tokens: number } | null = null;
@@ -104,8 +138,15 @@ console.log(`| minilm, KV cache | ${cached.newTokens} | ${cached.firstTokenMs.to
 console.log(
   `| minilm, no cache (whole prefix per token) | ${uncached.newTokens} | ${uncached.firstTokenMs.toFixed(0)} | ${uncached.tokensPerSec.toFixed(1)} |`,
 );
+console.log(
+  `| llama.cpp f32 (node-llama-cpp, same GGUF weights) | ${llamaF32.newTokens} | ${llamaF32.firstTokenMs.toFixed(0)} | ${llamaF32.tokensPerSec.toFixed(1)} |`,
+);
+console.log(`| llama.cpp q8_0 | ${llamaQ8.newTokens} | ${llamaQ8.firstTokenMs.toFixed(0)} | ${llamaQ8.tokensPerSec.toFixed(1)} |`);
 if (torch)
   console.log(`| PyTorch eager (transformers, KV cache) | ${torch.new_tokens} | ${torch.first_token_ms.toFixed(0)} | ${torch.tokens_per_sec.toFixed(1)} |`);
+console.log(
+  `\nminilm / llama.cpp f32 decode: ${(cached.tokensPerSec / llamaF32.tokensPerSec).toFixed(2)}x, time to first token ${(cached.firstTokenMs / llamaF32.firstTokenMs).toFixed(2)}x; llama.cpp q8_0 / f32 decode: ${(llamaQ8.tokensPerSec / llamaF32.tokensPerSec).toFixed(2)}x`,
+);
 if (torch)
   console.log(
     `\nminilm / PyTorch decode: ${(cached.tokensPerSec / torch.tokens_per_sec).toFixed(2)}x; KV cache speedup: ${(cached.tokensPerSec / uncached.tokensPerSec).toFixed(1)}x`,
