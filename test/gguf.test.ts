@@ -131,6 +131,31 @@ test("the f32 GGUF has llama.cpp's keys and tensors, and llama.cpp tokenizes and
     assert.deepEqual(theirs[i].slice(0, ours[i].length), ours[i], `the greedy continuation of ${prompt}`);
   }
 
+  // The first position's next-token distribution: llama.cpp's probabilities (with no sampling option
+  // applied) against the softmax of minilm's logits, for the 20 likeliest tokens of each prompt.
+  const minilm = await Model.load(checkpoint);
+  const gguf = await (await llama()).loadModel({ modelPath: file });
+  const context = await gguf.createContext({ contextSize: 128, threads: 1 });
+  let worst = 0;
+  for (const prompt of prompts) {
+    const logits = Array.from(minilm.nextTokenLogits(prompt)).slice(0, config.vocab_size);
+    const max = Math.max(...logits);
+    const sum = logits.reduce((a, l) => a + Math.exp(l - max), 0);
+    const sequence = context.getSequence();
+    const first = await sequence
+      .evaluateWithMetadata(prompt as never, { probabilities: true }, { temperature: 1, topK: 0, topP: 1, minP: 0 })
+      .next();
+    const probabilities = (first.value as { probabilities: Map<number, number> }).probabilities;
+    for (const [id, p] of [...probabilities.entries()].slice(0, 20)) {
+      worst = Math.max(worst, Math.abs(p - Math.exp(logits[id] - max) / sum) / p);
+    }
+    sequence.dispose();
+  }
+  await context.dispose();
+  await gguf.dispose();
+  process.stdout.write(`# first-position probabilities, llama.cpp vs minilm: worst relative difference ${worst.toExponential(2)}\n`);
+  assert.ok(worst < 1e-3, `worst relative difference ${worst}`);
+
   // q8_0: the same continuations for most prompts.
   const q8 = tempDir('gguf-q8');
   await exportCheckpoint(checkpoint, { format: 'gguf', dtype: 'q8_0', outputDir: q8 });

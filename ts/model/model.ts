@@ -95,6 +95,11 @@ export class Model {
     return runJob((j) => native().scoreTasks(this.inner, { paths, tokenizerDir: this.tokenizerDir, description }, j), job);
   }
 
+  /** The logits of the token after `ids` (one forward pass), over the padded vocabulary. */
+  nextTokenLogits(ids: number[]): Float32Array {
+    return callNative(() => this.inner.nextTokenLogits(ids));
+  }
+
   /** Writes the weights in Hugging Face LlamaForCausalLM's names (model.safetensors). */
   exportHfWeights(file: string): void {
     callNative(() => this.inner.exportHfWeights(file));

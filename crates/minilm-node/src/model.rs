@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use minilm_core::gguf;
 use minilm_core::model::{hf, load_weights, weights_format, Llama, Parameters};
-use napi::bindgen_prelude::AsyncTask;
+use candle_core::{DType, Device, Tensor};
+use napi::bindgen_prelude::{AsyncTask, Float32Array};
 use napi_derive::napi;
 
 use crate::error::{guarded, to_napi};
@@ -172,6 +173,18 @@ impl NativeModel {
     #[napi(catch_unwind)]
     pub fn generator(&self, prompt: Vec<u32>, options: GenerateOptions) -> napi::Result<NativeGenerator> {
         NativeGenerator::new(self.loaded()?, prompt, options.try_into()?)
+    }
+
+    /// The logits of the token after `ids` (one forward pass, no cache), over the padded vocabulary.
+    #[napi(catch_unwind)]
+    pub fn next_token_logits(&self, ids: Vec<u32>) -> napi::Result<Float32Array> {
+        let model = self.loaded()?;
+        let logits = guarded(|| {
+            let input = Tensor::new(ids.as_slice(), &Device::Cpu)?.to_device(model.device())?.unsqueeze(0)?;
+            let last = model.forward(&input)?.squeeze(0)?.get(ids.len().saturating_sub(1))?;
+            Ok(last.to_dtype(DType::F32)?.to_vec1::<f32>()?)
+        })?;
+        Ok(Float32Array::new(logits))
     }
 
     /// Writes the weights under Hugging Face LlamaForCausalLM's names into a safetensors file.
