@@ -142,9 +142,7 @@ test("the f32 GGUF has llama.cpp's keys and tensors, and llama.cpp tokenizes and
     const max = Math.max(...logits);
     const sum = logits.reduce((a, l) => a + Math.exp(l - max), 0);
     const sequence = context.getSequence();
-    const first = await sequence
-      .evaluateWithMetadata(prompt as never, { probabilities: true }, { temperature: 1, topK: 0, topP: 1, minP: 0 })
-      .next();
+    const first = await sequence.evaluateWithMetadata(prompt as never, { probabilities: true }, { temperature: 1, topK: 0, topP: 1, minP: 0 }).next();
     const probabilities = (first.value as { probabilities: Map<number, number> }).probabilities;
     for (const [id, p] of [...probabilities.entries()].slice(0, 20)) {
       worst = Math.max(worst, Math.abs(p - Math.exp(logits[id] - max) / sum) / p);

@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use candle_core::{DType, Device, Tensor};
 use minilm_core::gguf;
 use minilm_core::model::{hf, load_weights, weights_format, Llama, Parameters};
-use candle_core::{DType, Device, Tensor};
 use napi::bindgen_prelude::{AsyncTask, Float32Array};
 use napi_derive::napi;
 
