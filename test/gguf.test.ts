@@ -8,11 +8,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getLlama, type Llama, LlamaChatSession, readGgufFileInfo } from 'node-llama-cpp';
 import YAML from 'yaml';
-import { exportCheckpoint, Model, Tokenizer } from '../ts/index.js';
+import { ChatTemplate, exportCheckpoint, Model, Tokenizer } from '../ts/index.js';
+import { ollamaModelfile } from '../ts/model/modelfile.js';
 import { poems } from '../ts/data/sample-corpus.js';
 import { tempDir } from './support/files.js';
 import { pretrainedCheckpoint, tunedCheckpoint } from './support/sft.js';
-import { minimindTokenizer, repoRoot, runCli } from './support/cli.js';
+import { minimind3Tokenizer, minimindTokenizer, repoRoot, runCli } from './support/cli.js';
 import { brownParagraphs } from './support/corpus.js';
 
 let llamaCpp: Promise<Llama> | null = null;
@@ -190,6 +191,21 @@ test('export refuses an existing file unless --force, an unknown dtype, and a to
     /pre-tokenizer llama\.cpp has no equivalent/,
   );
   assert.deepEqual(fs.readdirSync(target), [], 'no half-written file');
+});
+
+test("Ollama's TEMPLATE is derived for minimind's, ChatML's and minilm's own chat templates", () => {
+  // minilm tokenizer train's template (tokenizer_training.rs CHAT_TEMPLATE), in a copy of the reference tokenizer.
+  const own = tempDir('modelfile-own-template');
+  for (const name of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(minimindTokenizer, name), path.join(own, name));
+  const config = JSON.parse(fs.readFileSync(path.join(own, 'tokenizer_config.json'), 'utf8'));
+  config.chat_template =
+    "{% for message in messages %}{{ bos_token + message['role'] + '\\n' + message['content'] + eos_token + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ bos_token + 'assistant\\n' }}{% endif %}";
+  fs.writeFileSync(path.join(own, 'tokenizer_config.json'), JSON.stringify(config));
+  for (const dir of [minimindTokenizer, minimind3Tokenizer, own]) {
+    const { text, note } = ollamaModelfile('model.gguf', ChatTemplate.fromDir(dir), ['</s>']);
+    assert.equal(note, null, `${dir}: ${note}`);
+    assert.match(text, /^TEMPLATE """/m);
+  }
 });
 
 test("the Modelfile carries the chat template in Ollama's syntax and the end token as a stop", async () => {

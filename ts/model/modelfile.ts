@@ -56,11 +56,11 @@ function derivePieces(template: ChatTemplate): RolePieces | string {
   const alone = splitOn(withoutSystem, [MARK.user1]);
   if (parts === null || alone === null) return 'the chat template does not write each message once, in order';
   const [beforeSystem, systemToUser, userToAssistant, assistantToUser, afterLast] = parts;
-  // A user's header is what follows both a system message and an assistant's reply; what ends a user's
-  // turn is what precedes both the assistant's header and the generation prompt.
-  const userHeader = commonSuffix(systemToUser, assistantToUser);
-  const userEnd = commonPrefix(userToAssistant, afterLast);
-  if (!alone[0].endsWith(userHeader)) return 'the chat template starts a conversation without a system message differently';
+  // A user's header is what precedes every user message (after a system message, after an assistant's
+  // reply, and first in a conversation without a system message); what ends a user's turn is what
+  // follows every user message (before the assistant's header or the generation prompt).
+  const userHeader = commonSuffix(commonSuffix(systemToUser, assistantToUser), alone[0]);
+  const userEnd = commonPrefix(commonPrefix(userToAssistant, afterLast), alone[1]);
   const pieces: RolePieces = {
     noSystem: alone[0].slice(0, alone[0].length - userHeader.length),
     system: [beforeSystem, systemToUser.slice(0, systemToUser.length - userHeader.length)],
