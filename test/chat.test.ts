@@ -86,6 +86,39 @@ test('minilm chat --prompt answers once; piped lines get /reset and /system', as
   assert.match(stderr, /conversation cleared/);
 });
 
+test('minilm chat: a long first message gets the room left, one that cannot fit is reported, and the chat goes on', async () => {
+  // block_size 128, 50 new tokens by default: a first message of ~100 tokens with the template leaves less.
+  const tokenizer = Tokenizer.fromDir(tuned);
+  const template = ChatTemplate.fromDir(tuned);
+  let long = '';
+  for (const line of ['床前明月光，疑是地上霜。', '举头望明月，低头思故乡。', '白日依山尽，黄河入海流。', '欲穷千里目，更上一层楼。']) long += line;
+  long = long.repeat(3);
+  const idsOf = (text: string) => tokenizer.encodeText(template.render([{ role: 'user', content: text }], { addGenerationPrompt: true }));
+  while (idsOf(long).length > 100) long = long.slice(0, -1);
+  const ids = idsOf(long);
+  assert.ok(ids.length > 128 - 50 && ids.length < 127, `the long message is ${ids.length} tokens with the template`);
+  const { room } = fitConversation(template, (t) => tokenizer.encodeText(t), [{ role: 'user', content: long }], 128, 50, {}, true);
+  assert.equal(room, 128 - ids.length);
+
+  const child = spawn(process.execPath, [cliPath, 'chat', tuned, '--temperature', '0'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(`${long}\n${'长'.repeat(400)}\n《春曉》的作者是谁？\n`);
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, new RegExp(`left room for only ${128 - ids.length} new tokens`));
+  assert.match(stderr, /not answered: the last message alone is \d+ tokens/);
+  assert.ok(
+    stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.trim() !== '').length >= 2,
+    `two replies: ${stdout}`,
+  );
+});
+
 test('a checkpoint whose tokenizer has no chat template gets one clear sentence', async () => {
   const copy = tempDir('no-template');
   fs.cpSync(tuned, copy, { recursive: true });

@@ -5,7 +5,7 @@
 import readline from 'node:readline';
 import type { Argv } from 'yargs';
 import type { ChatMessage } from '../chat/template.js';
-import { isCancelled } from '../errors.js';
+import { isCancelled, MinilmError } from '../errors.js';
 import { Model } from '../model/model.js';
 import { samplingOptions, withSamplingFlags } from './sampling-flags.js';
 
@@ -44,6 +44,8 @@ class ChatSession {
   private messages: ChatMessage[] = [];
   private replying: AbortController | null = null;
   private turn = 0;
+  /** In the loop (not --prompt): a turn that cannot be answered is reported and the prompt comes back. */
+  private interactive = false;
 
   constructor(
     private readonly model: Model,
@@ -52,6 +54,7 @@ class ChatSession {
   ) {}
 
   async loop(): Promise<void> {
+    this.interactive = true;
     const terminal = Boolean(process.stdin.isTTY);
     const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal });
     const interrupt = () => {
@@ -91,19 +94,31 @@ class ChatSession {
   async answer(text: string): Promise<void> {
     const conversation: ChatMessage[] = [...(this.system ? [{ role: 'system', content: this.system }] : []), ...this.messages, { role: 'user', content: text }];
     this.replying = new AbortController();
-    const reply = this.model.chat(conversation, { ...this.options, seed: (this.options.seed ?? 0) + this.turn++, signal: this.replying.signal });
+    const reply = this.model.chat(conversation, {
+      ...this.options,
+      seed: (this.options.seed ?? 0) + this.turn++,
+      signal: this.replying.signal,
+      shrinkReply: true,
+    });
     try {
       for await (const piece of reply) process.stdout.write(piece);
     } catch (error) {
-      if (!isCancelled(error)) throw error;
-      process.stdout.write(' [stopped]');
+      if (isCancelled(error)) process.stdout.write(' [stopped]');
+      else if (this.interactive && error instanceof MinilmError && error.code === 'InvalidArg') {
+        // A message that cannot be answered (too long for the model) is reported; the conversation stays.
+        process.stderr.write(`(not answered: ${error.message})\n`);
+        return;
+      } else throw error;
     } finally {
       this.replying = null;
     }
     process.stdout.write('\n');
     const s = reply.stats;
     if (s && s.droppedMessages > 0) process.stderr.write(`(the ${s.droppedMessages} oldest messages no longer fit block_size and were left out)\n`);
-    if (s?.stop === 'max_new_tokens') process.stderr.write('(cut at max_new_tokens; raise --max_new_tokens for longer replies)\n');
+    if (s?.shortenedTo != null) {
+      process.stderr.write(`(the message left room for only ${s.shortenedTo} new tokens of the model's block_size; the reply was limited to them)\n`);
+    }
+    if (s?.stop === 'max_new_tokens' && s.shortenedTo === null) process.stderr.write('(cut at max_new_tokens; raise --max_new_tokens for longer replies)\n');
     this.messages.push({ role: 'user', content: text }, { role: 'assistant', content: reply.text });
   }
 }

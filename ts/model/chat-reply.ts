@@ -16,6 +16,12 @@ export interface ChatOptions extends GenerateOptions, Omit<RenderOptions, 'addGe
    * (turns are left out only when the conversation alone does not fit), as OpenAI's API does without max_tokens.
    */
   fillContext?: boolean;
+  /**
+   * When even the last message alone leaves less than maxNewTokens of room, reply in the room that is
+   * left (stats.shortenedTo says how much) instead of refusing; refused only when no room is left.
+   * `minilm chat` sets it; the server keeps OpenAI's 400.
+   */
+  shrinkReply?: boolean;
 }
 
 /**
@@ -34,6 +40,8 @@ export interface ChatStats {
   newTokens: number;
   /** Messages left out from the start of the conversation (after any system message) to fit block_size. */
   droppedMessages: number;
+  /** With shrinkReply: the new tokens the reply was limited to because the last message left no more room; null when not. */
+  shortenedTo: number | null;
   firstTokenMs: number;
   totalMs: number;
   tokensPerSec: number;
@@ -41,7 +49,11 @@ export interface ChatStats {
   stop: 'eos' | 'stop' | 'max_new_tokens' | 'stopped';
 }
 
-/** The prompt ids of `messages` with as many of the oldest turns as needed left out so that `room` tokens fit after them. */
+/**
+ * The prompt ids of `messages` with as many of the oldest turns as needed left out so that `room` tokens
+ * fit after them. With `shrink`, a last message that leaves less than `room` (but at least one token)
+ * is kept alone, and `room` says what is left.
+ */
 export function fitConversation(
   template: ChatTemplate,
   encode: (text: string) => number[],
@@ -49,7 +61,8 @@ export function fitConversation(
   blockSize: number,
   room: number,
   options: Omit<RenderOptions, 'addGenerationPrompt'> = {},
-): { ids: number[]; dropped: number } {
+  shrink = false,
+): { ids: number[]; dropped: number; room: number } {
   if (messages.length === 0) throw new MinilmError('the conversation has no messages', 'InvalidArg');
   const system = messages[0].role === 'system' ? [messages[0]] : [];
   const turns = messages.slice(system.length);
@@ -57,9 +70,10 @@ export function fitConversation(
     // Drop whole exchanges: the kept part starts at a user message.
     if (dropped > 0 && turns[dropped].role !== 'user') continue;
     const ids = encode(template.render([...system, ...turns.slice(dropped)], { ...options, addGenerationPrompt: true }));
-    if (ids.length + room <= blockSize) return { ids, dropped };
+    if (ids.length + room <= blockSize) return { ids, dropped, room };
   }
   const last = encode(template.render([...system, ...turns.slice(-1)], { ...options, addGenerationPrompt: true }));
+  if (shrink && last.length < blockSize) return { ids: last, dropped: turns.length - 1, room: blockSize - last.length };
   throw new MinilmError(
     `the last message alone is ${last.length} tokens with the template; with ${room} new tokens it does not fit the model's block_size of ${blockSize}: shorten it or lower max_new_tokens`,
     'InvalidArg',
@@ -79,15 +93,22 @@ export class ChatReply implements AsyncIterable<string> {
   ) {}
 
   async *[Symbol.asyncIterator](): AsyncIterator<string> {
-    const { stop = [], tools, templateKwargs, fillContext = false, ...sampling } = this.options;
+    const { stop = [], tools, templateKwargs, fillContext = false, shrinkReply = false, ...sampling } = this.options;
     const limit = sampling.maxNewTokens ?? generateDefaults().maxNewTokens;
     const tokenizer = this.model.tokenizer;
     const blockSize = this.model.config.block_size;
-    const { ids, dropped } = fitConversation(this.template, (t) => tokenizer.encodeText(t), this.messages, blockSize, fillContext ? 1 : limit, {
-      tools,
-      templateKwargs,
-    });
-    const maxNewTokens = fillContext ? Math.min(limit, blockSize - ids.length) : limit;
+    const fitted = fitConversation(
+      this.template,
+      (t) => tokenizer.encodeText(t),
+      this.messages,
+      blockSize,
+      fillContext ? 1 : limit,
+      { tools, templateKwargs },
+      shrinkReply,
+    );
+    const { ids, dropped } = fitted;
+    const shortenedTo = !fillContext && fitted.room < limit ? fitted.room : null;
+    const maxNewTokens = fillContext ? Math.min(limit, blockSize - ids.length) : (shortenedTo ?? limit);
     const generation = this.model.generateIds(ids, { ...sampling, maxNewTokens });
     const stops = new StopStrings(stop);
     try {
@@ -101,6 +122,7 @@ export class ChatReply implements AsyncIterable<string> {
         promptTokens: ids.length,
         newTokens: generation.ids.length,
         droppedMessages: dropped,
+        shortenedTo,
         firstTokenMs: g?.firstTokenMs ?? 0,
         totalMs: g?.totalMs ?? 0,
         tokensPerSec: g?.tokensPerSec ?? 0,
