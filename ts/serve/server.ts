@@ -59,13 +59,19 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
     handle(request, response).catch((error: unknown) => {
       if (!response.headersSent) {
         const api = toApiError(error);
+        // After a body too large to read, the connection is not kept for another request.
+        if (api.status === 413) response.setHeader('connection', 'close');
         sendJson(response, api.status, api.toJson());
       } else response.end();
     });
   });
 
   async function handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    const route = (request.url ?? '/').split('?')[0].replace(/\/+$/, '');
+    // `/v1//models` (a base URL that ends in /, as Open WebUI sends it) is `/v1/models`.
+    const route = (request.url ?? '/')
+      .split('?')[0]
+      .replace(/\/{2,}/g, '/')
+      .replace(/\/+$/, '');
     if (options.apiKey !== undefined && !authorized(request.headers.authorization, options.apiKey)) {
       throw new ApiError(401, 'missing or wrong API key: send Authorization: Bearer KEY', 'invalid_request_error', null, 'invalid_api_key');
     }
@@ -256,16 +262,25 @@ function authorized(header: string | undefined, key: string): boolean {
 }
 
 function readJson(request: http.IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
+  const tooLarge = (what: string) => new ApiError(413, `the request body is ${what}, over this server's limit of ${maxBytes} bytes (--max_body_bytes)`);
+  const declared = Number(request.headers['content-length']);
+  if (declared > maxBytes) {
+    // Said up front: answered without reading it. The rest is read and dropped, so that the client
+    // gets the answer rather than a reset connection.
+    request.resume();
+    return Promise.reject(tooLarge(`${declared} bytes`));
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    request.on('data', (chunk: Buffer) => {
+    const collect = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > maxBytes) {
-        reject(new ApiError(413, `the request body is over ${maxBytes} bytes`));
-        request.destroy();
-      } else chunks.push(chunk);
-    });
+      if (size <= maxBytes) return chunks.push(chunk);
+      request.off('data', collect);
+      request.resume(); // keep reading, dropping it: the 413 reaches the client
+      reject(tooLarge('longer'));
+    };
+    request.on('data', collect);
     request.on('end', () => {
       let body: unknown;
       try {
