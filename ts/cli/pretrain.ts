@@ -9,7 +9,7 @@ import { ProgressDisplay } from '../log/progress.js';
 import { formatCount, formatDuration, shellPath, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
 import { chooseDevice } from '../device.js';
-import { chooseAttention, FLASH_HEAD_SIZES } from '../train/attention-path.js';
+import { chooseAttention, flashPossible } from '../train/attention-path.js';
 import { type AttentionPath, describeMemoryEstimate, estimatePeakMemory, memoryWarning } from '../train/memory-estimate.js';
 import { PRETRAIN_SCHEMA } from '../config/pretrain-schema.js';
 import { overrideHelp } from './override-help.js';
@@ -173,7 +173,7 @@ function describeMemory(config: PretrainConfig): string {
   const lines = [`${describeMemoryEstimate(estimate(attention.path))} with ${attention.path} attention (${attention.why})`];
   // The other path's figure, when a GPU could take it: what a smaller GPU runs, or what the faster path costs.
   const other: AttentionPath = attention.path === 'composite' ? 'flash' : 'composite';
-  if (FLASH_HEAD_SIZES.includes(model.head_size) && config.precision !== 'bf16-true') {
+  if (flashPossible(model, config.precision)) {
     lines.push(`${describeMemoryEstimate(estimate(other))} with ${other} attention`);
   }
   const warning = memoryWarning(config, placement.precision, attention.path, placement.memoryBytes);

@@ -1,8 +1,9 @@
 // Training metrics as a CSV file in the layout litgpt writes (Lightning's CSVLogger with root_dir
 // <out_dir>/logs and name "csv"), so the same plotting scripts read runs from either tool.
 // Each row goes to the kernel as soon as it is logged, so a kill -9 loses at most the row being written.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { writeAtomically } from '../atomic-file.js';
 
 export interface CsvMetricsOptions {
   /** Continue an existing file: keep its rows up to this step, drop the later ones (they will be redone). */
@@ -111,10 +112,8 @@ function keepRowsUpTo(file: string, header: string, lastStep: number): void {
     });
     kept.push(moved.join(','));
   }
-  // Written beside the original and renamed over it, so a crash here leaves either the old or the new file whole.
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  writeFileSync(temp, kept.map((line) => `${line}\n`).join(''));
-  renameSync(temp, file);
+  // A crash here leaves either the old or the new file whole.
+  writeAtomically(file, kept.map((line) => `${line}\n`).join(''));
 }
 
 function writeAll(fd: number, text: string): void {

@@ -1,6 +1,7 @@
 // `minilm export --format gguf`: a checkpoint as one GGUF file for llama.cpp, Ollama and LM Studio
 // (crates/minilm-core/src/gguf writes it), with an Ollama Modelfile beside it (ts/model/modelfile.ts).
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { writeAtomically } from '../atomic-file.js';
 import path from 'node:path';
 import { MinilmError } from '../errors.js';
 import { ChatTemplate } from '../chat/template.js';
@@ -42,6 +43,7 @@ export async function exportGguf(checkpointDir: string, outputDir: string, optio
   const model = await Model.load(checkpointDir, { tokenizerDir: options.tokenizerDir });
   const config = tokenizerConfig(model.tokenizerDir);
   const chatTemplate = typeof config.chat_template === 'string' ? config.chat_template : null;
+  const eosToken = tokenName(config.eos_token);
 
   mkdirSync(out, { recursive: true });
   // Written under a temporary name and renamed: a failed export leaves no half-written model.gguf.
@@ -53,7 +55,7 @@ export async function exportGguf(checkpointDir: string, outputDir: string, optio
       dtype,
       name: model.config.name,
       bosToken: tokenName(config.bos_token),
-      eosToken: tokenName(config.eos_token),
+      eosToken,
       paddingToken: tokenName(config.pad_token),
       unknownToken: tokenName(config.unk_token),
       addBos: config.add_bos_token === true,
@@ -68,10 +70,9 @@ export async function exportGguf(checkpointDir: string, outputDir: string, optio
   const modelfile = ollamaModelfile(
     GGUF_FILE,
     chatTemplate === null ? null : ChatTemplate.fromDir(model.tokenizerDir),
-    [tokenName(config.eos_token)].filter((t): t is string => t !== undefined),
+    eosToken === undefined ? [] : [eosToken],
   );
-  writeFileSync(`${path.join(out, MODELFILE)}.partial`, modelfile.text);
-  renameSync(`${path.join(out, MODELFILE)}.partial`, path.join(out, MODELFILE));
+  writeAtomically(path.join(out, MODELFILE), modelfile.text);
   return { outputDir: out, files: [GGUF_FILE, MODELFILE], f16Fallbacks: summary.f16Fallbacks, modelfileNote: modelfile.note };
 }
 

@@ -1,7 +1,7 @@
 // `minilm report OUT_DIR` as a library call: reads the run and writes report.html (and loss.png) into
 // OUT_DIR, each under a temporary name first, so a report being viewed is never half-written.
-import fs from 'node:fs';
 import path from 'node:path';
+import { writeAtomically } from '../atomic-file.js';
 import { MinilmError } from '../errors.js';
 import { reportHtml } from './html.js';
 import { lossPng } from './loss-png.js';
@@ -33,11 +33,4 @@ export function writeReport(outDir: string, options: ReportOptions = {}): Report
     writeAtomically(png, image);
   }
   return { html, png, rows: run.rows.length, checkpoints: run.checkpoints.length };
-}
-
-function writeAtomically(file: string, content: string | Buffer): void {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const temp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.writeFileSync(temp, content);
-  fs.renameSync(temp, file);
 }

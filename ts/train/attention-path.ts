@@ -19,6 +19,11 @@ export interface AttentionChoice {
   why: string;
 }
 
+/** Whether a GPU can run this model's attention on the flash kernels (bf16-true trains through candle's autograd, which has none). */
+export function flashPossible(model: Pick<PretrainConfig['model'], 'head_size'>, precision: PretrainConfig['precision']): boolean {
+  return FLASH_HEAD_SIZES.includes(model.head_size) && precision !== 'bf16-true';
+}
+
 /** The path a run takes on `placement`, and why; on the CPU always the composite path. */
 export function chooseAttention(
   config: Pick<PretrainConfig, 'model' | 'train'>,
@@ -30,11 +35,10 @@ export function chooseAttention(
     throw new MinilmError(`MINILM_ATTENTION=${asked}: expected composite or flash`, 'InvalidArg');
   }
   if (placement.device === 'cpu') return { path: 'composite', why: 'the CPU runs the composite path' };
-  // bf16-true trains through candle's autograd, which has no flash path.
-  const flashPossible = FLASH_HEAD_SIZES.includes(config.model.head_size) && placement.precision !== 'bf16-true';
+  const flash = flashPossible(config.model, placement.precision);
   const flashUnavailable = `the flash kernels take head sizes ${FLASH_HEAD_SIZES.join(', ')} under 32-true or bf16-mixed`;
   if (asked === 'flash') {
-    return flashPossible ? { path: 'flash', why: 'MINILM_ATTENTION=flash' } : { path: 'composite', why: `MINILM_ATTENTION=flash, but ${flashUnavailable}` };
+    return flash ? { path: 'flash', why: 'MINILM_ATTENTION=flash' } : { path: 'composite', why: `MINILM_ATTENTION=flash, but ${flashUnavailable}` };
   }
   if (asked === 'composite') return { path: 'composite', why: 'MINILM_ATTENTION=composite' };
   const { micro_batch_size: micro, max_seq_length: seqLen } = config.train;
@@ -42,6 +46,6 @@ export function chooseAttention(
   if (placement.memoryBytes === null || composite <= placement.memoryBytes) {
     return { path: 'composite', why: placement.memoryBytes === null ? 'the faster path' : `the faster path; its ${gib(composite)} fit` };
   }
-  if (!flashPossible) return { path: 'composite', why: `it needs ${gib(composite)}, but ${flashUnavailable}` };
+  if (!flash) return { path: 'composite', why: `it needs ${gib(composite)}, but ${flashUnavailable}` };
   return { path: 'flash', why: `the composite path's ${gib(composite)} do not fit the GPU's ${gib(placement.memoryBytes)}` };
 }

@@ -57,7 +57,7 @@ pub fn use_flash_attention(path: AttentionPath, queries: &Tensor) -> bool {
 }
 
 /// Whether the CUDA flash kernels exist for this dtype and head size (in this build).
-pub fn flash_kernels_take(dtype: DType, head_size: usize) -> bool {
+fn flash_kernels_take(dtype: DType, head_size: usize) -> bool {
     cfg!(feature = "cuda") && FLASH_HEAD_SIZES.contains(&head_size) && matches!(dtype, DType::F32 | DType::BF16)
 }
 

@@ -30,8 +30,7 @@ mod swiglu;
 
 pub use accumulate::{accumulate, accumulate_supported};
 pub use attention::{
-    flash_attention, flash_attention_backward, flash_kernels_take, set_flash_attention_on_cpu, use_flash_attention, AttentionPath, Causal,
-    FLASH_HEAD_SIZES,
+    flash_attention, flash_attention_backward, set_flash_attention_on_cpu, use_flash_attention, AttentionPath, Causal, FLASH_HEAD_SIZES,
 };
 pub use batched_matmul::batched_matmul;
 pub use causal_softmax::{causal_softmax, causal_softmax_backward};
