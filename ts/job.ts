@@ -46,3 +46,12 @@ export function callNative<R>(work: () => R): R {
     throw fromNative(error);
   }
 }
+
+/** Awaits an asynchronous call that may throw the addon's errors, mapping them as runJob does. */
+export async function callNativeAsync<R>(work: () => Promise<R>): Promise<R> {
+  try {
+    return await work();
+  } catch (error) {
+    throw fromNative(error);
+  }
+}

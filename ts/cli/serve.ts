@@ -20,6 +20,19 @@ export function serveCommand(yargs: Argv): Argv {
           describe: 'Require Authorization: Bearer KEY on every request [default: $MINILM_API_KEY, or no key]',
         })
         .option('max_tokens', { alias: 'max-tokens', type: 'number', default: 256, describe: 'The most tokens a request may generate (and the default)' })
+        .option('max_batch', { alias: 'max-batch', type: 'number', default: 8, describe: 'Requests generating at once, decoded together' })
+        .option('max_queue', {
+          alias: 'max-queue',
+          type: 'number',
+          default: 32,
+          describe: 'Requests waiting for room in the batch; past it a request gets 429 with Retry-After',
+        })
+        .option('request_timeout', {
+          alias: 'request-timeout',
+          type: 'number',
+          default: 30,
+          describe: 'Seconds a client may take to send its request (headers and body) before it is cut off',
+        })
         .option('max_body_bytes', { alias: 'max-body-bytes', type: 'number', default: 1 << 20, describe: 'Largest request body accepted' })
         .option('model_name', { alias: 'model-name', type: 'string', describe: 'The model id clients see [default: the checkpoint folder]' })
         .option('tokenizer_dir', { alias: 'tokenizer-dir', type: 'string', describe: 'Tokenizer folder [default: the checkpoint folder]' })
@@ -35,10 +48,14 @@ export function serveCommand(yargs: Argv): Argv {
         apiKey: (argv.api_key as string | undefined) ?? process.env.MINILM_API_KEY,
         maxTokens: positiveInteger('max_tokens', argv.max_tokens as number),
         maxBodyBytes: positiveInteger('max_body_bytes', argv.max_body_bytes as number),
+        maxBatch: positiveInteger('max_batch', argv.max_batch as number),
+        maxQueue: nonNegativeInteger('max_queue', argv.max_queue as number),
+        requestTimeoutSeconds: positiveInteger('request_timeout', argv.request_timeout as number),
         modelName: argv.model_name as string | undefined,
         onLog: (line) => process.stderr.write(`${line}\n`),
       });
       process.stderr.write(`serving ${model.dir} at ${handle.url}/v1 (OpenAI-compatible; Ctrl-C stops)\n`);
+      process.stderr.write(`chat page: ${handle.url}/\n`);
       await new Promise<void>((resolve) => {
         const stop = (name: NodeJS.Signals) => {
           process.stderr.write(`\n${name}: finishing the requests in hand, then exiting\n`);

@@ -2,6 +2,7 @@
 // tokenizer_config.json), the oldest turns dropped until the prompt and the reply fit the block, and the
 // reply streamed until the template's end token (the tokenizer's EOS), a stop string or max_new_tokens.
 import { MinilmError } from '../errors.js';
+import type { StepToken } from '../../native/index.js';
 import { generateDefaults, type GenerateOptions, type GenerationStats } from './sampling.js';
 import type { Tokenizer } from './tokenizer.js';
 import type { ChatMessage, ChatTemplate, RenderOptions } from '../chat/template.js';
@@ -32,7 +33,10 @@ export interface ChatOptions extends GenerateOptions, Omit<RenderOptions, 'addGe
 export interface ChatModel {
   readonly tokenizer: Tokenizer;
   readonly config: { block_size: number };
-  generateIds(promptIds: number[], options: GenerateOptions): AsyncIterable<string> & { readonly ids: number[]; stats: GenerationStats | null };
+  generateIds(
+    promptIds: number[],
+    options: GenerateOptions,
+  ): AsyncIterable<string> & { readonly ids: number[]; readonly steps: StepToken[]; stats: GenerationStats | null };
 }
 
 export interface ChatStats {
@@ -84,6 +88,8 @@ export function fitConversation(
 export class ChatReply implements AsyncIterable<string> {
   stats: ChatStats | null = null;
   text = '';
+  /** The reply's tokens as the core gave them (with log-probabilities when topLogprobs asked for them). */
+  steps: readonly StepToken[] = [];
 
   constructor(
     private readonly model: ChatModel,
@@ -110,6 +116,7 @@ export class ChatReply implements AsyncIterable<string> {
     const shortenedTo = !fillContext && fitted.room < limit ? fitted.room : null;
     const maxNewTokens = fillContext ? Math.min(limit, blockSize - ids.length) : (shortenedTo ?? limit);
     const generation = this.model.generateIds(ids, { ...sampling, maxNewTokens });
+    this.steps = generation.steps;
     const stops = new StopStrings(stop);
     try {
       for await (const piece of untilStop(generation, stops)) {

@@ -1,8 +1,9 @@
 // A trained model for other Node apps: `await Model.load(dir)`, then `model.generate(prompt, options)`
-// streams text. Each token is computed on libuv's pool, so the event loop keeps serving while it runs.
+// streams text. Each token is computed on libuv's pool, so the event loop keeps serving while it runs,
+// and generations running at the same time decode together (decode-batcher.ts).
 import { MinilmError } from '../errors.js';
 import { native } from '../native.js';
-import { callNative, runJob, type JobOptions } from '../job.js';
+import { callNative, callNativeAsync, runJob, type JobOptions } from '../job.js';
 import { placeOn, type DeviceRequest } from '../device.js';
 import type {
   EvaluateTextOptions,
@@ -11,6 +12,7 @@ import type {
   GgufExportSummary as NativeGgufSummary,
   ModelConfig,
   NativeModel,
+  StepToken,
   TaskResult,
   TextEvaluation,
 } from '../../native/index.js';
@@ -19,9 +21,12 @@ import { Tokenizer } from './tokenizer.js';
 import { ChatTemplate, type ChatMessage } from '../chat/template.js';
 import { ChatReply, type ChatOptions } from './chat-reply.js';
 import { checkOptions, generateDefaults, type GenerateOptions, type GenerationStats } from './sampling.js';
+import { DecodeBatcher, type TokenSource } from './decode-batcher.js';
 
 export class Model {
   private template: ChatTemplate | null = null;
+  /** Generations in flight decode together, up to `batcher.maxBatch` at once (8 unless changed); more wait. */
+  readonly batcher: DecodeBatcher;
 
   private constructor(
     private readonly inner: NativeModel,
@@ -30,7 +35,9 @@ export class Model {
     readonly dir: string,
     /** Where tokenizer.json and tokenizer_config.json (with the chat template) are. */
     readonly tokenizerDir: string,
-  ) {}
+  ) {
+    this.batcher = new DecodeBatcher(inner.decodeBatch());
+  }
 
   /**
    * A checkpoint folder from `minilm pretrain` (step-*, final) or a `minilm export --format hf` folder.
@@ -74,15 +81,34 @@ export class Model {
     return this.template;
   }
 
-  /** @internal */
-  nativeGenerator(promptIds: number[], options: GenerateOptions) {
+  /** The settings of a generation as the core takes them: defaults filled in, the tokenizer's EOS, checked. @internal */
+  nativeSettings(options: GenerateOptions): NativeGenerateOptions {
     const { signal: _signal, ...given } = options;
     // An option given as undefined takes its default too.
     const set = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
     const merged = { ...generateDefaults(), ...set };
-    const settings: NativeGenerateOptions = { ...merged, topK: merged.topK ?? undefined, eosId: this.tokenizer.eosId ?? undefined };
+    const settings: NativeGenerateOptions = {
+      ...merged,
+      topK: merged.topK ?? undefined,
+      topLogprobs: merged.topLogprobs ?? undefined,
+      eosId: this.tokenizer.eosId ?? undefined,
+    };
     checkOptions(settings);
-    return callNative(() => this.inner.generator(promptIds, settings));
+    return settings;
+  }
+
+  /** One generation's tokens: from the batcher, or alone without a KV cache (a benchmark's baseline). @internal */
+  async tokenSource(promptIds: number[], options: GenerateOptions): Promise<TokenSource> {
+    const settings = this.nativeSettings(options);
+    if (settings.kvCache) return (await callNativeAsync(() => this.batcher.start(promptIds, settings, 1, options.signal)))[0];
+    const generator = callNative(() => this.inner.generator(promptIds, settings));
+    return {
+      next: async () => {
+        const token = await runJob(() => generator.next());
+        return token === null ? null : { sequence: 0, token, finished: false };
+      },
+      close: () => {},
+    };
   }
 
   /** Loss, perplexity and bits per byte over prepared splits or raw text files (see `evaluate`). */
@@ -116,6 +142,8 @@ export class Generation implements AsyncIterable<string> {
   stats: GenerationStats | null = null;
   /** The new token ids so far. */
   readonly ids: number[] = [];
+  /** The new tokens as the core gave them, with their log-probabilities when topLogprobs asked for them. */
+  readonly steps: StepToken[] = [];
 
   constructor(
     private readonly model: Model,
@@ -125,19 +153,22 @@ export class Generation implements AsyncIterable<string> {
 
   async *[Symbol.asyncIterator](): AsyncIterator<string> {
     const { signal } = this.options;
-    const generator = this.model.nativeGenerator(this.promptIds, this.options);
     const started = performance.now();
+    const source = await this.model.tokenSource(this.promptIds, this.options);
     let firstTokenMs = 0;
     let emitted = '';
     let stop: GenerationStats['stop'] = 'stopped';
     try {
       for (;;) {
         if (signal?.aborted) throw new MinilmError('generation stopped', 'Cancelled');
-        const id = await runJob(() => generator.next());
-        if (id === null) {
+        const step = await source.next();
+        if (signal?.aborted) throw new MinilmError('generation stopped', 'Cancelled');
+        if (step === null) {
           if (stop !== 'eos') stop = 'max_new_tokens';
           break;
         }
+        const id = step.token;
+        this.steps.push(step);
         if (this.ids.length === 0) firstTokenMs = performance.now() - started;
         this.ids.push(id);
         if (id === this.model.tokenizer.eosId) stop = 'eos';
@@ -153,6 +184,7 @@ export class Generation implements AsyncIterable<string> {
       const rest = this.model.tokenizer.decode(this.ids).replace(/\uFFFD+$/, '');
       if (rest.length > emitted.length && rest.startsWith(emitted)) yield rest.slice(emitted.length);
     } finally {
+      source.close();
       // Also when the caller leaves the loop early or the signal stops it: the stats cover what was made.
       const totalMs = performance.now() - started;
       const after = this.ids.length - 1;

@@ -6,9 +6,11 @@ import { native } from '../native.js';
 import type { GenerateOptions as NativeGenerateOptions } from '../../native/index.js';
 
 /** Sampling settings; each left out takes `generateDefaults()` (litgpt's generate defaults). */
-export interface GenerateOptions extends Partial<Omit<NativeGenerateOptions, 'eosId' | 'topK'>> {
+export interface GenerateOptions extends Partial<Omit<NativeGenerateOptions, 'eosId' | 'topK' | 'topLogprobs'>> {
   /** Sample among the k most likely tokens; null keeps every token. */
   topK?: number | null;
+  /** Each token's log-probability and this many most likely alternatives' (0 to 20), in `Generation.steps`. */
+  topLogprobs?: number | null;
   /** Stops the generation; the iterator then throws an AbortError. */
   signal?: AbortSignal;
 }
@@ -43,6 +45,8 @@ export function checkOptions(s: NativeGenerateOptions): void {
   if (!Number.isSafeInteger(s.seed) || s.seed < 0) throw bad(`seed must be a whole number >= 0, not ${s.seed}`);
   if (!Number.isSafeInteger(s.noRepeatNgramSize) || s.noRepeatNgramSize < 0)
     throw bad(`noRepeatNgramSize must be a whole number >= 0 (0 is off), not ${s.noRepeatNgramSize}`);
+  if (s.topLogprobs != null && (!Number.isInteger(s.topLogprobs) || s.topLogprobs < 0 || s.topLogprobs > 20))
+    throw bad(`topLogprobs must be a whole number from 0 to 20 (or null for none), not ${s.topLogprobs}`);
   for (const key of ['frequencyPenalty', 'presencePenalty'] as const) {
     if (!Number.isFinite(s[key]) || Math.abs(s[key]) > 2) throw bad(`${key} must be a number from -2 to 2 (0 is off), not ${s[key]}`);
   }

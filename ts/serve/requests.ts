@@ -10,6 +10,8 @@ export class ApiError extends Error {
     readonly type = 'invalid_request_error',
     readonly param: string | null = null,
     readonly code: string | null = null,
+    /** For 429: the Retry-After header's seconds. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -28,6 +30,8 @@ export interface Limits {
 export interface ParsedRequest {
   stream: boolean;
   includeUsage: boolean;
+  /** Log-probabilities asked for: the number of alternatives per token (0: the chosen token's only); null: none. */
+  topLogprobs: number | null;
   options: ChatOptions;
 }
 
@@ -65,10 +69,13 @@ export function parseSampling(body: Record<string, unknown>, limits: Limits): Pa
   const topP = number(body, 'top_p', 0, 1);
   if (topP === 0) throw bad('top_p', 'top_p must be above 0');
   const seed = integer(body, 'seed', 0, Number.MAX_SAFE_INTEGER);
+  const topLogprobs = parseLogprobs(body);
   return {
     stream: body.stream === true,
     includeUsage: streamOptions?.include_usage === true,
+    topLogprobs,
     options: {
+      topLogprobs,
       maxNewTokens: maxTokens ?? limits.maxTokens,
       // Without max_tokens the reply may use what the context leaves, up to the server's limit.
       fillContext: maxTokens === undefined,
@@ -84,6 +91,20 @@ export function parseSampling(body: Record<string, unknown>, limits: Limits): Pa
       stop: stops,
     },
   };
+}
+
+/**
+ * Chat's `logprobs: true` with `top_logprobs` (0 to 20), or completions' `logprobs: k` (0 to 5): the
+ * number of alternatives per token, or null when not asked for.
+ */
+function parseLogprobs(body: Record<string, unknown>): number | null {
+  const { logprobs } = body;
+  if (logprobs === undefined || logprobs === null || logprobs === false) {
+    if (body.top_logprobs !== undefined && body.top_logprobs !== null) throw bad('top_logprobs', 'top_logprobs needs logprobs: true');
+    return null;
+  }
+  if (logprobs === true) return integer(body, 'top_logprobs', 0, 20) ?? 0;
+  return integer(body, 'logprobs', 0, 5)!;
 }
 
 export function parseMessages(body: Record<string, unknown>): ChatMessage[] {

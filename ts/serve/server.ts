@@ -4,19 +4,28 @@
 //   POST /v1/chat/completions   messages through the chat template; stream: server-sent events in
 //                               OpenAI's chunk format ending with `data: [DONE]`, usage at the end
 //   POST /v1/completions        raw text continuation, likewise
+//   GET  /health                {"status": "ok"} with what is running
+//   GET  /metrics               Prometheus text (metrics.ts)
 //
-// Requests are served one generation at a time, in arrival order: the model uses every core for one
-// sequence, so running two at once would only slow both. Each request has its own generator, so two
-// streams never mix. A client that disconnects stops its generation (or leaves the queue). Errors come
-// back as OpenAI's {"error": {message, type, param, code}} with the matching status. close() stops
-// accepting, lets the running and queued requests finish, then resolves.
+// Requests in flight generate together: the model's batcher (model/decode-batcher.ts) decodes up to
+// --max_batch sequences per step, and a request's tokens are the same as if it ran alone. Beyond that
+// requests wait in a queue of at most --max_queue; past it they get 429 with Retry-After. Nothing but
+// generation waits for the model, so /health, /metrics and /v1/models answer at once. A client that
+// disconnects leaves the batch (or the queue) at once. Errors come back as OpenAI's {"error":
+// {message, type, param, code}} with the matching status. A client that sends its headers or body too
+// slowly is cut off after --request_timeout. close() stops accepting, lets the requests in hand
+// finish, then resolves.
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StopStrings, untilStop } from '../chat/stop-strings.js';
 import { isCancelled, MinilmError } from '../errors.js';
 import type { Model } from '../model/model.js';
+import type { StepToken } from '../../native/index.js';
+import { sendChatPage } from './chat-page.js';
 import { ApiError, parseMessages, parsePrompt, parseSampling, type ParsedRequest } from './requests.js';
+import { ServerMetrics } from './metrics.js';
+import { chatLogprobs, completionLogprobs } from './logprobs.js';
 
 export interface ServeOptions {
   /** Default 127.0.0.1: only this machine can connect. */
@@ -31,8 +40,12 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   /** Largest max_tokens a request may ask for, and the default (default 256, at most block_size). */
   maxTokens?: number;
-  /** Requests waiting beyond the running one before new ones get 429 (default 32). */
+  /** Sequences generating at once, decoded together (default 8). */
+  maxBatch?: number;
+  /** Requests waiting for room in the batch before new ones get 429 (default 32). */
   maxQueue?: number;
+  /** Seconds a client may take to send its headers and body before it is cut off (default 30). */
+  requestTimeoutSeconds?: number;
   /** Called with one line per request served. */
   onLog?: (line: string) => void;
 }
@@ -40,6 +53,8 @@ export interface ServeOptions {
 export interface ServerHandle {
   url: string;
   port: number;
+  /** What /metrics reports. */
+  metrics: ServerMetrics;
   /** Stops accepting connections, waits for the requests in hand, then resolves. */
   close(): Promise<void>;
 }
@@ -50,17 +65,30 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
   const limits = { maxTokens: Math.min(options.maxTokens ?? 256, model.config.block_size - 1) };
   const maxBody = options.maxBodyBytes ?? 1 << 20;
   const maxQueue = options.maxQueue ?? 32;
+  model.batcher.maxBatch = options.maxBatch ?? 8;
   const log = options.onLog ?? (() => {});
   const created = Math.floor(Date.now() / 1000);
-  const queue = new GenerationQueue();
+  const metrics = new ServerMetrics();
+  const inFlight = new InFlight();
   let draining = false;
 
-  const server = http.createServer((request, response) => {
+  const timeoutMs = (options.requestTimeoutSeconds ?? 30) * 1000;
+  const serverOptions: http.ServerOptions = {
+    // Node's defaults let a slow client hold a connection for a minute or more; these cut one that
+    // sends its headers, or its whole request, too slowly. Checked every second rather than every 30.
+    headersTimeout: timeoutMs,
+    requestTimeout: timeoutMs,
+    connectionsCheckingInterval: Math.min(1000, timeoutMs),
+  };
+  const server = http.createServer(serverOptions, (request, response) => {
+    const started = performance.now();
+    response.on('finish', () => metrics.answered(response.statusCode, performance.now() - started));
     handle(request, response).catch((error: unknown) => {
       if (!response.headersSent) {
         const api = toApiError(error);
         // After a body too large to read, the connection is not kept for another request.
         if (api.status === 413) response.setHeader('connection', 'close');
+        if (api.retryAfterSeconds !== undefined) response.setHeader('retry-after', String(api.retryAfterSeconds));
         sendJson(response, api.status, api.toJson());
       } else response.end();
     });
@@ -72,6 +100,11 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
       .split('?')[0]
       .replace(/\/{2,}/g, '/')
       .replace(/\/+$/, '');
+    if (route === '/health' || route === '') {
+      if (request.method !== 'GET') throw new ApiError(405, `${request.method} ${route || '/'} is not supported; use GET`);
+      return route === '/health' ? sendJson(response, 200, { status: draining ? 'draining' : 'ok', ...model.batcher.stats() }) : sendChatPage(response);
+    }
+    if (route === '/metrics') return sendText(response, 200, metrics.render(model.batcher.stats()), 'text/plain; version=0.0.4; charset=utf-8');
     if (options.apiKey !== undefined && !authorized(request.headers.authorization, options.apiKey)) {
       throw new ApiError(401, 'missing or wrong API key: send Authorization: Bearer KEY', 'invalid_request_error', null, 'invalid_api_key');
     }
@@ -88,18 +121,28 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
     const body = await readJson(request, maxBody);
     const parsed = parseSampling(body, limits);
     const job = chat ? { messages: parseMessages(body) } : { prompt: parsePrompt(body) };
-    if (queue.waiting >= maxQueue) throw new ApiError(429, `${queue.waiting} requests are already waiting; try again shortly`, 'rate_limit_error');
+    const { waiting } = model.batcher.stats();
+    if (waiting >= maxQueue) {
+      // About how long until a place frees: the waiting requests' turns at the current pace.
+      const retryAfter = Math.max(1, Math.ceil(metrics.secondsPerRequest() * (waiting / model.batcher.maxBatch + 1)));
+      throw new ApiError(
+        429,
+        `${waiting} requests are already waiting for the model; try again in ${retryAfter} s`,
+        'rate_limit_error',
+        null,
+        null,
+        retryAfter,
+      );
+    }
 
     // A client that goes away stops its generation, or leaves the queue.
     const gone = new AbortController();
     response.on('close', () => {
       if (!response.writableFinished) gone.abort();
     });
-    let made: Counts | null = null;
-    await queue.run(gone.signal, async () => {
-      made = await generate(model, job, parsed, gone.signal, response, { chat, modelName });
-    });
-    const tokens = (made as Counts | null)?.newTokens ?? 0;
+    const made = await inFlight.track(generate(model, job, parsed, gone.signal, response, { chat, modelName }));
+    const tokens = made?.newTokens ?? 0;
+    metrics.generated(made);
     if (gone.signal.aborted) log(`${route}: the client disconnected; generation stopped after ${tokens} tokens`);
     else log(`${route}: ${tokens} tokens${parsed.stream ? ', streamed' : ''}`);
   }
@@ -118,12 +161,13 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    metrics,
     port,
     close: async () => {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      await queue.idle();
+      await inFlight.idle();
       await closed;
     },
   };
@@ -144,11 +188,19 @@ async function generate(
   const created = Math.floor(Date.now() / 1000);
   const { chat, modelName } = context;
   const object = chat ? 'chat.completion' : 'text_completion';
-  const { pieces, stats } = stream(model, job, parsed, signal);
+  const { pieces, stats, steps } = stream(model, job, parsed, signal);
+  // Log-probabilities of the tokens made since the last chunk (when the request asked for them).
+  let reported = 0;
+  const newLogprobs = () => {
+    if (parsed.topLogprobs === null) return null;
+    const fresh = steps().slice(reported);
+    reported += fresh.length;
+    return chat ? chatLogprobs(fresh, model.tokenizer) : completionLogprobs(fresh, model.tokenizer);
+  };
   const choice = (text: string, finish: string | null, first = false) =>
     chat
-      ? { index: 0, delta: first ? { role: 'assistant', content: text } : { content: text }, finish_reason: finish }
-      : { index: 0, text, logprobs: null, finish_reason: finish };
+      ? { index: 0, delta: first ? { role: 'assistant', content: text } : { content: text }, logprobs: first ? null : newLogprobs(), finish_reason: finish }
+      : { index: 0, text, logprobs: newLogprobs(), finish_reason: finish };
   if (parsed.stream) {
     // The first piece comes before the headers: a request that cannot run (a conversation longer than
     // the context, say) still gets its status and error JSON rather than an event stream.
@@ -193,24 +245,31 @@ async function generate(
   const s = stats();
   const finish = finishReason(s.stop);
   const choices = chat
-    ? [{ index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: finish }]
-    : [{ index: 0, text, logprobs: null, finish_reason: finish }];
+    ? [{ index: 0, message: { role: 'assistant', content: text }, logprobs: newLogprobs(), finish_reason: finish }]
+    : [{ index: 0, text, logprobs: newLogprobs(), finish_reason: finish }];
   sendJson(response, 200, { id, object, created, model: modelName, choices, usage: usage(s) });
   return s;
 }
 
-interface Counts {
+export interface Counts {
   promptTokens: number;
   newTokens: number;
+  firstTokenMs: number;
+  totalMs: number;
   stop: string;
 }
 
-/** The pieces of one request's text, and its counts once they are all read. */
-function stream(model: Model, job: Job, parsed: ParsedRequest, signal: AbortSignal): { pieces: AsyncIterable<string>; stats: () => Counts } {
+/** The pieces of one request's text, its counts once they are all read, and its tokens so far. */
+function stream(
+  model: Model,
+  job: Job,
+  parsed: ParsedRequest,
+  signal: AbortSignal,
+): { pieces: AsyncIterable<string>; stats: () => Counts; steps: () => readonly StepToken[] } {
   const { stop, fillContext, ...sampling } = parsed.options;
   if ('messages' in job) {
     const reply = model.chat(job.messages, { ...parsed.options, signal });
-    return { pieces: reply, stats: () => reply.stats! };
+    return { pieces: reply, stats: () => reply.stats!, steps: () => reply.steps };
   }
   const promptIds = model.tokenizer.encode(job.prompt);
   const room = model.config.block_size - promptIds.length;
@@ -224,7 +283,11 @@ function stream(model: Model, job: Job, parsed: ParsedRequest, signal: AbortSign
   const maxNewTokens = fillContext ? Math.min(sampling.maxNewTokens!, room) : sampling.maxNewTokens;
   const generation = model.generateIds(promptIds, { ...sampling, maxNewTokens, signal });
   const stops = new StopStrings(stop ?? []);
-  return { pieces: untilStop(generation, stops), stats: () => ({ ...generation.stats!, stop: stops.stopped ? 'stop' : generation.stats!.stop }) };
+  return {
+    pieces: untilStop(generation, stops),
+    stats: () => ({ ...generation.stats!, stop: stops.stopped ? 'stop' : generation.stats!.stop }),
+    steps: () => generation.steps,
+  };
 }
 
 function finishReason(stop: string): 'stop' | 'length' {
@@ -235,23 +298,19 @@ function usage(s: Counts) {
   return { prompt_tokens: s.promptTokens, completion_tokens: s.newTokens, total_tokens: s.promptTokens + s.newTokens };
 }
 
-/** One generation at a time, first come first served. */
-class GenerationQueue {
-  private tail: Promise<void> = Promise.resolve();
-  waiting = 0;
+/** The requests being answered, so that close() can wait for them. */
+class InFlight {
+  private readonly running = new Set<Promise<unknown>>();
 
-  run(signal: AbortSignal, work: () => Promise<void>): Promise<void> {
-    this.waiting += 1;
-    const turn = this.tail.then(async () => {
-      this.waiting -= 1;
-      if (!signal.aborted) await work();
-    });
-    this.tail = turn.catch(() => {});
-    return turn;
+  track<T>(work: Promise<T>): Promise<T> {
+    this.running.add(work);
+    const done = () => this.running.delete(work);
+    work.then(done, done);
+    return work;
   }
 
-  idle(): Promise<void> {
-    return this.tail;
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 }
 
@@ -302,7 +361,10 @@ function toApiError(error: unknown): ApiError {
 }
 
 function sendJson(response: http.ServerResponse, status: number, payload: unknown): void {
-  const text = JSON.stringify(payload);
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  sendText(response, status, JSON.stringify(payload), 'application/json; charset=utf-8');
+}
+
+function sendText(response: http.ServerResponse, status: number, text: string, contentType: string): void {
+  response.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
   response.end(text);
 }

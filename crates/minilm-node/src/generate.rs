@@ -1,9 +1,9 @@
-//! Generation (minilm_core::generate): its options, and a generator that yields one token per call on
-//! libuv's pool, so the event loop keeps running.
+//! Generation (minilm_core::generate): its options, a generator that yields one token per call on
+//! libuv's pool, so the event loop keeps running, and a decode batch that steps many generations at once.
 
 use std::sync::{Arc, Mutex};
 
-use minilm_core::generate::{Generator, SamplingOptions};
+use minilm_core::generate::{Chosen, DecodeBatch, Generator, SamplingOptions, Sequence};
 use minilm_core::model::Llama;
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -35,6 +35,8 @@ pub struct GenerateOptions {
     pub eos_id: Option<u32>,
     /// Reuse past keys and values; false recomputes the whole prefix per token (for benchmarks).
     pub kv_cache: bool,
+    /// Each token's log-probability and the this many most likely alternatives' (0 to 20); null: none.
+    pub top_logprobs: Option<u32>,
 }
 
 impl TryFrom<GenerateOptions> for minilm_core::generate::GenerateOptions {
@@ -55,6 +57,7 @@ impl TryFrom<GenerateOptions> for minilm_core::generate::GenerateOptions {
             seed: count("seed", o.seed)?,
             eos_id: o.eos_id,
             kv_cache: o.kv_cache,
+            top_logprobs: o.top_logprobs.map(|k| k as usize),
         })
     }
 }
@@ -75,10 +78,12 @@ pub fn generate_defaults() -> GenerateOptions {
         seed: d.seed as i64,
         eos_id: d.eos_id,
         kv_cache: d.kv_cache,
+        top_logprobs: d.top_logprobs.map(|k| k as u32),
     }
 }
 
 native_task!(NextTokenTask -> Option<u32>);
+native_task!(DecodeStepTask -> Vec<StepToken>);
 
 #[napi]
 pub struct NativeGenerator {
@@ -101,6 +106,100 @@ impl NativeGenerator {
         NextTokenTask::run(move || {
             let mut generator = inner.lock().unwrap_or_else(|p| p.into_inner());
             guarded(|| generator.next_token())
+        })
+    }
+}
+
+/// One sequence's token from a decode step.
+#[napi(object)]
+pub struct StepToken {
+    pub sequence: u32,
+    pub token: u32,
+    /// The last token of its sequence (EOS or max_new_tokens): the sequence has left the batch.
+    pub finished: bool,
+    /// With topLogprobs: the token's log-probability, and the most likely tokens' ids and log-probabilities.
+    pub logprob: Option<f64>,
+    pub top_ids: Option<Vec<u32>>,
+    pub top_logprobs: Option<Vec<f64>>,
+}
+
+impl StepToken {
+    fn new(sequence: u64, chosen: Chosen, finished: bool) -> Self {
+        let (logprob, top_ids, top_logprobs) = match chosen.logprobs {
+            Some(lp) => (
+                Some(lp.logprob as f64),
+                Some(lp.top.iter().map(|(id, _)| *id).collect()),
+                Some(lp.top.iter().map(|(_, l)| *l as f64).collect()),
+            ),
+            None => (None, None, None),
+        };
+        StepToken { sequence: sequence as u32, token: chosen.token, finished, logprob, top_ids, top_logprobs }
+    }
+}
+
+/// Continuous batching (minilm_core::generate::DecodeBatch): `join` and `remove` only queue their
+/// change, so they never wait for a step running on the pool; the next `step` applies them.
+#[napi]
+pub struct NativeDecodeBatch {
+    /// The model, for checking a joining sequence without waiting for the batch's lock.
+    model: Arc<Llama>,
+    batch: Arc<Mutex<DecodeBatch>>,
+    changes: Arc<Mutex<Changes>>,
+}
+
+#[derive(Default)]
+struct Changes {
+    joined: Vec<(Vec<u64>, Sequence)>,
+    removed: Vec<u64>,
+    next_id: u64,
+}
+
+impl NativeDecodeBatch {
+    pub(crate) fn new(model: Arc<Llama>) -> Self {
+        NativeDecodeBatch { model: model.clone(), batch: Arc::new(Mutex::new(DecodeBatch::new(model))), changes: Arc::default() }
+    }
+}
+
+#[napi]
+impl NativeDecodeBatch {
+    /// Adds `choices` generations of one prompt (sharing its prefill); they start at the next step.
+    /// Returns their sequence ids. The prompt and settings are checked here.
+    #[napi(catch_unwind)]
+    pub fn join(&self, prompt: Vec<u32>, options: GenerateOptions, choices: u32) -> napi::Result<Vec<u32>> {
+        let options = options.try_into()?;
+        let sequence = guarded(|| Sequence::new(&self.model, prompt, options))?;
+        let mut changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        // Ids fit JavaScript's u32 and wrap after four billion sequences, long after the first ones left.
+        let ids: Vec<u64> = (0..choices.max(1) as u64).map(|i| (changes.next_id + i) % (1 << 32)).collect();
+        changes.next_id = (changes.next_id + ids.len() as u64) % (1 << 32);
+        changes.joined.push((ids.clone(), sequence));
+        Ok(ids.into_iter().map(|id| id as u32).collect())
+    }
+
+    /// Drops a sequence (its client left) before the next step.
+    #[napi]
+    pub fn remove(&self, sequence: u32) {
+        self.changes.lock().unwrap_or_else(|p| p.into_inner()).removed.push(sequence as u64);
+    }
+
+    /// One token for every sequence in the batch (see DecodeBatch::step).
+    #[napi(catch_unwind)]
+    pub fn step(&self) -> AsyncTask<DecodeStepTask> {
+        let (batch, changes) = (self.batch.clone(), self.changes.clone());
+        DecodeStepTask::run(move || {
+            let mut batch = batch.lock().unwrap_or_else(|p| p.into_inner());
+            let (joined, removed) = {
+                let mut changes = changes.lock().unwrap_or_else(|p| p.into_inner());
+                (std::mem::take(&mut changes.joined), std::mem::take(&mut changes.removed))
+            };
+            for (ids, sequence) in joined {
+                batch.join(&ids, sequence);
+            }
+            for id in removed {
+                batch.remove(id);
+            }
+            let tokens = guarded(|| batch.step())?;
+            Ok(tokens.into_iter().map(|t| StepToken::new(t.sequence, t.chosen, t.finished)).collect())
         })
     }
 }

@@ -11,7 +11,7 @@ use napi::bindgen_prelude::{AsyncTask, Float32Array};
 use napi_derive::napi;
 
 use crate::error::{guarded, to_napi};
-use crate::generate::{GenerateOptions, NativeGenerator};
+use crate::generate::{GenerateOptions, NativeDecodeBatch, NativeGenerator};
 use crate::task::native_task;
 
 /// The model's shape, resolved (as litgpt.Config resolves it). Its keys keep litgpt's names, as in
@@ -173,6 +173,12 @@ impl NativeModel {
     #[napi(catch_unwind)]
     pub fn generator(&self, prompt: Vec<u32>, options: GenerateOptions) -> napi::Result<NativeGenerator> {
         NativeGenerator::new(self.loaded()?, prompt, options.try_into()?)
+    }
+
+    /// A batch in which generations decode together (continuous batching).
+    #[napi]
+    pub fn decode_batch(&self) -> napi::Result<NativeDecodeBatch> {
+        Ok(NativeDecodeBatch::new(self.loaded()?))
     }
 
     /// The logits of the token after `ids` (one forward pass, no cache), over the padded vocabulary.

@@ -68,8 +68,8 @@ pub(crate) struct MatmulWeights {
 /// block_size, D) each, allocated on first use and filled in place.
 #[derive(Default)]
 pub struct KvCache {
-    layers: Vec<(Tensor, Tensor)>,
-    len: usize,
+    pub(crate) layers: Vec<(Tensor, Tensor)>,
+    pub(crate) len: usize,
 }
 
 impl KvCache {
@@ -81,6 +81,22 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// An independent copy (OpenAI's n choices continue one prefill each their own way).
+    pub fn deep_copy(&self) -> CandleResult<Self> {
+        let layers = self.layers.iter().map(|(k, v)| Ok((k.copy()?, v.copy()?))).collect::<CandleResult<_>>()?;
+        Ok(KvCache { layers, len: self.len })
+    }
+}
+
+/// What attention computed: the rotated queries and keys, the values (all the cached positions' with a
+/// cache), the heads' outputs (B, G, Q T, D) and what the backward pass keeps.
+pub(crate) struct Attended {
+    pub queries: Tensor,
+    pub keys: Tensor,
+    pub values: Tensor,
+    pub heads_out: Tensor,
+    pub attention: AttentionKept,
 }
 
 /// A whole forward pass's activations, for backprop.rs.
@@ -303,11 +319,8 @@ impl Llama {
     }
 
     /// One block up to its MLP's gated activation, from the residual stream `residual` plus `delta`, the
-    /// previous block's MLP output (None for the first block); the caller projects the MLP's output. With
-    /// `cache`
-    /// (a KV cache's key and value buffers holding `start` positions), the input's tokens come after
-    /// those positions: their keys and values are written into the buffers, and attention (and the
-    /// activations) use all start + T of them.
+    /// previous block's MLP output (None for the first block); the caller projects the MLP's output.
+    /// `cache` is attention's (see `attend`).
     fn block(
         &self,
         residual: &Tensor,
@@ -319,8 +332,6 @@ impl Llama {
         let c = &self.config;
         let w = |name: &str| self.layer_weight(layer, name);
         let mw = |name: &str| self.for_matmul(w(name));
-        let (h, g, d) = (c.n_head, c.n_query_groups, c.head_size);
-        let t = residual.dim(0)? / batch;
         let matmul_weights = MatmulWeights {
             qkv: mw("attn.qkv.weight")?,
             attn_proj: mw("attn.proj.weight")?,
@@ -333,14 +344,29 @@ impl Llama {
             None => (residual.clone(), rms_norm(residual, &w("norm_1.weight"), c.norm_eps)?),
         };
 
-        // Causal grouped-query attention over the fused qkv projection, [Q | K | V] by heads. The Q
-        // query heads of a group are stacked along the rows so that each group's keys and values are
-        // used as they are, never copied per head.
-        let start = cache.map_or(0, |(_, start)| start);
         let qkv = linear(&h1, &matmul_weights.qkv)?; // (B T, (H + 2G) D)
-        let queries = split_heads(&qkv, batch, 0, h, g, d, Some((&self.rope, start)))?; // (B, G, Q T, D)
-        let mut keys = split_heads(&qkv, batch, h, g, g, d, Some((&self.rope, start)))?; // (B, G, T, D)
-        let mut values = split_heads(&qkv, batch, h + g, g, g, d, None)?;
+        let Attended { queries, keys, values, heads_out, attention } = self.attend(&qkv, batch, cache)?;
+        let y = merge_heads(&heads_out, c.n_head)?;
+        let (mid, h2) = add_rms_norm(&input, &linear(&y, &matmul_weights.attn_proj)?, &w("norm_2.weight"), c.norm_eps)?;
+        let gate = linear(&h2, &matmul_weights.fc_1)?;
+        let up = linear(&h2, &matmul_weights.fc_2)?;
+        let gated = swiglu(&gate, &up)?;
+        Ok(BlockActivations { input, h1, queries, keys, values, attention, y, mid, h2, gate, up, gated, matmul_weights })
+    }
+
+    /// Causal grouped-query attention over the fused qkv projection (B T, (H + 2G) D), [Q | K | V] by
+    /// heads. The Q query heads of a group are stacked along the rows so that each group's keys and
+    /// values are used as they are, never copied per head. With `cache` (a KV cache's key and value
+    /// buffers holding `start` positions), the tokens come after those positions: their keys and values
+    /// are written into the buffers, and attention uses all start + T of them.
+    pub(crate) fn attend(&self, qkv: &Tensor, batch: usize, cache: Option<(&(Tensor, Tensor), usize)>) -> CandleResult<Attended> {
+        let c = &self.config;
+        let (h, g, d) = (c.n_head, c.n_query_groups, c.head_size);
+        let t = qkv.dim(0)? / batch;
+        let start = cache.map_or(0, |(_, start)| start);
+        let queries = split_heads(qkv, batch, 0, h, g, d, Some((&self.rope, start)))?; // (B, G, Q T, D)
+        let mut keys = split_heads(qkv, batch, h, g, g, d, Some((&self.rope, start)))?; // (B, G, T, D)
+        let mut values = split_heads(qkv, batch, h + g, g, g, d, None)?;
         if let Some(((key_buffer, value_buffer), _)) = cache {
             key_buffer.slice_set(&keys, 2, start)?;
             value_buffer.slice_set(&values, 2, start)?;
@@ -356,12 +382,7 @@ impl Llama {
             let weights = causal_softmax(&scores, attention_scale(d), t, start)?;
             (batched_matmul(&weights, &values)?, AttentionKept::Weights(weights))
         };
-        let y = merge_heads(&heads_out, h)?;
-        let (mid, h2) = add_rms_norm(&input, &linear(&y, &matmul_weights.attn_proj)?, &w("norm_2.weight"), c.norm_eps)?;
-        let gate = linear(&h2, &matmul_weights.fc_1)?;
-        let up = linear(&h2, &matmul_weights.fc_2)?;
-        let gated = swiglu(&gate, &up)?;
-        Ok(BlockActivations { input, h1, queries, keys, values, attention, y, mid, h2, gate, up, gated, matmul_weights })
+        Ok(Attended { queries, keys, values, heads_out, attention })
     }
 }
 

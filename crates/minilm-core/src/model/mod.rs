@@ -6,6 +6,8 @@
 pub mod backprop;
 pub mod composite;
 pub mod config;
+mod decode;
+mod decode_matmul;
 pub mod fused;
 pub mod hf;
 pub mod layers;

@@ -6,7 +6,7 @@ use crate::support;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
-use minilm_core::generate::{GenerateOptions, Generator, SamplingOptions};
+use minilm_core::generate::{Chosen, DecodeBatch, GenerateOptions, Generator, SamplingOptions, Sequence};
 use minilm_core::model::{KvCache, Llama};
 use support::{golden, model, Case};
 
@@ -41,7 +41,7 @@ fn generation_with_and_without_the_cache_picks_the_same_tokens() {
         let run = |kv_cache: bool, temperature: f64| {
             let sampling =
                 SamplingOptions { temperature, top_k: Some(5), top_p: 0.9, repetition_penalty: 1.2, ..SamplingOptions::default() };
-            let options = GenerateOptions { max_new_tokens: 6, sampling, seed: 3, eos_id: None, kv_cache };
+            let options = GenerateOptions { max_new_tokens: 6, sampling, seed: 3, eos_id: None, kv_cache, top_logprobs: None };
             let mut generator = Generator::new(model.clone(), case.input_ids[0][..2].to_vec(), options).unwrap();
             std::iter::from_fn(|| generator.next_token().unwrap()).collect::<Vec<u32>>()
         };
@@ -63,7 +63,87 @@ fn a_prompt_longer_than_the_block_is_refused_with_the_numbers() {
         seed: 1,
         eos_id: None,
         kv_cache: true,
+        top_logprobs: None,
     };
     let message = Generator::new(model, vec![1, 2], options).err().unwrap().to_string();
     assert!(message.contains("block_size") && message.contains("max_new_tokens"), "{message}");
+}
+
+fn sampled(temperature: f64, seed: u64, max_new_tokens: usize) -> GenerateOptions {
+    let sampling = SamplingOptions { temperature, top_k: Some(5), top_p: 0.9, repetition_penalty: 1.2, ..SamplingOptions::default() };
+    GenerateOptions { max_new_tokens, sampling, seed, eos_id: None, kv_cache: true, top_logprobs: Some(3) }
+}
+
+#[test]
+fn a_decode_step_over_several_caches_gives_each_ones_full_forward_logits() {
+    for (case, model) in models() {
+        let ids = &case.input_ids[0];
+        let full = |n: usize| {
+            let input = Tensor::new(&ids[..n], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            model.forward(&input).unwrap().squeeze(0).unwrap().get(n - 1).unwrap()
+        };
+        // Two sequences of different lengths (so different positions) step together.
+        let mut caches: Vec<KvCache> = (0..2).map(|_| KvCache::default()).collect();
+        for (cache, n) in caches.iter_mut().zip([2, 4]) {
+            model.forward_cached(&Tensor::new(&ids[..n - 1], &Device::Cpu).unwrap().unsqueeze(0).unwrap(), cache).unwrap();
+        }
+        let mut refs: Vec<&mut KvCache> = caches.iter_mut().collect();
+        let logits = model.decode_step(&[ids[1], ids[3]], &mut refs).unwrap();
+        for (row, n) in [2, 4].into_iter().enumerate() {
+            let diff = (logits.get(row).unwrap() - full(n)).unwrap().abs().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-5, "{}: sequence {row} differs by {diff}", case.name);
+        }
+        assert_eq!((caches[0].len(), caches[1].len()), (2, 4));
+    }
+}
+
+#[test]
+fn a_sequence_gets_the_same_tokens_alone_and_in_a_batch() {
+    for (case, model) in models() {
+        let prompts: Vec<Vec<u32>> = (1..=5).map(|n| case.input_ids[0][..n.min(case.input_ids[0].len())].to_vec()).collect();
+        let settings: Vec<GenerateOptions> = (0..5).map(|i| sampled(if i % 2 == 0 { 0.0 } else { 0.9 }, 10 + i as u64, 3 + i)).collect();
+        let alone: Vec<Vec<Chosen>> = prompts
+            .iter()
+            .zip(&settings)
+            .map(|(prompt, options)| {
+                let mut generator = Generator::new(model.clone(), prompt.clone(), options.clone()).unwrap();
+                std::iter::from_fn(|| generator.next_chosen().unwrap()).collect()
+            })
+            .collect();
+        // Together, joining at different steps: each sequence's tokens and log-probabilities are the same bits.
+        let mut batch = DecodeBatch::new(model.clone());
+        let mut together: Vec<Vec<Chosen>> = vec![Vec::new(); 5];
+        let mut step = 0;
+        while step < 3 || !batch.is_empty() {
+            if step < 3 {
+                for i in [step, step + 3].into_iter().filter(|&i| i < 5) {
+                    batch.join(&[i as u64], Sequence::new(&model, prompts[i].clone(), settings[i].clone()).unwrap());
+                }
+            }
+            for token in batch.step().unwrap() {
+                together[token.sequence as usize].push(token.chosen);
+            }
+            step += 1;
+        }
+        assert_eq!(together, alone, "{}", case.name);
+    }
+}
+
+#[test]
+fn n_choices_share_a_prefill_and_the_first_is_the_single_choice() {
+    let (case, model) = models().remove(0);
+    let prompt = case.input_ids[0][..3].to_vec();
+    let options = sampled(1.0, 5, 6);
+    let mut generator = Generator::new(model.clone(), prompt.clone(), options.clone()).unwrap();
+    let single: Vec<u32> = std::iter::from_fn(|| generator.next_token().unwrap()).collect();
+    let mut batch = DecodeBatch::new(model.clone());
+    batch.join(&[7, 8, 9], Sequence::new(&model, prompt, options).unwrap());
+    let mut choices: Vec<Vec<u32>> = vec![Vec::new(); 3];
+    while !batch.is_empty() || choices[0].is_empty() {
+        for token in batch.step().unwrap() {
+            choices[token.sequence as usize - 7].push(token.chosen.token);
+        }
+    }
+    assert_eq!(choices[0], single);
+    assert!(choices[1] != choices[0] || choices[2] != choices[0], "the other choices sample with their own seeds");
 }
