@@ -7,17 +7,14 @@
 //
 //   npm run bench:generate                              # PyTorch from /tmp/pyref, or --python PATH
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
 import { getLlama } from 'node-llama-cpp';
-import { exportCheckpoint, exportHf, loadPretrainConfig, Model } from '../ts/index.js';
-import { native } from '../ts/native.js';
-import { litgptModelConfig } from '../ts/train/checkpoints.js';
-import { poems } from '../test/support/corpus.js';
-import { minimindTokenizer, repoRoot } from '../test/support/cli.js';
+import { exportCheckpoint, exportHf, Model } from '../ts/index.js';
+import { repoRoot } from '../test/support/cli.js';
+import { poetryPrompt, writeRandomCheckpoint } from './bench-model.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -33,15 +30,10 @@ const root = path.join(repoRoot, 'bench-data', 'generate-bench');
 const checkpoint = path.join(root, 'checkpoint');
 const hfDir = path.join(root, 'hf');
 
-/** The reference 108M model with litgpt's random init, written as a minilm checkpoint and its HF export. */
+/** The reference 108M model with litgpt's random init, written as a minilm checkpoint and its HF and GGUF exports. */
 async function makeModel(): Promise<void> {
   rmSync(root, { recursive: true, force: true });
-  mkdirSync(checkpoint, { recursive: true });
-  const config = loadPretrainConfig({ configFile: path.join(repoRoot, 'configs/pretrain.yaml') });
-  native().initWeights(config.model, 42, path.join(checkpoint, 'model.safetensors'));
-  writeFileSync(path.join(checkpoint, 'model_config.yaml'), YAML.stringify(litgptModelConfig(config)));
-  writeFileSync(path.join(checkpoint, 'hyperparameters.yaml'), YAML.stringify({ train: { tie_embeddings: config.model.tie_embeddings } }));
-  for (const name of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(path.join(minimindTokenizer, name), path.join(checkpoint, name));
+  writeRandomCheckpoint(checkpoint, 'pretrain');
   await exportHf(checkpoint, hfDir);
   for (const dtype of ['f32', 'q8_0'] as const) await exportCheckpoint(checkpoint, { format: 'gguf', dtype, outputDir: path.join(root, `gguf-${dtype}`) });
 }
@@ -74,17 +66,6 @@ async function llamaCppRun(dtype: 'f32' | 'q8_0', promptIds: number[], maxNewTok
   }
 }
 
-/** Poetry text of about `count` tokens, and its ids. */
-function promptOf(model: Model, count: number): { text: string; ids: number[] } {
-  let text = '';
-  for (const poem of poems()) {
-    text += poem;
-    if (model.tokenizer.encode(text).length >= count) break;
-  }
-  while (model.tokenizer.encode(text).length > count) text = text.slice(0, -1);
-  return { text, ids: model.tokenizer.encode(text) };
-}
-
 async function minilmRun(model: Model, prompt: string, maxNewTokens: number, kvCache: boolean) {
   const generation = model.generate(prompt, { maxNewTokens, temperature: 0, kvCache });
   for await (const _ of generation);
@@ -93,7 +74,7 @@ async function minilmRun(model: Model, prompt: string, maxNewTokens: number, kvC
 
 await makeModel();
 const model = await Model.load(checkpoint);
-const prompt = promptOf(model, promptTokens);
+const prompt = poetryPrompt(model, promptTokens);
 await minilmRun(model, prompt.text, 4, true); // warm-up
 // An untrained model may emit EOS early: min new tokens is not an option, so report what was generated.
 const cached = await minilmRun(model, prompt.text, newTokens, true);

@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use super::generator::{Chosen, Sequence};
 use crate::error::Result;
 use crate::model::Llama;
@@ -79,11 +81,18 @@ impl DecodeBatch {
                 tokens.push(StepToken { sequence: *id, chosen, finished: sequence.is_done() });
             }
         }
-        for mut group in std::mem::take(&mut self.joining) {
-            let logits = group[0].1.prefill(&model)?;
-            for i in 1..group.len() {
-                group[i].1.cache = group[0].1.cache.deep_copy()?;
-            }
+        // The joining prompts' prefills run side by side: each is the same pass it would be alone.
+        let prefilled = std::mem::take(&mut self.joining)
+            .into_par_iter()
+            .map(|mut group| {
+                let logits = group[0].1.prefill(&model)?;
+                for i in 1..group.len() {
+                    group[i].1.cache = group[0].1.cache.deep_copy()?;
+                }
+                Ok((group, logits))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for (mut group, logits) in prefilled {
             for (id, sequence) in group.iter_mut() {
                 let chosen = sequence.choose(&model, &logits)?;
                 tokens.push(StepToken { sequence: *id, chosen, finished: sequence.is_done() });

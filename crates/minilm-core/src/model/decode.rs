@@ -9,6 +9,7 @@
 //! Elsewhere (a GPU, bfloat16) the linear layers are candle's and carry no such promise.
 
 use candle_core::{DType, Device, Result, Tensor};
+use rayon::prelude::*;
 
 use super::decode_matmul::rows_times_weight_t;
 use super::layers::{add_rms_norm, linear, merge_heads, rms_norm, swiglu};
@@ -39,11 +40,15 @@ impl Llama {
                 None => (x.clone(), rms_norm(&x, &w("norm_1.weight"), c.norm_eps)?),
             };
             let qkv = self.decode_linear(&h1, &w("attn.qkv.weight"))?;
-            let mut heads = Vec::with_capacity(tokens.len());
-            for (row, cache) in caches.iter().enumerate() {
-                let Attended { heads_out, .. } = self.attend(&qkv.narrow(0, row, 1)?, 1, Some((&cache.layers[layer], cache.len)))?;
-                heads.push(merge_heads(&heads_out, c.n_head)?);
-            }
+            // Each sequence against its own cache, the sequences side by side on the cores.
+            let heads = caches
+                .par_iter()
+                .enumerate()
+                .map(|(row, cache)| {
+                    let Attended { heads_out, .. } = self.attend(&qkv.narrow(0, row, 1)?, 1, Some((&cache.layers[layer], cache.len)))?;
+                    merge_heads(&heads_out, c.n_head)
+                })
+                .collect::<Result<Vec<_>>>()?;
             let y = Tensor::cat(&heads, 0)?;
             let (mid, h2) = add_rms_norm(&input, &self.decode_linear(&y, &w("attn.proj.weight"))?, &w("norm_2.weight"), c.norm_eps)?;
             let gated = swiglu(&self.decode_linear(&h2, &w("mlp.fc_1.weight"))?, &self.decode_linear(&h2, &w("mlp.fc_2.weight"))?)?;
