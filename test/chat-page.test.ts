@@ -23,21 +23,18 @@ after(async () => {
   await browser?.close();
 });
 
-/** A model whose pieces come 30 ms apart, so that a reply can be stopped in the middle. */
+/** A model whose tokens come 30 ms apart (sampled, so that replies run on), so that a reply can be stopped in the middle. */
 async function slowModel(): Promise<Model> {
   const model = await Model.load(checkpoint);
-  const generateIds = model.generateIds.bind(model);
-  model.generateIds = (ids, options) => {
-    const generation = generateIds(ids, { ...options, temperature: 1, seed: 7 });
-    const pieces = generation[Symbol.asyncIterator].bind(generation);
-    generation[Symbol.asyncIterator] = async function* () {
-      for await (const piece of { [Symbol.asyncIterator]: pieces }) {
+  const startChoices = model.startChoices.bind(model);
+  model.startChoices = async (ids, options, n) =>
+    (await startChoices(ids, { ...options, temperature: 1, seed: 7 }, n)).map((source) => ({
+      next: async () => {
         await new Promise((r) => setTimeout(r, 30));
-        yield piece;
-      }
-    } as never;
-    return generation;
-  };
+        return source.next();
+      },
+      close: () => source.close(),
+    }));
   return model;
 }
 

@@ -148,3 +148,33 @@ test('logprobs are the model log-probabilities: the first equals a full forward 
   assert.ok(lp.token_logprobs!.every((l) => l <= 0));
   await assert.rejects(client.chat.completions.create({ model: 'poet', messages, top_logprobs: 2 }), /top_logprobs needs logprobs: true/);
 });
+
+test('n choices share the prompt: the first is what n = 1 gives, the others sample their own way, streamed by index', async () => {
+  const request = { model: 'poet', prompt: '春眠不觉晓', max_tokens: 16, temperature: 1, seed: 11 };
+  const single = await client.completions.create(request);
+  const three = await client.completions.create({ ...request, n: 3 });
+  assert.deepEqual(
+    three.choices.map((c) => c.index),
+    [0, 1, 2],
+  );
+  assert.equal(three.choices[0].text, single.choices[0].text, 'choice 0 is the n = 1 choice');
+  assert.ok(new Set(three.choices.map((c) => c.text)).size > 1, 'the choices differ');
+  assert.equal(three.usage?.prompt_tokens, single.usage?.prompt_tokens);
+  const streamed = ['', ''];
+  for await (const chunk of await client.chat.completions.create({
+    model: 'poet',
+    messages: ask(QUESTIONS[1]),
+    max_tokens: 16,
+    temperature: 1,
+    seed: 3,
+    n: 2,
+    stream: true,
+  }))
+    for (const choice of chunk.choices) streamed[choice.index] += choice.delta.content ?? '';
+  const whole = await client.chat.completions.create({ model: 'poet', messages: ask(QUESTIONS[1]), max_tokens: 16, temperature: 1, seed: 3, n: 2 });
+  assert.deepEqual(
+    streamed,
+    whole.choices.map((c) => c.message.content),
+  );
+  await assert.rejects(client.completions.create({ ...request, n: 9 }), /more than this batch's 8 sequences/);
+});

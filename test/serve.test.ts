@@ -109,20 +109,17 @@ test('several clients at once each get their own reply', async () => {
 });
 
 test('a client that disconnects mid-stream stops its generation', async () => {
-  // A model whose replies come slowly (20 ms a piece), so that the client leaves in the middle.
+  // A model whose tokens come slowly (20 ms each), so that the client leaves in the middle.
   const model = await Model.load(checkpoint);
-  const generateIds = model.generateIds.bind(model);
-  model.generateIds = (ids, options) => {
-    const generation = generateIds(ids, options);
-    const pieces = generation[Symbol.asyncIterator].bind(generation);
-    generation[Symbol.asyncIterator] = async function* () {
-      for await (const piece of { [Symbol.asyncIterator]: pieces }) {
+  const startChoices = model.startChoices.bind(model);
+  model.startChoices = async (ids, options, n) =>
+    (await startChoices(ids, options, n)).map((source) => ({
+      next: async () => {
         await new Promise((r) => setTimeout(r, 20));
-        yield piece;
-      }
-    } as never;
-    return generation;
-  };
+        return source.next();
+      },
+      close: () => source.close(),
+    }));
   const logs: string[] = [];
   const slow = await serve(model, { port: 0, maxTokens: 64, onLog: (line) => logs.push(line) });
   try {

@@ -97,10 +97,16 @@ export class Model {
     return settings;
   }
 
+  /** `n` generations of one prompt in the batch, sharing its prefill (see ChoiceGroup). @internal */
+  startChoices(promptIds: number[], options: GenerateOptions, n: number): Promise<TokenSource[]> {
+    const settings = this.nativeSettings(options);
+    return callNativeAsync(() => this.batcher.start(promptIds, settings, n, options.signal));
+  }
+
   /** One generation's tokens: from the batcher, or alone without a KV cache (a benchmark's baseline). @internal */
   async tokenSource(promptIds: number[], options: GenerateOptions): Promise<TokenSource> {
     const settings = this.nativeSettings(options);
-    if (settings.kvCache) return (await callNativeAsync(() => this.batcher.start(promptIds, settings, 1, options.signal)))[0];
+    if (settings.kvCache) return (await this.startChoices(promptIds, options, 1))[0];
     const generator = callNative(() => this.inner.generator(promptIds, settings));
     return {
       next: async () => {
@@ -149,12 +155,14 @@ export class Generation implements AsyncIterable<string> {
     private readonly model: Model,
     private readonly promptIds: number[],
     private readonly options: GenerateOptions,
+    /** Where the tokens come from (one of several choices, say); by default the model's batch. */
+    private readonly start: () => Promise<TokenSource> = () => model.tokenSource(promptIds, options),
   ) {}
 
   async *[Symbol.asyncIterator](): AsyncIterator<string> {
     const { signal } = this.options;
     const started = performance.now();
-    const source = await this.model.tokenSource(this.promptIds, this.options);
+    const source = await this.start();
     let firstTokenMs = 0;
     let emitted = '';
     let stop: GenerationStats['stop'] = 'stopped';

@@ -30,6 +30,8 @@ export interface Limits {
 export interface ParsedRequest {
   stream: boolean;
   includeUsage: boolean;
+  /** Choices to generate (OpenAI's n). */
+  n: number;
   /** Log-probabilities asked for: the number of alternatives per token (0: the chosen token's only); null: none. */
   topLogprobs: number | null;
   options: ChatOptions;
@@ -57,7 +59,6 @@ export function parseSampling(body: Record<string, unknown>, limits: Limits): Pa
   if (maxTokens !== undefined && maxTokens > limits.maxTokens) {
     throw bad('max_tokens', `max_tokens ${maxTokens} is over this server's limit of ${limits.maxTokens} (minilm serve --max_tokens)`);
   }
-  integer(body, 'n', 1, 1); // one choice per request
   const stop = body.stop;
   let stops: string[] = [];
   if (typeof stop === 'string') stops = [stop];
@@ -73,6 +74,8 @@ export function parseSampling(body: Record<string, unknown>, limits: Limits): Pa
   return {
     stream: body.stream === true,
     includeUsage: streamOptions?.include_usage === true,
+    // At most the batch's size: the server says so when n is over its --max_batch.
+    n: integer(body, 'n', 1, 128) ?? 1,
     topLogprobs,
     options: {
       topLogprobs,

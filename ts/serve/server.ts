@@ -15,17 +15,16 @@
 // {message, type, param, code}} with the matching status. A client that sends its headers or body too
 // slowly is cut off after --request_timeout. close() stops accepting, lets the requests in hand
 // finish, then resolves.
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { StopStrings, untilStop } from '../chat/stop-strings.js';
-import { isCancelled, MinilmError } from '../errors.js';
+import { MinilmError } from '../errors.js';
 import type { Model } from '../model/model.js';
-import type { StepToken } from '../../native/index.js';
 import { sendChatPage } from './chat-page.js';
-import { ApiError, parseMessages, parsePrompt, parseSampling, type ParsedRequest } from './requests.js';
+import { ApiError, parseMessages, parsePrompt, parseSampling } from './requests.js';
+import { generate, toApiError } from './completion.js';
+import { sendJson, sendText } from './send.js';
 import { ServerMetrics } from './metrics.js';
-import { chatLogprobs, completionLogprobs } from './logprobs.js';
 
 export interface ServeOptions {
   /** Default 127.0.0.1: only this machine can connect. */
@@ -173,131 +172,6 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
   };
 }
 
-type Job = { messages: import('../chat/template.js').ChatMessage[] } | { prompt: string };
-
-async function generate(
-  model: Model,
-  job: Job,
-  parsed: ParsedRequest,
-  signal: AbortSignal,
-  response: http.ServerResponse,
-  context: { chat: boolean; modelName: string },
-): Promise<Counts | null> {
-  if (signal.aborted) return null;
-  const id = `${context.chat ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
-  const created = Math.floor(Date.now() / 1000);
-  const { chat, modelName } = context;
-  const object = chat ? 'chat.completion' : 'text_completion';
-  const { pieces, stats, steps } = stream(model, job, parsed, signal);
-  // Log-probabilities of the tokens made since the last chunk (when the request asked for them).
-  let reported = 0;
-  const newLogprobs = () => {
-    if (parsed.topLogprobs === null) return null;
-    const fresh = steps().slice(reported);
-    reported += fresh.length;
-    return chat ? chatLogprobs(fresh, model.tokenizer) : completionLogprobs(fresh, model.tokenizer);
-  };
-  const choice = (text: string, finish: string | null, first = false) =>
-    chat
-      ? { index: 0, delta: first ? { role: 'assistant', content: text } : { content: text }, logprobs: first ? null : newLogprobs(), finish_reason: finish }
-      : { index: 0, text, logprobs: newLogprobs(), finish_reason: finish };
-  if (parsed.stream) {
-    // The first piece comes before the headers: a request that cannot run (a conversation longer than
-    // the context, say) still gets its status and error JSON rather than an event stream.
-    const iterator = pieces[Symbol.asyncIterator]();
-    let next: IteratorResult<string>;
-    try {
-      next = await iterator.next();
-    } catch (error) {
-      if (signal.aborted || isCancelled(error)) return null;
-      throw error;
-    }
-    response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    const send = (payload: unknown) => response.write(`data: ${JSON.stringify(payload)}\n\n`);
-    const chunk = (choices: unknown[], usage?: unknown) =>
-      send({ id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model: modelName, choices, ...(usage ? { usage } : {}) });
-    let first = true;
-    try {
-      if (chat) {
-        chunk([choice('', null, true)]);
-        first = false;
-      }
-      for (; !next.done; next = await iterator.next()) chunk([choice(next.value, null, first)]);
-    } catch (error) {
-      if (signal.aborted || isCancelled(error)) return stats();
-      send(toApiError(error).toJson());
-      response.end('data: [DONE]\n\n');
-      return null;
-    }
-    const s = stats();
-    chunk([choice('', finishReason(s.stop))]);
-    if (parsed.includeUsage) chunk([], usage(s));
-    response.end('data: [DONE]\n\n');
-    return s;
-  }
-  let text = '';
-  try {
-    for await (const piece of pieces) text += piece;
-  } catch (error) {
-    if (signal.aborted || isCancelled(error)) return stats();
-    throw error;
-  }
-  const s = stats();
-  const finish = finishReason(s.stop);
-  const choices = chat
-    ? [{ index: 0, message: { role: 'assistant', content: text }, logprobs: newLogprobs(), finish_reason: finish }]
-    : [{ index: 0, text, logprobs: newLogprobs(), finish_reason: finish }];
-  sendJson(response, 200, { id, object, created, model: modelName, choices, usage: usage(s) });
-  return s;
-}
-
-export interface Counts {
-  promptTokens: number;
-  newTokens: number;
-  firstTokenMs: number;
-  totalMs: number;
-  stop: string;
-}
-
-/** The pieces of one request's text, its counts once they are all read, and its tokens so far. */
-function stream(
-  model: Model,
-  job: Job,
-  parsed: ParsedRequest,
-  signal: AbortSignal,
-): { pieces: AsyncIterable<string>; stats: () => Counts; steps: () => readonly StepToken[] } {
-  const { stop, fillContext, ...sampling } = parsed.options;
-  if ('messages' in job) {
-    const reply = model.chat(job.messages, { ...parsed.options, signal });
-    return { pieces: reply, stats: () => reply.stats!, steps: () => reply.steps };
-  }
-  const promptIds = model.tokenizer.encode(job.prompt);
-  const room = model.config.block_size - promptIds.length;
-  if (room < 1)
-    throw new ApiError(
-      400,
-      `the prompt is ${promptIds.length} tokens; the model's block_size is ${model.config.block_size}`,
-      'invalid_request_error',
-      'prompt',
-    );
-  const maxNewTokens = fillContext ? Math.min(sampling.maxNewTokens!, room) : sampling.maxNewTokens;
-  const generation = model.generateIds(promptIds, { ...sampling, maxNewTokens, signal });
-  const stops = new StopStrings(stop ?? []);
-  return {
-    pieces: untilStop(generation, stops),
-    stats: () => ({ ...generation.stats!, stop: stops.stopped ? 'stop' : generation.stats!.stop }),
-    steps: () => generation.steps,
-  };
-}
-
-function finishReason(stop: string): 'stop' | 'length' {
-  return stop === 'max_new_tokens' ? 'length' : 'stop';
-}
-
-function usage(s: Counts) {
-  return { prompt_tokens: s.promptTokens, completion_tokens: s.newTokens, total_tokens: s.promptTokens + s.newTokens };
-}
-
 /** The requests being answered, so that close() can wait for them. */
 class InFlight {
   private readonly running = new Set<Promise<unknown>>();
@@ -352,19 +226,4 @@ function readJson(request: http.IncomingMessage, maxBytes: number): Promise<Reco
     });
     request.on('error', reject);
   });
-}
-
-function toApiError(error: unknown): ApiError {
-  if (error instanceof ApiError) return error;
-  if (error instanceof MinilmError && error.code === 'InvalidArg') return new ApiError(400, error.message);
-  return new ApiError(500, `internal error: ${error instanceof Error ? error.message : String(error)}`, 'server_error');
-}
-
-function sendJson(response: http.ServerResponse, status: number, payload: unknown): void {
-  sendText(response, status, JSON.stringify(payload), 'application/json; charset=utf-8');
-}
-
-function sendText(response: http.ServerResponse, status: number, text: string, contentType: string): void {
-  response.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
-  response.end(text);
 }
