@@ -15,6 +15,7 @@ export { loadPretrainConfig, modelSize } from './config/pretrain-config.js';
 export type { PretrainConfig, ModelConfig, LoadPretrainConfigOptions, SftSettings } from './config/pretrain-config.js';
 export { loadSftConfig } from './config/sft-config.js';
 export { Model, Generation } from './model/model.js';
+export type { BatcherStats, DecodeBatcher, TokenSource } from './model/decode-batcher.js';
 export { generateDefaults } from './model/sampling.js';
 export type { GenerateOptions, GenerationStats } from './model/sampling.js';
 export { Tokenizer } from './model/tokenizer.js';
