@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { Model, serve, type ServerHandle } from 'minilm';
 import { tunedCheckpoint } from './support/sft.js';
+import { slowTokens } from './support/slow-model.js';
 
 const executablePath = process.env.MINILM_CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find(existsSync);
 const skip = executablePath === undefined ? 'no Chromium found: apt install chromium, or set MINILM_CHROMIUM to a Chrome binary' : false;
@@ -23,24 +24,14 @@ after(async () => {
   await browser?.close();
 });
 
-/** A model whose tokens come 30 ms apart (sampled, so that replies run on), so that a reply can be stopped in the middle. */
-async function slowModel(): Promise<Model> {
-  const model = await Model.load(checkpoint);
-  const startChoices = model.startChoices.bind(model);
-  model.startChoices = async (ids, options, n) =>
-    (await startChoices(ids, { ...options, temperature: 1, seed: 7 }, n)).map((source) => ({
-      next: async () => {
-        await new Promise((r) => setTimeout(r, 30));
-        return source.next();
-      },
-      close: () => source.close(),
-    }));
-  return model;
-}
-
 test('the page streams a reply, stops one mid-stream and keeps the conversation across a reload', { skip }, async () => {
   const logs: string[] = [];
-  const server: ServerHandle = await serve(await slowModel(), { port: 0, maxTokens: 64, modelName: 'poet', onLog: (l) => logs.push(l) });
+  const server: ServerHandle = await serve(slowTokens(await Model.load(checkpoint), 30, { temperature: 1, seed: 7 }), {
+    port: 0,
+    maxTokens: 64,
+    modelName: 'poet',
+    onLog: (l) => logs.push(l),
+  });
   const page = await browser.newPage();
   try {
     const served = await page.goto(`${server.url}/`);

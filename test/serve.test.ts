@@ -7,6 +7,7 @@ import OpenAI from 'openai';
 import { Model, serve, type ServerHandle } from 'minilm';
 import { startCli } from './support/cli.js';
 import { tunedCheckpoint } from './support/sft.js';
+import { slowTokens } from './support/slow-model.js';
 
 let checkpoint = '';
 let server: ServerHandle;
@@ -110,16 +111,7 @@ test('several clients at once each get their own reply', async () => {
 
 test('a client that disconnects mid-stream stops its generation', async () => {
   // A model whose tokens come slowly (20 ms each), so that the client leaves in the middle.
-  const model = await Model.load(checkpoint);
-  const startChoices = model.startChoices.bind(model);
-  model.startChoices = async (ids, options, n) =>
-    (await startChoices(ids, options, n)).map((source) => ({
-      next: async () => {
-        await new Promise((r) => setTimeout(r, 20));
-        return source.next();
-      },
-      close: () => source.close(),
-    }));
+  const model = slowTokens(await Model.load(checkpoint), 20);
   const logs: string[] = [];
   const slow = await serve(model, { port: 0, maxTokens: 64, onLog: (line) => logs.push(line) });
   try {
