@@ -33,6 +33,8 @@ export class DecodeBatcher {
   private readonly sequences = new Map<number, BatchSequence>();
   private readonly queue: Array<{ size: number; admit: () => void }> = [];
   private stepping = false;
+  /** Sequences that left since the last step began: a step running then frees their caches only at the next. */
+  private leftSinceStep = 0;
   private steps = 0;
   private tokens = 0;
 
@@ -107,15 +109,17 @@ export class DecodeBatcher {
   private leave(id: number): void {
     if (!this.sequences.delete(id)) return;
     this.native.remove(id);
+    this.leftSinceStep += 1;
     this.admitWaiting();
   }
 
-  /** Steps while any sequence is in the batch; one loop at a time. */
+  /** Steps while any sequence is in the batch, and once more after the last leaves; one loop at a time. */
   private async run(): Promise<void> {
     if (this.stepping) return;
     this.stepping = true;
     try {
-      while (this.sequences.size > 0) {
+      while (this.sequences.size > 0 || this.leftSinceStep > 0) {
+        this.leftSinceStep = 0;
         let tokens: StepToken[];
         try {
           tokens = await runJob(() => this.native.step());

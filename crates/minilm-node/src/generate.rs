@@ -176,10 +176,18 @@ impl NativeDecodeBatch {
         Ok(ids.into_iter().map(|id| id as u32).collect())
     }
 
-    /// Drops a sequence (its client left) before the next step.
+    /// Drops a sequence (its client left): now, freeing its cache, unless a step is running; then
+    /// before the next one.
     #[napi]
     pub fn remove(&self, sequence: u32) {
-        self.changes.lock().unwrap_or_else(|p| p.into_inner()).removed.push(sequence as u64);
+        let id = sequence as u64;
+        let mut changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let waiting_to_join = changes.joined.iter().any(|(ids, _)| ids.contains(&id));
+        match self.batch.try_lock() {
+            Ok(mut batch) if !waiting_to_join => batch.remove(id),
+            // The next step joins it, then drops it (its group's other choices keep their seeds).
+            _ => changes.removed.push(id),
+        }
     }
 
     /// One token for every sequence in the batch (see DecodeBatch::step).
