@@ -338,6 +338,47 @@ for (const device of checkpoint && part('generate') ? (dry ? ['cpu'] : ['cuda', 
   });
 }
 
+// Continuous batching (what `minilm serve` does): 8 greedy generations at once against the same 8 one
+// after another, on the GPU: the aggregate speed-up, and how many texts are the same both ways (on the
+// CPU all of them are; the GPU's batched step uses cuBLAS, which promises no batch invariance).
+log('== generate: 8 at once (continuous batching) against one after another, greedy, 100 new tokens');
+for (const device of checkpoint && part('generate') ? [gpu] : []) {
+  await attempt(`batched generate on ${device}`, async () => {
+    const model = await Model.load(checkpoint, { device });
+    const prompts = ['床前明月光', '春眠不觉晓', '白日依山尽', '千山鸟飞绝', '独在异乡为异客', '红豆生南国', '空山不见人', '松下问童子'];
+    const run = async (prompt) => {
+      const generation = model.generate(prompt, { maxNewTokens: 100, temperature: 0, seed: 1 });
+      let text = '';
+      for await (const piece of generation) text += piece;
+      return { text, tokens: generation.stats.newTokens };
+    };
+    await run(prompts[0]); // warm-up
+    const timed = async (work) => {
+      const started = performance.now();
+      const out = await work();
+      return { out, tokensPerSec: (out.reduce((sum, r) => sum + r.tokens, 0) * 1000) / (performance.now() - started) };
+    };
+    const alone = await timed(async () => {
+      const out = [];
+      for (const prompt of prompts) out.push(await run(prompt));
+      return out;
+    });
+    const together = await timed(() => Promise.all(prompts.map(run)));
+    const identical = together.out.filter((r, i) => r.text === alone.out[i].text).length;
+    results.generate.batched = {
+      device,
+      alone_tokens_per_sec: alone.tokensPerSec,
+      together_tokens_per_sec: together.tokensPerSec,
+      speedup: together.tokensPerSec / alone.tokensPerSec,
+      identical,
+      of: prompts.length,
+    };
+    log(
+      `  ${device}: ${alone.tokensPerSec.toFixed(1)} -> ${together.tokensPerSec.toFixed(1)} tokens/s (${results.generate.batched.speedup.toFixed(2)}x); ${identical} of ${prompts.length} texts the same as alone`,
+    );
+  });
+}
+
 // The peer: transformers' LlamaForCausalLM (eager, its KV cache) on the same checkpoint exported to HF,
 // on the GPU, when the machine's python has transformers.
 if (!dry && checkpoint && part('generate')) {
@@ -445,6 +486,13 @@ for (const [device, g] of Object.entries(results.generate.devices))
     `generate batch 1 on ${device}`,
     `${g.tokens_per_sec.toFixed(1)} tok/s`,
     `first token ${g.first_token_ms.toFixed(0)} ms; ${path.basename(path.dirname(results.generate.checkpoint))}`,
+  );
+const batched = results.generate.batched;
+if (batched)
+  row(
+    `generate 8 at once on ${batched.device}`,
+    `${batched.together_tokens_per_sec.toFixed(1)} tok/s`,
+    `${batched.speedup.toFixed(2)}x one after another; ${batched.identical} of ${batched.of} texts as alone`,
   );
 for (const failure of results.failures) row(`FAILED: ${failure.what}`, '', failure.error.slice(0, 100));
 const kernelsPass = results.kernels === null || results.kernels.every((k) => k.passed); // null: not run (GPU_CHECK_PARTS)
