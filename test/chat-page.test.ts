@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { Model, serve, type ServerHandle } from 'minilm';
-import { tunedCheckpoint } from './support/sft.js';
+import { pretrainedCheckpoint, tunedCheckpoint } from './support/sft.js';
 import { slowTokens } from './support/slow-model.js';
 
 const executablePath = process.env.MINILM_CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find(existsSync);
@@ -91,6 +91,34 @@ test('a server with an API key makes the page ask for it once', { skip }, async 
     assert.equal(await page.$$eval('.error', (nodes) => nodes.length), 0, 'no error shown');
     assert.equal(asked.length, 1, 'the key was kept');
   } finally {
+    await page.close();
+    await server.close();
+  }
+});
+
+test('a busy server (429) gets an honest sentence on the page, with its Retry-After', { skip }, async () => {
+  // One sequence at a time and no queue: the page's conversation is refused while a raw continuation of
+  // 100 slow tokens runs (the pretrained model's, which does not stop early at the end token).
+  const model = slowTokens(await Model.load(await pretrainedCheckpoint()), 30);
+  const server = await serve(model, { port: 0, maxTokens: 100, maxBatch: 1, maxQueue: 0 });
+  const page = await browser.newPage();
+  const busy = new AbortController();
+  try {
+    const first = await fetch(`${server.url}/v1/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ prompt: '春眠不觉晓', max_tokens: 100, temperature: 1, seed: 3, stream: true }),
+      signal: busy.signal,
+    });
+    assert.equal(first.status, 200);
+    await page.goto(`${server.url}/`);
+    await page.fill('#input', '春');
+    await page.press('#input', 'Enter');
+    await page.waitForSelector('.error');
+    assert.match((await page.textContent('.error')) ?? '', /The server is busy: .*\(retry after \d+ s\)/);
+    assert.equal(await page.$$eval('.user', (nodes) => nodes.length), 0, 'the refused message is not kept as sent');
+    assert.equal(await page.inputValue('#input'), '春', 'it is back in the box, to send again');
+  } finally {
+    busy.abort();
     await page.close();
     await server.close();
   }

@@ -120,8 +120,10 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
     const body = await readJson(request, maxBody);
     const parsed = parseSampling(body, limits);
     const job = chat ? { messages: parseMessages(body) } : { prompt: parsePrompt(body) };
-    const { waiting } = model.batcher.stats();
-    if (waiting >= maxQueue) {
+    // Refused only when it would have to wait and the queue is full (--max_queue 0: never wait).
+    const { active, waiting } = model.batcher.stats();
+    const wouldWait = waiting > 0 || active + parsed.n > model.batcher.maxBatch;
+    if (wouldWait && waiting >= maxQueue) {
       // About how long until a place frees: the waiting requests' turns at the current pace.
       const retryAfter = Math.max(1, Math.ceil(metrics.secondsPerRequest() * (waiting / model.batcher.maxBatch + 1)));
       throw new ApiError(
