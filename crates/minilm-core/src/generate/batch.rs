@@ -81,17 +81,21 @@ impl DecodeBatch {
                 tokens.push(StepToken { sequence: *id, chosen, finished: sequence.is_done() });
             }
         }
-        // The joining prompts' prefills run side by side: each is the same pass it would be alone.
-        let prefilled = std::mem::take(&mut self.joining)
-            .into_par_iter()
-            .map(|mut group| {
-                let logits = group[0].1.prefill(&model)?;
-                for i in 1..group.len() {
-                    group[i].1.cache = group[0].1.cache.deep_copy()?;
-                }
-                Ok((group, logits))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        // The joining prompts' prefills run side by side on the CPU's cores (each the same pass it would
+        // be alone); in order on a GPU, whose kernels queue on one stream anyway.
+        let prefill = |mut group: Vec<(u64, Sequence)>| {
+            let logits = group[0].1.prefill(&model)?;
+            for i in 1..group.len() {
+                group[i].1.cache = group[0].1.cache.deep_copy()?;
+            }
+            Ok((group, logits))
+        };
+        let joining = std::mem::take(&mut self.joining);
+        let prefilled = if model.device().is_cpu() {
+            joining.into_par_iter().map(prefill).collect::<Result<Vec<_>>>()?
+        } else {
+            joining.into_iter().map(prefill).collect::<Result<Vec<_>>>()?
+        };
         for (mut group, logits) in prefilled {
             for (id, sequence) in group.iter_mut() {
                 let chosen = sequence.choose(&model, &logits)?;

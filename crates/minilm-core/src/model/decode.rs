@@ -40,15 +40,17 @@ impl Llama {
                 None => (x.clone(), rms_norm(&x, &w("norm_1.weight"), c.norm_eps)?),
             };
             let qkv = self.decode_linear(&h1, &w("attn.qkv.weight"))?;
-            // Each sequence against its own cache, the sequences side by side on the cores.
-            let heads = caches
-                .par_iter()
-                .enumerate()
-                .map(|(row, cache)| {
-                    let Attended { heads_out, .. } = self.attend(&qkv.narrow(0, row, 1)?, 1, Some((&cache.layers[layer], cache.len)))?;
-                    merge_heads(&heads_out, c.n_head)
-                })
-                .collect::<Result<Vec<_>>>()?;
+            // Each sequence against its own cache: side by side on the CPU's cores; in order on a GPU,
+            // whose kernels queue on one stream anyway.
+            let attend = |(row, cache): (usize, &&mut KvCache)| {
+                let Attended { heads_out, .. } = self.attend(&qkv.narrow(0, row, 1)?, 1, Some((&cache.layers[layer], cache.len)))?;
+                merge_heads(&heads_out, c.n_head)
+            };
+            let heads = if self.device().is_cpu() {
+                caches.par_iter().enumerate().map(attend).collect::<Result<Vec<_>>>()?
+            } else {
+                caches.iter().enumerate().map(attend).collect::<Result<Vec<_>>>()?
+            };
             let y = Tensor::cat(&heads, 0)?;
             let (mid, h2) = add_rms_norm(&input, &self.decode_linear(&y, &w("attn.proj.weight"))?, &w("norm_2.weight"), c.norm_eps)?;
             let gated = swiglu(&self.decode_linear(&h2, &w("mlp.fc_1.weight"))?, &self.decode_linear(&h2, &w("mlp.fc_2.weight"))?)?;
