@@ -178,3 +178,26 @@ test('n choices share the prompt: the first is what n = 1 gives, the others samp
   );
   await assert.rejects(client.completions.create({ ...request, n: 9 }), /more than this batch's 8 sequences/);
 });
+
+test('a client that leaves while its request waits for the batch leaves the queue, and the server goes on', async () => {
+  const small = await serve(await Model.load(await pretrainedCheckpoint()), { port: 0, maxTokens: 100, maxBatch: 1, maxQueue: 4 });
+  const smallClient = new OpenAI({ baseURL: `${small.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  try {
+    const long = { model: 'm', prompt: '春眠不觉晓，处处闻啼鸟。', max_tokens: 100, temperature: 0 };
+    const running = smallClient.completions.create(long);
+    // Not streamed, so nothing is sent before its turn; it leaves while it waits.
+    const leaving = new AbortController();
+    const left = fetch(`${small.url}/v1/completions`, { method: 'POST', body: JSON.stringify(long), signal: leaving.signal }).catch((e: Error) => e.name);
+    const health = async () => (await fetch(`${small.url}/health`)).json();
+    for (let tries = 0; tries < 200 && (await health()).waiting === 0; tries++) await new Promise((r) => setTimeout(r, 5));
+    leaving.abort();
+    assert.equal(await left, 'AbortError');
+    for (let tries = 0; tries < 200 && (await health()).waiting > 0; tries++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal((await health()).waiting, 0, 'it left the queue');
+    assert.ok((await running).choices[0].text.length > 0, 'the running request finished');
+    const after = await smallClient.completions.create({ ...long, max_tokens: 4 });
+    assert.equal(after.usage?.completion_tokens, 4, 'and the server serves the next one');
+  } finally {
+    await small.close();
+  }
+});

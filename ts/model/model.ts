@@ -162,11 +162,13 @@ export class Generation implements AsyncIterable<string> {
   async *[Symbol.asyncIterator](): AsyncIterator<string> {
     const { signal } = this.options;
     const started = performance.now();
-    const source = await this.start();
+    let source: TokenSource | null = null;
     let firstTokenMs = 0;
     let emitted = '';
     let stop: GenerationStats['stop'] = 'stopped';
     try {
+      // Inside the try: a generation stopped while it waits for the batch still gets its stats.
+      source = await this.start();
       for (;;) {
         if (signal?.aborted) throw new MinilmError('generation stopped', 'Cancelled');
         const step = await source.next();
@@ -192,7 +194,7 @@ export class Generation implements AsyncIterable<string> {
       const rest = this.model.tokenizer.decode(this.ids).replace(/\uFFFD+$/, '');
       if (rest.length > emitted.length && rest.startsWith(emitted)) yield rest.slice(emitted.length);
     } finally {
-      source.close();
+      source?.close();
       // Also when the caller leaves the loop early or the signal stops it: the stats cover what was made.
       const totalMs = performance.now() - started;
       const after = this.ids.length - 1;
