@@ -147,6 +147,7 @@ test('logprobs are the model log-probabilities: the first equals a full forward 
   assert.equal(Object.keys(lp.top_logprobs![0]).length <= 2, true);
   assert.ok(lp.token_logprobs!.every((l) => l <= 0));
   await assert.rejects(client.chat.completions.create({ model: 'poet', messages, top_logprobs: 2 }), /top_logprobs needs logprobs: true/);
+  await assert.rejects(client.chat.completions.create({ model: 'poet', messages, logprobs: 'yes' as never }), /logprobs must be true or false/);
 });
 
 test('n choices share the prompt: the first is what n = 1 gives, the others sample their own way, streamed by index', async () => {
@@ -176,7 +177,7 @@ test('n choices share the prompt: the first is what n = 1 gives, the others samp
     streamed,
     whole.choices.map((c) => c.message.content),
   );
-  await assert.rejects(client.completions.create({ ...request, n: 9 }), /more than this batch's 8 sequences/);
+  await assert.rejects(client.completions.create({ ...request, n: 9 }), /n is 9, more than this server's --max_batch of 8/);
 });
 
 test('a client that leaves while its request waits for the batch leaves the queue, and the server goes on', async () => {

@@ -107,6 +107,8 @@ function parseLogprobs(body: Record<string, unknown>): number | null {
     return null;
   }
   if (logprobs === true) return integer(body, 'top_logprobs', 0, 20) ?? 0;
+  if (typeof logprobs !== 'number')
+    throw bad('logprobs', `logprobs must be true or false (chat) or a number from 0 to 5 (completions), not ${JSON.stringify(logprobs)}`);
   return integer(body, 'logprobs', 0, 5)!;
 }
 

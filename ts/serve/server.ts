@@ -120,6 +120,8 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
     const body = await readJson(request, maxBody);
     const parsed = parseSampling(body, limits);
     const job = chat ? { messages: parseMessages(body) } : { prompt: parsePrompt(body) };
+    if (parsed.n > model.batcher.maxBatch)
+      throw new ApiError(400, `n is ${parsed.n}, more than this server's --max_batch of ${model.batcher.maxBatch}`, 'invalid_request_error', 'n');
     // Refused only when it would have to wait and the queue is full (--max_queue 0: never wait).
     const { active, waiting } = model.batcher.stats();
     const wouldWait = waiting > 0 || active + parsed.n > model.batcher.maxBatch;
