@@ -58,6 +58,7 @@ impl TryFrom<GenerateOptions> for minilm_core::generate::GenerateOptions {
             eos_id: o.eos_id,
             kv_cache: o.kv_cache,
             top_logprobs: o.top_logprobs.map(|k| k as usize),
+            ..minilm_core::generate::GenerateOptions::default()
         })
     }
 }

@@ -1,7 +1,8 @@
 //! Continuous batching: sequences in flight decode together, one forward pass per step over all of
 //! them (Llama::decode_step), each with its own cache, position, settings and random stream. A new
-//! sequence joins at the next step with its prompt's prefill (alone, so it is the same pass it would
-//! be by itself); one that finishes, or is removed, leaves at once.
+//! sequence joins with its prompt's prefill, one pass of at most `prefill_chunk` positions per step
+//! (alone, so the same passes it would make by itself), and decodes from the step its prompt is done;
+//! one that finishes, or is removed, leaves at once.
 //!
 //! A sequence's tokens do not depend on its neighbours: the prefill is its own, the decode step is
 //! batch-invariant on the CPU (model/decode.rs), and sampling uses only its own settings and seed.
@@ -81,22 +82,28 @@ impl DecodeBatch {
                 tokens.push(StepToken { sequence: *id, chosen, finished: sequence.is_done() });
             }
         }
-        // The joining prompts' prefills run side by side on the CPU's cores (each the same pass it would
-        // be alone); in order on a GPU, whose kernels queue on one stream anyway.
-        let prefill = |mut group: Vec<(u64, Sequence)>| {
-            let logits = group[0].1.prefill(&model)?;
-            for i in 1..group.len() {
-                group[i].1.cache = group[0].1.cache.deep_copy()?;
+        // One prefill pass for each joining prompt, side by side on the CPU's cores; in order on a GPU,
+        // whose kernels queue on one stream anyway.
+        let pass = |mut group: Vec<(u64, Sequence)>| {
+            let logits = group[0].1.prefill_pass(&model)?;
+            if logits.is_some() {
+                for i in 1..group.len() {
+                    group[i].1.cache = group[0].1.cache.deep_copy()?;
+                }
             }
             Ok((group, logits))
         };
         let joining = std::mem::take(&mut self.joining);
-        let prefilled = if model.device().is_cpu() {
-            joining.into_par_iter().map(prefill).collect::<Result<Vec<_>>>()?
+        let passed = if model.device().is_cpu() {
+            joining.into_par_iter().map(pass).collect::<Result<Vec<_>>>()?
         } else {
-            joining.into_iter().map(prefill).collect::<Result<Vec<_>>>()?
+            joining.into_iter().map(pass).collect::<Result<Vec<_>>>()?
         };
-        for (mut group, logits) in prefilled {
+        for (mut group, logits) in passed {
+            let Some(logits) = logits else {
+                self.joining.push(group); // more of its prompt next step
+                continue;
+            };
             for (id, sequence) in group.iter_mut() {
                 let chosen = sequence.choose(&model, &logits)?;
                 tokens.push(StepToken { sequence: *id, chosen, finished: sequence.is_done() });

@@ -1,6 +1,6 @@
-//! A generation in progress: the prompt goes through the model once (the prefill), then each new token
-//! costs one position, its keys and values appended to the cache. Without the cache (for comparison)
-//! every token runs the whole sequence again. A `Sequence` is one generation's state; a `Generator`
+//! A generation in progress: the prompt goes through the model (the prefill, in passes of at most
+//! `prefill_chunk` positions), then each new token costs one position, its keys and values appended to
+//! the cache. Without the cache (for comparison) every token runs the whole sequence again. A `Sequence` is one generation's state; a `Generator`
 //! runs one alone, a `DecodeBatch` (batch.rs) runs many together with the same arithmetic.
 
 use std::sync::Arc;
@@ -27,6 +27,16 @@ pub struct GenerateOptions {
     /// top-k, top-p and penalties, as vLLM reports them.
     #[serde(default)]
     pub top_logprobs: Option<usize>,
+    /// The most prompt positions one prefill pass takes. In a batch, a long prompt then joins over
+    /// several steps, each a pass of this size, and the sequences already decoding get a token at
+    /// every one of them instead of waiting for the whole prompt. A sequence's passes are the same
+    /// alone or in a batch, so its tokens are too.
+    #[serde(default = "default_prefill_chunk")]
+    pub prefill_chunk: usize,
+}
+
+fn default_prefill_chunk() -> usize {
+    64
 }
 
 /// litgpt's max_new_tokens default and minilm's seed: the same seed and prompt give the same text.
@@ -39,6 +49,7 @@ impl Default for GenerateOptions {
             eos_id: None,
             kv_cache: true,
             top_logprobs: None,
+            prefill_chunk: default_prefill_chunk(),
         }
     }
 }
@@ -122,11 +133,22 @@ impl Sequence {
         self.ids.len() - self.prompt_len
     }
 
-    /// The prompt's forward pass into the cache: the first token's logits.
-    pub(crate) fn prefill(&mut self, model: &Llama) -> Result<Tensor> {
-        let input = Tensor::new(self.ids.as_slice(), &candle_core::Device::Cpu)?.to_device(model.device())?.unsqueeze(0)?;
+    /// The prompt's next prefill pass into the cache; after the last, the first token's logits.
+    pub(crate) fn prefill_pass(&mut self, model: &Llama) -> Result<Option<Tensor>> {
+        let done = self.cache.len();
+        let end = self.prompt_len.min(done + self.options.prefill_chunk.max(1));
+        let input = Tensor::new(&self.ids[done..end], &candle_core::Device::Cpu)?.to_device(model.device())?.unsqueeze(0)?;
         let logits = model.forward_cached(&input, &mut self.cache)?;
-        Ok(logits.get(logits.dim(0)? - 1)?)
+        Ok((end == self.prompt_len).then(|| logits.get(logits.dim(0)? - 1)).transpose()?)
+    }
+
+    /// The whole prompt's prefill: the first token's logits.
+    pub(crate) fn prefill(&mut self, model: &Llama) -> Result<Tensor> {
+        loop {
+            if let Some(logits) = self.prefill_pass(model)? {
+                return Ok(logits);
+            }
+        }
     }
 
     /// The newest id, the next decode step's input.

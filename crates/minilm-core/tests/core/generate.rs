@@ -41,7 +41,7 @@ fn generation_with_and_without_the_cache_picks_the_same_tokens() {
         let run = |kv_cache: bool, temperature: f64| {
             let sampling =
                 SamplingOptions { temperature, top_k: Some(5), top_p: 0.9, repetition_penalty: 1.2, ..SamplingOptions::default() };
-            let options = GenerateOptions { max_new_tokens: 6, sampling, seed: 3, eos_id: None, kv_cache, top_logprobs: None };
+            let options = GenerateOptions { max_new_tokens: 6, sampling, seed: 3, eos_id: None, kv_cache, ..GenerateOptions::default() };
             let mut generator = Generator::new(model.clone(), case.input_ids[0][..2].to_vec(), options).unwrap();
             std::iter::from_fn(|| generator.next_token().unwrap()).collect::<Vec<u32>>()
         };
@@ -63,7 +63,7 @@ fn a_prompt_longer_than_the_block_is_refused_with_the_numbers() {
         seed: 1,
         eos_id: None,
         kv_cache: true,
-        top_logprobs: None,
+        ..GenerateOptions::default()
     };
     let message = Generator::new(model, vec![1, 2], options).err().unwrap().to_string();
     assert!(message.contains("block_size") && message.contains("max_new_tokens"), "{message}");
@@ -71,7 +71,8 @@ fn a_prompt_longer_than_the_block_is_refused_with_the_numbers() {
 
 fn sampled(temperature: f64, seed: u64, max_new_tokens: usize) -> GenerateOptions {
     let sampling = SamplingOptions { temperature, top_k: Some(5), top_p: 0.9, repetition_penalty: 1.2, ..SamplingOptions::default() };
-    GenerateOptions { max_new_tokens, sampling, seed, eos_id: None, kv_cache: true, top_logprobs: Some(3) }
+    // Prompts of up to 5 tokens prefill in passes of 2, over up to 3 steps in a batch.
+    GenerateOptions { max_new_tokens, sampling, seed, eos_id: None, kv_cache: true, top_logprobs: Some(3), prefill_chunk: 2 }
 }
 
 #[test]
@@ -146,4 +147,16 @@ fn n_choices_share_a_prefill_and_the_first_is_the_single_choice() {
     }
     assert_eq!(choices[0], single);
     assert!(choices[1] != choices[0] || choices[2] != choices[0], "the other choices sample with their own seeds");
+}
+
+#[test]
+fn a_long_prompt_joins_over_several_steps_while_the_others_keep_decoding() {
+    let (case, model) = models().remove(0);
+    let mut batch = DecodeBatch::new(model.clone());
+    batch.join(&[0], Sequence::new(&model, case.input_ids[0][..1].to_vec(), sampled(0.0, 1, 6)).unwrap());
+    assert_eq!(batch.step().unwrap().len(), 1, "the short prompt's first token");
+    // A 5-token prompt in passes of 2: its first token comes at the third step; sequence 0 gets one at each.
+    batch.join(&[1], Sequence::new(&model, case.input_ids[0][..5].to_vec(), sampled(0.0, 2, 3)).unwrap());
+    let emitted: Vec<Vec<u64>> = (0..3).map(|_| batch.step().unwrap().iter().map(|t| t.sequence).collect()).collect();
+    assert_eq!(emitted, vec![vec![0], vec![0], vec![0, 1]]);
 }
