@@ -55,7 +55,7 @@ export class DecodeBatcher {
    */
   async start(promptIds: number[], settings: NativeGenerateOptions, choices = 1, signal?: AbortSignal): Promise<TokenSource[]> {
     if (choices > this.maxBatch) throw new MinilmError(`${choices} choices are more than this batch's ${this.maxBatch} sequences`, 'InvalidArg');
-    if (this.sequences.size + choices > this.maxBatch || this.queue.length > 0) await this.waitForRoom(choices, signal);
+    if (this.wouldWait(choices)) await this.waitForRoom(choices, signal);
     if (signal?.aborted) throw new MinilmError('generation stopped', 'Cancelled');
     let ids: number[];
     try {
@@ -75,6 +75,11 @@ export class DecodeBatcher {
     );
     void this.run();
     return sources;
+  }
+
+  /** Whether `choices` more sequences would wait: the batch is full, or others wait already (first come, first served). */
+  wouldWait(choices: number): boolean {
+    return this.queue.length > 0 || this.sequences.size + choices > this.maxBatch;
   }
 
   private waitForRoom(size: number, signal?: AbortSignal): Promise<void> {

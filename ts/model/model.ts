@@ -99,14 +99,17 @@ export class Model {
 
   /** `n` generations of one prompt in the batch, sharing its prefill (see ChoiceGroup). @internal */
   startChoices(promptIds: number[], options: GenerateOptions, n: number): Promise<TokenSource[]> {
-    const settings = this.nativeSettings(options);
-    return callNativeAsync(() => this.batcher.start(promptIds, settings, n, options.signal));
+    return this.joinBatch(promptIds, this.nativeSettings(options), n, options.signal);
+  }
+
+  private joinBatch(promptIds: number[], settings: NativeGenerateOptions, n: number, signal?: AbortSignal): Promise<TokenSource[]> {
+    return callNativeAsync(() => this.batcher.start(promptIds, settings, n, signal));
   }
 
   /** One generation's tokens: from the batcher, or alone without a KV cache (a benchmark's baseline). @internal */
   async tokenSource(promptIds: number[], options: GenerateOptions): Promise<TokenSource> {
     const settings = this.nativeSettings(options);
-    if (settings.kvCache) return (await this.startChoices(promptIds, options, 1))[0];
+    if (settings.kvCache) return (await this.joinBatch(promptIds, settings, 1, options.signal))[0];
     const generator = callNative(() => this.inner.generator(promptIds, settings));
     return {
       next: async () => {

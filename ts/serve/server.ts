@@ -123,9 +123,8 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
     if (parsed.n > model.batcher.maxBatch)
       throw new ApiError(400, `n is ${parsed.n}, more than this server's --max_batch of ${model.batcher.maxBatch}`, 'invalid_request_error', 'n');
     // Refused only when it would have to wait and the queue is full (--max_queue 0: never wait).
-    const { active, waiting } = model.batcher.stats();
-    const wouldWait = waiting > 0 || active + parsed.n > model.batcher.maxBatch;
-    if (wouldWait && waiting >= maxQueue) {
+    const { waiting } = model.batcher.stats();
+    if (model.batcher.wouldWait(parsed.n) && waiting >= maxQueue) {
       // About how long until a place frees: the waiting requests' turns at the current pace.
       const retryAfter = Math.max(1, Math.ceil(metrics.secondsPerRequest() * (waiting / model.batcher.maxBatch + 1)));
       throw new ApiError(

@@ -198,14 +198,13 @@ pub struct Generator {
     model: Arc<Llama>,
     sequence: Sequence,
     kv_cache: bool,
-    started: bool,
 }
 
 impl Generator {
     pub fn new(model: Arc<Llama>, prompt: Vec<u32>, options: GenerateOptions) -> Result<Self> {
         let kv_cache = options.kv_cache;
         let sequence = Sequence::new(&model, prompt, options)?;
-        Ok(Generator { model, sequence, kv_cache, started: false })
+        Ok(Generator { model, sequence, kv_cache })
     }
 
     /// The next token, or None once max_new_tokens were generated or EOS came.
@@ -223,14 +222,13 @@ impl Generator {
             let ids = self.sequence.ids();
             let input = Tensor::new(ids, &candle_core::Device::Cpu)?.to_device(model.device())?.unsqueeze(0)?;
             model.forward(&input)?.squeeze(0)?.get(ids.len() - 1)?
-        } else if !self.started {
+        } else if self.sequence.cache.is_empty() {
             self.sequence.prefill(model)?
         } else {
             // The same step a DecodeBatch takes, so a sequence decodes alone exactly as in a batch.
             let last = self.sequence.last();
             model.decode_step(&[last], &mut [&mut self.sequence.cache])?.get(0)?
         };
-        self.started = true;
         Ok(Some(self.sequence.choose(model, &logits)?))
     }
 
