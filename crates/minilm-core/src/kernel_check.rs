@@ -279,8 +279,8 @@ impl Checker<'_> {
         let (x, dx) = self.input(&[batch * t, width], 6, 2.0, 0.0)?;
         let (cpu_rope, device_rope) = (self.rope(&Device::Cpu)?, self.rope(self.device)?);
         let split = |x: &Tensor, rope: &RopeCache| -> Result<Vec<Tensor>> {
-            let q = split_heads(x, batch, 0, heads, groups, d, Some((rope, 0)))?;
-            let k = split_heads(x, batch, heads, groups, groups, d, Some((rope, 0)))?;
+            let q = split_heads(x, batch, 0, heads, groups, d, Some(&rope.rotation(0)))?;
+            let k = split_heads(x, batch, heads, groups, groups, d, Some(&rope.rotation(0)))?;
             Ok(vec![q, k])
         };
         self.compare(format!("{}x{width}", batch * t), || split(&dx, &device_rope), || split(&x, &cpu_rope))

@@ -108,8 +108,8 @@ pub fn profile(device: &Device, dtype: DType, shapes: Shapes) -> Result<Vec<Part
     let qkv = input(&[n, (heads + 2 * groups) * d], 41)?;
     let rope = RopeCache::new(d, 10000.0, t, device)?;
     time("heads + RoPE (3 splits, 1 merge; bwd the same)", 2.0 * layers as f64, &|| {
-        let queries = split_heads(&qkv, batch, 0, heads, groups, d, Some((&rope, 0)))?;
-        split_heads(&qkv, batch, heads, groups, groups, d, Some((&rope, 0)))?;
+        let queries = split_heads(&qkv, batch, 0, heads, groups, d, Some(&rope.rotation(0)))?;
+        split_heads(&qkv, batch, heads, groups, groups, d, Some(&rope.rotation(0)))?;
         split_heads(&qkv, batch, heads + groups, groups, groups, d, None)?;
         fused::merge_heads(&queries, heads, Some(&rope.rotation(0)))?;
         Ok(())

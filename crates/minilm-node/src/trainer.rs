@@ -93,6 +93,8 @@ pub struct TrainerOptions {
     /// How attention runs on a GPU (the composite path by default; flash saves memory).
     #[napi(ts_type = "'composite' | 'flash'")]
     pub attention: Option<String>,
+    /// SFT: pack several examples into each row (a row's conversations never see each other). CPU only.
+    pub packing: Option<bool>,
 }
 
 #[napi(object)]
@@ -168,6 +170,7 @@ impl TryFrom<TrainerOptions> for trainer::TrainerOptions {
                 Some("flash") => AttentionPath::Flash,
                 Some(other) => return Err(usage(format!("attention must be composite or flash, not '{other}'"))),
             },
+            packing: o.packing.unwrap_or(false),
         })
     }
 }
@@ -225,7 +228,10 @@ pub struct StepResult {
     pub loss: f64,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
+    /// Token positions trained on (padding left out).
     pub tokens: f64,
+    /// Positions computed, padding included.
+    pub positions: f64,
     /// A mixture's tokens per source in this step, in config order.
     pub source_tokens: Vec<f64>,
     /// Mixture sources that ran out in this step and began their next epoch (from 0).
@@ -244,6 +250,7 @@ impl From<StepStats> for StepResult {
             loss: s.loss,
             grad_norm: s.grad_norm,
             tokens: s.tokens as f64,
+            positions: s.positions as f64,
             source_tokens: s.source_tokens.into_iter().map(|t| t as f64).collect(),
             new_epochs: s.new_epochs.into_iter().map(|(source, epoch)| SourceEpoch { source, epoch: epoch as u32 }).collect(),
         }

@@ -112,6 +112,7 @@ impl<'a> StreamScorer<'a> {
             inputs: Tensor::from_vec(inputs, (rows, t), &Device::Cpu)?,
             targets: Tensor::from_vec(targets.clone(), rows * t, &Device::Cpu)?,
             scored: None,
+            packing: None,
         };
         let nll = self.model.target_nll(&batch)?;
         self.totals.add(&targets, &nll, self.bytes);
@@ -152,6 +153,7 @@ pub fn continuation_loglikelihoods(model: &Llama, context: &[u32], continuations
         inputs: Tensor::from_vec(inputs, (sequences.len(), t), &Device::Cpu)?,
         targets: Tensor::from_vec(targets, sequences.len() * t, &Device::Cpu)?,
         scored: Some(Tensor::from_vec(rows.clone(), rows.len(), &Device::Cpu)?),
+        packing: None,
     };
     let nll = model.target_nll(&batch)?;
     let mut sums = Vec::with_capacity(sequences.len());

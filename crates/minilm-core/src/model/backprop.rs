@@ -35,7 +35,7 @@ impl Llama {
         let (mut dx, d_norm) = rms_norm_backward(&activations.last, &self.weight("transformer.ln_f.weight"), &d_normed, None, c.norm_eps)?;
         grads.insert("transformer.ln_f.weight".to_string(), d_norm);
         for (layer, block) in activations.blocks.iter().enumerate().rev() {
-            dx = self.block_backward(layer, block, activations.batch, &dx, &mut grads)?;
+            dx = self.block_backward(layer, block, activations, &dx, &mut grads)?;
         }
         // The embedding's gradient (float32): each token's row gets the gradient of its input positions.
         let d_embedding = fused::embedding_backward(input_ids, &dx, c.padded_vocab_size)?;
@@ -53,10 +53,11 @@ impl Llama {
         &self,
         layer: usize,
         a: &BlockActivations,
-        batch: usize,
+        whole: &Activations,
         d_out: &Tensor,
         grads: &mut HashMap<String, Tensor>,
     ) -> Result<Tensor> {
+        let (batch, packing) = (whole.batch, whole.packing.as_ref());
         let c = &self.config;
         let (h, g, d) = (c.n_head, c.n_query_groups, c.head_size);
         let t = a.input.dim(0)? / batch;
@@ -94,7 +95,7 @@ impl Llama {
                 fused::flash_attention_backward(&a.queries, &a.keys, &a.values, &out, lse, &d_heads, causal)?
             }
         };
-        let rotation = self.rope().rotation(0);
+        let rotation = self.rotation(0, packing);
         let rotation = (c.rope_n_elem() > 0).then_some(&rotation);
         let d_qkv =
             Tensor::cat(&[merge_heads(&d_queries, h, rotation)?, merge_heads(&d_keys, g, rotation)?, merge_heads(&d_values, g, None)?], 1)?; // (B T, (H + 2G) D), the fused qkv's output layout

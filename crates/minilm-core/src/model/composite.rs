@@ -12,11 +12,12 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     x32.broadcast_mul(&scale)?.broadcast_mul(&weight.to_dtype(wide)?)?.to_dtype(x.dtype())
 }
 
-/// Half-split RoPE of x (B, heads, T, D) with `cos` and `sin` already narrowed to its T positions.
-/// Computed in float32 or wider (as litgpt does under bf16), returned in x's dtype.
+/// Half-split RoPE of x (B, heads, T, D) with `cos` and `sin` already narrowed to its T positions:
+/// (T, N), or (B, 1, T, N) when each row has its own. Computed in float32 or wider (as litgpt does
+/// under bf16), returned in x's dtype.
 pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     let d = x.dim(3)?;
-    let n = cos.dim(1)?;
+    let n = cos.dim(D::Minus1)?;
     let wide = at_least_f32(x.dtype());
     let (x32, cos, sin) = (x.to_dtype(wide)?, &cos.to_dtype(wide)?, &sin.to_dtype(wide)?);
     let rotated_part = if n == d { x32.clone() } else { x32.narrow(3, 0, n)? };
@@ -34,6 +35,31 @@ pub fn causal_softmax(scores: &Tensor, scale: f64, query_len: usize, first_posit
     let wide = at_least_f32(scores.dtype());
     let mask = causal_mask(rows, query_len, first_position, keys, scores.device())?.to_dtype(wide)?;
     let scaled = (scores.to_dtype(wide)? * scale)?.broadcast_add(&mask)?;
+    candle_nn::ops::softmax(&scaled, D::Minus1)?.to_dtype(scores.dtype())
+}
+
+/// causal_softmax for rows that pack several sequences (fused::packed_causal_softmax says how), with
+/// `positions` (B T values) as a tensor on the scores' device.
+pub fn packed_causal_softmax(scores: &Tensor, scale: f64, positions: &Tensor) -> Result<Tensor> {
+    let (batch, t) = (scores.dim(0)?, scores.dim(D::Minus1)?);
+    let rows = scores.dim(D::Minus2)?;
+    let wide = at_least_f32(scores.dtype());
+    // A query at time q, position p in its sequence, sees the keys q - p ..= q.
+    let times = Tensor::arange(0u32, t as u32, scores.device())?;
+    let query_times = times.repeat(rows / t)?.reshape((1, rows, 1))?;
+    let positions = positions.reshape((batch, t))?.repeat((1, rows / t))?.reshape((batch, rows, 1))?;
+    let first_keys = query_times.broadcast_sub(&positions)?;
+    let keys = times.reshape((1, 1, t))?;
+    let visible = keys.broadcast_le(&query_times)?.broadcast_mul(&keys.broadcast_ge(&first_keys)?)?;
+    let shape = (batch, rows, t);
+    let open = Tensor::zeros(shape, DType::F32, scores.device())?;
+    let closed = Tensor::full(f32::NEG_INFINITY, shape, scores.device())?;
+    let mask = visible.where_cond(&open, &closed)?.to_dtype(wide)?;
+    // (B, rows, T) against scores (B, ..., rows, T).
+    let mut mask_dims = vec![batch];
+    mask_dims.extend(std::iter::repeat_n(1, scores.rank() - 3));
+    mask_dims.extend([rows, t]);
+    let scaled = (scores.to_dtype(wide)? * scale)?.broadcast_add(&mask.reshape(mask_dims)?)?;
     candle_nn::ops::softmax(&scaled, D::Minus1)?.to_dtype(scores.dtype())
 }
 

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::decode_matmul::rows_times_weight_t;
 use super::layers::{add_rms_norm, linear, merge_heads, rms_norm, swiglu};
-use super::llama::{Attended, KvCache, Llama};
+use super::llama::{Attended, Context, KvCache, Llama};
 
 impl Llama {
     /// Logits (B, V) after `tokens[b]` for each sequence b, whose earlier positions are in `caches[b]`
@@ -43,7 +43,8 @@ impl Llama {
             // Each sequence against its own cache: side by side on the CPU's cores; in order on a GPU,
             // whose kernels queue on one stream anyway.
             let attend = |(row, cache): (usize, &&mut KvCache)| {
-                let Attended { heads_out, .. } = self.attend(&qkv.narrow(0, row, 1)?, 1, Some((&cache.layers[layer], cache.len)))?;
+                let Attended { heads_out, .. } =
+                    self.attend(&qkv.narrow(0, row, 1)?, 1, Context { cache: Some((&cache.layers[layer], cache.len)), packing: None })?;
                 merge_heads(&heads_out, c.n_head)
             };
             let heads = if self.device().is_cpu() {

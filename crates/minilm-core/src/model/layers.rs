@@ -52,12 +52,28 @@ pub fn add_rms_norm(x: &Tensor, delta: &Tensor, weight: &Tensor, eps: f64) -> Re
 }
 
 /// Attention weights: softmax(scale * scores) over the keys at or before each query's position.
-/// Rows of `scores` (..., rows, keys) are queries at positions first_position + row % query_len.
-pub fn causal_softmax(scores: &Tensor, scale: f64, query_len: usize, first_position: usize) -> Result<Tensor> {
-    if fused::supported(scores) {
-        fused::causal_softmax(scores, scale, query_len, first_position)
-    } else {
-        composite::causal_softmax(scores, scale, query_len, first_position)
+/// Rows of `scores` (..., rows, keys) are queries at positions first_position + row % query_len. With
+/// `packing`, each query sees only the keys of its own sequence.
+pub fn causal_softmax(scores: &Tensor, scale: f64, query_len: usize, first_position: usize, packing: Option<&Packing>) -> Result<Tensor> {
+    match packing {
+        Some(packing) if fused::supported(scores) => fused::packed_causal_softmax(scores, scale, packing.positions.clone()),
+        Some(packing) => composite::packed_causal_softmax(scores, scale, &packing.positions_on(scores.device())?),
+        None if fused::supported(scores) => fused::causal_softmax(scores, scale, query_len, first_position),
+        None => composite::causal_softmax(scores, scale, query_len, first_position),
+    }
+}
+
+/// Several sequences packed into each row of a batch (packed SFT), each token's position within its
+/// own sequence, row-major (B T values). Attention stays inside each sequence and RoPE restarts at
+/// its first token, so every sequence is computed as if it were alone.
+#[derive(Clone, Debug)]
+pub struct Packing {
+    pub positions: Arc<[u32]>,
+}
+
+impl Packing {
+    pub fn positions_on(&self, device: &Device) -> Result<Tensor> {
+        Tensor::from_slice(&self.positions, self.positions.len(), device)
     }
 }
 
@@ -80,8 +96,8 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 }
 
 /// Heads first..first+heads of x (B*T, any number of heads * D) -> (B, groups, heads/groups * T, D):
-/// attention's head-major layout, the heads of a group stacked along the rows. With `rope`, the heads
-/// are rotated for positions start..start+T.
+/// attention's head-major layout, the heads of a group stacked along the rows. With `rotation`, the
+/// heads are rotated by RoPE for its positions.
 pub fn split_heads(
     x: &Tensor,
     batch: usize,
@@ -89,17 +105,25 @@ pub fn split_heads(
     heads: usize,
     groups: usize,
     d: usize,
-    rope: Option<(&RopeCache, usize)>,
+    rotation: Option<&fused::Rotation>,
 ) -> Result<Tensor> {
-    let rope = rope.filter(|(cache, _)| cache.n > 0);
+    let rotation = rotation.filter(|r| r.n > 0);
     if fused::supported(x) {
-        return fused::split_heads(x, batch, first, heads, groups, d, rope.map(|(cache, start)| cache.rotation(start)).as_ref());
+        return fused::split_heads(x, batch, first, heads, groups, d, rotation);
     }
     let t = x.dim(0)? / batch;
     let mut y = x.narrow(1, first * d, heads * d)?.reshape((batch, t, heads, d))?.transpose(1, 2)?.contiguous()?;
-    if let Some((cache, start)) = rope {
-        let (cos, sin) = cache.angles(start, t)?;
-        y = composite::rope(&y, &cos, &sin)?;
+    if let Some(r) = rotation {
+        let (cos, sin) = &r.tables;
+        y = match &r.packed {
+            None => composite::rope(&y, &cos.narrow(0, r.start, t)?, &sin.narrow(0, r.start, t)?)?,
+            Some(positions) => {
+                // (B, 1, T, N): each row's own angles, broadcast over the heads.
+                let positions = Tensor::from_slice(positions, positions.len(), cos.device())?;
+                let angles = |table: &Tensor| table.index_select(&positions, 0)?.reshape((batch, 1, t, r.n));
+                composite::rope(&y, &angles(cos)?, &angles(sin)?)?
+            }
+        };
     }
     y.reshape((batch, groups, heads / groups * t, d))
 }
@@ -151,13 +175,18 @@ impl RopeCache {
         })
     }
 
-    /// The angles for positions start.., for the fused kernels.
+    /// The rotation for positions start.. of every row.
     pub fn rotation(&self, start: usize) -> fused::Rotation {
         let tables = (self.cos.clone(), self.sin.clone());
-        fused::Rotation { cos: self.cos_values.clone(), sin: self.sin_values.clone(), tables, n: self.n, start }
+        fused::Rotation { cos: self.cos_values.clone(), sin: self.sin_values.clone(), tables, n: self.n, start, packed: None }
     }
 
-    /// cos and sin (T, N) for positions start..start+T, for the composite version.
+    /// The rotation for the rows of a packed batch, each token by its position in its own sequence.
+    pub fn packed_rotation(&self, packing: &Packing) -> fused::Rotation {
+        fused::Rotation { packed: Some(packing.positions.clone()), ..self.rotation(0) }
+    }
+
+    /// cos and sin (T, N) for positions start..start+T.
     pub fn angles(&self, start: usize, t: usize) -> Result<(Tensor, Tensor)> {
         Ok((self.cos.narrow(0, start, t)?, self.sin.narrow(0, start, t)?))
     }

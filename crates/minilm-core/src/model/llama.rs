@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Result as CandleResult, Tensor};
 use super::config::ModelConfig;
 use super::fused;
 use super::layers::{
-    add_rms_norm, batched_matmul, causal_softmax, cross_entropy, linear, merge_heads, rms_norm, split_heads, swiglu, RopeCache,
+    add_rms_norm, batched_matmul, causal_softmax, cross_entropy, linear, merge_heads, rms_norm, split_heads, swiglu, Packing, RopeCache,
 };
 use super::parameters::Parameters;
 use crate::error::{Error, Result};
@@ -109,6 +109,8 @@ pub(crate) struct Activations {
     pub normed: Tensor,
     /// The rows (of B T) whose logits were computed, when not all of them.
     pub scored: Option<Tensor>,
+    /// How the rows packed several sequences, if they did.
+    pub packing: Option<Packing>,
     /// lm_head's weight as its matmul used it.
     pub head_weight: Tensor,
     pub logits: Tensor,
@@ -161,7 +163,7 @@ impl Llama {
     /// Logits (B, T, V) for token ids (B, T).
     pub fn forward(&self, ids: &Tensor) -> CandleResult<Tensor> {
         let (b, t) = ids.dims2()?;
-        self.run(ids, false, None, None)?.logits.reshape((b, t, self.config.padded_vocab_size))
+        self.run(ids, false, None, None, None)?.logits.reshape((b, t, self.config.padded_vocab_size))
     }
 
     /// Logits (T, V) for the next T token ids (1, T) of one sequence whose earlier positions are in
@@ -179,7 +181,7 @@ impl Llama {
                 cache.layers.push((Tensor::zeros(shape, self.compute, device)?, Tensor::zeros(shape, self.compute, device)?));
             }
         }
-        let logits = self.run(ids, false, Some(cache), None)?.logits;
+        let logits = self.run(ids, false, Some(cache), None, None)?.logits;
         cache.len += t;
         Ok(logits)
     }
@@ -193,7 +195,7 @@ impl Llama {
     /// The mean loss of `batch`'s scored targets.
     pub fn batch_loss(&self, batch: &TokenBatch) -> CandleResult<Tensor> {
         let scored = batch.scored.as_ref().map(|rows| rows.to_device(self.device())).transpose()?;
-        let logits = self.run(&batch.inputs.to_device(self.device())?, false, None, scored.as_ref())?.logits;
+        let logits = self.run(&batch.inputs.to_device(self.device())?, false, None, scored.as_ref(), batch.packing.as_ref())?.logits;
         cross_entropy(&logits, &batch.scored_targets(self.device())?)
     }
 
@@ -201,7 +203,7 @@ impl Llama {
     /// order: what evaluation sums (bits per byte leaves some targets out), where training needs the mean.
     pub fn target_nll(&self, batch: &TokenBatch) -> Result<Vec<f32>> {
         let scored = batch.scored.as_ref().map(|rows| rows.to_device(self.device())).transpose()?;
-        let logits = self.run(&batch.inputs.to_device(self.device())?, false, None, scored.as_ref())?.logits;
+        let logits = self.run(&batch.inputs.to_device(self.device())?, false, None, scored.as_ref(), batch.packing.as_ref())?.logits;
         let logits = logits.to_dtype(DType::F32)?;
         let targets = batch.scored_targets(self.device())?;
         let picked = logits.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
@@ -224,7 +226,7 @@ impl Llama {
         let targets = batch.scored_targets(self.device())?;
         let scored = batch.scored.as_ref().map(|rows| rows.to_device(self.device())).transpose()?;
         if self.by_hand {
-            let activations = self.run(&inputs, true, None, scored.as_ref())?;
+            let activations = self.run(&inputs, true, None, scored.as_ref(), batch.packing.as_ref())?;
             let (loss, d_logits) = fused::cross_entropy_with_grad(&activations.logits, &targets, d_loss)?;
             let input_ids = batch.inputs.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<u32>()?;
             let mut grads = self.backprop(&activations, &d_logits, &input_ids)?;
@@ -243,7 +245,7 @@ impl Llama {
             compute: self.compute,
             attention: self.attention,
         };
-        let loss = cross_entropy(&copy.run(&inputs, false, None, scored.as_ref())?.logits, &targets)?;
+        let loss = cross_entropy(&copy.run(&inputs, false, None, scored.as_ref(), batch.packing.as_ref())?.logits, &targets)?;
         let grads = (&loss * d_loss)?.backward()?;
         let ordered = copy
             .params
@@ -280,15 +282,19 @@ impl Llama {
         }
     }
 
-    pub(crate) fn rope(&self) -> &RopeCache {
-        &self.rope
-    }
-
     /// The forward pass for token ids (B, T); logits are (B T, V). Activations stay two-dimensional,
     /// one row per token. Blocks' activations are kept only when `keep_blocks`. With a `cache` (its
     /// buffers allocated), the tokens come after its positions; the caller advances its length. With
-    /// `scored` (row indices of B T), logits are computed for those rows only.
-    fn run(&self, ids: &Tensor, keep_blocks: bool, cache: Option<&KvCache>, scored: Option<&Tensor>) -> CandleResult<Activations> {
+    /// `scored` (row indices of B T), logits are computed for those rows only. With `packing`, each row
+    /// holds several sequences, each computed as if alone.
+    fn run(
+        &self,
+        ids: &Tensor,
+        keep_blocks: bool,
+        cache: Option<&KvCache>,
+        scored: Option<&Tensor>,
+        packing: Option<&Packing>,
+    ) -> CandleResult<Activations> {
         let batch = ids.dim(0)?;
         let ids = ids.flatten_all()?;
         // The lookup reads the float32 table; only the rows taken are cast.
@@ -298,7 +304,8 @@ impl Llama {
         let mut mlp_out: Option<Tensor> = None;
         let mut blocks = Vec::new();
         for layer in 0..self.config.n_layer {
-            let block = self.block(&x, mlp_out.as_ref(), layer, batch, cache.map(|c| (&c.layers[layer], c.len)))?;
+            let block =
+                self.block(&x, mlp_out.as_ref(), layer, batch, Context { cache: cache.map(|c| (&c.layers[layer], c.len)), packing })?;
             mlp_out = Some(linear(&block.gated, &block.matmul_weights.mlp_proj)?);
             x = block.mid.clone();
             if keep_blocks {
@@ -315,19 +322,18 @@ impl Llama {
         }
         let head_weight = self.for_matmul(self.weight(self.lm_head_name()))?;
         let logits = linear(&normed, &head_weight)?;
-        Ok(Activations { batch, blocks, last: x, normed, scored: scored.cloned(), head_weight, logits })
+        Ok(Activations { batch, blocks, last: x, normed, scored: scored.cloned(), packing: packing.cloned(), head_weight, logits })
     }
 
     /// One block up to its MLP's gated activation, from the residual stream `residual` plus `delta`, the
     /// previous block's MLP output (None for the first block); the caller projects the MLP's output.
-    /// `cache` is attention's (see `attend`).
     fn block(
         &self,
         residual: &Tensor,
         delta: Option<&Tensor>,
         layer: usize,
         batch: usize,
-        cache: Option<(&(Tensor, Tensor), usize)>,
+        context: Context,
     ) -> CandleResult<BlockActivations> {
         let c = &self.config;
         let w = |name: &str| self.layer_weight(layer, name);
@@ -345,7 +351,7 @@ impl Llama {
         };
 
         let qkv = linear(&h1, &matmul_weights.qkv)?; // (B T, (H + 2G) D)
-        let Attended { queries, keys, values, heads_out, attention } = self.attend(&qkv, batch, cache)?;
+        let Attended { queries, keys, values, heads_out, attention } = self.attend(&qkv, batch, context)?;
         let y = merge_heads(&heads_out, c.n_head)?;
         let (mid, h2) = add_rms_norm(&input, &linear(&y, &matmul_weights.attn_proj)?, &w("norm_2.weight"), c.norm_eps)?;
         let gate = linear(&h2, &matmul_weights.fc_1)?;
@@ -356,16 +362,17 @@ impl Llama {
 
     /// Causal grouped-query attention over the fused qkv projection (B T, (H + 2G) D), [Q | K | V] by
     /// heads. The Q query heads of a group are stacked along the rows so that each group's keys and
-    /// values are used as they are, never copied per head. With `cache` (a KV cache's key and value
-    /// buffers holding `start` positions), the tokens come after those positions: their keys and values
-    /// are written into the buffers, and attention uses all start + T of them.
-    pub(crate) fn attend(&self, qkv: &Tensor, batch: usize, cache: Option<(&(Tensor, Tensor), usize)>) -> CandleResult<Attended> {
+    /// values are used as they are, never copied per head. `context` says where the tokens are (see
+    /// `Context`).
+    pub(crate) fn attend(&self, qkv: &Tensor, batch: usize, context: Context) -> CandleResult<Attended> {
         let c = &self.config;
         let (h, g, d) = (c.n_head, c.n_query_groups, c.head_size);
         let t = qkv.dim(0)? / batch;
+        let Context { cache, packing } = context;
         let start = cache.map_or(0, |(_, start)| start);
-        let queries = split_heads(qkv, batch, 0, h, g, d, Some((&self.rope, start)))?; // (B, G, Q T, D)
-        let mut keys = split_heads(qkv, batch, h, g, g, d, Some((&self.rope, start)))?; // (B, G, T, D)
+        let rotation = self.rotation(start, packing);
+        let queries = split_heads(qkv, batch, 0, h, g, d, Some(&rotation))?; // (B, G, Q T, D)
+        let mut keys = split_heads(qkv, batch, h, g, g, d, Some(&rotation))?; // (B, G, T, D)
         let mut values = split_heads(qkv, batch, h + g, g, g, d, None)?;
         if let Some(((key_buffer, value_buffer), _)) = cache {
             key_buffer.slice_set(&keys, 2, start)?;
@@ -373,34 +380,55 @@ impl Llama {
             keys = key_buffer.narrow(2, 0, start + t)?;
             values = value_buffer.narrow(2, 0, start + t)?;
         }
-        let (heads_out, attention) = if fused::use_flash_attention(self.attention, &queries) {
+        // The flash kernel takes one sequence per row: a packed batch takes the composite path.
+        let (heads_out, attention) = if packing.is_none() && fused::use_flash_attention(self.attention, &queries) {
             let causal = fused::Causal { query_len: t, first_position: start, scale: attention_scale(d) as f32 };
             let (out, lse) = fused::flash_attention(&queries, &keys, &values, causal)?;
             (out, AttentionKept::LogSumExp(lse))
         } else {
             let scores = batched_matmul(&queries, &keys.t()?)?;
-            let weights = causal_softmax(&scores, attention_scale(d), t, start)?;
+            let weights = causal_softmax(&scores, attention_scale(d), t, start, packing)?;
             (batched_matmul(&weights, &values)?, AttentionKept::Weights(weights))
         };
         Ok(Attended { queries, keys, values, heads_out, attention })
     }
+
+    /// RoPE's rotation for tokens after `start` cached positions, or for a packed batch's.
+    pub(crate) fn rotation(&self, start: usize, packing: Option<&Packing>) -> fused::Rotation {
+        match packing {
+            Some(packing) => self.rope.packed_rotation(packing),
+            None => self.rope.rotation(start),
+        }
+    }
+}
+
+/// Where a block's tokens are: after a KV cache's positions (its key and value buffers holding
+/// `start` positions: the new keys and values are written into them, and attention uses all start + T
+/// of them), or packed several sequences to a row, or neither (one sequence per row from position 0).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Context<'a> {
+    pub cache: Option<(&'a (Tensor, Tensor), usize)>,
+    pub packing: Option<&'a Packing>,
 }
 
 /// A micro-batch as the loss reads it: token ids (B, T) and the ids each position should predict
 /// (B T). Pretraining scores every position; SFT names the positions that predict an assistant's token
-/// (the prompt's and the padding's are left out of the loss and of the head's matmul).
+/// (the prompt's and the padding's are left out of the loss and of the head's matmul), and packed SFT
+/// puts several conversations in a row.
 pub struct TokenBatch {
     pub inputs: Tensor,
     pub targets: Tensor,
     /// Row indices (u32) into B T, or None for all.
     pub scored: Option<Tensor>,
+    /// Where each row's sequences start, when a row holds several; None for one per row.
+    pub packing: Option<Packing>,
 }
 
 impl TokenBatch {
     /// Windows (B, T + 1) of consecutive tokens: each position predicts the next.
     pub fn from_windows(windows: &Tensor) -> CandleResult<Self> {
         let t = windows.dim(1)? - 1;
-        Ok(TokenBatch { inputs: windows.narrow(1, 0, t)?, targets: windows.narrow(1, 1, t)?.flatten_all()?, scored: None })
+        Ok(TokenBatch { inputs: windows.narrow(1, 0, t)?, targets: windows.narrow(1, 1, t)?.flatten_all()?, scored: None, packing: None })
     }
 
     pub fn scored_targets(&self, device: &Device) -> CandleResult<Tensor> {

@@ -391,6 +391,11 @@ impl SftExamples {
         Ok((bytes.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes"))).collect(), mask))
     }
 
+    /// Tokens in example `index`.
+    pub fn len_of(&self, index: u64) -> usize {
+        (self.offsets[index as usize + 1] - self.offsets[index as usize]) as usize
+    }
+
     /// Tokens in the examples of `split`.
     pub fn tokens_in(&self, split: &[u64]) -> u64 {
         split.iter().map(|&i| self.offsets[i as usize + 1] - self.offsets[i as usize]).sum()

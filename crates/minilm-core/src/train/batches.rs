@@ -1,7 +1,8 @@
 //! Where a run's micro-batches come from: pretraining's windows of seq_len + 1 consecutive tokens
 //! (data/windows.rs), or SFT's examples with their loss masks (sft/dataset.rs), padded to the longest
 //! example of each micro-batch. Padding comes after an example's last token, so causal attention keeps
-//! it out of every real position; padded and masked positions are left out of the loss.
+//! it out of every real position; padded and masked positions are left out of the loss. Packed SFT
+//! reads rows of several examples instead (train/packing.rs), each a sequence of its own.
 
 use std::path::{Path, PathBuf};
 
@@ -9,8 +10,10 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::mixture::MixtureOptions;
+use super::packing::plan_rows;
 use crate::data::windows::{check_vocabulary, open_splits, TokenWindows};
 use crate::error::Result;
+use crate::model::layers::Packing;
 use crate::model::TokenBatch;
 use crate::sft::dataset::SftExamples;
 
@@ -39,6 +42,8 @@ pub enum TrainingData {
     Sft {
         examples: SftExamples,
         seq_len: usize,
+        /// Packed SFT's rows of examples, per split; None for one example per row.
+        packed: Option<PackedRows>,
     },
     /// Several prepared datasets; an item is (source, window).
     Mixture {
@@ -53,6 +58,12 @@ pub struct MixedSource {
     pub val: Option<TokenWindows>,
 }
 
+/// Packed SFT's rows: each a list of example indices (train/packing.rs plans them).
+pub struct PackedRows {
+    pub train: Vec<Vec<u64>>,
+    pub val: Vec<Vec<u64>>,
+}
+
 /// A micro-batch and what it holds.
 pub struct MicroBatch {
     pub batch: TokenBatch,
@@ -60,16 +71,33 @@ pub struct MicroBatch {
     pub tokens: u64,
     /// Positions the loss is taken on.
     pub scored: u64,
+    /// Positions computed, padding included (rows times width).
+    pub positions: u64,
 }
 
 impl TrainingData {
-    pub fn open(kind: DataKind, data_path: &Path, split_names: Option<(&str, &str)>, seq_len: usize) -> Result<Self> {
+    /// With `packing` (SFT only), examples are packed several to a row of seq_len positions.
+    pub fn open(kind: DataKind, data_path: &Path, split_names: Option<(&str, &str)>, seq_len: usize, packing: bool) -> Result<Self> {
         Ok(match kind {
+            DataKind::Windows if packing => {
+                return Err(crate::Error::usage("packing is for SFT examples; pretraining's windows are already full"))
+            }
             DataKind::Windows => {
                 let (train, val) = open_splits(data_path, split_names, seq_len + 1)?;
                 TrainingData::Windows { train, val, seq_len }
             }
-            DataKind::Sft => TrainingData::Sft { examples: SftExamples::open(data_path)?, seq_len },
+            DataKind::Sft => {
+                let examples = SftExamples::open(data_path)?;
+                let packed = packing.then(|| {
+                    // An example of n tokens is n - 1 positions (each predicts the next token).
+                    let rows = |split: &[u64]| {
+                        let lengths: Vec<(u64, usize)> = split.iter().map(|&i| (i, examples.len_of(i).saturating_sub(1))).collect();
+                        plan_rows(&lengths, seq_len)
+                    };
+                    PackedRows { train: rows(&examples.train), val: rows(&examples.val) }
+                });
+                TrainingData::Sft { examples, seq_len, packed }
+            }
         })
     }
 
@@ -93,6 +121,8 @@ impl TrainingData {
             (TrainingData::Mixture { sources, .. }, split) => sources.iter().map(|s| source_split(s, split).map_or(0, |w| w.len())).sum(),
             (TrainingData::Windows { train, .. }, Split::Train) => train.len(),
             (TrainingData::Windows { val, .. }, Split::Val) => val.as_ref().map_or(0, |v| v.len()),
+            (TrainingData::Sft { packed: Some(rows), .. }, Split::Train) => rows.train.len() as u64,
+            (TrainingData::Sft { packed: Some(rows), .. }, Split::Val) => rows.val.len() as u64,
             (TrainingData::Sft { examples, .. }, Split::Train) => examples.train.len() as u64,
             (TrainingData::Sft { examples, .. }, Split::Val) => examples.val.len() as u64,
         }
@@ -130,20 +160,33 @@ impl TrainingData {
                 windows_batch(ids.iter().map(|&id| (source, id)), *seq_len, vocab)
             }
             TrainingData::Mixture { .. } => Err(crate::Error::internal("a mixture's batches are read with mixture_batch")),
-            TrainingData::Sft { examples, seq_len } => {
-                let members = match split {
-                    Split::Train => &examples.train,
-                    Split::Val => &examples.val,
-                };
-                let mut read = Vec::with_capacity(ids.len());
-                for &id in ids {
-                    let (mut tokens, mut mask) = examples.read(members[id as usize])?;
+            TrainingData::Sft { examples, seq_len, packed } => {
+                let read = |index: u64| -> Result<Example> {
+                    let (mut tokens, mut mask) = examples.read(index)?;
                     tokens.truncate(seq_len + 1);
                     mask.truncate(seq_len + 1);
                     check_vocabulary(&examples.dir, None, &tokens, vocab)?;
-                    read.push((tokens, mask));
+                    Ok((tokens, mask))
+                };
+                match packed {
+                    Some(rows) => {
+                        let rows = match split {
+                            Split::Train => &rows.train,
+                            Split::Val => &rows.val,
+                        };
+                        let read_rows =
+                            ids.iter().map(|&id| rows[id as usize].iter().map(|&i| read(i)).collect()).collect::<Result<Vec<_>>>()?;
+                        Ok(sft_batch(&read_rows, true)?)
+                    }
+                    None => {
+                        let members = match split {
+                            Split::Train => &examples.train,
+                            Split::Val => &examples.val,
+                        };
+                        let read_rows = ids.iter().map(|&id| Ok(vec![read(members[id as usize])?])).collect::<Result<Vec<_>>>()?;
+                        Ok(sft_batch(&read_rows, false)?)
+                    }
                 }
-                Ok(padded_batch(&read)?)
             }
         }
     }
@@ -200,36 +243,48 @@ fn windows_batch<'a>(windows: impl ExactSizeIterator<Item = (&'a TokenWindows, u
     }
     let windows = Tensor::from_vec(tokens, (rows, seq_len + 1), &Device::Cpu)?;
     let positions = (rows * seq_len) as u64;
-    Ok(MicroBatch { batch: TokenBatch::from_windows(&windows)?, tokens: positions, scored: positions })
+    Ok(MicroBatch { batch: TokenBatch::from_windows(&windows)?, tokens: positions, scored: positions, positions })
 }
 
-/// Examples (ids, loss mask) as one batch padded to the longest: position k of an example predicts
-/// its token k + 1, and is scored when that token's mask is set.
-fn padded_batch(examples: &[(Vec<u32>, Vec<u8>)]) -> Result<MicroBatch> {
-    let width = examples.iter().map(|(ids, _)| ids.len().saturating_sub(1)).max().unwrap_or(0).max(1);
-    let mut inputs = vec![0u32; examples.len() * width];
-    let mut targets = vec![0u32; examples.len() * width];
+/// An SFT example: its ids and their loss mask.
+pub type Example = (Vec<u32>, Vec<u8>);
+
+/// Rows of examples as one batch padded to the longest row: position k of an example predicts its
+/// token k + 1, and is scored when that token's mask is set. Unpacked rows hold one example each;
+/// `packed` rows hold several one after another, and the batch says where each starts (its tokens'
+/// positions restart at 0; padding positions are sequences of one).
+pub fn sft_batch(rows: &[Vec<Example>], packed: bool) -> Result<MicroBatch> {
+    let row_len = |row: &Vec<Example>| row.iter().map(|(ids, _)| ids.len().saturating_sub(1)).sum::<usize>();
+    let width = rows.iter().map(row_len).max().unwrap_or(0).max(1);
+    let mut inputs = vec![0u32; rows.len() * width];
+    let mut targets = vec![0u32; rows.len() * width];
+    let mut positions = vec![0u32; rows.len() * width];
     let mut scored = Vec::new();
     let mut tokens = 0u64;
-    for (b, (ids, mask)) in examples.iter().enumerate() {
-        let positions = ids.len().saturating_sub(1);
-        tokens += positions as u64;
-        for k in 0..positions {
-            let row = b * width + k;
-            inputs[row] = ids[k];
-            targets[row] = ids[k + 1];
-            if mask[k + 1] == 1 {
-                scored.push(row as u32);
+    for (b, row) in rows.iter().enumerate() {
+        let mut at = b * width;
+        for (ids, mask) in row {
+            let len = ids.len().saturating_sub(1);
+            tokens += len as u64;
+            for k in 0..len {
+                inputs[at + k] = ids[k];
+                targets[at + k] = ids[k + 1];
+                positions[at + k] = k as u32;
+                if mask[k + 1] == 1 {
+                    scored.push((at + k) as u32);
+                }
             }
+            at += len;
         }
     }
     let count = scored.len() as u64;
     let batch = TokenBatch {
-        inputs: Tensor::from_vec(inputs, (examples.len(), width), &Device::Cpu)?,
-        targets: Tensor::from_vec(targets, examples.len() * width, &Device::Cpu)?,
+        inputs: Tensor::from_vec(inputs, (rows.len(), width), &Device::Cpu)?,
+        targets: Tensor::from_vec(targets, rows.len() * width, &Device::Cpu)?,
         scored: Some(Tensor::from_vec(scored, count as usize, &Device::Cpu)?),
+        packing: packed.then(|| Packing { positions: positions.into() }),
     };
-    Ok(MicroBatch { batch, tokens, scored: count })
+    Ok(MicroBatch { batch, tokens, scored: count, positions: (rows.len() * width) as u64 })
 }
 
 #[cfg(test)]
@@ -239,10 +294,23 @@ mod tests {
     #[test]
     fn padding_and_prompts_are_not_scored() {
         // Example 0: [1 2 3 4], replies at tokens 2..4; example 1: [5 6], reply at 6.
-        let batch = padded_batch(&[(vec![1, 2, 3, 4], vec![0, 0, 1, 1]), (vec![5, 6], vec![0, 1])]).unwrap();
+        let batch = sft_batch(&[vec![(vec![1, 2, 3, 4], vec![0, 0, 1, 1])], vec![(vec![5, 6], vec![0, 1])]], false).unwrap();
         assert_eq!(batch.batch.inputs.to_vec2::<u32>().unwrap(), [[1, 2, 3], [5, 0, 0]]);
         assert_eq!(batch.batch.targets.to_vec1::<u32>().unwrap(), [2, 3, 4, 6, 0, 0]);
         assert_eq!(batch.batch.scored.unwrap().to_vec1::<u32>().unwrap(), [1, 2, 3]);
-        assert_eq!((batch.tokens, batch.scored), (4, 3));
+        assert!(batch.batch.packing.is_none());
+        assert_eq!((batch.tokens, batch.scored, batch.positions), (4, 3, 6));
+    }
+
+    #[test]
+    fn packed_examples_follow_each_other_and_restart_their_positions() {
+        // Row 0 packs [1 2 3 4] and [5 6]; row 1 holds [7 8 9] and one position of padding.
+        let rows = [vec![(vec![1, 2, 3, 4], vec![0, 0, 1, 1]), (vec![5, 6], vec![0, 1])], vec![(vec![7, 8, 9], vec![0, 1, 1])]];
+        let batch = sft_batch(&rows, true).unwrap();
+        assert_eq!(batch.batch.inputs.to_vec2::<u32>().unwrap(), [[1, 2, 3, 5], [7, 8, 0, 0]]);
+        assert_eq!(batch.batch.targets.to_vec1::<u32>().unwrap(), [2, 3, 4, 6, 8, 9, 0, 0]);
+        assert_eq!(batch.batch.scored.unwrap().to_vec1::<u32>().unwrap(), [1, 2, 3, 4, 5]);
+        assert_eq!(&*batch.batch.packing.unwrap().positions, [0, 1, 2, 0, 0, 1, 0, 0]);
+        assert_eq!((batch.tokens, batch.scored, batch.positions), (6, 5, 8));
     }
 }

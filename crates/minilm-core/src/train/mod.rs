@@ -9,6 +9,7 @@ pub mod batches;
 pub mod data_check;
 pub mod mixture;
 pub mod optimizer;
+pub mod packing;
 pub mod peak_flops;
 pub mod sampler;
 pub mod trainer;

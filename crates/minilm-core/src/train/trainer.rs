@@ -66,6 +66,9 @@ pub struct TrainerOptions {
     /// How attention runs on a GPU: the caller picks flash when the composite path's memory does not fit.
     #[serde(default)]
     pub attention: AttentionPath,
+    /// SFT: pack several examples into each row of seq_len positions (train/packing.rs). The CPU only.
+    #[serde(default)]
+    pub packing: bool,
 }
 
 fn cpu() -> String {
@@ -80,6 +83,8 @@ pub struct StepStats {
     pub grad_norm: f64,
     /// Token positions trained on (padding left out).
     pub tokens: u64,
+    /// Positions computed, padding included.
+    pub positions: u64,
     /// A mixture's: tokens per source in this step, and the sources that began a new epoch in it.
     pub source_tokens: Vec<u64>,
     pub new_epochs: Vec<(String, u64)>,
@@ -181,10 +186,15 @@ impl Trainer {
                 options.seq_len, options.model.block_size
             )));
         }
+        if options.packing && !device.is_cpu() {
+            return Err(Error::usage(
+                "packing runs on the CPU only for now: the GPU's attention kernels take one sequence per row; set packing to false on the GPU",
+            ));
+        }
         let split_names = options.split_names.as_ref().map(|(t, v)| (t.as_str(), v.as_str()));
         let data = match &options.mixture {
             Some(mixture) => TrainingData::open_mixture(mixture, split_names, options.seq_len)?,
-            None => TrainingData::open(options.data_kind, &options.data_path, split_names, options.seq_len)?,
+            None => TrainingData::open(options.data_kind, &options.data_path, split_names, options.seq_len, options.packing)?,
         };
         // Initialised (or loaded) in float32 on the device, then cast: the same seed gives the same
         // model whatever the precision.
@@ -279,12 +289,13 @@ impl Trainer {
         let mut grad = Tensor::zeros(flat.elem_count(), dtype, flat.device())?;
         let offsets: Vec<usize> = self.model.params.layout().iter().map(|(_, offset, _)| *offset).collect();
         let mut loss_sum: Option<Tensor> = None;
-        let mut tokens = 0;
+        let (mut tokens, mut positions) = (0, 0);
         let mut source_tokens = vec![0u64; self.source_tokens.len()];
         let mut new_epochs = Vec::new();
         for _ in 0..accumulation {
             let micro = self.next_micro_batch(&mut source_tokens, &mut new_epochs)?;
             tokens += micro.tokens;
+            positions += micro.positions;
             let (loss, grads) = self.model.batch_loss_and_grads(&micro.batch, 1.0 / accumulation as f64)?;
             loss_sum = Some(match loss_sum {
                 None => loss,
@@ -306,7 +317,7 @@ impl Trainer {
             *total += n;
         }
         let loss_sum = loss_sum.expect("accumulation is at least 1").to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-        Ok(StepStats { loss: loss_sum / accumulation as f64, grad_norm, tokens, source_tokens, new_epochs })
+        Ok(StepStats { loss: loss_sum / accumulation as f64, grad_norm, tokens, positions, source_tokens, new_epochs })
     }
 
     /// The MFU estimate's denominator for this trainer's device and compute dtype.

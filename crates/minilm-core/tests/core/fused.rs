@@ -54,7 +54,7 @@ fn split_then_merge_heads_is_the_identity_with_and_without_rope() {
     let (batch, t, heads, groups, d) = (2, 5, 4, 2, 8);
     let x = random(&[batch * t, heads * d], 4);
     let rope = RopeCache::new(6, 10000.0, 16, &Device::Cpu).unwrap(); // partial: 6 of 8 dims rotate
-    let rotated = split_heads(&x, batch, 0, heads, groups, d, Some((&rope, 3))).unwrap();
+    let rotated = split_heads(&x, batch, 0, heads, groups, d, Some(&rope.rotation(3))).unwrap();
     let composite_rotated = {
         let y = x.reshape((batch, t, heads, d)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
         let (cos, sin) = rope.angles(3, t).unwrap();

@@ -11,6 +11,7 @@ mod generate;
 mod kernel_check;
 mod litgpt_checkpoint;
 mod model_golden;
+mod packing;
 mod prepare;
 mod screen;
 mod sft;

@@ -58,6 +58,7 @@ fn options(case: &Case, data: &Path, weights: &Path, run_settings: &str) -> Trai
         mixture: None,
         tokenizer_dir: None,
         attention: Default::default(),
+        packing: false,
     }
 }
 

@@ -1,6 +1,9 @@
 //! The causal softmax of attention: softmax(scale * scores) over the keys each query may see, 0 for
 //! the keys after it. Replaces a scale, a mask add and candle's five-op softmax, forward and backward.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -10,11 +13,24 @@ use super::{contiguous_f32, last_dim};
 /// `first_position + row % query_len` (several heads' queries may be stacked along the rows); a query
 /// sees the keys at positions 0..=its own.
 pub fn causal_softmax(scores: &Tensor, scale: f64, query_len: usize, first_position: usize) -> Result<Tensor> {
-    let op = CausalSoftmax { scale: scale as f32, query_len, first_position };
+    let op = CausalSoftmax { scale: scale as f32, query_len, first_position, packed: None };
     #[cfg(feature = "cuda")]
     if scores.device().is_cuda() {
         return gpu::forward(&scores.contiguous()?, &op);
     }
+    scores.contiguous()?.apply_op1_no_bwd(&op)
+}
+
+/// causal_softmax for rows that pack several sequences: `positions` holds each token's position within
+/// its own sequence (B T values, row-major, for scores (B, ..., T, T)), and a query sees only the keys
+/// of its sequence up to itself. The backward pass is causal_softmax_backward's: it only reads the
+/// weights, which are 0 wherever a key was hidden. On the CPU only.
+pub fn packed_causal_softmax(scores: &Tensor, scale: f64, positions: Arc<[u32]>) -> Result<Tensor> {
+    let query_len = scores.dim(candle_core::D::Minus1)?;
+    if scores.device().is_cuda() {
+        candle_core::bail!("packed sequences are not supported on the GPU yet (the CUDA kernels take one sequence per row)");
+    }
+    let op = CausalSoftmax { scale: scale as f32, query_len, first_position: 0, packed: Some(positions) };
     scores.contiguous()?.apply_op1_no_bwd(&op)
 }
 
@@ -26,7 +42,7 @@ pub fn causal_softmax_backward(
     query_len: usize,
     first_position: usize,
 ) -> Result<Tensor> {
-    let op = CausalSoftmaxGrad(CausalSoftmax { scale: scale as f32, query_len, first_position });
+    let op = CausalSoftmaxGrad(CausalSoftmax { scale: scale as f32, query_len, first_position, packed: None });
     #[cfg(feature = "cuda")]
     if weights.device().is_cuda() {
         return gpu::backward(&weights.contiguous()?, &d_weights.contiguous()?, &op.0);
@@ -38,11 +54,23 @@ struct CausalSoftmax {
     scale: f32,
     query_len: usize,
     first_position: usize,
+    /// Each token's position within its own sequence, when rows pack several (`packed_causal_softmax`).
+    packed: Option<Arc<[u32]>>,
 }
 
 impl CausalSoftmax {
-    fn visible_keys(&self, row: usize) -> usize {
-        self.first_position + row % self.query_len + 1
+    /// The keys row `row` of `rows` sees: from its sequence's first key to its own position.
+    fn visible_keys(&self, row: usize, rows: usize) -> Range<usize> {
+        let time = row % self.query_len;
+        let end = self.first_position + time + 1;
+        match &self.packed {
+            Some(positions) => {
+                let batch_rows = rows / (positions.len() / self.query_len);
+                let b = row / batch_rows;
+                time - positions[b * self.query_len + time] as usize..end
+            }
+            None => 0..end,
+        }
     }
 }
 
@@ -54,17 +82,20 @@ impl CustomOp1 for CausalSoftmax {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let scores = contiguous_f32(storage, layout, self.name())?;
         let keys = last_dim(layout);
+        let rows = scores.len() / keys;
         let mut weights = vec![0f32; scores.len()];
         weights.par_chunks_mut(keys).zip(scores.par_chunks(keys)).enumerate().for_each(|(row, (w, s))| {
-            let visible = self.visible_keys(row).min(keys);
-            let max = s[..visible].iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) * self.scale;
+            let visible = self.visible_keys(row, rows);
+            let visible = visible.start..visible.end.min(keys);
+            let (w, s) = (&mut w[visible.clone()], &s[visible]);
+            let max = s.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) * self.scale;
             let mut sum = 0f32;
-            for (w, s) in w[..visible].iter_mut().zip(s) {
+            for (w, s) in w.iter_mut().zip(s) {
                 *w = (s * self.scale - max).exp();
                 sum += *w;
             }
             let inv = 1.0 / sum;
-            w[..visible].iter_mut().for_each(|w| *w *= inv);
+            w.iter_mut().for_each(|w| *w *= inv);
         });
         Ok((CpuStorage::F32(weights), layout.shape().clone()))
     }
@@ -82,9 +113,10 @@ impl CustomOp2 for CausalSoftmaxGrad {
         let (w, dw) = (contiguous_f32(ws, wl, self.name())?, contiguous_f32(dws, dwl, self.name())?);
         let keys = last_dim(wl);
         let scale = self.0.scale;
+        let rows = w.len() / keys;
         let mut ds = vec![0f32; w.len()];
         ds.par_chunks_mut(keys).zip(w.par_chunks(keys)).zip(dw.par_chunks(keys)).enumerate().for_each(|(row, ((ds, w), dw))| {
-            let visible = self.0.visible_keys(row).min(keys);
+            let visible = self.0.visible_keys(row, rows).end.min(keys);
             let dot: f32 = w[..visible].iter().zip(dw).map(|(w, dw)| w * dw).sum();
             for ((ds, w), dw) in ds[..visible].iter_mut().zip(w).zip(dw) {
                 *ds = scale * w * (dw - dot);

@@ -22,6 +22,19 @@ pub struct Rotation {
     pub tables: (Tensor, Tensor),
     pub n: usize,
     pub start: usize,
+    /// Each token's own position (B T values, row-major) when several sequences are packed into a
+    /// row and each restarts at 0; `start` is then unused. The CPU kernel only.
+    pub packed: Option<Arc<[u32]>>,
+}
+
+impl Rotation {
+    /// The position of token `time` of batch row `b` (of rows of `t` tokens).
+    fn position(&self, b: usize, t: usize, time: usize) -> usize {
+        match &self.packed {
+            Some(positions) => positions[b * t + time] as usize,
+            None => self.start + time,
+        }
+    }
 }
 
 /// Heads first..first+heads of x (B*T, any number of heads * D) -> (B, groups, heads/groups * T, D):
@@ -74,28 +87,31 @@ impl Heads {
     fn apply(&self, x: &Tensor) -> Result<Tensor> {
         #[cfg(feature = "cuda")]
         if x.device().is_cuda() {
+            if self.rotation.as_ref().is_some_and(|r| r.packed.is_some()) {
+                candle_core::bail!("packed sequences are not supported on the GPU yet (the CUDA kernels take one sequence per row)");
+            }
             return gpu::move_heads(&x.contiguous()?, self);
         }
         x.contiguous()?.apply_op1_no_bwd(self)
     }
 
-    /// For an output row (D values) the offset of the input values it copies, and the token's
-    /// position in time.
-    fn source(&self, out_row: usize) -> (usize, usize) {
+    /// For an output row (D values) the offset of the input values it copies, and the token's batch
+    /// row and time.
+    fn source(&self, out_row: usize) -> (usize, usize, usize) {
         let (t, h) = (self.t, self.heads);
         if self.to_head_major {
             let (b, head, time) = (out_row / (h * t), out_row / t % h, out_row % t);
-            ((b * t + time) * self.width + (self.first + head) * self.d, time)
+            ((b * t + time) * self.width + (self.first + head) * self.d, b, time)
         } else {
             let (b, time, head) = (out_row / (t * h), out_row / h % t, out_row % h);
-            (((b * h + head) * t + time) * self.d, time)
+            (((b * h + head) * t + time) * self.d, b, time)
         }
     }
 
-    fn rotate(&self, row: &mut [f32], time: usize) {
+    fn rotate(&self, row: &mut [f32], b: usize, time: usize) {
         let Some(r) = &self.rotation else { return };
         let half = r.n / 2;
-        let position = r.start + time;
+        let position = r.position(b, self.t, time);
         let cos = &r.cos[position * r.n..][..half];
         let sin = &r.sin[position * r.n..][..half];
         let sign = if self.inverse { -1.0 } else { 1.0 };
@@ -117,9 +133,9 @@ impl CustomOp1 for Heads {
         let x = contiguous_f32(storage, layout, self.name())?;
         let mut y = vec![0f32; self.batch * self.t * self.heads * self.d];
         y.par_chunks_mut(self.d).enumerate().for_each(|(out_row, y)| {
-            let (offset, time) = self.source(out_row);
+            let (offset, b, time) = self.source(out_row);
             y.copy_from_slice(&x[offset..][..self.d]);
-            self.rotate(y, time);
+            self.rotate(y, b, time);
         });
         Ok((CpuStorage::F32(y), self.shape.clone()))
     }

@@ -33,7 +33,7 @@ pub use attention::{
     flash_attention, flash_attention_backward, set_flash_attention_on_cpu, use_flash_attention, AttentionPath, Causal, FLASH_HEAD_SIZES,
 };
 pub use batched_matmul::batched_matmul;
-pub use causal_softmax::{causal_softmax, causal_softmax_backward};
+pub use causal_softmax::{causal_softmax, causal_softmax_backward, packed_causal_softmax};
 pub use cross_entropy::{cross_entropy, cross_entropy_with_grad};
 pub use embedding::{embedding_backward, Buckets};
 pub use heads::{merge_heads, split_heads, Rotation};
