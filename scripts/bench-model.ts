@@ -10,11 +10,11 @@ import { litgptModelConfig } from '../ts/train/checkpoints.js';
 import { poems } from '../test/support/corpus.js';
 import { minimindTokenizer, repoRoot } from '../test/support/cli.js';
 
-/** Writes (afresh) a checkpoint of `configs/<config>.yaml`'s model into `dir`. */
-export function writeRandomCheckpoint(dir: string, config: string): void {
+/** Writes (afresh) a checkpoint of `configs/<config>.yaml`'s model, changed by `overrides` (`--model_config.block_size 512`), into `dir`. */
+export function writeRandomCheckpoint(dir: string, config: string, overrides: string[] = []): void {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const resolved = loadPretrainConfig({ configFile: path.join(repoRoot, 'configs', `${config}.yaml`) });
+  const resolved = loadPretrainConfig({ configFile: path.join(repoRoot, 'configs', `${config}.yaml`), overrides });
   native().initWeights(resolved.model, 42, path.join(dir, 'model.safetensors'));
   writeFileSync(path.join(dir, 'model_config.yaml'), YAML.stringify(litgptModelConfig(resolved)));
   writeFileSync(path.join(dir, 'hyperparameters.yaml'), YAML.stringify({ train: { tie_embeddings: resolved.model.tie_embeddings } }));

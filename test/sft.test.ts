@@ -124,3 +124,35 @@ test('the library: sft(loadSftConfig(...)) reports the data and the steps', asyn
   assert.ok(events.some((e) => e.type === 'start' && e.sft));
   assert.throws(() => loadSftConfig({ tree: { data: { init_args: { json_path: conversations } } } }), /checkpoint_dir is not set/);
 });
+
+test('packed SFT (minilm.packing): fewer rows than examples, the validation loss of the same tokens as unpacked', async () => {
+  // Validation over the whole held-out split before any step: packing must not change a token's loss.
+  const tree = sftConfig(checkpoint, conversations, '', {
+    train: { max_steps: 3, micro_batch_size: 8, global_batch_size: 8, save_interval: 3 },
+    eval: { interval: 100, max_iters: 1000, initial_validation: true, final_validation: false },
+  });
+  const initialValLoss = (out: string) => {
+    const [header, ...rows] = fs.readFileSync(path.join(out, 'logs/csv/version_0/metrics.csv'), 'utf8').trim().split('\n');
+    const columns = header.split(',');
+    const row = rows.map((r) => r.split(',')).find((cells) => cells[columns.indexOf('step')] === '0' && cells[columns.indexOf('val_loss')] !== '');
+    return Number(row![columns.indexOf('val_loss')]);
+  };
+  const unpacked = tempDir('sft-unpacked');
+  const plain = await runCli(['sft', '--config', writeConfig({ ...tree, out_dir: unpacked })]);
+  assert.equal(plain.code, 0, plain.stderr);
+  const packed = tempDir('sft-packed');
+  const run = await runCli(['sft', '--config', writeConfig({ ...tree, out_dir: packed }), '--minilm.packing', 'true']);
+  assert.equal(run.code, 0, run.stderr);
+
+  const examples = Number(/training .* \(([\d,]+) examples;/.exec(plain.stderr)![1].replaceAll(',', ''));
+  const rows = Number(/training .* \(([\d,]+) packed rows;/.exec(run.stderr)![1].replaceAll(',', ''));
+  assert.ok(rows < examples, `${rows} packed rows for ${examples} examples`);
+  assert.match(run.stderr, /step 1\/\d+ .* padding \d+%/);
+  const [a, b] = [initialValLoss(unpacked), initialValLoss(packed)];
+  assert.ok(Math.abs(a - b) < 1e-5, `initial val_loss unpacked ${a}, packed ${b}`);
+
+  // A packed run is a different run: resuming it unpacked is refused.
+  const mixed = await runCli(['sft', '--config', writeConfig({ ...tree, out_dir: packed }), '--resume', 'true', '--train.max_steps', '4']);
+  assert.notEqual(mixed.code, 0);
+  assert.match(mixed.stderr, /cannot resume from .*step-00000003: it was trained with a different .*packing/);
+});

@@ -46,7 +46,7 @@ export function describe(config: PretrainConfig): string[] {
       `weight decay ${config.optimizer.weight_decay}, betas ${config.optimizer.betas.join('/')}, clip ${t.max_norm}`,
     config.sft
       ? `data: ${config.sft.json_path} (${config.sft.format ?? 'format detected per file'}; mask_prompt ${config.sft.mask_prompt}; ` +
-        `${config.sft.val_split_fraction} held out); from ${config.initial_checkpoint_dir}`
+        `${config.sft.val_split_fraction} held out${config.sft.packing ? '; packed' : ''}); from ${config.initial_checkpoint_dir}`
       : config.data.mixture
         ? `data: mixture of ${config.data.mixture.sources.map((s) => `${s.name} ${s.weight} (${s.path})`).join(', ')}; on_exhausted ${config.data.mixture.on_exhausted}`
         : `data: ${config.data.data_path}${config.data.split_names ? ` (${config.data.split_names.join(', ')})` : ''}`,
@@ -61,11 +61,14 @@ export function printer(): (event: PretrainEvent) => void {
     bar.done();
     process.stderr.write(`${text}\n`);
   };
+  // SFT's step lines also say how much of each step was padding.
+  let sft = false;
   return (event) => {
     switch (event.type) {
       case 'warning':
         return line(`warning: ${event.message}`);
       case 'start':
+        sft = event.sft;
         line(
           `device: ${event.device}, ${event.precision}, matmul peak ${(event.peakFlops / 1e12).toFixed(2)} TFLOP/s for MFU (${event.peakFlopsSource})` +
             (event.whyNotGpu ? ` (not the GPU: ${event.whyNotGpu})` : `, ${event.attention.path} attention (${event.attention.why})`),
@@ -74,7 +77,7 @@ export function printer(): (event: PretrainEvent) => void {
           event.resumedFrom
             ? `resumed from ${event.resumedFrom} at step ${event.step} of ${event.totalSteps}`
             : `training ${thousands(event.info.parameters)} parameters for ${event.totalSteps} steps on ${formatCount(event.info.trainTokens)} tokens ` +
-                `(${thousands(event.info.trainWindows)} ${event.sft ? 'examples' : 'windows'}; validation: ${thousands(event.info.valWindows)} ${event.sft ? 'examples' : 'windows'})` +
+                `(${thousands(event.info.trainWindows)} ${itemName(event)}; validation: ${thousands(event.info.valWindows)} ${itemName(event)})` +
                 event.info.sources
                   .map(
                     (s) =>
@@ -94,7 +97,8 @@ export function printer(): (event: PretrainEvent) => void {
       case 'step': {
         const detail =
           `step ${event.step}/${event.totalSteps}  loss ${event.loss.toFixed(4)}  lr ${event.learning_rate.toExponential(2)}  ` +
-          `${formatCount(event.tokens)} tok  ${Math.round(event.tokens_per_sec)} tok/s  MFU ${(100 * event.mfu).toFixed(1)}%`;
+          `${formatCount(event.tokens)} tok  ${Math.round(event.tokens_per_sec)} tok/s  MFU ${(100 * event.mfu).toFixed(1)}%` +
+          (sft ? `  padding ${(100 * event.padding).toFixed(0)}%` : '');
         if (process.stderr.isTTY) return bar.update({ fraction: event.step / event.totalSteps, detail, etaSeconds: event.eta_seconds });
         return line(`${detail}  ETA ${formatDuration(event.eta_seconds)}`);
       }
@@ -109,6 +113,12 @@ export function printer(): (event: PretrainEvent) => void {
         return line(`saved ${event.dir}`);
     }
   };
+}
+
+/** What a run's items are: windows (pretraining), examples (SFT), or rows of packed examples. */
+function itemName(start: { sft: boolean; packing: boolean }): string {
+  if (!start.sft) return 'windows';
+  return start.packing ? 'packed rows' : 'examples';
 }
 
 function describeSftData(s: SftDataSummary): string {

@@ -73,6 +73,8 @@ export interface SftSettings {
   /** minilm.data_format, or null to detect each file's format. */
   format: 'minimind' | 'openai' | 'sharegpt' | 'alpaca' | null;
   epochs: number;
+  /** minilm.packing: several conversations to a row of max_seq_length positions, each attending only to itself. */
+  packing: boolean;
 }
 
 /** minilm.data.Mixture: several prepared datasets, each chosen for a share of the windows by its weight. */

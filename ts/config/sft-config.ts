@@ -85,6 +85,7 @@ export function loadSftConfig(options: LoadPretrainConfigOptions): PretrainConfi
       data_seed: initArgs.seed,
       format: values.minilm.data_format,
       epochs: t.epochs,
+      packing: values.minilm.packing,
     },
     warnings: [
       ...warningsFor(values, train),

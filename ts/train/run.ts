@@ -28,6 +28,8 @@ export type PretrainEvent =
       info: TrainerInfo;
       /** An SFT run: the data are examples, not windows. */
       sft: boolean;
+      /** Packed SFT: info's windows are rows of several examples. */
+      packing: boolean;
       totalSteps: number;
       resumedFrom: string | null;
       step: number;
@@ -51,6 +53,8 @@ export type PretrainEvent =
       tokens_per_sec: number;
       mfu: number;
       eta_seconds: number;
+      /** The share of the step's positions that were padding (SFT pads examples to the longest of a micro-batch). */
+      padding: number;
     }
   /** `sources`: a mixture's val loss per source. */
   /** val_bpb: bits per UTF-8 byte, null when no tokenizer was found to count bytes. */
@@ -94,6 +98,12 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   const start = initialWeights(config);
   const placement = chooseDevice(config, process.env, device);
   for (const message of placement.warnings) onLog({ type: 'warning', message });
+  if (config.sft?.packing && placement.device !== 'cpu') {
+    throw new MinilmError(
+      `minilm.packing is not supported on the GPU yet (its attention kernels take one conversation per row): set minilm.packing to false, or train on the CPU (MINILM_DEVICE=cpu, or the library's device: 'cpu')`,
+      'InvalidArg',
+    );
+  }
   const attention = chooseAttention(config, placement);
   const memory = memoryWarning(config, placement.precision, attention.path, placement.memoryBytes);
   if (memory !== null) onLog({ type: 'warning', message: memory });
@@ -127,6 +137,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
       type: 'start',
       info,
       sft: config.sft !== null,
+      packing: config.sft?.packing ?? false,
       totalSteps: plan.totalSteps,
       resumedFrom: resumeDir,
       step: position.step,
@@ -263,6 +274,7 @@ function openTrainer(
       runSettings: runSettings(config, sftData),
       tokenizerDir: config.tokenizer_dir ?? undefined,
       attention,
+      packing: config.sft?.packing ?? false,
     }),
   );
 }
@@ -431,7 +443,8 @@ class TrainingLoop {
       tokens_per_sec: rate.tokensPerSec,
       mfu: rate.mfu,
     };
-    this.onLog({ type: 'step', step, totalSteps: this.plan.totalSteps, ...metrics, eta_seconds: etaSeconds });
+    const padding = stats.positions > 0 ? 1 - stats.tokens / stats.positions : 0;
+    this.onLog({ type: 'step', step, totalSteps: this.plan.totalSteps, ...metrics, eta_seconds: etaSeconds, padding });
     const perSource = Object.fromEntries(this.info.sources.map((s, i) => [`tokens/${s.name}`, this.sourceTokens[i]]));
     this.csv.log(step, { ...metrics, ...perSource });
     this.tensorboard.addScalars(step, {
