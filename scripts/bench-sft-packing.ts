@@ -5,26 +5,42 @@
 // tokens/s over the steps, the share of computed positions that were padding, and the final validation
 // loss over the whole held-out split (the same tokens either way: packing changes no token's loss).
 // `--block 512` gives the model (and max_seq_length) 512 positions instead of 128: rows then hold
-// several conversations each, where at 128 few pairs fit. Not a test: prints machine info and a
-// Markdown table for BENCHMARKS.md.
+// several conversations each, where at 128 few pairs fit. `--set whole-poems` asks for the first 2,000
+// poems of the corpus whole (写一首题为《X》的诗。-> the poem: replies from a couple of lines to hundreds of
+// characters), the mixed lengths of real chat data. Not a test: prints machine info and a Markdown
+// table for BENCHMARKS.md.
 //
-//   npm run bench:sft-packing [-- --rounds 2 --block 512]
+//   npm run bench:sft-packing [-- --rounds 2 --block 512 --set whole-poems]
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadSftConfig, type PretrainEvent, sft } from '../ts/index.js';
-import { poetryConversations } from '../ts/data/sample-chat.js';
+import { type Conversation, poetryConversations } from '../ts/data/sample-chat.js';
+import { poemRecords } from '../ts/data/sample-corpus.js';
 import { repoRoot } from '../test/support/cli.js';
 import { writeRandomCheckpoint } from './bench-model.js';
 import { writeFileSync } from 'node:fs';
 
-const { values: flags } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, block: { type: 'string', default: '128' } } });
+const { values: flags } = parseArgs({
+  options: { rounds: { type: 'string', default: '2' }, block: { type: 'string', default: '128' }, set: { type: 'string', default: 'quickstart' } },
+});
 const rounds = Number(flags.rounds);
 const block = Number(flags.block);
+if (flags.set !== 'quickstart' && flags.set !== 'whole-poems') throw new Error(`--set: expected quickstart or whole-poems, not ${flags.set}`);
 const root = path.join(repoRoot, 'bench-data', 'sft-packing');
 const HELD_OUT = 40; // as `npm start -- --chat` keeps its questions out of the set
+
+/** The first `count` poems, each asked for by its title and answered whole. */
+function wholePoems(count: number): Conversation[] {
+  return [...poemRecords(count)].map((poem) => ({
+    conversations: [
+      { role: 'user', content: `写一首题为《${poem.title}》的诗。` },
+      { role: 'assistant', content: poem.paragraphs.join('\n') },
+    ],
+  }));
+}
 
 interface Run {
   packing: boolean;
@@ -88,14 +104,14 @@ async function run(packing: boolean, checkpoint: string, data: string): Promise<
 const checkpoint = path.join(root, 'base');
 writeRandomCheckpoint(checkpoint, 'quickstart', ['--model_config.block_size', String(block)]);
 const data = path.join(root, 'poetry-chat.jsonl');
-const conversations = [...poetryConversations(Number.MAX_SAFE_INTEGER)].slice(0, -HELD_OUT);
+const conversations = flags.set === 'quickstart' ? [...poetryConversations(Number.MAX_SAFE_INTEGER)].slice(0, -HELD_OUT) : wholePoems(2000);
 writeFileSync(data, `${conversations.map((c) => JSON.stringify(c)).join('\n')}\n`);
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).stdout.trim();
 process.stdout.write(`machine: ${cpu}, ${os.cpus().length} cores; commit ${commit}; ${new Date().toISOString().slice(0, 10)}\n`);
 process.stdout.write(
-  `data: ${conversations.length} poetry conversations; configs/sft.yaml (2 epochs, micro-batch 16), block_size and max_seq_length ${block}\n\n`,
+  `data: ${conversations.length} conversations (${flags.set}); configs/sft.yaml (2 epochs, micro-batch 16), block_size and max_seq_length ${block}\n\n`,
 );
 process.stdout.write('| round | packing | rows | steps | wall time | tokens/s | padding | final val_loss |\n|---|---|---|---|---|---|---|---|\n');
 const results: Run[] = [];

@@ -3,6 +3,7 @@
 
 use candle_core::{DType, Device, Result as CandleResult, Tensor};
 
+use super::composite;
 use super::config::ModelConfig;
 use super::fused;
 use super::layers::{
@@ -204,10 +205,7 @@ impl Llama {
     pub fn target_nll(&self, batch: &TokenBatch) -> Result<Vec<f32>> {
         let scored = batch.scored.as_ref().map(|rows| rows.to_device(self.device())).transpose()?;
         let logits = self.run(&batch.inputs.to_device(self.device())?, false, None, scored.as_ref(), batch.packing.as_ref())?.logits;
-        let logits = logits.to_dtype(DType::F32)?;
-        let targets = batch.scored_targets(self.device())?;
-        let picked = logits.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
-        let nll = (logits.log_sum_exp(1)? - picked)?;
+        let nll = token_nll(&logits.to_dtype(DType::F32)?, &batch.scored_targets(self.device())?)?;
         Ok(nll.to_device(&Device::Cpu)?.to_vec1::<f32>()?)
     }
 
@@ -236,15 +234,7 @@ impl Llama {
             });
             return Ok((loss, ordered.collect::<CandleResult<_>>()?));
         }
-        // Autograd differentiates a copy whose parameters are variables of their own (Parameters says why).
-        let copy = Llama {
-            config: self.config.clone(),
-            params: self.params.separate_variables()?,
-            rope: self.rope.clone(),
-            by_hand: false,
-            compute: self.compute,
-            attention: self.attention,
-        };
+        let copy = self.autograd_copy()?;
         let loss = cross_entropy(&copy.run(&inputs, false, None, scored.as_ref(), batch.packing.as_ref())?.logits, &targets)?;
         let grads = (&loss * d_loss)?.backward()?;
         let ordered = copy
@@ -252,6 +242,63 @@ impl Llama {
             .iter()
             .map(|(name, view)| grads.get(view).cloned().ok_or_else(|| Error::usage(format!("no gradient reached {name}"))));
         Ok((loss.detach(), ordered.collect::<Result<_>>()?))
+    }
+
+    /// For losses over whole sequences rather than a mean over tokens (DPO): `loss_of` is given the
+    /// negative log-likelihood of each of `batch`'s scored targets, in order, and returns the loss and
+    /// its gradient with respect to each of them. Returns that loss and the gradient of every parameter,
+    /// in the parameters' order and dtype, from one forward and one backward pass.
+    pub fn sequence_loss_and_grads(
+        &self,
+        batch: &TokenBatch,
+        loss_of: impl FnOnce(&[f32]) -> Result<(f64, Vec<f32>)>,
+    ) -> Result<(f64, Vec<Tensor>)> {
+        let inputs = batch.inputs.to_device(self.device())?;
+        let targets = batch.scored_targets(self.device())?;
+        let scored = batch.scored.as_ref().map(|rows| rows.to_device(self.device())).transpose()?;
+        let packing = batch.packing.as_ref();
+        if self.by_hand {
+            let activations = self.run(&inputs, true, None, scored.as_ref(), packing)?;
+            let logits = activations.logits.to_dtype(DType::F32)?;
+            let nll = token_nll(&logits, &targets)?;
+            let (loss, d_nll) = loss_of(&nll.to_device(&Device::Cpu)?.to_vec1::<f32>()?)?;
+            // d nll / d logits = softmax(logits) - onehot(target), row by row, times each row's weight.
+            let weights = Tensor::from_vec(d_nll, (targets.dim(0)?, 1), self.device())?;
+            let onehot = logits.zeros_like()?.scatter_add(&targets.unsqueeze(1)?, &weights, 1)?;
+            let d_logits = (candle_nn::ops::softmax_last_dim(&logits)?.broadcast_mul(&weights)? - onehot)?;
+            let d_logits = d_logits.to_dtype(activations.logits.dtype())?;
+            let input_ids = batch.inputs.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<u32>()?;
+            let mut grads = self.backprop(&activations, &d_logits, &input_ids)?;
+            let ordered = self.params.iter().map(|(name, view)| {
+                let grad = grads.remove(name).expect("backprop covers every parameter");
+                grad.to_dtype(view.dtype())
+            });
+            return Ok((loss, ordered.collect::<CandleResult<_>>()?));
+        }
+        let copy = self.autograd_copy()?;
+        let logits = copy.run(&inputs, false, None, scored.as_ref(), packing)?.logits;
+        let nll = token_nll(&logits.to_dtype(composite::at_least_f32(logits.dtype()))?, &targets)?;
+        let (loss, d_nll) = loss_of(&nll.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.to_vec1::<f32>()?)?;
+        // The loss as a function of the nll whose gradient is d_nll: sum(nll * d_nll).
+        let weights = Tensor::from_vec(d_nll, targets.dim(0)?, self.device())?.to_dtype(nll.dtype())?;
+        let grads = (nll * weights)?.sum_all()?.backward()?;
+        let ordered = copy
+            .params
+            .iter()
+            .map(|(name, view)| grads.get(view).cloned().ok_or_else(|| Error::usage(format!("no gradient reached {name}"))));
+        Ok((loss, ordered.collect::<Result<_>>()?))
+    }
+
+    /// A copy whose parameters are variables of their own, for candle's autograd (Parameters says why).
+    fn autograd_copy(&self) -> Result<Llama> {
+        Ok(Llama {
+            config: self.config.clone(),
+            params: self.params.separate_variables()?,
+            rope: self.rope.clone(),
+            by_hand: false,
+            compute: self.compute,
+            attention: self.attention,
+        })
     }
 
     /// A parameter, detached from autograd when gradients are computed by hand.
@@ -438,6 +485,12 @@ impl TokenBatch {
             None => Ok(targets),
         }
     }
+}
+
+/// Each row's -log softmax(logits)[target], for logits (rows, V) and target ids (rows).
+fn token_nll(logits: &Tensor, targets: &Tensor) -> CandleResult<Tensor> {
+    let picked = logits.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
+    logits.log_sum_exp(1)? - picked
 }
 
 /// Attention's 1 / sqrt(head_size).

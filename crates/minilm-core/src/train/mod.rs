@@ -7,6 +7,7 @@ pub mod adamw_cpu;
 mod adamw_cuda;
 pub mod batches;
 pub mod data_check;
+pub mod dpo;
 pub mod mixture;
 pub mod optimizer;
 pub mod packing;

@@ -6,6 +6,7 @@
 mod support;
 
 mod chat_template;
+mod dpo;
 mod fused;
 mod generate;
 mod kernel_check;
