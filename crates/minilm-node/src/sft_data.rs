@@ -47,6 +47,8 @@ impl TryFrom<SftDataArgs> for SftDataOptions {
             max_seq_length: args.max_seq_length as usize,
             val_split_fraction: args.val_split_fraction,
             seed: count("seed", args.seed)?,
+            // Preference pairs are for `minilm dpo`, which is not built yet.
+            preferences: false,
         })
     }
 }

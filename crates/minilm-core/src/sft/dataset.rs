@@ -26,6 +26,7 @@ use serde_json::Value;
 
 use super::example::{Built, Example, ExampleBuilder, Skip};
 use super::formats::{to_messages, ConversationFormat};
+use super::preferences::to_pair;
 use super::records::{find_record_files, RawRecord, RecordBody, RecordReader};
 use crate::data::chat_template::ChatTemplate;
 use crate::data::prepare::Progress;
@@ -54,6 +55,9 @@ pub struct SftDataOptions {
     pub max_seq_length: usize,
     pub val_split_fraction: f64,
     pub seed: u64,
+    /// Preference pairs for DPO (sft/preferences.rs) instead of conversations: each record gives two
+    /// examples one after the other, the chosen reply's then the rejected one's, scored on the replies.
+    pub preferences: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -76,6 +80,11 @@ pub struct SftDataSummary {
     pub skipped_empty: u64,
     pub skipped_no_assistant: u64,
     pub skipped_truncated_away: u64,
+    /// Preference pairs: replies the same, or a reply cut by max_seq_length.
+    #[serde(default)]
+    pub skipped_identical: u64,
+    #[serde(default)]
+    pub skipped_reply_too_long: u64,
     /// A few skipped records, as "file line N: why".
     pub skipped_examples: Vec<String>,
     /// True when the folder was already complete for these settings and nothing was done.
@@ -134,25 +143,26 @@ pub fn prepare_sft_data(options: &SftDataOptions, on_progress: &mut dyn FnMut(&P
                 break;
             }
             let parsed: Vec<_> = batch.iter().map(|r| parse_record(path, r)).collect::<Result<_>>()?;
-            let format = match format {
-                Some(f) => f,
-                None => {
-                    let f = ConversationFormat::detect(&parsed[0]).ok_or_else(|| unknown_format(path, &batch[0]))?;
-                    format = Some(f);
-                    f
-                }
-            };
+            if options.preferences {
+                format = None;
+            } else if format.is_none() {
+                format = Some(ConversationFormat::detect(&parsed[0]).ok_or_else(|| unknown_format(path, &batch[0]))?);
+            }
             let built: Vec<std::result::Result<Built, String>> = parsed
                 .par_iter()
-                .map(|record| to_messages(record, format).and_then(|messages| builder.build(&messages, record.get("tools"))))
+                .map(|record| match format {
+                    Some(format) => to_messages(record, format).and_then(|messages| builder.build(&messages, record.get("tools"))),
+                    None => build_pair(&builder, record),
+                })
                 .collect();
             for ((record, result), object) in batch.iter().zip(built).zip(&parsed) {
                 let location = || Some(record.location());
                 let built = result.map_err(|message| {
                     // A record of another shape fails as this file's format: say which one that is.
-                    let hint = match ConversationFormat::detect(object) {
-                        Some(own) if own == format => String::new(),
-                        _ => format!("; this file's records are read as {} {}", format.name(), format.shape()),
+                    let hint = match (format, ConversationFormat::detect(object)) {
+                        (None, _) => String::new(),
+                        (Some(format), Some(own)) if own == format => String::new(),
+                        (Some(format), _) => format!("; this file's records are read as {} {}", format.name(), format.shape()),
                     };
                     Error::input(path, location(), format!("{message}{hint}"))
                 })?;
@@ -177,15 +187,23 @@ pub fn prepare_sft_data(options: &SftDataOptions, on_progress: &mut dyn FnMut(&P
             on_progress(&progress);
         }
         progress.files_done = file_index + 1;
-        summary.files.push((path.display().to_string(), format.map_or("empty", |f| f.name()).to_string()));
+        let read_as = if options.preferences { "preferences" } else { format.map_or("empty", |f| f.name()) };
+        summary.files.push((path.display().to_string(), read_as.to_string()));
     }
     if summary.train_examples == 0 {
         return Err(Error::input(
             &options.json_path,
             None,
             format!(
-                "gave no training example ({} records: {} empty, {} without an assistant turn, {} with no assistant token within max_seq_length, {} for validation)",
-                summary.records, summary.skipped_empty, summary.skipped_no_assistant, summary.skipped_truncated_away, summary.val_examples
+                "gave no training example ({} records: {} empty, {} without an assistant turn, {} with no assistant token within max_seq_length, \
+                 {} pairs with identical replies, {} pairs with a reply longer than max_seq_length, {} for validation)",
+                summary.records,
+                summary.skipped_empty,
+                summary.skipped_no_assistant,
+                summary.skipped_truncated_away,
+                summary.skipped_identical,
+                summary.skipped_reply_too_long,
+                summary.val_examples
             ),
         ));
     }
@@ -206,6 +224,8 @@ impl SftDataSummary {
             Skip::Empty => self.skipped_empty += 1,
             Skip::NoAssistant => self.skipped_no_assistant += 1,
             Skip::TruncatedAway => self.skipped_truncated_away += 1,
+            Skip::Identical => self.skipped_identical += 1,
+            Skip::ReplyTooLong => self.skipped_reply_too_long += 1,
         }
         if self.skipped_examples.len() < SKIP_EXAMPLES {
             self.skipped_examples.push(format!("{}: {}", location(), skip.reason()));
@@ -230,8 +250,33 @@ impl Skip {
             Skip::Empty => "an empty conversation",
             Skip::NoAssistant => "no assistant turn",
             Skip::TruncatedAway => "no assistant token within max_seq_length",
+            Skip::Identical => "the chosen and the rejected reply are the same",
+            Skip::ReplyTooLong => "a reply does not fit max_seq_length",
         }
     }
+}
+
+/// A preference record's two examples, the chosen reply's then the rejected one's, or why it is skipped.
+fn build_pair(builder: &ExampleBuilder, record: &serde_json::Map<String, Value>) -> std::result::Result<Built, String> {
+    let pair = to_pair(record)?;
+    if pair.chosen == pair.rejected {
+        return Ok(Built::Skipped(Skip::Identical));
+    }
+    let mut examples = Vec::with_capacity(2);
+    for reply in [&pair.chosen, &pair.rejected] {
+        match builder.build_reply(&pair.prompt, reply, record.get("tools"))? {
+            Built::Examples { examples: built, .. } if built.iter().any(|e| e.truncated) => return Ok(Built::Skipped(Skip::ReplyTooLong)),
+            Built::Examples { examples: mut built, .. } if built.len() == 1 => examples.push(built.remove(0)),
+            Built::Examples { .. } => {
+                return Err("has a reply the chat template renders as several examples (it rewrites earlier turns); \
+                            a preference pair needs each reply in one text"
+                    .into())
+            }
+            Built::Skipped(Skip::TruncatedAway) => return Ok(Built::Skipped(Skip::ReplyTooLong)),
+            Built::Skipped(skip) => return Ok(Built::Skipped(skip)),
+        }
+    }
+    Ok(Built::Examples { examples, split_by_reply: false })
 }
 
 fn parse_record(path: &Path, record: &RawRecord) -> Result<serde_json::Map<String, Value>> {
@@ -274,6 +319,9 @@ fn fingerprint(options: &SftDataOptions, files: &[PathBuf], tokenizer: &Document
         options.val_split_fraction,
         options.seed
     );
+    if options.preferences {
+        key.push_str("|preferences");
+    }
     key.push_str(&format!("|{:016x}", stable_hash(&std::fs::read(&template.file).at(&template.file)?)));
     for file in files {
         let meta = std::fs::metadata(file).at(file)?;

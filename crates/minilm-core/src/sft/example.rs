@@ -32,6 +32,10 @@ pub enum Skip {
     NoAssistant,
     /// Truncation to the longest length left no assistant token.
     TruncatedAway,
+    /// A preference pair whose chosen and rejected replies are the same.
+    Identical,
+    /// A preference pair with a reply cut by max_seq_length (its log-probability would be a part's).
+    ReplyTooLong,
 }
 
 pub struct ExampleBuilder<'a> {
@@ -53,15 +57,28 @@ pub enum Built {
 impl ExampleBuilder<'_> {
     /// `tools`: the function schemas the conversation offers (OpenAI records carry them beside the messages).
     pub fn build(&self, messages: &[Value], tools: Option<&Value>) -> Result<Built, String> {
+        self.build_scoring(messages, tools, 0, self.mask_prompt)
+    }
+
+    /// A prompt and one reply to it (one side of a preference pair): the loss is on the reply's
+    /// assistant turns only, whatever mask_prompt says.
+    pub fn build_reply(&self, prompt: &[Value], reply: &[Value], tools: Option<&Value>) -> Result<Built, String> {
+        let messages: Vec<Value> = prompt.iter().chain(reply).cloned().collect();
+        self.build_scoring(&messages, tools, prompt.len(), true)
+    }
+
+    /// The examples of `messages`, scoring the assistant turns from message `first_scored` on (every
+    /// token without `mask_prompt`).
+    fn build_scoring(&self, messages: &[Value], tools: Option<&Value>, first_scored: usize, mask_prompt: bool) -> Result<Built, String> {
         if messages.is_empty() {
             return Ok(Built::Skipped(Skip::Empty));
         }
-        let replies: Vec<usize> = (0..messages.len()).filter(|&i| messages[i]["role"] == "assistant").collect();
+        let replies: Vec<usize> = (first_scored..messages.len()).filter(|&i| messages[i]["role"] == "assistant").collect();
         if replies.is_empty() {
             return Ok(Built::Skipped(Skip::NoAssistant));
         }
         let full = self.render(messages, tools, false)?;
-        if !self.mask_prompt {
+        if !mask_prompt {
             let (ids, _) = self.tokenizer.encode_text_with_offsets(&full)?;
             let mask = vec![1; ids.len()];
             return Ok(self.finish(vec![(ids, mask)], false));

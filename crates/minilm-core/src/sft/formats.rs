@@ -87,7 +87,7 @@ fn turns<'a>(record: &'a Map<String, Value>, key: &str) -> Result<&'a [Value], S
 
 /// minimind's and OpenAI's turns: objects with a known role and a string content (or, for an assistant
 /// that calls tools, a null content beside tool_calls). Other keys pass through to the template.
-fn role_messages(record: &Map<String, Value>, key: &str) -> Result<Vec<Value>, String> {
+pub(crate) fn role_messages(record: &Map<String, Value>, key: &str) -> Result<Vec<Value>, String> {
     let mut messages = Vec::new();
     for (i, turn) in turns(record, key)?.iter().enumerate() {
         let Some(turn) = turn.as_object() else { return Err(format!("{key}[{i}] must be an object, not {}", kind(turn))) };
@@ -154,7 +154,7 @@ fn message(role: &str, content: &str) -> Value {
     serde_json::json!({ "role": role, "content": content })
 }
 
-fn kind(value: &Value) -> &'static str {
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

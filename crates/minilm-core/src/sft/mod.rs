@@ -5,4 +5,5 @@
 pub mod dataset;
 pub mod example;
 pub mod formats;
+pub mod preferences;
 pub mod records;

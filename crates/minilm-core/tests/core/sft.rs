@@ -105,6 +105,7 @@ fn write(path: &Path, lines: &[Value]) {
 
 fn options(json_path: &Path, out: &Path) -> SftDataOptions {
     SftDataOptions {
+        preferences: false,
         json_path: json_path.to_path_buf(),
         output_dir: out.to_path_buf(),
         tokenizer_dir: support::shared_tokenizer("minimind-6400"),
@@ -323,4 +324,50 @@ fn a_template_that_refuses_a_conversation_is_quoted_with_the_line() {
     let options = SftDataOptions { tokenizer_dir: tokenizer, ..options(&file, &dir.path().join("out")) };
     let error = prepare_sft_data(&options, &mut |_| {}, &AtomicBool::new(false)).expect_err("refused").to_string();
     assert!(error.contains("chat.jsonl (line 2)") && error.contains("this template has no tool turns"), "{error}");
+}
+
+#[test]
+fn preference_pairs_in_every_layout_become_a_chosen_and_a_rejected_example_scored_on_the_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pairs.jsonl");
+    let conversation = |q: &str, a: &str| json!([{"role": "user", "content": q}, {"role": "assistant", "content": a}]);
+    let records = [
+        json!({"prompt": "《静夜思》的作者是谁？", "chosen": "李白。", "rejected": "杜甫。"}),
+        json!({"prompt": [{"role": "user", "content": "《春晓》的作者是谁？"}], "chosen": [{"role": "assistant", "content": "孟浩然。"}], "rejected": [{"role": "assistant", "content": "王维。"}]}),
+        json!({"chosen": conversation("《登鹳雀楼》的作者是谁？", "王之涣。"), "rejected": conversation("《登鹳雀楼》的作者是谁？", "李商隐。")}),
+        json!({"prompt": "一样吗？", "chosen": "一样。", "rejected": "一样。"}),
+        json!({"prompt": "写长一点。", "chosen": "长".repeat(200), "rejected": "短。"}),
+    ];
+    write(&file, &records);
+    let out = dir.path().join("pairs");
+    let options = SftDataOptions { preferences: true, val_split_fraction: 0.0, ..options(&file, &out) };
+    let summary = prepare_sft_data(&options, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    assert_eq!((summary.records, summary.train_examples, summary.val_examples), (5, 6, 0));
+    assert_eq!((summary.skipped_identical, summary.skipped_reply_too_long), (1, 1));
+    assert_eq!(summary.files[0].1, "preferences");
+
+    let tokenizer = DocumentTokenizer::load(&support::shared_tokenizer("minimind-6400")).unwrap();
+    let examples = SftExamples::open(&out).unwrap();
+    let replies = [("李白。", "杜甫。"), ("孟浩然。", "王维。"), ("王之涣。", "李商隐。")];
+    for (pair, (chosen_reply, rejected_reply)) in replies.iter().enumerate() {
+        let (chosen, chosen_mask) = examples.read(2 * pair as u64).unwrap();
+        let (rejected, rejected_mask) = examples.read(2 * pair as u64 + 1).unwrap();
+        // The same prompt, unscored; the loss on the reply through the end of its turn.
+        let prompt_len = chosen_mask.iter().position(|&m| m == 1).unwrap();
+        assert_eq!(prompt_len, rejected_mask.iter().position(|&m| m == 1).unwrap());
+        assert_eq!(chosen[..prompt_len], rejected[..prompt_len]);
+        let scored = |ids: &[u32], mask: &[u8]| {
+            let kept: Vec<u32> = ids.iter().zip(mask).filter(|(_, &m)| m == 1).map(|(&id, _)| id).collect();
+            tokenizer.hf().decode(&kept, false).unwrap()
+        };
+        assert!(scored(&chosen, &chosen_mask).starts_with(chosen_reply), "{}", scored(&chosen, &chosen_mask));
+        assert!(scored(&rejected, &rejected_mask).starts_with(rejected_reply), "{}", scored(&rejected, &rejected_mask));
+    }
+
+    write(&file, &[records[0].clone(), json!({"prompt": "q", "chosen": 2, "rejected": "3"})]);
+    let error = prepare_sft_data(&options, &mut |_| {}, &AtomicBool::new(false)).unwrap_err().to_string();
+    assert!(
+        error.contains("pairs.jsonl") && error.contains("line 2") && error.contains("\"chosen\" must be a string or a list of messages"),
+        "{error}"
+    );
 }
