@@ -7,6 +7,7 @@ import { tokenizerCommand } from './tokenizer.js';
 import { inspectCommand } from './inspect.js';
 import { pretrainCommand } from './pretrain.js';
 import { sftCommand } from './sft.js';
+import { dpoCommand } from './dpo.js';
 import { generateCommand } from './generate.js';
 import { chatCommand } from './chat.js';
 import { serveCommand } from './serve.js';
@@ -35,6 +36,7 @@ export function buildCli(args: string[]): Argv {
   cli = inspectCommand(cli);
   cli = pretrainCommand(cli);
   cli = sftCommand(cli);
+  cli = dpoCommand(cli);
   cli = generateCommand(cli);
   cli = evalCommand(cli);
   cli = chatCommand(cli);

@@ -4,7 +4,7 @@ import type { Argv } from 'yargs';
 import { loadPretrainConfig, modelSize, type PretrainConfig } from '../config/pretrain-config.js';
 import { native } from '../native.js';
 import { callNative } from '../job.js';
-import { pretrain, type PretrainEvent, type PretrainSummary, type SftDataSummary } from '../train/run.js';
+import { type DpoStats, pretrain, type PretrainEvent, type PretrainSummary, type SftDataSummary } from '../train/run.js';
 import { ProgressDisplay } from '../log/progress.js';
 import { formatCount, formatDuration, shellPath, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
@@ -44,12 +44,15 @@ export function describe(config: PretrainConfig): string[] {
       `${(flops / 1e6).toFixed(1)} MFLOP per token`,
     `optimizer: AdamW lr ${config.optimizer.lr} -> ${t.min_lr}, warmup ${t.lr_warmup_fraction ?? `${t.lr_warmup_steps} steps`}, ` +
       `weight decay ${config.optimizer.weight_decay}, betas ${config.optimizer.betas.join('/')}, clip ${t.max_norm}`,
-    config.sft
-      ? `data: ${config.sft.json_path} (${config.sft.format ?? 'format detected per file'}; mask_prompt ${config.sft.mask_prompt}; ` +
-        `${config.sft.val_split_fraction} held out${config.sft.packing ? '; packed' : ''}); from ${config.initial_checkpoint_dir}`
-      : config.data.mixture
-        ? `data: mixture of ${config.data.mixture.sources.map((s) => `${s.name} ${s.weight} (${s.path})`).join(', ')}; on_exhausted ${config.data.mixture.on_exhausted}`
-        : `data: ${config.data.data_path}${config.data.split_names ? ` (${config.data.split_names.join(', ')})` : ''}`,
+    config.dpo
+      ? `dpo: ${config.dpo.loss_type} loss, beta ${config.dpo.beta}, label_smoothing ${config.dpo.label_smoothing}; ` +
+        `pairs ${config.sft!.json_path} (${config.sft!.val_split_fraction} held out); reference and start ${config.initial_checkpoint_dir}`
+      : config.sft
+        ? `data: ${config.sft.json_path} (${config.sft.format ?? 'format detected per file'}; mask_prompt ${config.sft.mask_prompt}; ` +
+          `${config.sft.val_split_fraction} held out${config.sft.packing ? '; packed' : ''}); from ${config.initial_checkpoint_dir}`
+        : config.data.mixture
+          ? `data: mixture of ${config.data.mixture.sources.map((s) => `${s.name} ${s.weight} (${s.path})`).join(', ')}; on_exhausted ${config.data.mixture.on_exhausted}`
+          : `data: ${config.data.data_path}${config.data.split_names ? ` (${config.data.split_names.join(', ')})` : ''}`,
     `out_dir: ${config.out_dir}; save every ${t.save_interval} steps; validate every ${config.eval.interval} steps; precision ${config.precision}, devices ${config.devices}`,
   ];
 }
@@ -98,13 +101,15 @@ export function printer(): (event: PretrainEvent) => void {
         const detail =
           `step ${event.step}/${event.totalSteps}  loss ${event.loss.toFixed(4)}  lr ${event.learning_rate.toExponential(2)}  ` +
           `${formatCount(event.tokens)} tok  ${Math.round(event.tokens_per_sec)} tok/s  MFU ${(100 * event.mfu).toFixed(1)}%` +
-          (sft ? `  padding ${(100 * event.padding).toFixed(0)}%` : '');
+          (sft ? `  padding ${(100 * event.padding).toFixed(0)}%` : '') +
+          dpoDetail(event.dpo);
         if (process.stderr.isTTY) return bar.update({ fraction: event.step / event.totalSteps, detail, etaSeconds: event.eta_seconds });
         return line(`${detail}  ETA ${formatDuration(event.eta_seconds)}`);
       }
       case 'validation': {
         const perSource = Object.entries(event.sources).map(([name, loss]) => `  ${name} ${loss.toFixed(4)}`);
         const bpb = event.val_bpb === null ? '' : `  val_bpb ${event.val_bpb.toFixed(4)}`;
+        if (event.dpo !== null) return line(`step ${event.step}: val_loss ${event.val_loss.toFixed(4)}${dpoDetail(event.dpo, 'val_')}`);
         return line(`step ${event.step}: val_loss ${event.val_loss.toFixed(4)}  val_ppl ${event.val_ppl.toFixed(2)}${bpb}${perSource.join('')}`);
       }
       case 'exhausted':
@@ -115,16 +120,27 @@ export function printer(): (event: PretrainEvent) => void {
   };
 }
 
-/** What a run's items are: windows (pretraining), examples (SFT), or rows of packed examples. */
-function itemName(start: { sft: boolean; packing: boolean }): string {
+/** What a run's items are: windows (pretraining), examples (SFT), rows of packed examples, or preference pairs. */
+function itemName(start: { sft: boolean; packing: boolean; dpo: boolean }): string {
+  if (start.dpo) return 'pairs';
   if (!start.sft) return 'windows';
   return start.packing ? 'packed rows' : 'examples';
 }
 
+/** DPO's figures for a log line: how often the chosen reply's reward beats the rejected one's, and by how much. */
+function dpoDetail(stats: DpoStats | null, prefix = ''): string {
+  if (stats === null) return '';
+  return `  ${prefix}rewards/accuracies ${(100 * stats.rewardsAccuracies).toFixed(0)}%  ${prefix}rewards/margins ${stats.rewardsMargins.toFixed(3)}`;
+}
+
 function describeSftData(s: SftDataSummary): string {
-  const skipped = s.skippedEmpty + s.skippedNoAssistant + s.skippedTruncatedAway;
+  const skipped = s.skippedEmpty + s.skippedNoAssistant + s.skippedTruncatedAway + s.skippedIdentical + s.skippedReplyTooLong;
+  const pairs = s.files.some((f) => f.format === 'preferences');
+  const made = pairs
+    ? `${thousands(s.records)} preference records -> ${thousands(s.trainExamples / 2)} train + ${thousands(s.valExamples / 2)} val pairs`
+    : `${thousands(s.records)} conversations -> ${thousands(s.trainExamples)} train + ${thousands(s.valExamples)} val examples`;
   const lines = [
-    `${s.reused ? 'reusing' : 'prepared'} ${s.outputDir}: ${thousands(s.records)} conversations -> ${thousands(s.trainExamples)} train + ${thousands(s.valExamples)} val examples, ` +
+    `${s.reused ? 'reusing' : 'prepared'} ${s.outputDir}: ${made}, ` +
       `${formatCount(s.tokens)} tokens (${formatCount(s.trainedTokens)} trained on, ${((100 * s.trainedTokens) / Math.max(1, s.tokens)).toFixed(0)}%)` +
       (s.reused ? '' : ` in ${formatDuration(s.seconds)}`),
     `  files: ${s.files.map((f) => `${f.path} (${f.format})`).join(', ')}`,
@@ -134,6 +150,9 @@ function describeSftData(s: SftDataSummary): string {
   if (skipped > 0) {
     lines.push(
       `  skipped ${thousands(skipped)}: ${s.skippedEmpty} empty, ${s.skippedNoAssistant} without an assistant turn, ${s.skippedTruncatedAway} with no assistant token within max_seq_length` +
+        (pairs
+          ? `, ${s.skippedIdentical} pairs with the same chosen and rejected reply, ${s.skippedReplyTooLong} with a reply longer than max_seq_length`
+          : '') +
         (s.skippedExamples.length > 0 ? `; e.g. ${s.skippedExamples.join('; ')}` : ''),
     );
   }

@@ -57,6 +57,8 @@ export interface PretrainConfig {
   keep_last_checkpoints: number | null;
   /** Set for a fine-tuning run (`minilm sft`, ./sft-config.ts): its data and length come from here. */
   sft: SftSettings | null;
+  /** Set for preference tuning (`minilm dpo`, ./sft-config.ts's loadDpoConfig): sft's data are pairs, the loss DPO's. */
+  dpo: DpoSettings | null;
   /** Things the user should know that do not stop the run; the caller prints them. */
   warnings: string[];
 }
@@ -75,6 +77,13 @@ export interface SftSettings {
   epochs: number;
   /** minilm.packing: several conversations to a row of max_seq_length positions, each attending only to itself. */
   packing: boolean;
+}
+
+/** The `dpo:` section: DPO's loss against the frozen starting checkpoint (TRL's names). */
+export interface DpoSettings {
+  beta: number;
+  loss_type: 'sigmoid' | 'ipo';
+  label_smoothing: number;
 }
 
 /** minilm.data.Mixture: several prepared datasets, each chosen for a share of the windows by its weight. */
@@ -198,6 +207,7 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
     seed: values.seed,
     keep_last_checkpoints: values.minilm.keep_last_checkpoints,
     sft: null,
+    dpo: null,
     warnings: warningsFor(values, train),
   };
 }

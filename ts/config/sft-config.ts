@@ -5,13 +5,32 @@
 import path from 'node:path';
 import { readModelFolder } from './model-folder.js';
 import { parseConfig, resolveStepShape, warningsFor, type LoadPretrainConfigOptions, type PretrainConfig } from './pretrain-config.js';
+import { DPO_SCHEMA } from './dpo-schema.js';
 import { SFT_SCHEMA } from './sft-schema.js';
+import type { Section } from './pretrain-schema.js';
+import { MinilmError } from '../errors.js';
 
 /** The SFT data folder inside out_dir (prepared once, reused by a resumed run). */
 export const SFT_DATA_FOLDER = 'sft-data';
 
 export function loadSftConfig(options: LoadPretrainConfigOptions): PretrainConfig {
-  const { cwd, configFile, values, given, problems, check, fail } = parseConfig(options, SFT_SCHEMA);
+  return loadFinetuneConfig(options, SFT_SCHEMA).config;
+}
+
+/**
+ * `minilm dpo --config FILE [overrides]`: sft's config with a `dpo:` section (./dpo-schema.ts); the data
+ * are preference pairs and the checkpoint is also the frozen reference.
+ */
+export function loadDpoConfig(options: LoadPretrainConfigOptions): PretrainConfig {
+  const { config, values } = loadFinetuneConfig(options, DPO_SCHEMA);
+  if (config.sft!.packing) {
+    throw new MinilmError(`${options.configFile ?? 'config'}: minilm.packing is for sft; DPO reads each pair's two replies as rows of their own`, 'InvalidArg');
+  }
+  return { ...config, dpo: { beta: values.dpo.beta, loss_type: values.dpo.loss_type, label_smoothing: values.dpo.label_smoothing } };
+}
+
+function loadFinetuneConfig(options: LoadPretrainConfigOptions, schema: Section) {
+  const { cwd, configFile, values, given, problems, check, fail } = parseConfig(options, schema);
   check(
     given.has('checkpoint_dir'),
     ['checkpoint_dir'],
@@ -61,7 +80,7 @@ export function loadSftConfig(options: LoadPretrainConfigOptions): PretrainConfi
   const outDir = abs(values.out_dir);
   const adamw = values.optimizer.init_args;
   const { interval, max_new_tokens, max_iters, initial_validation, final_validation } = values.eval;
-  return {
+  const config: PretrainConfig = {
     configFile,
     model,
     out_dir: outDir,
@@ -93,5 +112,7 @@ export function loadSftConfig(options: LoadPretrainConfigOptions): PretrainConfi
         ? [`data.init_args.prompt_style ${JSON.stringify(initArgs.prompt_style)} is not used: minilm renders conversations with the checkpoint's chat template`]
         : []),
     ],
+    dpo: null,
   };
+  return { config, values };
 }

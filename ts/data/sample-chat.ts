@@ -40,3 +40,30 @@ export function writePoetryChat(file: string, limit: number): number {
   renameSync(`${file}.partial`, file);
   return lines.length;
 }
+
+/** A preference pair in TRL's standard layout. */
+export interface PreferencePair {
+  prompt: string;
+  chosen: string;
+  rejected: string;
+}
+
+/**
+ * Preference pairs from the author questions of `poetryConversations(limit)`: the prompt 《X》的作者是谁？,
+ * chosen the right author's answer, rejected the same answer naming another author of the set (the
+ * author of the poem `stride` questions on, so every wrong author is a real poet of the same set).
+ */
+export function authorPreferencePairs(limit: number, stride = 7): PreferencePair[] {
+  const questions = [...poetryConversations(limit)].filter((c) => c.conversations[0].content.endsWith('的作者是谁？'));
+  const author = (answer: string) => answer.slice(answer.indexOf('的作者是') + 4, -1);
+  const pairs: PreferencePair[] = [];
+  questions.forEach((c, i) => {
+    const [question, answer] = c.conversations;
+    const right = author(answer.content);
+    // The next author on from `stride` questions later that is not this one.
+    const wrong = [...questions.slice(i + stride), ...questions.slice(0, i + stride)].map((q) => author(q.conversations[1].content)).find((a) => a !== right);
+    if (wrong === undefined) return;
+    pairs.push({ prompt: question.content, chosen: answer.content, rejected: answer.content.replace(`的作者是${right}。`, `的作者是${wrong}。`) });
+  });
+  return pairs;
+}

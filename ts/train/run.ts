@@ -8,7 +8,7 @@ import { native } from '../native.js';
 import { runJob } from '../job.js';
 import { MinilmError } from '../errors.js';
 import type { PretrainConfig } from '../config/pretrain-config.js';
-import type { NativeTrainer, PeakFlops, PrepareProgress, SftDataSummary, StepStats, TrainerInfo, WeightsFormat } from '../../native/index.js';
+import type { DpoStats, NativeTrainer, PeakFlops, PrepareProgress, SftDataSummary, StepStats, TrainerInfo, WeightsFormat } from '../../native/index.js';
 import { readModelFolder } from '../config/model-folder.js';
 import { CsvMetricsLogger, litgptCsvMetricsFile } from '../log/csv-metrics.js';
 import { TensorBoardWriter } from '../log/tensorboard.js';
@@ -20,7 +20,7 @@ import { lockFolder } from '../lock.js';
 import { FINAL_FOLDER, stepFolderName } from '../checkpoint.js';
 import { pruneCheckpoints, resumeCheckpoint, writeCheckpoint } from './checkpoints.js';
 
-export type { SftDataSummary, TrainerInfo } from '../../native/index.js';
+export type { DpoStats, SftDataSummary, TrainerInfo } from '../../native/index.js';
 
 export type PretrainEvent =
   | {
@@ -30,6 +30,8 @@ export type PretrainEvent =
       sft: boolean;
       /** Packed SFT: info's windows are rows of several examples. */
       packing: boolean;
+      /** DPO: info's windows are preference pairs. */
+      dpo: boolean;
       totalSteps: number;
       resumedFrom: string | null;
       step: number;
@@ -55,10 +57,21 @@ export type PretrainEvent =
       eta_seconds: number;
       /** The share of the step's positions that were padding (SFT pads examples to the longest of a micro-batch). */
       padding: number;
+      /** DPO's figures over the step's pairs (TRL's rewards and log-probabilities), null for other runs. */
+      dpo: DpoStats | null;
     }
   /** `sources`: a mixture's val loss per source. */
   /** val_bpb: bits per UTF-8 byte, null when no tokenizer was found to count bytes. */
-  | { type: 'validation'; step: number; val_loss: number; val_ppl: number; val_bpb: number | null; sources: Record<string, number> }
+  | {
+      type: 'validation';
+      step: number;
+      val_loss: number;
+      val_ppl: number;
+      val_bpb: number | null;
+      sources: Record<string, number>;
+      /** DPO's figures over the validation pairs (val_loss is then their mean DPO loss). */
+      dpo: DpoStats | null;
+    }
   /** A mixture source with on_exhausted 'stop' would run out in the next step: the run ends here. */
   | { type: 'exhausted'; step: number; source: string }
   | { type: 'checkpoint'; step: number; dir: string }
@@ -86,10 +99,21 @@ export interface PretrainOptions {
 
 const CSV_COLUMNS = ['step', 'iter', 'tokens', 'loss', 'learning_rate', 'grad_norm', 'tokens_per_sec', 'mfu', 'val_loss', 'val_ppl', 'val_bpb'];
 
-/** metrics.csv's columns: litgpt's, then for a mixture tokens/NAME and val_loss/NAME per source. */
+/** metrics.csv's columns: litgpt's, then for a mixture tokens/NAME and val_loss/NAME per source, for DPO TRL's figures and their val_ twins. */
 function csvColumns(config: PretrainConfig): string[] {
   const names = config.data.mixture?.sources.map((s) => s.name) ?? [];
-  return [...CSV_COLUMNS, ...names.map((n) => `tokens/${n}`), ...names.map((n) => `val_loss/${n}`)];
+  const dpo = config.dpo === null ? [] : [...DPO_COLUMNS, ...DPO_COLUMNS.map((c) => `val_${c}`)];
+  return [...CSV_COLUMNS, ...names.map((n) => `tokens/${n}`), ...names.map((n) => `val_loss/${n}`), ...dpo];
+}
+
+/** TRL's names for DPO's figures, as logged by its DPOTrainer. */
+export const DPO_COLUMNS = ['rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins', 'logps/chosen', 'logps/rejected'];
+
+/** A DPO step's or validation's figures under TRL's names, `prefix`ed (val_). */
+function dpoMetrics(stats: DpoStats | null | undefined, prefix = ''): Record<string, number> {
+  if (stats == null) return {};
+  const values = [stats.rewardsChosen, stats.rewardsRejected, stats.rewardsAccuracies, stats.rewardsMargins, stats.logpsChosen, stats.logpsRejected];
+  return Object.fromEntries(DPO_COLUMNS.map((name, i) => [`${prefix}${name}`, values[i]]));
 }
 
 export async function pretrain(config: PretrainConfig, options: PretrainOptions = {}): Promise<PretrainSummary> {
@@ -107,7 +131,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   const attention = chooseAttention(config, placement);
   const memory = memoryWarning(config, placement.precision, attention.path, placement.memoryBytes);
   if (memory !== null) onLog({ type: 'warning', message: memory });
-  const lock = lockFolder(config.out_dir, config.sft === null ? 'minilm pretrain' : 'minilm sft');
+  const lock = lockFolder(config.out_dir, config.dpo !== null ? 'minilm dpo' : config.sft === null ? 'minilm pretrain' : 'minilm sft');
   const trainer = new (native().NativeTrainer)();
   try {
     const sftData = config.sft === null ? null : await prepareSftExamples(config, onLog, signal);
@@ -138,6 +162,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
       info,
       sft: config.sft !== null,
       packing: config.sft?.packing ?? false,
+      dpo: config.dpo !== null,
       totalSteps: plan.totalSteps,
       resumedFrom: resumeDir,
       step: position.step,
@@ -163,6 +188,18 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
 export function sft(config: PretrainConfig, options: PretrainOptions = {}): Promise<PretrainSummary> {
   if (config.sft === null) {
     return Promise.reject(new MinilmError('sft() takes a config from loadSftConfig; a pretraining config goes to pretrain()', 'InvalidArg'));
+  }
+  return pretrain(config, options);
+}
+
+/**
+ * Preference tuning (`minilm dpo`): DPO on prompt / chosen / rejected pairs against the frozen starting
+ * checkpoint, whose log-probabilities are computed once (cached in out_dir/sft-data), then sft's loop
+ * with TRL's figures in the logs.
+ */
+export function dpo(config: PretrainConfig, options: PretrainOptions = {}): Promise<PretrainSummary> {
+  if (config.dpo === null) {
+    return Promise.reject(new MinilmError('dpo() takes a config from loadDpoConfig', 'InvalidArg'));
   }
   return pretrain(config, options);
 }
@@ -217,6 +254,7 @@ async function prepareSftExamples(config: PretrainConfig, onLog: (event: Pretrai
           maxSeqLength: config.train.max_seq_length,
           valSplitFraction: sft.val_split_fraction,
           seed: sft.data_seed,
+          preferences: config.dpo !== null,
         },
         job,
       ),
@@ -228,7 +266,7 @@ async function prepareSftExamples(config: PretrainConfig, onLog: (event: Pretrai
 
 /** What must not change between a run and its resumption: the model, the data and the batch order. */
 function runSettings(config: PretrainConfig, sftData: SftDataSummary | null): string {
-  const { model, data, seed, sft } = config;
+  const { model, data, seed, sft, dpo } = config;
   const { micro_batch_size, gradient_accumulation_steps, max_seq_length } = config.train;
   // Without a mixture, the digest is what it was before mixtures existed, so older checkpoints resume.
   const dataSettings = data.mixture === null ? { data_path: data.data_path, split_names: data.split_names } : data;
@@ -240,6 +278,8 @@ function runSettings(config: PretrainConfig, sftData: SftDataSummary | null): st
     gradient_accumulation_steps,
     max_seq_length,
     sft,
+    // Left out when null, so that the digests of runs from before DPO existed do not change.
+    ...(dpo === null ? {} : { dpo }),
     sftData: sftData?.fingerprint ?? null,
   };
   return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
@@ -275,6 +315,7 @@ function openTrainer(
       tokenizerDir: config.tokenizer_dir ?? undefined,
       attention,
       packing: config.sft?.packing ?? false,
+      dpo: config.dpo === null ? undefined : { beta: config.dpo.beta, lossType: config.dpo.loss_type, labelSmoothing: config.dpo.label_smoothing },
     }),
   );
 }
@@ -444,9 +485,10 @@ class TrainingLoop {
       mfu: rate.mfu,
     };
     const padding = stats.positions > 0 ? 1 - stats.tokens / stats.positions : 0;
-    this.onLog({ type: 'step', step, totalSteps: this.plan.totalSteps, ...metrics, eta_seconds: etaSeconds, padding });
+    const dpo = stats.dpo ?? null;
+    this.onLog({ type: 'step', step, totalSteps: this.plan.totalSteps, ...metrics, eta_seconds: etaSeconds, padding, dpo });
     const perSource = Object.fromEntries(this.info.sources.map((s, i) => [`tokens/${s.name}`, this.sourceTokens[i]]));
-    this.csv.log(step, { ...metrics, ...perSource });
+    this.csv.log(step, { ...metrics, ...perSource, ...dpoMetrics(dpo) });
     this.tensorboard.addScalars(step, {
       loss: stats.loss,
       learning_rate: learningRate,
@@ -454,6 +496,7 @@ class TrainingLoop {
       mfu: rate.mfu,
       grad_norm: stats.gradNorm,
       ...perSource,
+      ...dpoMetrics(dpo),
     });
   }
 
@@ -463,10 +506,10 @@ class TrainingLoop {
     const valLoss = evaluation.loss;
     this.lastVal = valLoss;
     const bpb = evaluation.bitsPerByte ?? null;
-    const metrics = { val_loss: valLoss, val_ppl: Math.exp(valLoss), ...(bpb === null ? {} : { val_bpb: bpb }) };
+    const metrics = { val_loss: valLoss, val_ppl: Math.exp(valLoss), ...(bpb === null ? {} : { val_bpb: bpb }), ...dpoMetrics(evaluation.dpo, 'val_') };
     const sources = Object.fromEntries(evaluation.sources.map((s) => [s.source, s.loss]));
     const perSource = Object.fromEntries(evaluation.sources.map((s) => [`val_loss/${s.source}`, s.loss]));
-    this.onLog({ type: 'validation', step: this.step, ...metrics, val_bpb: bpb, sources });
+    this.onLog({ type: 'validation', step: this.step, ...metrics, val_bpb: bpb, sources, dpo: evaluation.dpo ?? null });
     this.csv.log(this.step, { iter: this.step * this.config.train.gradient_accumulation_steps, tokens: this.tokens, ...metrics, ...perSource });
     this.tensorboard.addScalars(this.step, { ...metrics, ...perSource });
   }

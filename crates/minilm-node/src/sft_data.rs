@@ -25,6 +25,8 @@ pub struct SftDataArgs {
     pub max_seq_length: u32,
     pub val_split_fraction: f64,
     pub seed: i64,
+    /// Preference pairs for DPO (prompt / chosen / rejected) instead of conversations.
+    pub preferences: Option<bool>,
 }
 
 impl TryFrom<SftDataArgs> for SftDataOptions {
@@ -47,8 +49,7 @@ impl TryFrom<SftDataArgs> for SftDataOptions {
             max_seq_length: args.max_seq_length as usize,
             val_split_fraction: args.val_split_fraction,
             seed: count("seed", args.seed)?,
-            // Preference pairs are for `minilm dpo`, which is not built yet.
-            preferences: false,
+            preferences: args.preferences.unwrap_or(false),
         })
     }
 }
@@ -79,6 +80,9 @@ pub struct PreparedSftData {
     pub skipped_empty: f64,
     pub skipped_no_assistant: f64,
     pub skipped_truncated_away: f64,
+    /// Preference pairs whose replies are the same, or with a reply longer than max_seq_length.
+    pub skipped_identical: f64,
+    pub skipped_reply_too_long: f64,
     /// A few skipped records, as "file line N: why".
     pub skipped_examples: Vec<String>,
     /// The folder was already complete for these inputs and settings.
@@ -102,6 +106,8 @@ impl From<SftDataSummary> for PreparedSftData {
             skipped_empty: s.skipped_empty as f64,
             skipped_no_assistant: s.skipped_no_assistant as f64,
             skipped_truncated_away: s.skipped_truncated_away as f64,
+            skipped_identical: s.skipped_identical as f64,
+            skipped_reply_too_long: s.skipped_reply_too_long as f64,
             skipped_examples: s.skipped_examples,
             reused: s.reused,
             seconds: s.seconds,

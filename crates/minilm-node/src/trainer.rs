@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use minilm_core::model::fused::AttentionPath;
 use minilm_core::model::Precision;
 use minilm_core::train::batches;
+use minilm_core::train::dpo::{DpoLossType, DpoOptions, DpoStats};
 use minilm_core::train::mixture::{MixtureOptions, MixtureSource, OnExhausted};
 use minilm_core::train::optimizer::AdamWConfig;
 use minilm_core::train::peak_flops::PeakFlops;
@@ -95,6 +96,44 @@ pub struct TrainerOptions {
     pub attention: Option<String>,
     /// SFT: pack several examples into each row (a row's conversations never see each other). CPU only.
     pub packing: Option<bool>,
+    /// DPO: data_path holds preference pairs, trained with DPO's loss against the initial weights.
+    pub dpo: Option<DpoSettings>,
+}
+
+#[napi(object)]
+pub struct DpoSettings {
+    pub beta: f64,
+    #[napi(ts_type = "'sigmoid' | 'ipo'")]
+    pub loss_type: String,
+    pub label_smoothing: f64,
+}
+
+/// TRL's DPO figures, as means over pairs.
+#[napi(object, js_name = "DpoStats")]
+pub struct DpoFigures {
+    pub pairs: f64,
+    pub loss: f64,
+    pub rewards_chosen: f64,
+    pub rewards_rejected: f64,
+    pub rewards_accuracies: f64,
+    pub rewards_margins: f64,
+    pub logps_chosen: f64,
+    pub logps_rejected: f64,
+}
+
+impl From<DpoStats> for DpoFigures {
+    fn from(s: DpoStats) -> Self {
+        DpoFigures {
+            pairs: s.pairs as f64,
+            loss: s.loss,
+            rewards_chosen: s.rewards_chosen,
+            rewards_rejected: s.rewards_rejected,
+            rewards_accuracies: s.rewards_accuracies,
+            rewards_margins: s.rewards_margins,
+            logps_chosen: s.logps_chosen,
+            logps_rejected: s.logps_rejected,
+        }
+    }
 }
 
 #[napi(object)]
@@ -171,6 +210,17 @@ impl TryFrom<TrainerOptions> for trainer::TrainerOptions {
                 Some(other) => return Err(usage(format!("attention must be composite or flash, not '{other}'"))),
             },
             packing: o.packing.unwrap_or(false),
+            dpo: o
+                .dpo
+                .map(|d| {
+                    let loss_type = match d.loss_type.as_str() {
+                        "sigmoid" => DpoLossType::Sigmoid,
+                        "ipo" => DpoLossType::Ipo,
+                        other => return Err(usage(format!("dpo loss_type must be sigmoid or ipo, not '{other}'"))),
+                    };
+                    Ok(DpoOptions { beta: d.beta, loss_type, label_smoothing: d.label_smoothing })
+                })
+                .transpose()?,
         })
     }
 }
@@ -236,6 +286,8 @@ pub struct StepResult {
     pub source_tokens: Vec<f64>,
     /// Mixture sources that ran out in this step and began their next epoch (from 0).
     pub new_epochs: Vec<SourceEpoch>,
+    /// DPO's figures over the step's pairs.
+    pub dpo: Option<DpoFigures>,
 }
 
 #[napi(object)]
@@ -253,6 +305,7 @@ impl From<StepStats> for StepResult {
             positions: s.positions as f64,
             source_tokens: s.source_tokens.into_iter().map(|t| t as f64).collect(),
             new_epochs: s.new_epochs.into_iter().map(|(source, epoch)| SourceEpoch { source, epoch: epoch as u32 }).collect(),
+            dpo: s.dpo.map(Into::into),
         }
     }
 }
@@ -264,6 +317,8 @@ pub struct ValidationLoss {
     /// Bits per UTF-8 byte (special tokens left out); null when no tokenizer was found to count bytes.
     pub bits_per_byte: Option<f64>,
     pub sources: Vec<SourceLoss>,
+    /// DPO's figures over the validation pairs.
+    pub dpo: Option<DpoFigures>,
 }
 
 #[napi(object)]
@@ -278,6 +333,7 @@ impl From<Evaluation> for ValidationLoss {
             loss: e.loss,
             bits_per_byte: e.bits_per_byte,
             sources: e.sources.into_iter().map(|(source, loss)| SourceLoss { source, loss }).collect(),
+            dpo: e.dpo.map(Into::into),
         }
     }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::mixture::MixtureOptions;
 use super::packing::plan_rows;
+use super::preferences::Preferences;
 use crate::data::windows::{check_vocabulary, open_splits, TokenWindows};
 use crate::error::Result;
 use crate::model::layers::Packing;
@@ -45,6 +46,8 @@ pub enum TrainingData {
         /// Packed SFT's rows of examples, per split; None for one example per row.
         packed: Option<PackedRows>,
     },
+    /// DPO's preference pairs; an item is a pair (train/preferences.rs reads them).
+    Preferences(Preferences),
     /// Several prepared datasets; an item is (source, window).
     Mixture {
         sources: Vec<MixedSource>,
@@ -119,6 +122,7 @@ impl TrainingData {
     pub fn len(&self, split: Split) -> u64 {
         match (self, split) {
             (TrainingData::Mixture { sources, .. }, split) => sources.iter().map(|s| source_split(s, split).map_or(0, |w| w.len())).sum(),
+            (TrainingData::Preferences(pairs), split) => pairs.len(split),
             (TrainingData::Windows { train, .. }, Split::Train) => train.len(),
             (TrainingData::Windows { val, .. }, Split::Val) => val.as_ref().map_or(0, |v| v.len()),
             (TrainingData::Sft { packed: Some(rows), .. }, Split::Train) => rows.train.len() as u64,
@@ -132,6 +136,7 @@ impl TrainingData {
         match self {
             TrainingData::Windows { train, .. } => train.total_tokens(),
             TrainingData::Sft { examples, .. } => examples.tokens_in(&examples.train),
+            TrainingData::Preferences(pairs) => pairs.examples.tokens_in(&pairs.examples.train),
             TrainingData::Mixture { sources, .. } => sources.iter().map(|s| s.train.total_tokens()).sum(),
         }
     }
@@ -143,6 +148,8 @@ impl TrainingData {
             (TrainingData::Windows { val, .. }, Split::Val) => val.as_ref().map(|v| v.dir.clone()),
             (TrainingData::Sft { examples, .. }, Split::Train) => Some(examples.dir.clone()),
             (TrainingData::Sft { examples, .. }, Split::Val) => (!examples.val.is_empty()).then(|| examples.dir.clone()),
+            (TrainingData::Preferences(pairs), Split::Train) => Some(pairs.examples.dir.clone()),
+            (TrainingData::Preferences(pairs), Split::Val) => (!pairs.val.is_empty()).then(|| pairs.examples.dir.clone()),
             (TrainingData::Mixture { sources, .. }, split) => sources.iter().find_map(|s| source_split(s, split)).map(|w| w.dir.clone()),
         }
     }
@@ -160,6 +167,7 @@ impl TrainingData {
                 windows_batch(ids.iter().map(|&id| (source, id)), *seq_len, vocab)
             }
             TrainingData::Mixture { .. } => Err(crate::Error::internal("a mixture's batches are read with mixture_batch")),
+            TrainingData::Preferences(pairs) => Ok(pairs.batch(split, ids, vocab)?.micro),
             TrainingData::Sft { examples, seq_len, packed } => {
                 let read = |index: u64| -> Result<Example> {
                     let (mut tokens, mut mask) = examples.read(index)?;

@@ -131,6 +131,37 @@ impl DpoOptions {
     }
 }
 
+/// TRL's figures over pairs, as means: rewards/chosen, rewards/rejected, rewards/accuracies (the share of
+/// pairs whose chosen reward is higher), rewards/margins, logps/chosen, logps/rejected; and the loss.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DpoStats {
+    pub pairs: u64,
+    pub loss: f64,
+    pub rewards_chosen: f64,
+    pub rewards_rejected: f64,
+    pub rewards_accuracies: f64,
+    pub rewards_margins: f64,
+    pub logps_chosen: f64,
+    pub logps_rejected: f64,
+}
+
+impl DpoStats {
+    pub fn add(&mut self, pairs: &[(PairLogps, PairLoss)]) {
+        for (policy, pair) in pairs {
+            let n = self.pairs as f64;
+            let mean = |old: f64, new: f64| (old * n + new) / (n + 1.0);
+            self.loss = mean(self.loss, pair.loss);
+            self.rewards_chosen = mean(self.rewards_chosen, pair.chosen_reward);
+            self.rewards_rejected = mean(self.rewards_rejected, pair.rejected_reward);
+            self.rewards_accuracies = mean(self.rewards_accuracies, f64::from(u8::from(pair.chosen_reward > pair.rejected_reward)));
+            self.rewards_margins = mean(self.rewards_margins, pair.chosen_reward - pair.rejected_reward);
+            self.logps_chosen = mean(self.logps_chosen, policy.chosen);
+            self.logps_rejected = mean(self.logps_rejected, policy.rejected);
+            self.pairs += 1;
+        }
+    }
+}
+
 fn sigmoid(x: f64) -> f64 {
     if x >= 0.0 {
         1.0 / (1.0 + (-x).exp())

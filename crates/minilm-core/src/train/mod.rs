@@ -12,6 +12,7 @@ pub mod mixture;
 pub mod optimizer;
 pub mod packing;
 pub mod peak_flops;
+pub mod preferences;
 pub mod sampler;
 pub mod trainer;
 

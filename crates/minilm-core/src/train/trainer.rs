@@ -7,9 +7,11 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::batches::{DataKind, MicroBatch, Split, TrainingData};
+use super::dpo::{DpoOptions, DpoStats, PairLogps};
 use super::mixture::{MixtureOptions, MixtureSampler, MixtureState, OnExhausted};
 use super::optimizer::{clip_grad_norm, flat_gradient, AdamW, AdamWConfig};
 use super::peak_flops::{peak_flops, PeakFlops};
+use super::preferences::Preferences;
 use super::sampler::{SamplerState, WindowSampler};
 use crate::data::token_bytes::TokenBytes;
 use crate::data::tokenizer::DocumentTokenizer;
@@ -69,6 +71,9 @@ pub struct TrainerOptions {
     /// SFT: pack several examples into each row of seq_len positions (train/packing.rs). The CPU only.
     #[serde(default)]
     pub packing: bool,
+    /// DPO: data_path holds preference pairs, and the loss is DPO's against the starting weights.
+    #[serde(default)]
+    pub dpo: Option<DpoOptions>,
 }
 
 fn cpu() -> String {
@@ -88,6 +93,8 @@ pub struct StepStats {
     /// A mixture's: tokens per source in this step, and the sources that began a new epoch in it.
     pub source_tokens: Vec<u64>,
     pub new_epochs: Vec<(String, u64)>,
+    /// DPO's figures over the step's pairs.
+    pub dpo: Option<DpoStats>,
 }
 
 /// Validation loss in all and, for a mixture, per source.
@@ -98,6 +105,8 @@ pub struct Evaluation {
     /// Bits per UTF-8 byte of the targets that stand for text; None without a tokenizer to count bytes.
     pub bits_per_byte: Option<f64>,
     pub sources: Vec<(String, f64)>,
+    /// DPO's figures over the validation pairs (`loss` is then their mean DPO loss).
+    pub dpo: Option<DpoStats>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -153,6 +162,9 @@ pub struct RestoredState {
     pub source_tokens: Vec<u64>,
 }
 
+/// A DPO micro-batch's scored tokens per sequence and reference log-probabilities per pair.
+type PairTerms = (Vec<usize>, Vec<PairLogps>);
+
 /// The order training items are drawn in.
 enum Order {
     Windows(WindowSampler),
@@ -194,6 +206,7 @@ impl Trainer {
         let split_names = options.split_names.as_ref().map(|(t, v)| (t.as_str(), v.as_str()));
         let data = match &options.mixture {
             Some(mixture) => TrainingData::open_mixture(mixture, split_names, options.seq_len)?,
+            None if options.dpo.is_some() => TrainingData::Preferences(Preferences::open(&options.data_path, options.seq_len)?),
             None => TrainingData::open(options.data_kind, &options.data_path, split_names, options.seq_len, options.packing)?,
         };
         // Initialised (or loaded) in float32 on the device, then cast: the same seed gives the same
@@ -206,6 +219,10 @@ impl Trainer {
         let model = Llama::new(options.model.clone(), params, &device)?
             .with_compute_dtype(options.precision.compute_dtype())
             .with_attention(options.attention);
+        let mut data = data;
+        if let (TrainingData::Preferences(pairs), Some(dpo)) = (&mut data, &options.dpo) {
+            pairs.compute_reference(&model, options.initial_weights.as_deref(), dpo, options.micro_batch_size)?;
+        }
         let optimizer = AdamW::new(options.optimizer.clone(), &model.params)?;
         let order = match (&options.mixture, &data) {
             (Some(mixture), TrainingData::Mixture { sources, .. }) => {
@@ -255,13 +272,22 @@ impl Trainer {
     }
 
     /// The next micro-batch of training items, counting a mixture's tokens per source.
-    fn next_micro_batch(&mut self, source_tokens: &mut [u64], new_epochs: &mut Vec<(String, u64)>) -> Result<MicroBatch> {
+    /// DPO's come with each sequence's scored tokens and each pair's reference log-probabilities.
+    fn next_micro_batch(
+        &mut self,
+        source_tokens: &mut [u64],
+        new_epochs: &mut Vec<(String, u64)>,
+    ) -> Result<(MicroBatch, Option<PairTerms>)> {
         let size = self.options.micro_batch_size;
         let vocab = self.model.config.padded_vocab_size;
         match &mut self.order {
             Order::Windows(sampler) => {
                 let ids: Vec<u64> = (0..size).map(|_| sampler.next_window()).collect();
-                self.data.batch(Split::Train, &ids, vocab)
+                if let TrainingData::Preferences(pairs) = &self.data {
+                    let batch = pairs.batch(Split::Train, &ids, vocab)?;
+                    return Ok((batch.micro, Some((batch.counts, batch.reference))));
+                }
+                Ok((self.data.batch(Split::Train, &ids, vocab)?, None))
             }
             Order::Mixture(sampler) => {
                 let mut items = Vec::with_capacity(size);
@@ -274,7 +300,7 @@ impl Trainer {
                     source_tokens[draw.source] += self.options.seq_len as u64;
                     items.push((draw.source, draw.window));
                 }
-                self.data.mixture_batch(Split::Train, &items, vocab)
+                Ok((self.data.mixture_batch(Split::Train, &items, vocab)?, None))
             }
         }
     }
@@ -292,11 +318,23 @@ impl Trainer {
         let (mut tokens, mut positions) = (0, 0);
         let mut source_tokens = vec![0u64; self.source_tokens.len()];
         let mut new_epochs = Vec::new();
+        let mut dpo_stats = self.options.dpo.map(|_| DpoStats::default());
         for _ in 0..accumulation {
-            let micro = self.next_micro_batch(&mut source_tokens, &mut new_epochs)?;
+            let (micro, pairs) = self.next_micro_batch(&mut source_tokens, &mut new_epochs)?;
             tokens += micro.tokens;
             positions += micro.positions;
-            let (loss, grads) = self.model.batch_loss_and_grads(&micro.batch, 1.0 / accumulation as f64)?;
+            let (loss, grads) = match (&self.options.dpo, pairs, &mut dpo_stats) {
+                (Some(dpo), Some((counts, reference)), Some(stats)) => {
+                    let (loss, grads) = self.model.sequence_loss_and_grads(&micro.batch, |nll| {
+                        let batch = dpo.batch_loss(nll, &counts, &reference);
+                        stats.add(&batch.pairs);
+                        let scale = 1.0 / accumulation as f32;
+                        Ok((batch.loss, batch.d_nll.iter().map(|d| d * scale).collect()))
+                    })?;
+                    (Tensor::new(loss, &Device::Cpu)?, grads)
+                }
+                _ => self.model.batch_loss_and_grads(&micro.batch, 1.0 / accumulation as f64)?,
+            };
             loss_sum = Some(match loss_sum {
                 None => loss,
                 Some(sum) => (sum + loss)?,
@@ -317,7 +355,7 @@ impl Trainer {
             *total += n;
         }
         let loss_sum = loss_sum.expect("accumulation is at least 1").to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-        Ok(StepStats { loss: loss_sum / accumulation as f64, grad_norm, tokens, positions, source_tokens, new_epochs })
+        Ok(StepStats { loss: loss_sum / accumulation as f64, grad_norm, tokens, positions, source_tokens, new_epochs, dpo: dpo_stats })
     }
 
     /// The MFU estimate's denominator for this trainer's device and compute dtype.
@@ -331,6 +369,18 @@ impl Trainer {
     /// over all of them.
     pub fn evaluate(&self, max_iters: usize) -> Result<Evaluation> {
         let vocab = self.model.config.padded_vocab_size;
+        if let (TrainingData::Preferences(pairs), Some(dpo)) = (&self.data, &self.options.dpo) {
+            let mut stats = DpoStats::default();
+            let items = (max_iters as u64 * self.options.micro_batch_size as u64).min(pairs.len(Split::Val));
+            let ids: Vec<u64> = (0..items).collect();
+            for chunk in ids.chunks(self.options.micro_batch_size) {
+                let batch = pairs.batch(Split::Val, chunk, vocab)?;
+                let nll = self.model.target_nll(&batch.micro.batch)?;
+                stats.add(&dpo.batch_loss(&nll, &batch.counts, &batch.reference).pairs);
+            }
+            let loss = (stats.pairs > 0).then_some(stats.loss);
+            return Ok(Evaluation { loss, bits_per_byte: None, sources: Vec::new(), dpo: (stats.pairs > 0).then_some(stats) });
+        }
         let mut total = LossTotals::default();
         let mut per_source = Vec::new();
         if let TrainingData::Mixture { sources, .. } = &self.data {
@@ -348,7 +398,7 @@ impl Trainer {
             total = self.loss_totals(available, max_iters, |ids| self.data.batch(Split::Val, ids, vocab))?;
         }
         let bits_per_byte = if self.token_bytes.is_some() { total.bits_per_byte() } else { None };
-        Ok(Evaluation { loss: total.loss(), bits_per_byte, sources: per_source })
+        Ok(Evaluation { loss: total.loss(), bits_per_byte, sources: per_source, dpo: None })
     }
 
     /// The loss sums over the scored targets of the first `max_iters` micro-batches of `available` items.

@@ -16,6 +16,7 @@ use minilm_core::model::{Llama, Precision, TokenBatch};
 use minilm_core::sft::dataset::{prepare_sft_data, SftDataOptions, SftExamples};
 use minilm_core::sft::example::{Built, ExampleBuilder};
 use minilm_core::train::batches::DataKind;
+use minilm_core::train::dpo::{DpoLossType, DpoOptions};
 use minilm_core::train::optimizer::AdamWConfig;
 use minilm_core::train::{RestoredState, Trainer, TrainerOptions};
 use serde_json::{json, Value};
@@ -278,6 +279,7 @@ fn sft_run_resumes_exactly(packing: bool) {
         tokenizer_dir: None,
         attention: Default::default(),
         packing,
+        dpo: None,
     };
     let run = |trainer: &mut Trainer, steps: usize| -> Vec<(u64, u64)> {
         (0..steps).map(|_| trainer.step(1e-3).map(|s| (s.loss.to_bits(), s.tokens)).unwrap()).collect()
@@ -370,4 +372,63 @@ fn preference_pairs_in_every_layout_become_a_chosen_and_a_rejected_example_score
         error.contains("pairs.jsonl") && error.contains("line 2") && error.contains("\"chosen\" must be a string or a list of messages"),
         "{error}"
     );
+}
+
+#[test]
+fn a_dpo_run_starts_at_log_2_learns_its_pairs_and_resumes_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pairs.jsonl");
+    let records: Vec<Value> =
+        (0..32).map(|i| json!({"prompt": format!("第{i}句对不对？"), "chosen": "对。".repeat(1 + i % 3), "rejected": "错了。"})).collect();
+    write(&file, &records);
+    let data = dir.path().join("pairs");
+    let prepared = SftDataOptions { preferences: true, ..options(&file, &data) };
+    let summary = prepare_sft_data(&prepared, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let mut model = support::golden().cases[0].config.clone();
+    (model.vocab_size, model.padded_vocab_size, model.block_size) = (6400, 6400, 64);
+    let trainer_options = TrainerOptions {
+        model,
+        seed: 3,
+        data_path: data.clone(),
+        data_kind: DataKind::Sft,
+        split_names: None,
+        micro_batch_size: 4,
+        seq_len: 64,
+        accumulation: 2,
+        optimizer: AdamWConfig { weight_decay: 0.0, betas: (0.9, 0.95), eps: 1e-8 },
+        max_norm: 1.0,
+        initial_weights: None,
+        initial_weights_format: Default::default(),
+        device: "cpu".into(),
+        precision: Precision::Float32,
+        run_settings: "dpo".into(),
+        mixture: None,
+        tokenizer_dir: None,
+        attention: Default::default(),
+        packing: false,
+        dpo: Some(DpoOptions { beta: 0.1, loss_type: DpoLossType::Sigmoid, label_smoothing: 0.0 }),
+    };
+    let mut unbroken = Trainer::new(trainer_options.clone()).unwrap();
+    assert_eq!(unbroken.info().train_windows * 2, summary.train_examples, "a training item is a pair");
+    // The policy starts as the reference: every margin is 0, the loss log 2, the rewards 0.
+    let before = unbroken.evaluate(100).unwrap().dpo.expect("validation pairs");
+    assert!((before.loss - std::f64::consts::LN_2).abs() < 1e-5 && before.rewards_margins.abs() < 1e-5, "{before:?}");
+    let run =
+        |trainer: &mut Trainer, steps: usize| -> Vec<u64> { (0..steps).map(|_| trainer.step(1e-2).unwrap().loss.to_bits()).collect() };
+    let expected = run(&mut unbroken, 8);
+    let first = f64::from_bits(expected[0]);
+    assert!((first - std::f64::consts::LN_2).abs() < 1e-5, "first step's loss {first}");
+    // The held-out pairs: the chosen reply gains on the rejected one.
+    let after = unbroken.evaluate(100).unwrap().dpo.unwrap();
+    assert!(after.rewards_accuracies > 0.9 && after.loss < before.loss - 0.1 && after.rewards_margins > 0.5, "{after:?}");
+
+    let mut stopped = Trainer::new(trainer_options.clone()).unwrap();
+    assert_eq!(run(&mut stopped, 3), expected[..3]);
+    let checkpoint = dir.path().join("step-3");
+    std::fs::create_dir(&checkpoint).unwrap();
+    stopped.save(&checkpoint).unwrap();
+    // A new trainer reads the reference log-probabilities back from the data folder.
+    let mut resumed = Trainer::new(trainer_options).unwrap();
+    resumed.restore(&checkpoint).unwrap();
+    assert_eq!(run(&mut resumed, 5), expected[3..], "the resumed DPO run continues exactly");
 }

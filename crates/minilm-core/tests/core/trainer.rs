@@ -59,6 +59,7 @@ fn options(case: &Case, data: &Path, weights: &Path, run_settings: &str) -> Trai
         tokenizer_dir: None,
         attention: Default::default(),
         packing: false,
+        dpo: None,
     }
 }
 
