@@ -4,9 +4,10 @@
 // to data/sample/dpo/ (train.jsonl, val.jsonl); then `minilm dpo --config configs/dpo.yaml` as a user
 // runs it. Reports the held-out pairs' rewards/accuracies and margins before and after (from the run's
 // metrics.csv), and how many of the held-out and of the first 100 trained questions the model answers
-// with the right author, greedy, before and after. Not a test: prints Markdown for BENCHMARKS.md.
+// with the right author, greedy, before and after. Arguments after `--` are overrides for minilm dpo.
+// Not a test: prints Markdown for BENCHMARKS.md.
 //
-//   npm run bench:dpo
+//   npm run bench:dpo [-- --optimizer.init_args.lr 0.0005 --train.epochs 4]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -29,7 +30,12 @@ writeFileSync(path.join(dataDir, 'val.jsonl'), lines(val));
 const outDir = path.join(repoRoot, 'out', 'quickstart-dpo');
 rmSync(outDir, { recursive: true, force: true });
 const started = Date.now();
-const run = spawnSync('npx', ['minilm', 'dpo', '--config', 'configs/dpo.yaml'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'inherit', 'pipe'] });
+const overrides = process.argv.slice(2);
+const run = spawnSync('npx', ['minilm', 'dpo', '--config', 'configs/dpo.yaml', ...overrides], {
+  cwd: repoRoot,
+  encoding: 'utf8',
+  stdio: ['ignore', 'inherit', 'pipe'],
+});
 if (run.status !== 0) throw new Error(`minilm dpo failed:\n${run.stderr}`);
 const seconds = (Date.now() - started) / 1000;
 
@@ -40,14 +46,14 @@ const validations = rows
   .filter((cells) => cells[columns.indexOf('val_rewards/accuracies')] !== '')
   .map((cells) => Object.fromEntries(columns.map((c, i) => [c, cells[i]])));
 
-/** How many of `questions` the model at `dir` answers naming the chosen reply's author (greedy). */
+/** How many of `questions` the model at `dir` answers naming the chosen reply's author (greedy): the reply ends 的作者是Y。 with the right Y. */
 async function rightAnswers(dir: string, questions: PreferencePair[]): Promise<number> {
   const model = await Model.load(dir);
   let right = 0;
   for (const pair of questions) {
     const reply = model.chat([{ role: 'user', content: pair.prompt }], { maxNewTokens: 32, temperature: 0 });
     for await (const _piece of reply);
-    if (reply.text.trim() === pair.chosen) right += 1;
+    if (reply.text.trim().endsWith(pair.chosen.slice(pair.chosen.indexOf('的作者是')))) right += 1;
   }
   return right;
 }
@@ -61,7 +67,7 @@ const answers = {
 const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).stdout.trim();
 process.stdout.write(
   `machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores; commit ${commit}; ${new Date().toISOString().slice(0, 10)}\n` +
-    `pairs: ${train.length} train, ${val.length} held out; minilm dpo --config configs/dpo.yaml took ${seconds.toFixed(0)} s\n\n` +
+    `pairs: ${train.length} train, ${val.length} held out; minilm dpo --config configs/dpo.yaml ${overrides.join(' ')} took ${seconds.toFixed(0)} s\n\n` +
     '| step | val_loss | val_rewards/accuracies | val_rewards/margins | val_rewards/chosen | val_rewards/rejected |\n|---|---|---|---|---|---|\n' +
     validations
       .map(
@@ -70,7 +76,7 @@ process.stdout.write(
           `${Number(v['val_rewards/chosen']).toFixed(3)} | ${Number(v['val_rewards/rejected']).toFixed(3)} |`,
       )
       .join('\n') +
-    `\n\nright author (greedy, the whole reply 《X》的作者是Y。), before -> after DPO:\n` +
+    `\n\nright author (greedy: the reply ends 的作者是Y。 with the right Y), before -> after DPO:\n` +
     `  held-out questions: ${answers.before.val}/${val.length} -> ${answers.after.val}/${val.length}\n` +
     `  trained questions (first 100): ${answers.before.trained}/100 -> ${answers.after.trained}/100\n`,
 );

@@ -506,10 +506,12 @@ class TrainingLoop {
     const valLoss = evaluation.loss;
     this.lastVal = valLoss;
     const bpb = evaluation.bitsPerByte ?? null;
-    const metrics = { val_loss: valLoss, val_ppl: Math.exp(valLoss), ...(bpb === null ? {} : { val_bpb: bpb }), ...dpoMetrics(evaluation.dpo, 'val_') };
+    // DPO's loss is not a per-token likelihood: no perplexity for it.
+    const perplexity: Record<string, number> = evaluation.dpo == null ? { val_ppl: Math.exp(valLoss) } : {};
+    const metrics = { val_loss: valLoss, ...perplexity, ...(bpb === null ? {} : { val_bpb: bpb }), ...dpoMetrics(evaluation.dpo, 'val_') };
     const sources = Object.fromEntries(evaluation.sources.map((s) => [s.source, s.loss]));
     const perSource = Object.fromEntries(evaluation.sources.map((s) => [`val_loss/${s.source}`, s.loss]));
-    this.onLog({ type: 'validation', step: this.step, ...metrics, val_bpb: bpb, sources, dpo: evaluation.dpo ?? null });
+    this.onLog({ type: 'validation', step: this.step, ...metrics, val_ppl: Math.exp(valLoss), val_bpb: bpb, sources, dpo: evaluation.dpo ?? null });
     this.csv.log(this.step, { iter: this.step * this.config.train.gradient_accumulation_steps, tokens: this.tokens, ...metrics, ...perSource });
     this.tensorboard.addScalars(this.step, { ...metrics, ...perSource });
   }
