@@ -50,20 +50,25 @@ export interface PreferencePair {
 
 /**
  * Preference pairs from the author questions of `poetryConversations(limit)`: the prompt 《X》的作者是谁？,
- * chosen the right author's answer, rejected the same answer naming another author of the set (the
- * author of the poem `stride` questions on, so every wrong author is a real poet of the same set).
+ * chosen the right answer 《X》的作者是Y。, rejected the same answer with the `wrong` part taken from the
+ * question `stride` on (the next one whose part differs): another poet of the set ('author'), or another
+ * title in place of the one asked about ('title').
  */
-export function authorPreferencePairs(limit: number, stride = 7): PreferencePair[] {
+export function authorPreferencePairs(limit: number, wrong: 'author' | 'title' = 'author', stride = 7): PreferencePair[] {
   const questions = [...poetryConversations(limit)].filter((c) => c.conversations[0].content.endsWith('的作者是谁？'));
-  const author = (answer: string) => answer.slice(answer.indexOf('的作者是') + 4, -1);
+  const split = (answer: string) => {
+    const at = answer.indexOf('的作者是');
+    return { title: answer.slice(1, at - 1), author: answer.slice(at + 4, -1) };
+  };
   const pairs: PreferencePair[] = [];
   questions.forEach((c, i) => {
     const [question, answer] = c.conversations;
-    const right = author(answer.content);
-    // The next author on from `stride` questions later that is not this one.
-    const wrong = [...questions.slice(i + stride), ...questions.slice(0, i + stride)].map((q) => author(q.conversations[1].content)).find((a) => a !== right);
-    if (wrong === undefined) return;
-    pairs.push({ prompt: question.content, chosen: answer.content, rejected: answer.content.replace(`的作者是${right}。`, `的作者是${wrong}。`) });
+    const right = split(answer.content);
+    const others = [...questions.slice(i + stride), ...questions.slice(0, i + stride)].map((q) => split(q.conversations[1].content));
+    const other = others.find((o) => o[wrong] !== right[wrong]);
+    if (other === undefined) return;
+    const rejected = wrong === 'author' ? { ...right, author: other.author } : { ...right, title: other.title };
+    pairs.push({ prompt: question.content, chosen: answer.content, rejected: `《${rejected.title}》的作者是${rejected.author}。` });
   });
   return pairs;
 }
