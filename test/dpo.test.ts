@@ -64,6 +64,10 @@ test('minilm dpo trains on preference pairs: TRL figures in the logs, the held-o
   for (const name of ['rewards/rejected', 'rewards/accuracies', 'logps/chosen', 'logps/rejected']) assert.ok(name in steps[0], name);
   // The reference log-probabilities were computed once and kept beside the pairs.
   assert.equal(fs.readdirSync(path.join(out, 'sft-data')).filter((f) => f.startsWith('reference-logps-')).length, 1);
+  // The report charts the rewards.
+  const report = await runCli(['report', out]);
+  assert.equal(report.code, 0, report.stderr);
+  assert.match(fs.readFileSync(path.join(out, 'report.html'), 'utf8'), /DPO: pairs whose chosen reply wins[\s\S]*DPO: reward margin/);
 });
 
 test('a bad preference record stops dpo with the file, the line and what was expected', async () => {

@@ -29,7 +29,7 @@ export const TRAIN_COLOR = '#1f6fd1';
 export const VAL_COLOR = '#e0661b';
 const PLAIN_COLOR = '#2a9d5c';
 
-/** The report's charts, in page order. Each leaves out rows that lack its metric. */
+/** The report's charts, in page order. Each leaves out rows that lack its metric (the DPO ones show only for a DPO run's rows). */
 export function runCharts(rows: MetricsRow[]): Chart[] {
   // litgpt's own CSV has no tokens column; its runs are plotted against steps instead.
   const byTokens = rows.some((row) => row.tokens !== undefined);
@@ -55,6 +55,23 @@ export function runCharts(rows: MetricsRow[]): Chart[] {
     { id: 'lr', title: 'Learning rate', xLabel, series: [series('learning_rate', 'learning rate', PLAIN_COLOR)], formatY: formatValue },
     { id: 'throughput', title: 'Throughput (tokens/s)', xLabel, series: [series('tokens_per_sec', 'tokens/s', PLAIN_COLOR)], formatY: formatCompact },
     { id: 'mfu', title: 'Model FLOPs utilisation (%)', xLabel, series: [series('mfu', 'MFU %', PLAIN_COLOR, false, 100)], formatY: formatValue },
+    {
+      id: 'dpo-accuracies',
+      title: 'DPO: pairs whose chosen reply wins (%)',
+      xLabel,
+      series: [
+        series('rewards/accuracies', 'rewards/accuracies %', TRAIN_COLOR, false, 100),
+        series('val_rewards/accuracies', 'val_rewards/accuracies %', VAL_COLOR, true, 100),
+      ],
+      formatY: formatValue,
+    },
+    {
+      id: 'dpo-margins',
+      title: 'DPO: reward margin (chosen - rejected)',
+      xLabel,
+      series: [series('rewards/margins', 'rewards/margins', TRAIN_COLOR), series('val_rewards/margins', 'val_rewards/margins', VAL_COLOR, true)],
+      formatY: formatValue,
+    },
   ];
 }
 

@@ -11,7 +11,22 @@ import { checkpointFiles, readCheckpointPosition, stepOfFolder, weightCheckpoint
 /** One metrics.csv row; a column the row leaves empty is absent (training rows have no val_loss, ...). */
 export type MetricsRow = Partial<Record<MetricName, number>> & { step: number };
 
-export type MetricName = 'iter' | 'tokens' | 'loss' | 'learning_rate' | 'grad_norm' | 'tokens_per_sec' | 'mfu' | 'val_loss' | 'val_ppl' | 'val_bpb';
+export type MetricName =
+  | 'iter'
+  | 'tokens'
+  | 'loss'
+  | 'learning_rate'
+  | 'grad_norm'
+  | 'tokens_per_sec'
+  | 'mfu'
+  | 'val_loss'
+  | 'val_ppl'
+  | 'val_bpb'
+  // DPO's (TRL's names), per step and over the held-out pairs.
+  | 'rewards/accuracies'
+  | 'val_rewards/accuracies'
+  | 'rewards/margins'
+  | 'val_rewards/margins';
 
 export interface CheckpointRecord {
   name: string;
