@@ -235,6 +235,35 @@ fn masked_loss_and_gradients_agree_between_backprop_and_autograd() {
     }
 }
 
+/// A trainer for the SFT data at `data`: the golden architecture with the reference tokenizer's
+/// vocabulary and `block` positions, initialised from a seed, two micro-batches of `micro_batch_size` a step.
+fn tiny_trainer(data: &Path, block: usize, seq_len: usize, micro_batch_size: usize) -> TrainerOptions {
+    let mut model = support::golden().cases[0].config.clone();
+    (model.vocab_size, model.padded_vocab_size, model.block_size) = (6400, 6400, block);
+    TrainerOptions {
+        model,
+        seed: 3,
+        data_path: data.to_path_buf(),
+        data_kind: DataKind::Sft,
+        split_names: None,
+        micro_batch_size,
+        seq_len,
+        accumulation: 2,
+        optimizer: AdamWConfig { weight_decay: 0.0, betas: (0.9, 0.95), eps: 1e-8 },
+        max_norm: 1.0,
+        initial_weights: None,
+        initial_weights_format: Default::default(),
+        device: "cpu".into(),
+        precision: Precision::Float32,
+        run_settings: "test".into(),
+        mixture: None,
+        tokenizer_dir: None,
+        attention: Default::default(),
+        packing: false,
+        dpo: None,
+    }
+}
+
 #[test]
 fn an_sft_run_resumes_with_the_same_losses_bit_for_bit() {
     sft_run_resumes_exactly(false);
@@ -254,33 +283,9 @@ fn sft_run_resumes_exactly(packing: bool) {
     write(&conversations, &records);
     let data = dir.path().join("sft-data");
     let summary = prepare_sft_data(&options(&conversations, &data), &mut |_| {}, &AtomicBool::new(false)).unwrap();
-    // The golden architecture with the reference tokenizer's vocabulary, initialised from a seed.
-    let mut model = support::golden().cases[0].config.clone();
-    (model.vocab_size, model.padded_vocab_size, model.block_size) = (6400, 6400, 128);
     // Packed rows of 128 positions hold several of these conversations (about 40 tokens each).
     let seq_len = if packing { 128 } else { 64 };
-    let trainer_options = TrainerOptions {
-        model,
-        seed: 3,
-        data_path: data.clone(),
-        data_kind: DataKind::Sft,
-        split_names: None,
-        micro_batch_size: 3,
-        seq_len,
-        accumulation: 2,
-        optimizer: AdamWConfig { weight_decay: 0.0, betas: (0.9, 0.95), eps: 1e-8 },
-        max_norm: 1.0,
-        initial_weights: None,
-        initial_weights_format: Default::default(),
-        device: "cpu".into(),
-        precision: Precision::Float32,
-        run_settings: "sft".into(),
-        mixture: None,
-        tokenizer_dir: None,
-        attention: Default::default(),
-        packing,
-        dpo: None,
-    };
+    let trainer_options = TrainerOptions { packing, ..tiny_trainer(&data, 128, seq_len, 3) };
     let run = |trainer: &mut Trainer, steps: usize| -> Vec<(u64, u64)> {
         (0..steps).map(|_| trainer.step(1e-3).map(|s| (s.loss.to_bits(), s.tokens)).unwrap()).collect()
     };
@@ -384,29 +389,9 @@ fn a_dpo_run_starts_at_log_2_learns_its_pairs_and_resumes_bit_for_bit() {
     let data = dir.path().join("pairs");
     let prepared = SftDataOptions { preferences: true, ..options(&file, &data) };
     let summary = prepare_sft_data(&prepared, &mut |_| {}, &AtomicBool::new(false)).unwrap();
-    let mut model = support::golden().cases[0].config.clone();
-    (model.vocab_size, model.padded_vocab_size, model.block_size) = (6400, 6400, 64);
     let trainer_options = TrainerOptions {
-        model,
-        seed: 3,
-        data_path: data.clone(),
-        data_kind: DataKind::Sft,
-        split_names: None,
-        micro_batch_size: 4,
-        seq_len: 64,
-        accumulation: 2,
-        optimizer: AdamWConfig { weight_decay: 0.0, betas: (0.9, 0.95), eps: 1e-8 },
-        max_norm: 1.0,
-        initial_weights: None,
-        initial_weights_format: Default::default(),
-        device: "cpu".into(),
-        precision: Precision::Float32,
-        run_settings: "dpo".into(),
-        mixture: None,
-        tokenizer_dir: None,
-        attention: Default::default(),
-        packing: false,
         dpo: Some(DpoOptions { beta: 0.1, loss_type: DpoLossType::Sigmoid, label_smoothing: 0.0 }),
+        ..tiny_trainer(&data, 64, 64, 4)
     };
     let mut unbroken = Trainer::new(trainer_options.clone()).unwrap();
     assert_eq!(unbroken.info().train_windows * 2, summary.train_examples, "a training item is a pair");
