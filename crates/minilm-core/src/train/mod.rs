@@ -8,6 +8,7 @@ mod adamw_cuda;
 pub mod batches;
 pub mod data_check;
 pub mod dpo;
+pub mod micro_batch;
 pub mod mixture;
 pub mod optimizer;
 pub mod packing;

@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use super::batches::{sft_batch, MicroBatch, Split};
 use super::dpo::{DpoOptions, PairLogps};
+use super::micro_batch::{sft_batch, MicroBatch, Split};
 use crate::data::windows::check_vocabulary;
 use crate::error::{Error, IoContext, Result};
 use crate::model::Llama;
