@@ -119,4 +119,8 @@ test('a run whose estimate exceeds the GPU is told the largest micro-batch that 
     memoryWarning(config, 'bf16-mixed', 'flash', 1 * GiB)!,
     /even at train\.micro_batch_size 1: shorten train\.max_seq_length or choose a smaller model$/,
   );
+  // DPO's item is a pair: two sequences of the micro-batch each.
+  const dpo = { ...config, dpo: { beta: 0.1, loss_type: 'sigmoid' as const, label_smoothing: 0 } };
+  assert.match(memoryWarning(dpo, 'bf16-mixed', 'flash', bytesAt(80))!, /train\.micro_batch_size 40 would fit$/);
+  assert.match(memoryWarning(dpo, 'bf16-mixed', 'flash', bytesAt(40) + 1)!, /train\.micro_batch_size 20 would fit$/);
 });

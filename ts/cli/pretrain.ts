@@ -10,7 +10,7 @@ import { formatCount, formatDuration, shellPath, thousands } from '../log/format
 import { stopOnSignals } from './signals.js';
 import { chooseDevice } from '../device.js';
 import { chooseAttention, flashPossible } from '../train/attention-path.js';
-import { type AttentionPath, describeMemoryEstimate, estimatePeakMemory, memoryWarning } from '../train/memory-estimate.js';
+import { type AttentionPath, describeMemoryEstimate, estimatePeakMemory, memoryWarning, sequencesPerItem } from '../train/memory-estimate.js';
 import { PRETRAIN_SCHEMA } from '../config/pretrain-schema.js';
 import { overrideHelp } from './override-help.js';
 
@@ -198,7 +198,8 @@ function describeMemory(config: PretrainConfig): string {
   // Without a GPU here, the path a GPU of unknown size would take.
   const onGpu = placement.device === 'cpu' ? { device: 'cuda:0', precision: config.precision, memoryBytes: null } : placement;
   const attention = chooseAttention(config, onGpu);
-  const estimate = (path: AttentionPath) => estimatePeakMemory(model, train.micro_batch_size, train.max_seq_length, config.precision, path);
+  const rows = train.micro_batch_size * sequencesPerItem(config);
+  const estimate = (path: AttentionPath) => estimatePeakMemory(model, rows, train.max_seq_length, config.precision, path);
   const lines = [`${describeMemoryEstimate(estimate(attention.path))} with ${attention.path} attention (${attention.why})`];
   // The other path's figure, when a GPU could take it: what a smaller GPU runs, or what the faster path costs.
   const other: AttentionPath = attention.path === 'composite' ? 'flash' : 'composite';

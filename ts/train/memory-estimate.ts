@@ -138,22 +138,28 @@ export function describeMemoryEstimate(e: MemoryEstimate): string {
   );
 }
 
+/** Sequences per item of a micro-batch: DPO's item is a pair, a chosen and a rejected reply. */
+export function sequencesPerItem(config: { dpo?: PretrainConfig['dpo'] }): number {
+  return config.dpo ? 2 : 1;
+}
+
 /**
  * A warning when the run's estimate exceeds the GPU's `memoryBytes`, naming the largest micro-batch that
  * would fit; null when it fits, and when the memory is unknown (null: on the CPU, or not reported).
  */
 export function memoryWarning(
-  config: Pick<PretrainConfig, 'model' | 'train'>,
+  config: Pick<PretrainConfig, 'model' | 'train'> & { dpo?: PretrainConfig['dpo'] },
   precision: Precision,
   attention: AttentionPath,
   memoryBytes: number | null,
 ): string | null {
   if (memoryBytes === null) return null;
   const { model, train } = config;
-  const estimate = estimatePeakMemory(model, train.micro_batch_size, train.max_seq_length, precision, attention);
+  const perItem = sequencesPerItem(config);
+  const estimate = estimatePeakMemory(model, train.micro_batch_size * perItem, train.max_seq_length, precision, attention);
   if (estimate.total <= memoryBytes) return null;
   const exceeds = `${describeMemoryEstimate(estimate)} exceeds the GPU's ${gib(memoryBytes)}`;
-  const fitting = largestFittingMicroBatch(model, train.max_seq_length, precision, attention, memoryBytes);
+  const fitting = Math.floor(largestFittingMicroBatch(model, train.max_seq_length, precision, attention, memoryBytes) / perItem);
   if (fitting === 0) return `${exceeds}, even at train.micro_batch_size 1: shorten train.max_seq_length or choose a smaller model`;
   // global_batch_size must stay a multiple of micro_batch_size; the largest such divisor keeps the step.
   let divisor = fitting;
