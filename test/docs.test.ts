@@ -12,6 +12,7 @@ import { OWN_FLAGS as SFT_OWN_FLAGS } from '../ts/cli/sft.js';
 import { applyOverrides, parseOverrides } from '../ts/config/overrides.js';
 import { knownKeys, normalizeTree, PRETRAIN_SCHEMA, type Problem, type Section } from '../ts/config/pretrain-schema.js';
 import { SFT_SCHEMA } from '../ts/config/sft-schema.js';
+import { DPO_SCHEMA } from '../ts/config/dpo-schema.js';
 import { writeParquetTexts } from '../ts/index.js';
 import { cliPath, minimindTokenizer, repoRoot } from './support/cli.js';
 import { poems } from './support/corpus.js';
@@ -305,6 +306,7 @@ function keysInHelp(help: string): string[] {
 for (const [command, schema] of [
   ['pretrain', PRETRAIN_SCHEMA],
   ['sft', SFT_SCHEMA],
+  ['dpo', DPO_SCHEMA],
 ] as const) {
   test(`minilm ${command} --help lists every key of its config that an override can set`, () => {
     const help = spawnSync(process.execPath, [cliPath, command, '--help'], { encoding: 'utf8' });
@@ -317,7 +319,7 @@ for (const [command, schema] of [
 test('npx --no-install minilm --help runs the built command from the repository root', () => {
   const help = spawnSync('npx', ['--no-install', 'minilm', '--help'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
   assert.equal(help.status, 0, `${help.stdout}${help.stderr}`);
-  for (const command of ['prepare', 'tokenizer', 'inspect', 'pretrain', 'sft', 'generate', 'eval', 'chat', 'serve', 'export', 'report', 'quickstart']) {
+  for (const command of ['prepare', 'tokenizer', 'inspect', 'pretrain', 'sft', 'dpo', 'generate', 'eval', 'chat', 'serve', 'export', 'report', 'quickstart']) {
     assert.match(help.stdout, new RegExp(`^\\s+minilm ${command}\\b`, 'm'), `--help lists minilm ${command}`);
   }
 });
