@@ -96,7 +96,7 @@ async function run(packing: boolean, checkpoint: string, data: string): Promise<
     rows,
     seconds: summary.seconds,
     tokensPerSec: mean(measured.map((s) => s.tokens_per_sec)),
-    padding: mean(steps.map((s) => s.padding)),
+    padding: mean(steps.map((s) => s.padding ?? 0)),
     valLoss: summary.val_loss,
   };
 }

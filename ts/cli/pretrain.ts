@@ -64,14 +64,11 @@ export function printer(): (event: PretrainEvent) => void {
     bar.done();
     process.stderr.write(`${text}\n`);
   };
-  // SFT's step lines also say how much of each step was padding.
-  let sft = false;
   return (event) => {
     switch (event.type) {
       case 'warning':
         return line(`warning: ${event.message}`);
       case 'start':
-        sft = event.sft;
         line(
           `device: ${event.device}, ${event.precision}, matmul peak ${(event.peakFlops / 1e12).toFixed(2)} TFLOP/s for MFU (${event.peakFlopsSource})` +
             (event.whyNotGpu ? ` (not the GPU: ${event.whyNotGpu})` : `, ${event.attention.path} attention (${event.attention.why})`),
@@ -101,7 +98,7 @@ export function printer(): (event: PretrainEvent) => void {
         const detail =
           `step ${event.step}/${event.totalSteps}  loss ${event.loss.toFixed(4)}  lr ${event.learning_rate.toExponential(2)}  ` +
           `${formatCount(event.tokens)} tok  ${Math.round(event.tokens_per_sec)} tok/s  MFU ${(100 * event.mfu).toFixed(1)}%` +
-          (sft ? `  padding ${(100 * event.padding).toFixed(0)}%` : '') +
+          (event.padding === null ? '' : `  padding ${(100 * event.padding).toFixed(0)}%`) +
           dpoDetail(event.dpo);
         if (process.stderr.isTTY) return bar.update({ fraction: event.step / event.totalSteps, detail, etaSeconds: event.eta_seconds });
         return line(`${detail}  ETA ${formatDuration(event.eta_seconds)}`);

@@ -55,8 +55,8 @@ export type PretrainEvent =
       tokens_per_sec: number;
       mfu: number;
       eta_seconds: number;
-      /** The share of the step's positions that were padding (SFT pads examples to the longest of a micro-batch). */
-      padding: number;
+      /** SFT: the share of the step's positions that were padding (examples are padded to the longest row of a micro-batch); null for pretraining's full windows. */
+      padding: number | null;
       /** DPO's figures over the step's pairs (TRL's rewards and log-probabilities), null for other runs. */
       dpo: DpoStats | null;
     }
@@ -484,7 +484,7 @@ class TrainingLoop {
       tokens_per_sec: rate.tokensPerSec,
       mfu: rate.mfu,
     };
-    const padding = stats.positions > 0 ? 1 - stats.tokens / stats.positions : 0;
+    const padding = this.config.sft === null ? null : 1 - stats.tokens / Math.max(1, stats.positions);
     const dpo = stats.dpo ?? null;
     this.onLog({ type: 'step', step, totalSteps: this.plan.totalSteps, ...metrics, eta_seconds: etaSeconds, padding, dpo });
     const perSource = Object.fromEntries(this.info.sources.map((s, i) => [`tokens/${s.name}`, this.sourceTokens[i]]));

@@ -31,6 +31,7 @@ use super::records::{find_record_files, RawRecord, RecordBody, RecordReader};
 use crate::data::chat_template::ChatTemplate;
 use crate::data::prepare::Progress;
 use crate::data::tokenizer::DocumentTokenizer;
+use crate::data::windows::check_vocabulary;
 use crate::error::{Error, IoContext, Result};
 use crate::util::{stable_hash, write_atomically, SplitMix64};
 
@@ -437,6 +438,16 @@ impl SftExamples {
         let mut mask = vec![0u8; len];
         self.mask.read_exact_at(&mut mask, start).at(&self.dir.join("mask.bin"))?;
         Ok((bytes.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes"))).collect(), mask))
+    }
+
+    /// Example `index` as training takes it: cut to `seq_len` + 1 tokens, every id checked against a
+    /// vocabulary of `vocab`.
+    pub fn read_for_training(&self, index: u64, seq_len: usize, vocab: usize) -> Result<(Vec<u32>, Vec<u8>)> {
+        let (mut ids, mut mask) = self.read(index)?;
+        ids.truncate(seq_len + 1);
+        mask.truncate(seq_len + 1);
+        check_vocabulary(&self.dir, None, &ids, vocab)?;
+        Ok((ids, mask))
     }
 
     /// Tokens in example `index`.

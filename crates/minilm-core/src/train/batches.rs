@@ -150,13 +150,7 @@ impl TrainingData {
             TrainingData::Mixture { .. } => Err(crate::Error::internal("a mixture's batches are read with mixture_batch")),
             TrainingData::Preferences(pairs) => Ok(pairs.batch(split, ids, vocab)?.micro),
             TrainingData::Sft { examples, seq_len, packed } => {
-                let read = |index: u64| -> Result<Example> {
-                    let (mut tokens, mut mask) = examples.read(index)?;
-                    tokens.truncate(seq_len + 1);
-                    mask.truncate(seq_len + 1);
-                    check_vocabulary(&examples.dir, None, &tokens, vocab)?;
-                    Ok((tokens, mask))
-                };
+                let read = |index: u64| -> Result<Example> { examples.read_for_training(index, *seq_len, vocab) };
                 match packed {
                     Some(rows) => {
                         let rows = match split {

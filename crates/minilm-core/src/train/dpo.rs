@@ -93,19 +93,14 @@ impl DpoOptions {
     pub fn batch_loss(&self, nll: &[f32], counts: &[usize], reference: &[PairLogps]) -> BatchLoss {
         assert_eq!(counts.len(), 2 * reference.len(), "two sequences per pair");
         assert_eq!(counts.iter().sum::<usize>(), nll.len(), "every scored token belongs to a sequence");
-        let mut starts = Vec::with_capacity(counts.len());
-        let mut at = 0;
-        for &n in counts {
-            starts.push(at);
-            at += n;
-        }
-        let logps = |sequence: usize| self.reply_logps(&nll[starts[sequence]..][..counts[sequence]]);
+        let starts = sequence_starts(counts);
+        let logps = self.sequence_logps(nll, counts);
         let pairs_count = reference.len() as f64;
         let mut d_nll = vec![0f32; nll.len()];
         let mut pairs = Vec::with_capacity(reference.len());
         let mut loss = 0.0;
         for (p, &reference) in reference.iter().enumerate() {
-            let policy = PairLogps { chosen: logps(2 * p), rejected: logps(2 * p + 1) };
+            let policy = PairLogps { chosen: logps[2 * p], rejected: logps[2 * p + 1] };
             let pair = self.pair_loss(policy, reference);
             loss += pair.loss / pairs_count;
             // log p = -sum(nll) (or its mean): each token's nll moves it by -1 (or -1 / n).
@@ -117,6 +112,12 @@ impl DpoOptions {
             pairs.push((policy, pair));
         }
         BatchLoss { loss, d_nll, pairs }
+    }
+
+    /// Each sequence's log-probability (`reply_logps`) from `nll`, which holds the sequences' scored
+    /// tokens one sequence after another, `counts` of them each.
+    pub fn sequence_logps(&self, nll: &[f32], counts: &[usize]) -> Vec<f64> {
+        sequence_starts(counts).iter().zip(counts).map(|(&start, &n)| self.reply_logps(&nll[start..][..n])).collect()
     }
 
     /// A reply's log-probability from its tokens' negative log-likelihoods: their sum negated, or their
@@ -160,6 +161,11 @@ impl DpoStats {
             self.pairs += 1;
         }
     }
+}
+
+/// Where each sequence's tokens start when sequences of `counts` tokens follow one another.
+fn sequence_starts(counts: &[usize]) -> Vec<usize> {
+    counts.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + n))).collect()
 }
 
 fn sigmoid(x: f64) -> f64 {

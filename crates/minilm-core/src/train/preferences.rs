@@ -12,7 +12,6 @@ use std::time::UNIX_EPOCH;
 
 use super::dpo::{DpoOptions, PairLogps};
 use super::micro_batch::{sft_batch, MicroBatch, Split};
-use crate::data::windows::check_vocabulary;
 use crate::error::{Error, IoContext, Result};
 use crate::model::Llama;
 use crate::sft::dataset::{read_summary, SftExamples};
@@ -77,11 +76,8 @@ impl Preferences {
         let mut counts = Vec::with_capacity(2 * pairs.len());
         for &pair in pairs {
             for example in [2 * pair, 2 * pair + 1] {
-                let (mut ids, mut mask) = self.examples.read(example)?;
                 // Pairs were made to fit max_seq_length + 1 tokens; a shorter seq_len cuts them here.
-                ids.truncate(self.seq_len + 1);
-                mask.truncate(self.seq_len + 1);
-                check_vocabulary(&self.examples.dir, None, &ids, vocab)?;
+                let (ids, mask) = self.examples.read_for_training(example, self.seq_len, vocab)?;
                 counts.push(mask[1..].iter().filter(|&&m| m == 1).count());
                 rows.push(vec![(ids, mask)]);
             }
@@ -107,16 +103,8 @@ impl Preferences {
         let all: Vec<u64> = (0..pairs as u64).collect();
         for chunk in all.chunks(micro_batch_size.max(1)) {
             let (micro, counts) = self.sequences(chunk, vocab)?;
-            let nll = model.target_nll(&micro.batch)?;
-            let mut at = 0;
-            let mut logps = counts.iter().map(|&n| {
-                let logp = dpo.reply_logps(&nll[at..at + n]);
-                at += n;
-                logp
-            });
-            for _ in chunk {
-                reference.push(PairLogps { chosen: logps.next().expect("two per pair"), rejected: logps.next().expect("two per pair") });
-            }
+            let logps = dpo.sequence_logps(&model.target_nll(&micro.batch)?, &counts);
+            reference.extend(logps.chunks(2).map(|pair| PairLogps { chosen: pair[0], rejected: pair[1] }));
         }
         let bytes: Vec<u8> = reference.iter().flat_map(|p| [p.chosen, p.rejected]).flat_map(f64::to_le_bytes).collect();
         write_atomically(&file, &[&bytes])?;
