@@ -1,12 +1,12 @@
 //! The ways a model folder names its weights, and loading each as minilm's parameters.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{hf, ModelConfig, Parameters};
+use super::{hf, lora, ModelConfig, Parameters};
 use crate::error::{Error, Result};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,22 @@ pub fn load_weights(format: WeightsFormat, config: &ModelConfig, path: &Path, de
         WeightsFormat::Hf => hf::load_hf_weights(config, path, device),
         WeightsFormat::Litgpt => load_lit_model(config, path, device),
     }
+}
+
+/// A model's weights with LoRA adapters merged in: the base file, then each adapter folder (a LoRA
+/// checkpoint) in order, each checked against the weights it was trained on.
+pub fn load_adapted_weights(
+    format: WeightsFormat,
+    config: &ModelConfig,
+    path: &Path,
+    adapters: &[PathBuf],
+    device: &Device,
+) -> Result<Parameters> {
+    let params = load_weights(format, config, path, device)?;
+    for dir in adapters {
+        lora::merge_adapter_folder(&params, config, dir)?;
+    }
+    Ok(params)
 }
 
 fn load_lit_model(config: &ModelConfig, path: &Path, device: &Device) -> Result<Parameters> {

@@ -19,7 +19,8 @@ use crate::device::open_device;
 use crate::error::{Error, Result};
 use crate::eval::likelihood::LossTotals;
 use crate::model::fused::{self, AttentionPath};
-use crate::model::{load_weights, Llama, ModelConfig, Parameters, Precision, WeightsFormat};
+use crate::model::lora::{Adapters, BaseWeights, LoraConfig};
+use crate::model::{load_adapted_weights, Llama, ModelConfig, Parameters, Precision, WeightsFormat};
 use crate::util::write_atomically;
 
 /// The files `save` writes into a checkpoint folder; the caller adds its own beside them.
@@ -49,6 +50,9 @@ pub struct TrainerOptions {
     /// How initial_weights names its tensors.
     #[serde(default)]
     pub initial_weights_format: WeightsFormat,
+    /// LoRA checkpoints whose adapters are merged into initial_weights, in order (its base's first).
+    #[serde(default)]
+    pub initial_adapters: Vec<PathBuf>,
     /// "cpu" or "cuda:N".
     #[serde(default = "cpu")]
     pub device: String,
@@ -74,6 +78,17 @@ pub struct TrainerOptions {
     /// DPO: data_path holds preference pairs, and the loss is DPO's against the starting weights.
     #[serde(default)]
     pub dpo: Option<DpoOptions>,
+    /// LoRA: train adapters only (model/lora.rs); checkpoints hold them alone and name `base_dir`.
+    #[serde(default)]
+    pub lora: Option<LoraOptions>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoraOptions {
+    #[serde(flatten)]
+    pub config: LoraConfig,
+    /// The folder the initial weights come from, which LoRA checkpoints name as their base.
+    pub base_dir: PathBuf,
 }
 
 fn cpu() -> String {
@@ -120,6 +135,8 @@ pub struct SourceInfo {
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainerInfo {
     pub parameters: usize,
+    /// Values the optimizer trains: the parameters, or LoRA's adapters.
+    pub trained_parameters: usize,
     pub flops_per_token: f64,
     pub train_dir: PathBuf,
     /// Windows, or SFT examples.
@@ -165,6 +182,13 @@ pub struct RestoredState {
 /// A DPO micro-batch's scored tokens per sequence and reference log-probabilities per pair.
 type PairTerms = (Vec<usize>, Vec<PairLogps>);
 
+/// A LoRA run's adapters, the base weights they add to, and the base's name for its checkpoints.
+struct LoraState {
+    adapters: Adapters,
+    base: Vec<Tensor>,
+    base_weights: BaseWeights,
+}
+
 /// The order training items are drawn in.
 enum Order {
     Windows(WindowSampler),
@@ -173,8 +197,11 @@ enum Order {
 
 pub struct Trainer {
     pub options: TrainerOptions,
+    /// Under LoRA, the base with the adapters merged in.
     pub model: Llama,
+    /// Over the model's parameters, or LoRA's adapters.
     optimizer: AdamW,
+    lora: Option<LoraState>,
     data: TrainingData,
     order: Order,
     /// Training token positions seen, restored on resume; for a mixture, also per source.
@@ -212,9 +239,10 @@ impl Trainer {
         // Initialised (or loaded) in float32 on the device, then cast: the same seed gives the same
         // model whatever the precision.
         let params = match &options.initial_weights {
-            Some(path) => load_weights(options.initial_weights_format, &options.model, path, &device)?,
+            Some(path) => load_adapted_weights(options.initial_weights_format, &options.model, path, &options.initial_adapters, &device)?,
             None => Parameters::init(&options.model, options.seed, &device)?,
         };
+        let base_digest = options.lora.as_ref().map(|_| BaseWeights::digest_of(&params)).transpose()?;
         let params = params.to_dtype(options.precision.weight_dtype())?;
         let model = Llama::new(options.model.clone(), params, &device)?
             .with_compute_dtype(options.precision.compute_dtype())
@@ -223,7 +251,15 @@ impl Trainer {
         if let (TrainingData::Preferences(pairs), Some(dpo)) = (&mut data, &options.dpo) {
             pairs.compute_reference(&model, options.initial_weights.as_deref(), dpo, options.micro_batch_size)?;
         }
-        let optimizer = AdamW::new(options.optimizer.clone(), &model.params)?;
+        let lora = match (&options.lora, base_digest) {
+            (Some(lora), Some(digest)) => {
+                let adapters = Adapters::init(&lora.config, &options.model, options.seed, &device)?;
+                let base = adapters.base_of(&model.params)?;
+                Some(LoraState { adapters, base, base_weights: BaseWeights { dir: lora.base_dir.clone(), digest } })
+            }
+            _ => None,
+        };
+        let optimizer = AdamW::new(options.optimizer.clone(), trained_parameters(&model, &lora))?;
         let order = match (&options.mixture, &data) {
             (Some(mixture), TrainingData::Mixture { sources, .. }) => {
                 let windows: Vec<u64> = sources.iter().map(|s| s.train.len()).collect();
@@ -233,12 +269,13 @@ impl Trainer {
         };
         let source_tokens = vec![0; options.mixture.as_ref().map_or(0, |m| m.sources.len())];
         let token_bytes = data_tokenizer(&options)?.map(|t| TokenBytes::of(t.hf(), options.model.padded_vocab_size));
-        Ok(Trainer { options, model, optimizer, data, order, tokens: 0, source_tokens, device, token_bytes })
+        Ok(Trainer { options, model, optimizer, lora, data, order, tokens: 0, source_tokens, device, token_bytes })
     }
 
     pub fn info(&self) -> TrainerInfo {
         TrainerInfo {
             parameters: self.model.config.num_parameters(),
+            trained_parameters: trained_parameters(&self.model, &self.lora).flat().elem_count(),
             flops_per_token: self.model.config.training_flops_per_token(self.options.seq_len),
             train_dir: self.data.dir(Split::Train).expect("a run has training data"),
             train_windows: self.data.len(Split::Train),
@@ -309,11 +346,11 @@ impl Trainer {
     /// averaged over them, clipped to max_norm, then AdamW at `lr`.
     pub fn step(&mut self, lr: f64) -> Result<StepStats> {
         let accumulation = self.options.accumulation;
-        // The micro-batches' gradients add up in one flat buffer laid out as the parameters'.
-        let flat = self.model.params.flat();
-        let dtype = flat.dtype();
-        let mut grad = Tensor::zeros(flat.elem_count(), dtype, flat.device())?;
-        let offsets: Vec<usize> = self.model.params.layout().iter().map(|(_, offset, _)| *offset).collect();
+        // The micro-batches' gradients add up in one flat buffer laid out as the trained parameters'.
+        let trained = trained_parameters(&self.model, &self.lora);
+        let dtype = trained.flat().dtype();
+        let mut grad = Tensor::zeros(trained.flat().elem_count(), dtype, trained.flat().device())?;
+        let offsets: Vec<usize> = trained.layout().iter().map(|(_, offset, _)| *offset).collect();
         let mut loss_sum: Option<Tensor> = None;
         let (mut tokens, mut positions) = (0, 0);
         let mut source_tokens = vec![0u64; self.source_tokens.len()];
@@ -335,6 +372,10 @@ impl Trainer {
                 }
                 _ => self.model.batch_loss_and_grads(&micro.batch, 1.0 / accumulation as f64)?,
             };
+            let grads = match &self.lora {
+                Some(lora) => lora.adapters.gradients(&grads)?,
+                None => grads,
+            };
             loss_sum = Some(match loss_sum {
                 None => loss,
                 Some(sum) => (sum + loss)?,
@@ -349,7 +390,10 @@ impl Trainer {
         }
         let mut grads = [grad];
         let grad_norm = clip_grad_norm(&mut grads, self.options.max_norm)?;
-        self.optimizer.step_flat(&self.model.params, &grads[0], lr)?;
+        self.optimizer.step_flat(trained_parameters(&self.model, &self.lora), &grads[0], lr)?;
+        if let Some(lora) = &self.lora {
+            lora.adapters.write_merged(&self.model.params, &lora.base)?;
+        }
         self.tokens += tokens;
         for (total, n) in self.source_tokens.iter_mut().zip(&source_tokens) {
             *total += n;
@@ -420,11 +464,14 @@ impl Trainer {
         Ok(totals)
     }
 
-    /// Writes the weights, optimizer moments and state.json into `dir`, which must exist. The caller
-    /// makes the folder appear atomically.
+    /// Writes the weights (LoRA: the adapters alone), optimizer moments and state.json into `dir`, which
+    /// must exist. The caller makes the folder appear atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        self.model.params.save(&dir.join(WEIGHTS_FILE))?;
-        self.optimizer.save(&self.model.params, &dir.join(OPTIMIZER_FILE))?;
+        match &self.lora {
+            Some(lora) => lora.adapters.save(dir, &lora.base_weights)?,
+            None => self.model.params.save(&dir.join(WEIGHTS_FILE))?,
+        }
+        self.optimizer.save(trained_parameters(&self.model, &self.lora), &dir.join(OPTIMIZER_FILE))?;
         let step = self.optimizer.steps;
         let state = SavedState {
             format: STATE_FORMAT.into(),
@@ -486,13 +533,32 @@ impl Trainer {
                 ),
             ));
         }
-        let precision = self.options.precision;
-        let params = Parameters::load(&self.options.model, &dir.join(WEIGHTS_FILE), &self.device)?.to_dtype(precision.weight_dtype())?;
-        self.model = Llama::new(self.options.model.clone(), params, &self.device)?
-            .with_compute_dtype(precision.compute_dtype())
-            .with_attention(self.options.attention);
-        self.optimizer = AdamW::new(self.options.optimizer.clone(), &self.model.params)?;
-        self.optimizer.load(&self.model.params, &dir.join(OPTIMIZER_FILE), state.step, &self.device)?;
+        match &mut self.lora {
+            Some(lora) => {
+                // The base is the run's own initial weights; only the adapters move.
+                let (adapters, base) = Adapters::load(dir, &self.options.model, &self.device)?;
+                if base.digest != lora.base_weights.digest {
+                    return Err(Error::usage(format!(
+                        "cannot resume from {}: its adapters were trained on other base weights than {} holds now",
+                        dir.display(),
+                        lora.base_weights.dir.display()
+                    )));
+                }
+                adapters.write_merged(&self.model.params, &lora.base)?;
+                lora.adapters = adapters;
+            }
+            None => {
+                let precision = self.options.precision;
+                let params =
+                    Parameters::load(&self.options.model, &dir.join(WEIGHTS_FILE), &self.device)?.to_dtype(precision.weight_dtype())?;
+                self.model = Llama::new(self.options.model.clone(), params, &self.device)?
+                    .with_compute_dtype(precision.compute_dtype())
+                    .with_attention(self.options.attention);
+            }
+        }
+        let trained = trained_parameters(&self.model, &self.lora);
+        self.optimizer = AdamW::new(self.options.optimizer.clone(), trained)?;
+        self.optimizer.load(trained, &dir.join(OPTIMIZER_FILE), state.step, &self.device)?;
         match (&mut self.order, &state.mixture_state) {
             (Order::Windows(sampler), _) => sampler.state = state.data,
             (Order::Mixture(sampler), Some(saved)) => sampler.set_state(saved),
@@ -506,6 +572,11 @@ impl Trainer {
         }
         Ok(RestoredState { step: state.step, tokens: state.tokens, source_tokens: self.source_tokens.clone() })
     }
+}
+
+/// What the optimizer trains: the model's parameters, or a LoRA run's adapters.
+fn trained_parameters<'a>(model: &'a Llama, lora: &'a Option<LoraState>) -> &'a Parameters {
+    lora.as_ref().map_or(&model.params, |lora| &lora.adapters.params)
 }
 
 /// What differs between the mixture a checkpoint was saved with and this run's, in words.

@@ -11,6 +11,7 @@ mod fused;
 mod generate;
 mod kernel_check;
 mod litgpt_checkpoint;
+mod lora;
 mod model_golden;
 mod packing;
 mod prepare;

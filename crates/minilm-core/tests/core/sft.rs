@@ -12,12 +12,14 @@ use std::sync::atomic::AtomicBool;
 use candle_core::{DType, Device, Tensor};
 use minilm_core::data::chat_template::ChatTemplate;
 use minilm_core::data::tokenizer::DocumentTokenizer;
-use minilm_core::model::{Llama, Precision, TokenBatch};
+use minilm_core::model::lora::{LoraConfig, LoraTarget};
+use minilm_core::model::{load_adapted_weights, Llama, Precision, TokenBatch, WeightsFormat};
 use minilm_core::sft::dataset::{prepare_sft_data, SftDataOptions, SftExamples};
 use minilm_core::sft::example::{Built, ExampleBuilder};
 use minilm_core::train::batches::DataKind;
 use minilm_core::train::dpo::{DpoLossType, DpoOptions};
 use minilm_core::train::optimizer::AdamWConfig;
+use minilm_core::train::trainer::LoraOptions;
 use minilm_core::train::{RestoredState, Trainer, TrainerOptions};
 use serde_json::{json, Value};
 
@@ -261,7 +263,21 @@ fn tiny_trainer(data: &Path, block: usize, seq_len: usize, micro_batch_size: usi
         attention: Default::default(),
         packing: false,
         dpo: None,
+        initial_adapters: Vec::new(),
+        lora: None,
     }
+}
+
+/// 24 short conversations prepared as SFT data under `dir`; returns the data folder and its summary.
+fn short_conversations(dir: &Path) -> (std::path::PathBuf, minilm_core::sft::dataset::SftDataSummary) {
+    let conversations = dir.join("chat.jsonl");
+    let records: Vec<Value> = (0..24)
+        .map(|i| json!({"messages": [{"role": "user", "content": format!("第{i}个问题是什么")}, {"role": "assistant", "content": "回答".repeat(1 + i % 5)}]}))
+        .collect();
+    write(&conversations, &records);
+    let data = dir.join("sft-data");
+    let summary = prepare_sft_data(&options(&conversations, &data), &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    (data, summary)
 }
 
 #[test]
@@ -276,13 +292,7 @@ fn a_packed_sft_run_resumes_with_the_same_losses_bit_for_bit() {
 
 fn sft_run_resumes_exactly(packing: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let conversations = dir.path().join("chat.jsonl");
-    let records: Vec<Value> = (0..24)
-        .map(|i| json!({"messages": [{"role": "user", "content": format!("第{i}个问题是什么")}, {"role": "assistant", "content": "回答".repeat(1 + i % 5)}]}))
-        .collect();
-    write(&conversations, &records);
-    let data = dir.path().join("sft-data");
-    let summary = prepare_sft_data(&options(&conversations, &data), &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let (data, summary) = short_conversations(dir.path());
     // Packed rows of 128 positions hold several of these conversations (about 40 tokens each).
     let seq_len = if packing { 128 } else { 64 };
     let trainer_options = TrainerOptions { packing, ..tiny_trainer(&data, 128, seq_len, 3) };
@@ -416,4 +426,56 @@ fn a_dpo_run_starts_at_log_2_learns_its_pairs_and_resumes_bit_for_bit() {
     let mut resumed = Trainer::new(trainer_options).unwrap();
     resumed.restore(&checkpoint).unwrap();
     assert_eq!(run(&mut resumed, 5), expected[3..], "the resumed DPO run continues exactly");
+}
+
+#[test]
+fn a_lora_run_trains_the_adapters_alone_saves_them_alone_and_resumes_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = short_conversations(dir.path());
+    // The base: the tiny model as a fresh run initialises it, saved as a checkpoint's weights.
+    let full = tiny_trainer(&data, 64, 64, 3);
+    let base_dir = dir.path().join("base");
+    std::fs::create_dir(&base_dir).unwrap();
+    let base_file = base_dir.join("model.safetensors");
+    Trainer::new(full.clone()).unwrap().model.params.save(&base_file).unwrap();
+    let lora = LoraOptions {
+        config: LoraConfig { r: 4, alpha: 8.0, targets: vec![LoraTarget::Qkv, LoraTarget::Proj, LoraTarget::Mlp] },
+        base_dir: base_dir.clone(),
+    };
+    let trainer_options = TrainerOptions { initial_weights: Some(base_file.clone()), lora: Some(lora), ..full };
+    let run =
+        |trainer: &mut Trainer, steps: usize| -> Vec<u64> { (0..steps).map(|_| trainer.step(1e-2).unwrap().loss.to_bits()).collect() };
+
+    let mut unbroken = Trainer::new(trainer_options.clone()).unwrap();
+    let info = unbroken.info();
+    assert!(info.trained_parameters * 10 < info.parameters, "{} of {} parameters trained", info.trained_parameters, info.parameters);
+    let before = unbroken.evaluate(4).unwrap().loss.unwrap();
+    let expected = run(&mut unbroken, 6);
+    let after = unbroken.evaluate(4).unwrap().loss.unwrap();
+    assert!(after < before - 0.05, "validation loss {before} -> {after}");
+
+    let mut stopped = Trainer::new(trainer_options.clone()).unwrap();
+    assert_eq!(run(&mut stopped, 3), expected[..3]);
+    let checkpoint = dir.path().join("step-3");
+    std::fs::create_dir(&checkpoint).unwrap();
+    stopped.save(&checkpoint).unwrap();
+    assert!(!checkpoint.join("model.safetensors").exists(), "a LoRA checkpoint holds the adapters alone");
+    let adapters = std::fs::metadata(checkpoint.join("lora.safetensors")).unwrap().len();
+    let base = std::fs::metadata(&base_file).unwrap().len();
+    assert!(adapters * 10 < base, "adapters {adapters} bytes, base {base}");
+    // The base plus the folder's adapters is the model the run was training.
+    let loaded =
+        load_adapted_weights(WeightsFormat::Minilm, &stopped.options.model, &base_file, std::slice::from_ref(&checkpoint), &Device::Cpu)
+            .unwrap();
+    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(flat(loaded.flat().as_tensor()), flat(stopped.model.params.flat().as_tensor()));
+    // The embedding and the norms are not adapted: they never move.
+    let base_params = minilm_core::model::Parameters::load(&stopped.options.model, &base_file, &Device::Cpu).unwrap();
+    for name in ["transformer.wte.weight", "transformer.h.0.norm_1.weight", "transformer.ln_f.weight"] {
+        assert_eq!(flat(loaded.get(name)), flat(base_params.get(name)), "{name}");
+    }
+
+    let mut resumed = Trainer::new(trainer_options).unwrap();
+    resumed.restore(&checkpoint).unwrap();
+    assert_eq!(run(&mut resumed, 3), expected[3..], "the resumed LoRA run continues exactly");
 }

@@ -60,6 +60,8 @@ fn options(case: &Case, data: &Path, weights: &Path, run_settings: &str) -> Trai
         attention: Default::default(),
         packing: false,
         dpo: None,
+        initial_adapters: Vec::new(),
+        lora: None,
     }
 }
 
