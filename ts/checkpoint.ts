@@ -17,6 +17,9 @@ export interface CheckpointFiles {
   weights: string;
   optimizer: string;
   state: string;
+  /** A LoRA run's checkpoints hold its adapters instead of the weights, and lora.json, which names their base. */
+  adapters: string;
+  adapterConfig: string;
   /** litgpt's model and run settings. */
   modelConfig: string;
   hyperparameters: string;
@@ -58,13 +61,19 @@ export function resumableCheckpoints(outDir: string): { step: number; dir: strin
     .sort((a, b) => a.step - b.step);
 }
 
-/** step-* and final/ folders of out_dir that hold weights: minilm's checkpoints and litgpt's. */
+/** step-* and final/ folders of out_dir that hold weights (or a LoRA run's adapters). */
 export function weightCheckpoints(outDir: string): { name: string; dir: string }[] {
-  const { weights } = checkpointFiles();
   return fs
     .readdirSync(outDir)
-    .filter((name) => (STEP_FOLDER.test(name) || name === FINAL_FOLDER) && fs.existsSync(path.join(outDir, name, weights)))
+    .filter((name) => (STEP_FOLDER.test(name) || name === FINAL_FOLDER) && checkpointWeights(path.join(outDir, name)) !== null)
     .map((name) => ({ name, dir: path.join(outDir, name) }));
+}
+
+/** A checkpoint folder's weights file: the model's, or a LoRA run's adapters; null when it has neither. */
+export function checkpointWeights(dir: string): string | null {
+  const { weights, adapters } = checkpointFiles();
+  const file = [weights, adapters].map((name) => path.join(dir, name)).find((file) => fs.existsSync(file));
+  return file ?? null;
 }
 
 /** What a checkpoint's state file says of its position; litgpt's checkpoints have none. */

@@ -4,7 +4,7 @@ import type { Argv } from 'yargs';
 import { loadPretrainConfig, modelSize, type PretrainConfig } from '../config/pretrain-config.js';
 import { native } from '../native.js';
 import { callNative } from '../job.js';
-import { type DpoStats, pretrain, type PretrainEvent, type PretrainSummary, type SftDataSummary } from '../train/run.js';
+import { type DpoStats, pretrain, type PretrainEvent, type PretrainSummary, type SftDataSummary, type TrainerInfo } from '../train/run.js';
 import { ProgressDisplay } from '../log/progress.js';
 import { formatCount, formatDuration, shellPath, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
@@ -57,6 +57,13 @@ export function describe(config: PretrainConfig): string[] {
   ];
 }
 
+/** "N parameters", or under LoRA "N LoRA parameters (x% of M)". */
+function trainedParameters(info: TrainerInfo): string {
+  if (info.trainedParameters === info.parameters) return `${thousands(info.parameters)} parameters`;
+  const share = (100 * info.trainedParameters) / info.parameters;
+  return `${thousands(info.trainedParameters)} LoRA parameters (${share.toFixed(2)}% of the model's ${thousands(info.parameters)}, which stay frozen)`;
+}
+
 /** Prints a run's events: lines, and a progress bar on a terminal. */
 export function printer(): (event: PretrainEvent) => void {
   const bar = new ProgressDisplay(process.stderr, Number(process.env.MINILM_PROGRESS_INTERVAL_MS ?? 0));
@@ -76,7 +83,7 @@ export function printer(): (event: PretrainEvent) => void {
         return line(
           event.resumedFrom
             ? `resumed from ${event.resumedFrom} at step ${event.step} of ${event.totalSteps}`
-            : `training ${thousands(event.info.parameters)} parameters for ${event.totalSteps} steps on ${formatCount(event.info.trainTokens)} tokens ` +
+            : `training ${trainedParameters(event.info)} for ${event.totalSteps} steps on ${formatCount(event.info.trainTokens)} tokens ` +
                 `(${thousands(event.info.trainWindows)} ${itemName(event)}; validation: ${thousands(event.info.valWindows)} ${itemName(event)})` +
                 event.info.sources
                   .map(

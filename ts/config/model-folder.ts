@@ -1,7 +1,9 @@
 // A model folder, read for generation, fine-tuning or export: a checkpoint `minilm pretrain` wrote (step-*/,
 // final/: model_config.yaml + model.safetensors in litgpt's names), a litgpt checkpoint (model_config.yaml
 // + lit_model.pth, as `litgpt pretrain` and `litgpt finetune` write it), or a Hugging Face Llama folder
-// `minilm export` wrote (config.json + model.safetensors in transformers' names).
+// `minilm export` wrote (config.json + model.safetensors in transformers' names), or a LoRA checkpoint
+// (lora.safetensors + lora.json naming its base folder, which is read in turn: the base's weights, then
+// each adapter merged in, base first).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -15,6 +17,8 @@ export interface ModelFolder {
   format: WeightsFormat;
   model: ModelConfig;
   weights: string;
+  /** LoRA checkpoint folders whose adapters are merged into the weights, in order; empty for a full model. */
+  adapters: string[];
   /** The folder holding tokenizer.json, or null when there is none. */
   tokenizerDir: string | null;
 }
@@ -33,6 +37,7 @@ export function readModelFolder(dirArg: string): ModelFolder {
   const files = checkpointFiles();
   const has = (name: string) => existsSync(path.join(dir, name));
   const tokenizerDir = has('tokenizer.json') ? dir : null;
+  if (has(files.adapterConfig)) return readLoraFolder(dir, tokenizerDir);
   if (has(LIT_MODEL) && has(files.modelConfig)) {
     const file = path.join(dir, files.modelConfig);
     return {
@@ -40,6 +45,7 @@ export function readModelFolder(dirArg: string): ModelFolder {
       format: 'litgpt',
       model: resolveModelConfig(readYaml(file), tiedIn(dir, files.hyperparameters), file),
       weights: path.join(dir, LIT_MODEL),
+      adapters: [],
       tokenizerDir,
     };
   }
@@ -50,12 +56,33 @@ export function readModelFolder(dirArg: string): ModelFolder {
   const weights = path.join(dir, files.weights);
   if (has(files.modelConfig)) {
     const file = path.join(dir, files.modelConfig);
-    return { dir, format: 'minilm', model: resolveModelConfig(readYaml(file), tiedIn(dir, files.hyperparameters), file), weights, tokenizerDir };
+    return { dir, format: 'minilm', model: resolveModelConfig(readYaml(file), tiedIn(dir, files.hyperparameters), file), weights, adapters: [], tokenizerDir };
   }
   if (has('config.json')) {
-    return { dir, format: 'hf', model: fromHfConfig(path.join(dir, 'config.json')), weights, tokenizerDir };
+    return { dir, format: 'hf', model: fromHfConfig(path.join(dir, 'config.json')), weights, adapters: [], tokenizerDir };
   }
   throw new MinilmError(`${dirArg}: has neither model_config.yaml (a minilm checkpoint) nor config.json (a Hugging Face model); ${EXPECTED}`, 'InvalidArg');
+}
+
+/** A LoRA checkpoint: its base folder's model with this folder's adapters added (the addon checks that they fit). */
+function readLoraFolder(dir: string, tokenizerDir: string | null): ModelFolder {
+  const file = path.join(dir, checkpointFiles().adapterConfig);
+  let base: unknown;
+  try {
+    base = (JSON.parse(readFileSync(file, 'utf8')) as { base?: { dir?: unknown } }).base?.dir;
+  } catch (error) {
+    throw new MinilmError(`${file}: not valid JSON (${(error as Error).message})`, 'InvalidArg');
+  }
+  if (typeof base !== 'string') throw new MinilmError(`${file}: has no base.dir (the folder of the weights these adapters were trained on)`, 'InvalidArg');
+  const baseDir = path.resolve(dir, base);
+  if (!existsSync(baseDir)) {
+    throw new MinilmError(
+      `${file}: its base ${baseDir} is gone; LoRA adapters need the weights they were trained on (move the base back, or export a merged model with \`minilm export\` while it is there)`,
+      'InvalidArg',
+    );
+  }
+  const folder = readModelFolder(baseDir);
+  return { ...folder, dir, adapters: [...folder.adapters, dir], tokenizerDir: tokenizerDir ?? folder.tokenizerDir };
 }
 
 /** litgpt keeps tie_embeddings with the training settings (hyperparameters.yaml), not in model_config.yaml. */

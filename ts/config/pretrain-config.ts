@@ -59,6 +59,8 @@ export interface PretrainConfig {
   sft: SftSettings | null;
   /** Set for preference tuning (`minilm dpo`, ./sft-config.ts's loadDpoConfig): sft's data are pairs, the loss DPO's. */
   dpo: DpoSettings | null;
+  /** Set for LoRA fine-tuning (sft's and dpo's `lora:` section): adapters trained, the checkpoint's weights frozen. */
+  lora: LoraSettings | null;
   /** Things the user should know that do not stop the run; the caller prints them. */
   warnings: string[];
 }
@@ -84,6 +86,13 @@ export interface DpoSettings {
   beta: number;
   loss_type: 'sigmoid' | 'ipo';
   label_smoothing: number;
+}
+
+/** The `lora:` section: the adapters' rank, scale (alpha / r) and the linear layers they adapt. */
+export interface LoraSettings {
+  r: number;
+  alpha: number;
+  targets: ('qkv' | 'proj' | 'mlp' | 'head')[];
 }
 
 /** minilm.data.Mixture: several prepared datasets, each chosen for a share of the windows by its weight. */
@@ -208,6 +217,7 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
     keep_last_checkpoints: values.minilm.keep_last_checkpoints,
     sft: null,
     dpo: null,
+    lora: null,
     warnings: warningsFor(values, train),
   };
 }

@@ -59,6 +59,11 @@ function loadFinetuneConfig(options: LoadPretrainConfigOptions, schema: Section)
     ['train.max_seq_length'],
     `train.max_seq_length (${maxSeqLength}) is longer than the checkpoint's block_size (${model.block_size}): the model cannot attend that far`,
   );
+  check(
+    values.lora.r === null || !values.lora.targets.includes('head') || !model.tie_embeddings,
+    ['lora.targets'],
+    'lora.targets: head needs an untied lm_head, and this checkpoint ties it to the embedding (an adapter there would change the embedding too); leave head out',
+  );
   const stepShape = resolveStepShape(t, given, check);
   const initArgs = values.data.init_args;
   const jsonPath = abs(initArgs.json_path);
@@ -113,6 +118,7 @@ function loadFinetuneConfig(options: LoadPretrainConfigOptions, schema: Section)
         : []),
     ],
     dpo: null,
+    lora: values.lora.r === null ? null : { r: values.lora.r, alpha: values.lora.alpha, targets: values.lora.targets },
   };
   return { config, values };
 }

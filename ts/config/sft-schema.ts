@@ -53,6 +53,31 @@ const formatLeaf: Leaf = {
   parse: (v) => (v === null || (typeof v === 'string' && (CONVERSATION_FORMATS as readonly string[]).includes(v)) ? v : BAD),
 };
 
+export const LORA_TARGETS = ['qkv', 'proj', 'mlp', 'head'] as const;
+
+const loraTargetsLeaf: Leaf = {
+  kind: 'leaf',
+  default: ['qkv', 'proj', 'mlp'],
+  expected: `a list of ${LORA_TARGETS.join(', ')} (or them comma-separated)`,
+  parse: (v) => {
+    const list = typeof v === 'string' ? v.split(',').map((t) => t.trim()) : v;
+    if (!Array.isArray(list) || list.length === 0) return BAD;
+    return list.every((t) => (LORA_TARGETS as readonly unknown[]).includes(t)) ? [...new Set(list)] : BAD;
+  },
+};
+
+// LoRA (docs/lora.md): low-rank adapters on the targeted linear layers, the rest frozen. r null: no LoRA.
+const LORA = section({
+  r: int(null, 1),
+  alpha: num(16, { above: 0 }),
+  dropout: only(
+    num(0, { min: 0, max: 1 }),
+    0,
+    "minilm trains LoRA through merged weights (docs/lora.md), where dropout on the adapters' input has no place; use 0",
+  ),
+  targets: loraTargetsLeaf,
+});
+
 export const SFT_SCHEMA: Section = section({
   checkpoint_dir: path(null),
   out_dir: path('out/finetune/full'),
@@ -70,4 +95,5 @@ export const SFT_SCHEMA: Section = section({
   // minilm's own section, as in pretrain: keep_last_checkpoints, data_format (the --format flag), and
   // packing (several conversations to a row, each kept apart: docs/sft.md).
   minilm: section({ keep_last_checkpoints: int(null, 1), data_format: formatLeaf, packing: bool(false) }),
+  lora: LORA,
 });

@@ -52,7 +52,7 @@ export class Model {
     const tokenizer = Tokenizer.fromDir(tokenizerDir);
     const { device } = placeOn(options.device ?? 'cpu', "--device cuda, or device 'cuda'");
     const inner = new (native().NativeModel)();
-    await runJob(() => inner.open(folder.model, folder.weights, folder.format, device));
+    await runJob(() => inner.open(folder.model, folder.weights, folder.format, device, folder.adapters));
     return new Model(inner, folder.model, tokenizer, folder.dir, tokenizerDir);
   }
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { MinilmError } from '../errors.js';
 import { EVALUATION_FILE, type EvaluationReport } from '../eval/evaluate.js';
 import { litgptCsvMetricsFile } from '../log/csv-metrics.js';
-import { checkpointFiles, readCheckpointPosition, stepOfFolder, weightCheckpoints } from '../checkpoint.js';
+import { checkpointFiles, checkpointWeights, readCheckpointPosition, stepOfFolder, weightCheckpoints } from '../checkpoint.js';
 
 /** One metrics.csv row; a column the row leaves empty is absent (training rows have no val_loss, ...). */
 export type MetricsRow = Partial<Record<MetricName, number>> & { step: number };
@@ -110,7 +110,6 @@ function parseCell(cell: string): number | null {
 }
 
 function readCheckpoints(outDir: string): CheckpointRecord[] {
-  const { weights } = checkpointFiles();
   const records = weightCheckpoints(outDir).map(({ name, dir }) => {
     const position = readCheckpointPosition(dir);
     const files = fs.readdirSync(dir).map((file) => fs.statSync(path.join(dir, file)));
@@ -120,7 +119,7 @@ function readCheckpoints(outDir: string): CheckpointRecord[] {
       step: position.step ?? stepOfFolder(name),
       tokens: position.tokens ?? null,
       bytes: files.reduce((sum, stat) => sum + stat.size, 0),
-      savedAt: fs.statSync(path.join(dir, weights)).mtime,
+      savedAt: fs.statSync(checkpointWeights(dir)!).mtime,
     };
   });
   return records.sort((a, b) => (a.step ?? Infinity) - (b.step ?? Infinity) || a.name.localeCompare(b.name));

@@ -232,11 +232,11 @@ function planRun(config: PretrainConfig, info: TrainerInfo): RunPlan {
 }
 
 /** The weights a run starts from: initial_checkpoint_dir's (SFT: checkpoint_dir's), or null for a fresh model. */
-function initialWeights(config: PretrainConfig): { path: string; format: WeightsFormat } | null {
+function initialWeights(config: PretrainConfig): { path: string; format: WeightsFormat; adapters: string[] } | null {
   if (config.initial_checkpoint_dir === null) return null;
-  // Any model folder: minilm's checkpoints, litgpt's, or an HF export.
+  // Any model folder: minilm's checkpoints (LoRA's too), litgpt's, or an HF export.
   const folder = readModelFolder(config.initial_checkpoint_dir);
-  return { path: folder.weights, format: folder.format };
+  return { path: folder.weights, format: folder.format, adapters: folder.adapters };
 }
 
 /** SFT: the conversations rendered, tokenized and masked into out_dir/sft-data (reused when unchanged). */
@@ -266,7 +266,7 @@ async function prepareSftExamples(config: PretrainConfig, onLog: (event: Pretrai
 
 /** What must not change between a run and its resumption: the model, the data and the batch order. */
 function runSettings(config: PretrainConfig, sftData: SftDataSummary | null): string {
-  const { model, data, seed, sft, dpo } = config;
+  const { model, data, seed, sft, dpo, lora } = config;
   const { micro_batch_size, gradient_accumulation_steps, max_seq_length } = config.train;
   // Without a mixture, the digest is what it was before mixtures existed, so older checkpoints resume.
   const dataSettings = data.mixture === null ? { data_path: data.data_path, split_names: data.split_names } : data;
@@ -280,6 +280,7 @@ function runSettings(config: PretrainConfig, sftData: SftDataSummary | null): st
     sft,
     // Left out when null, so that the digests of runs from before DPO existed do not change.
     ...(dpo === null ? {} : { dpo }),
+    ...(lora === null ? {} : { lora }),
     sftData: sftData?.fingerprint ?? null,
   };
   return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
@@ -309,6 +310,7 @@ function openTrainer(
       maxNorm: train.max_norm,
       initialWeights: start?.path,
       initialWeightsFormat: start?.format,
+      initialAdapters: start?.adapters,
       device: placement.device,
       precision: placement.precision,
       runSettings: runSettings(config, sftData),
@@ -316,8 +318,17 @@ function openTrainer(
       attention,
       packing: config.sft?.packing ?? false,
       dpo: config.dpo === null ? undefined : { beta: config.dpo.beta, lossType: config.dpo.loss_type, labelSmoothing: config.dpo.label_smoothing },
+      lora: config.lora === null ? undefined : { ...config.lora, baseDir: loraBase(config) },
     }),
   );
+}
+
+/** The folder a LoRA run's checkpoints name as their base: the checkpoint it fine-tunes. */
+function loraBase(config: PretrainConfig): string {
+  if (config.initial_checkpoint_dir === null) {
+    throw new MinilmError('lora: a LoRA run adapts a checkpoint; set checkpoint_dir', 'InvalidArg');
+  }
+  return config.initial_checkpoint_dir;
 }
 
 function schedule(config: PretrainConfig, plan: RunPlan, info: TrainerInfo): Schedule {

@@ -1,12 +1,12 @@
 //! The model (minilm_core::model): its config as JavaScript sees it, its size, fresh weights, and a
 //! loaded model for generation and export.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Tensor};
 use minilm_core::gguf;
-use minilm_core::model::{hf, load_weights, weights_format, Llama, Parameters};
+use minilm_core::model::{hf, load_adapted_weights, weights_format, Llama, Parameters};
 use napi::bindgen_prelude::{AsyncTask, Float32Array};
 use napi_derive::napi;
 
@@ -145,7 +145,8 @@ impl NativeModel {
         NativeModel { inner: Arc::new(Mutex::new(None)) }
     }
 
-    /// Loads a model.safetensors in `format` onto `device` ("cpu", the default, or "cuda:N").
+    /// Loads a model.safetensors in `format` onto `device` ("cpu", the default, or "cuda:N"), with the
+    /// adapters of LoRA checkpoint folders merged in, in order.
     #[napi(catch_unwind)]
     pub fn open(
         &self,
@@ -153,6 +154,7 @@ impl NativeModel {
         weights_path: String,
         format: WeightsFormat,
         device: Option<String>,
+        adapters: Option<Vec<String>>,
     ) -> napi::Result<AsyncTask<OpenModelTask>> {
         let config = core_config(config)?;
         let inner = self.inner.clone();
@@ -161,7 +163,8 @@ impl NativeModel {
             let model = guarded(|| {
                 let device = minilm_core::device::open_device(device.as_deref().unwrap_or("cpu"))?;
                 let path = Path::new(&weights_path);
-                let params = load_weights(format.into(), &config, path, &device)?;
+                let adapters: Vec<PathBuf> = adapters.unwrap_or_default().into_iter().map(PathBuf::from).collect();
+                let params = load_adapted_weights(format.into(), &config, path, &adapters, &device)?;
                 Llama::new(config, params, &device)
             })?;
             *inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(model));

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use minilm_core::model::fused::AttentionPath;
+use minilm_core::model::lora::{self, LoraConfig, LoraTarget};
 use minilm_core::model::Precision;
 use minilm_core::train::batches;
 use minilm_core::train::dpo::{DpoLossType, DpoOptions, DpoStats};
 use minilm_core::train::mixture::{MixtureOptions, MixtureSource, OnExhausted};
 use minilm_core::train::optimizer::AdamWConfig;
 use minilm_core::train::peak_flops::PeakFlops;
-use minilm_core::train::trainer::Evaluation;
+use minilm_core::train::trainer::{Evaluation, LoraOptions};
 use minilm_core::train::{trainer, RestoredState, StepStats, Trainer, TrainerInfo};
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
@@ -82,6 +83,8 @@ pub struct TrainerOptions {
     pub initial_weights: Option<String>,
     /// How initial_weights names its tensors (minilm's litgpt names by default).
     pub initial_weights_format: Option<WeightsFormat>,
+    /// LoRA checkpoint folders whose adapters are merged into initial_weights, in order (the base's first).
+    pub initial_adapters: Option<Vec<String>>,
     /// "cpu" or "cuda:N".
     pub device: String,
     pub precision: TrainingPrecision,
@@ -98,6 +101,18 @@ pub struct TrainerOptions {
     pub packing: Option<bool>,
     /// DPO: data_path holds preference pairs, trained with DPO's loss against the initial weights.
     pub dpo: Option<DpoSettings>,
+    /// LoRA: train low-rank adapters only; checkpoints hold them alone.
+    pub lora: Option<LoraSettings>,
+}
+
+#[napi(object)]
+pub struct LoraSettings {
+    pub r: u32,
+    pub alpha: f64,
+    #[napi(ts_type = "('qkv' | 'proj' | 'mlp' | 'head')[]")]
+    pub targets: Vec<String>,
+    /// The folder of the initial weights, which the checkpoints name as their base.
+    pub base_dir: String,
 }
 
 #[napi(object)]
@@ -199,6 +214,7 @@ impl TryFrom<TrainerOptions> for trainer::TrainerOptions {
             max_norm: o.max_norm,
             initial_weights: o.initial_weights.map(PathBuf::from),
             initial_weights_format: o.initial_weights_format.map(Into::into).unwrap_or_default(),
+            initial_adapters: o.initial_adapters.unwrap_or_default().into_iter().map(PathBuf::from).collect(),
             device: o.device,
             precision: o.precision.into(),
             run_settings: o.run_settings,
@@ -221,6 +237,26 @@ impl TryFrom<TrainerOptions> for trainer::TrainerOptions {
                     Ok(DpoOptions { beta: d.beta, loss_type, label_smoothing: d.label_smoothing })
                 })
                 .transpose()?,
+            lora: o
+                .lora
+                .map(|l| {
+                    let targets = l
+                        .targets
+                        .iter()
+                        .map(|t| match t.as_str() {
+                            "qkv" => Ok(LoraTarget::Qkv),
+                            "proj" => Ok(LoraTarget::Proj),
+                            "mlp" => Ok(LoraTarget::Mlp),
+                            "head" => Ok(LoraTarget::Head),
+                            other => Err(usage(format!("lora targets: '{other}' is not one of qkv, proj, mlp, head"))),
+                        })
+                        .collect::<napi::Result<_>>()?;
+                    Ok::<_, napi::Error>(LoraOptions {
+                        config: LoraConfig { r: l.r as usize, alpha: l.alpha, targets },
+                        base_dir: PathBuf::from(l.base_dir),
+                    })
+                })
+                .transpose()?,
         })
     }
 }
@@ -229,6 +265,8 @@ impl TryFrom<TrainerOptions> for trainer::TrainerOptions {
 #[napi(object, js_name = "TrainerInfo")]
 pub struct OpenedTrainer {
     pub parameters: f64,
+    /// What the optimizer trains: the parameters, or LoRA's adapters.
+    pub trained_parameters: f64,
     pub flops_per_token: f64,
     pub train_dir: String,
     pub train_windows: f64,
@@ -252,6 +290,7 @@ impl From<TrainerInfo> for OpenedTrainer {
     fn from(i: TrainerInfo) -> Self {
         OpenedTrainer {
             parameters: i.parameters as f64,
+            trained_parameters: i.trained_parameters as f64,
             flops_per_token: i.flops_per_token,
             train_dir: i.train_dir.display().to_string(),
             train_windows: i.train_windows as f64,
@@ -375,11 +414,20 @@ pub struct CheckpointFiles {
     pub weights: String,
     pub optimizer: String,
     pub state: String,
+    /// A LoRA checkpoint's adapters (in place of the weights) and lora.json, which names their base.
+    pub adapters: String,
+    pub adapter_config: String,
 }
 
 #[napi]
 pub fn checkpoint_files() -> CheckpointFiles {
-    CheckpointFiles { weights: trainer::WEIGHTS_FILE.into(), optimizer: trainer::OPTIMIZER_FILE.into(), state: trainer::STATE_FILE.into() }
+    CheckpointFiles {
+        weights: trainer::WEIGHTS_FILE.into(),
+        optimizer: trainer::OPTIMIZER_FILE.into(),
+        state: trainer::STATE_FILE.into(),
+        adapters: lora::ADAPTER_FILE.into(),
+        adapter_config: lora::ADAPTER_CONFIG_FILE.into(),
+    }
 }
 
 native_task!(OpenTrainerTask -> OpenedTrainer);
