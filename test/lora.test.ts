@@ -5,7 +5,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { dpo, exportCheckpoint, loadDpoConfig, loadSftConfig, Model, type PretrainEvent } from 'minilm';
+import { dpo, exportCheckpoint, loadDpoConfig, Model, type PretrainEvent } from 'minilm';
 import { authorPreferencePairs } from '../ts/data/sample-chat.js';
 import { runCli } from './support/cli.js';
 import { tempDir } from './support/files.js';

@@ -189,7 +189,8 @@ impl Adapters {
 
     /// Copies of the adapted weights of `params` as they are now: the base that `write_merged` adds to.
     pub fn base_of(&self, params: &Parameters) -> Result<Vec<Tensor>> {
-        self.adapted.iter().map(|(_, name)| Ok(params.get(name).copy()?)).collect()
+        // force_contiguous copies the view alone; copy() would clone the whole flat buffer behind it.
+        self.adapted.iter().map(|(_, name)| Ok(params.get(name).force_contiguous()?)).collect()
     }
 
     /// Writes base + s · B A into each adapted weight of `params` (in their dtype), `base` being
