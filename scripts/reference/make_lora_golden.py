@@ -13,6 +13,7 @@
 # Run it once by hand (never in CI), from the repository root:
 #   python3 -m venv /tmp/pyref && /tmp/pyref/bin/pip install torch numpy
 #   /tmp/pyref/bin/python scripts/reference/make_lora_golden.py
+# Last run with torch 2.15.0 (CPU, float32, one thread, deterministic algorithms).
 
 import json
 import os
