@@ -516,7 +516,7 @@ impl Trainer {
         }
         if state.settings != self.options.run_settings {
             return Err(Error::usage(format!(
-                "cannot resume from {}: it was trained with a different model, data, seed, batch size, sequence length or packing, \
+                "cannot resume from {}: it was trained with a different model, data, seed, batch size, sequence length, packing or LoRA settings, \
                  so the run would not continue where it stopped. Restore those settings, or start a new run elsewhere \
                  that takes its weights as initial weights",
                 dir.display()
