@@ -19,6 +19,7 @@ use crate::data::pipeline::{Pass, PassProgress, Sink};
 use crate::data::prepare_state::{is_validation, PrepareState, Settings, SplitState};
 use crate::data::readers::RawBatch;
 use crate::data::screen::{self, DroppedRows, FilterReport, ScreenFingerprint, ScreenJob, ScreenSettings};
+use crate::data::sharding::Shard;
 use crate::data::shards::{max_chunk_tokens, ChunkWriter, INDEX_FILE};
 use crate::data::sources::{find_input_files, kinds_label, FileSelection, InputFile};
 use crate::data::token_dtype::TokenDtype;
@@ -55,6 +56,8 @@ pub struct PrepareOptions {
     pub screen: ScreenSettings,
     /// Only screen and write the report (OUTPUT_DIR/filter-report.json); tokenize nothing.
     pub dry_run_filters: bool,
+    /// Tokenize only this part of the input, into OUTPUT_DIR/shards/ (data/sharding.rs).
+    pub shard: Option<Shard>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -103,8 +106,23 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
     if options.text_key.is_empty() {
         return Err(Error::usage("text_key must not be empty"));
     }
-    let files = find_input_files(&options.input_dir, options.file_type)?;
-    let file_type = kinds_label(&files);
+    let all_files = find_input_files(&options.input_dir, options.file_type)?;
+    let file_type = kinds_label(&all_files);
+    let (files, output_dir, shard) = match options.shard {
+        Some(shard) => {
+            if !options.screen.is_empty() || options.dry_run_filters {
+                return Err(Error::usage(
+                    "dedup and filters do not run with --shard: dedup compares documents across the whole input; prepare on one machine to screen",
+                ));
+            }
+            if options.fast_dev_run {
+                return Err(Error::usage("fast_dev_run takes the first documents of the whole input; run it without --shard"));
+            }
+            (shard.files(&all_files), shard.folder(&options.output_dir), Some(shard.of_input(&all_files)))
+        }
+        None => (all_files, options.output_dir.clone(), None),
+    };
+    let output_dir = &output_dir;
     let tokenizer = Arc::new(DocumentTokenizer::load(&options.tokenizer_path)?);
     let dtype = tokenizer.dtype(options.dtype)?;
     if options.chunk_size == 0 || options.chunk_size > max_chunk_tokens(dtype) {
@@ -135,9 +153,9 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
         minhash: screen_fingerprint.as_ref().and_then(|f| f.minhash.clone()),
         filters: screen_fingerprint.as_ref().map(|f| f.filters.clone()).filter(|f| !f.is_empty()),
         blocklist: screen_fingerprint.as_ref().and_then(|f| f.blocklist),
+        shard,
     };
 
-    let output_dir = &options.output_dir;
     std::fs::create_dir_all(output_dir).at(output_dir)?;
     let earlier = PrepareState::load(output_dir)?;
     let pass = |start_file: usize, start_rows: u64| Pass {
@@ -187,7 +205,8 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
             Some(s) => (Some(s.dropped), Some(s.report)),
             None => (None, None),
         };
-        let run = Tokenize { options, files: &files, tokenizer, dropped: dropped.as_ref() };
+        let rank = options.shard.map_or(0, |s| s.index);
+        let run = Tokenize { options, output_dir, rank, files: &files, tokenizer, dropped: dropped.as_ref() };
         let (state, totals) = run.execute(state, pass, on_progress, started)?;
         (state, totals, report)
     };
@@ -303,6 +322,10 @@ struct Totals {
 /// The tokenizing pass.
 struct Tokenize<'a> {
     options: &'a PrepareOptions,
+    /// The output folder, or a shard's folder in it.
+    output_dir: &'a Path,
+    /// The chunk writers' rank: the shard's index, else 0.
+    rank: usize,
     files: &'a [InputFile],
     tokenizer: Arc<DocumentTokenizer>,
     /// Rows the screen dropped.
@@ -326,10 +349,11 @@ impl Tokenize<'_> {
         on_progress: &mut dyn FnMut(&Progress),
         started: Instant,
     ) -> Result<(PrepareState, Totals)> {
-        let out = &self.options.output_dir;
+        let out = self.output_dir;
         let (dtype, chunk_size) = (state.settings.dtype, state.settings.chunk_size);
-        let train = ChunkWriter::open(&out.join("train"), dtype, chunk_size, state.train.chunks.clone(), &state.train.mark)?;
-        let val = ChunkWriter::open(&out.join("val"), dtype, chunk_size, state.val.chunks.clone(), &state.val.mark)?;
+        let train =
+            ChunkWriter::open_ranked(&out.join("train"), self.rank, dtype, chunk_size, state.train.chunks.clone(), &state.train.mark)?;
+        let val = ChunkWriter::open_ranked(&out.join("val"), self.rank, dtype, chunk_size, state.val.chunks.clone(), &state.val.mark)?;
         let pass = pass(state.files_done, state.totals.rows);
         let work = |file: usize, batch: RawBatch| self.tokenize(file, batch);
         let mut writer = Writer {

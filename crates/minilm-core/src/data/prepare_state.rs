@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::screen::filters::Filters;
 use crate::data::screen::minhash::MinhashSettings;
 use crate::data::screen::DedupKind;
+use crate::data::sharding::ShardOfInput;
 use crate::data::shards::{ChunkInfo, JournalMark};
 use crate::data::token_dtype::TokenDtype;
 use crate::error::{Error, Result};
@@ -40,6 +41,9 @@ pub struct Settings {
     /// The blocklist file's contents, hashed.
     #[serde(default)]
     pub blocklist: Option<u64>,
+    /// A sharded prepare's part, and the whole input it was cut from (data/sharding.rs).
+    #[serde(default)]
+    pub shard: Option<ShardOfInput>,
 }
 
 impl Settings {
@@ -211,6 +215,7 @@ mod tests {
             minhash: None,
             filters: None,
             blocklist: None,
+            shard: None,
         }
     }
 

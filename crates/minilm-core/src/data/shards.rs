@@ -18,8 +18,6 @@ use crate::error::{Error, IoContext, Result};
 use crate::util::atomic_file::{sync_dir, write_atomically};
 
 pub const INDEX_FILE: &str = "index.json";
-/// litdata names chunks by writer rank; minilm has a single ordered writer.
-const RANK: u32 = 0;
 
 /// One entry of index.json's "chunks".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +50,8 @@ pub struct JournalMark {
 
 pub struct ChunkWriter {
     dir: PathBuf,
+    /// litdata names chunks by writer rank: 0 for a whole prepare, the shard's index for a sharded one.
+    rank: usize,
     dtype: TokenDtype,
     chunk_size: u64,
     closed: Vec<ChunkInfo>,
@@ -68,9 +68,22 @@ pub struct ChunkWriter {
 impl ChunkWriter {
     /// Starts afresh, or continues from the chunks and journal mark of an earlier run's last commit.
     pub fn open(dir: &Path, dtype: TokenDtype, chunk_size: u64, closed: Vec<ChunkInfo>, mark: &JournalMark) -> Result<Self> {
+        Self::open_ranked(dir, 0, dtype, chunk_size, closed, mark)
+    }
+
+    /// `open` for the writer of rank `rank`, whose chunks are chunk-{rank}-{index}.bin.
+    pub fn open_ranked(
+        dir: &Path,
+        rank: usize,
+        dtype: TokenDtype,
+        chunk_size: u64,
+        closed: Vec<ChunkInfo>,
+        mark: &JournalMark,
+    ) -> Result<Self> {
         fs::create_dir_all(dir).at(dir)?;
         let mut writer = ChunkWriter {
             dir: dir.to_path_buf(),
+            rank,
             dtype,
             chunk_size,
             closed,
@@ -87,7 +100,8 @@ impl ChunkWriter {
     }
 
     fn journal_paths(&self, index: u32) -> (PathBuf, PathBuf) {
-        (self.dir.join(format!(".chunk-{RANK}-{index}.tokens.journal")), self.dir.join(format!(".chunk-{RANK}-{index}.items.journal")))
+        let rank = self.rank;
+        (self.dir.join(format!(".chunk-{rank}-{index}.tokens.journal")), self.dir.join(format!(".chunk-{rank}-{index}.items.journal")))
     }
 
     fn restore_journal(&mut self, mark: &JournalMark) -> Result<()> {
@@ -153,7 +167,7 @@ impl ChunkWriter {
 
     fn close_open_chunk(&mut self) -> Result<()> {
         let items = self.item_ends.len() as u64;
-        let filename = format!("chunk-{RANK}-{}.bin", self.open_index);
+        let filename = format!("chunk-{}-{}.bin", self.rank, self.open_index);
         let header = header_bytes(items);
         let mut head = Vec::with_capacity(header as usize);
         head.extend_from_slice(&(items as u32).to_le_bytes());

@@ -12,6 +12,8 @@ use std::sync::OnceLock;
 
 use minilm_core::data::parquet_writer::ParquetTextWriter;
 use minilm_core::data::prepare::{prepare, PrepareOptions, Progress, Summary};
+use minilm_core::data::sharding::{merge, Shard};
+use minilm_core::data::shards::{read_chunk, read_index};
 use minilm_core::Error;
 
 /// Each file takes longer to tokenize than the interval between progress reports (0.1 s), so a run can be
@@ -169,4 +171,52 @@ fn a_rerun_with_other_settings_is_refused_naming_what_differs() {
             assert_eq!(finished.files_resumed, done);
         }
     }
+}
+
+/// A split's documents (token bytes), in order, read through its index.json.
+fn documents(split: &Path) -> Vec<Vec<u8>> {
+    let index = read_index(split).unwrap();
+    let mut out = Vec::new();
+    for info in &index.chunks {
+        let chunk = read_chunk(split, info).unwrap();
+        out.extend(chunk.item_offsets.windows(2).map(|w| chunk.tokens[w[0] as usize..w[1] as usize].to_vec()));
+    }
+    out
+}
+
+#[test]
+fn three_shards_merged_hold_the_documents_of_one_prepare_in_its_order() {
+    let input = input_dir();
+    let single = tempfile::tempdir().unwrap();
+    let whole = run(&options(input.path(), single.path(), 2));
+    let output = tempfile::tempdir().unwrap();
+    let shard = |index| PrepareOptions { shard: Some(Shard::new(index, 3).unwrap()), ..options(input.path(), output.path(), 2) };
+
+    run(&shard(0));
+    run(&shard(2));
+    let missing = merge(output.path()).unwrap_err().to_string();
+    assert!(missing.contains("shard 1 of 3") && missing.contains("is missing"), "{missing}");
+    run_cancelled_after(&PrepareOptions { num_workers: 1, ..shard(1) }, 0);
+    let unfinished = merge(output.path()).unwrap_err().to_string();
+    assert!(unfinished.contains("shard 1 of 3") && unfinished.contains("is not finished"), "{unfinished}");
+    assert!(!output.path().join("train/index.json").exists(), "no index over part of the data");
+    let resumed = run(&shard(1));
+    assert!(resumed.files_resumed > 0, "the shard resumed where it stopped");
+
+    let merged = merge(output.path()).unwrap();
+    for split in ["train", "val"] {
+        let (got, want) = (documents(&output.path().join(split)), documents(&single.path().join(split)));
+        assert!(!want.is_empty());
+        assert!(got == want, "{split}: {} documents merged, {} from one prepare, or in another order", got.len(), want.len());
+    }
+    assert_eq!((merged.train.documents, merged.train.tokens), (whole.train.documents, whole.train.tokens));
+    assert_eq!((merged.val.documents, merged.val.tokens), (whole.val.documents, whole.val.tokens));
+    let ranks: std::collections::BTreeSet<String> =
+        read_index(&output.path().join("train")).unwrap().chunks.iter().map(|c| c.filename.split('-').nth(1).unwrap().to_owned()).collect();
+    assert_eq!(ranks.into_iter().collect::<Vec<_>>(), ["0", "1", "2"], "each shard's chunks carry its rank");
+
+    // Merging again (after a crash, say) gives the same index.
+    let index = std::fs::read(output.path().join("train/index.json")).unwrap();
+    merge(output.path()).unwrap();
+    assert_eq!(std::fs::read(output.path().join("train/index.json")).unwrap(), index);
 }

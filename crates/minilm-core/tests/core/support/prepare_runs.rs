@@ -23,6 +23,7 @@ pub fn prepare_options(input: &Path, output: &Path) -> PrepareOptions {
         dtype: None,
         screen: Default::default(),
         dry_run_filters: false,
+        shard: None,
     }
 }
 
