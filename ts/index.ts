@@ -1,6 +1,6 @@
 // minilm as a library: `import { prepare, pretrain, sft, Model, Tokenizer, exportHf, loadPretrainConfig, trainTokenizer, inspectDataset, evaluate } from 'minilm'`.
-export { prepare, prepareDefaults } from './data/prepare.js';
-export type { PrepareOptions, PrepareProgress, PrepareSummary, SplitSummary, PrepareDefaults } from './data/prepare.js';
+export { mergeShards, prepare, prepareDefaults } from './data/prepare.js';
+export type { MergeSummary, PrepareOptions, PrepareProgress, PrepareSummary, SplitSummary, PrepareDefaults } from './data/prepare.js';
 export { loadFilters, screenDefaults } from './data/filters.js';
 export type { FilterRules, ScreenDefaults } from './data/filters.js';
 export { readFilterReport } from './data/filter-report.js';

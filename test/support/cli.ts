@@ -16,10 +16,11 @@ export interface CliResult {
   stderr: string;
 }
 
-export function startCli(args: string[]): { child: ChildProcess; done: Promise<CliResult> } {
+/** `env` is added to this process's environment (a job array's variables, say). */
+export function startCli(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, [cliPath, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, MINILM_PROGRESS_INTERVAL_MS: '1000' },
+    env: { ...process.env, MINILM_PROGRESS_INTERVAL_MS: '1000', ...env },
   });
   let stdout = '';
   let stderr = '';
@@ -29,6 +30,6 @@ export function startCli(args: string[]): { child: ChildProcess; done: Promise<C
   return { child, done };
 }
 
-export function runCli(args: string[]): Promise<CliResult> {
-  return startCli(args).done;
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return startCli(args, env).done;
 }

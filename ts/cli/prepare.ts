@@ -1,6 +1,7 @@
 // `minilm prepare`: flags spelled as in the reference workflow (snake_case, kebab-case aliases).
 import type { Argv } from 'yargs';
-import { prepare, prepareDefaults, type PrepareOptions, type PrepareProgress, type PrepareSummary } from '../data/prepare.js';
+import { mergeShards, prepare, prepareDefaults, type MergeSummary, type PrepareOptions, type PrepareProgress, type PrepareSummary } from '../data/prepare.js';
+import { chooseShard, type ShardChoice } from '../data/shard.js';
 import { loadFilters, screenDefaults } from '../data/filters.js';
 import { readFilterReport, type FilterReport, type ReportExample } from '../data/filter-report.js';
 import { ProgressDisplay } from '../log/progress.js';
@@ -11,7 +12,7 @@ import { positiveInteger, fraction, nonNegativeInteger } from './validate.js';
 export function prepareCommand(yargs: Argv): Argv {
   return yargs.command(
     'prepare',
-    'Tokenize Parquet / JSONL / CSV files into litdata token shards (train/ and val/)',
+    'Tokenize Parquet / JSONL / CSV files into litdata token shards (train/ and val/); --shard I/N and --merge split it over many machines',
     (y) => {
       const d = prepareDefaults();
       const m = screenDefaults().minhash;
@@ -19,20 +20,36 @@ export function prepareCommand(yargs: Argv): Argv {
         .option('input_dir', {
           alias: 'input-dir',
           type: 'string',
-          demandOption: true,
-          describe: 'Folder searched recursively (links followed) for input files',
+          describe: 'Folder searched recursively (links followed) for input files [required unless --merge]',
         })
         .option('output_dir', {
           alias: 'output-dir',
           type: 'string',
-          demandOption: true,
-          describe: 'Receives train/, val/ and tokenizer/; an interrupted run here resumes',
+          describe: 'Receives train/, val/ and tokenizer/; an interrupted run here resumes [required unless --merge]',
         })
         .option('tokenizer_path', {
           alias: 'tokenizer-path',
           type: 'string',
-          demandOption: true,
-          describe: 'Folder with tokenizer.json and tokenizer_config.json, or a tokenizer.json',
+          describe: 'Folder with tokenizer.json and tokenizer_config.json, or a tokenizer.json [required unless --merge]',
+        })
+        .option('shard', {
+          type: 'string',
+          describe:
+            'Tokenize only the I-th of N parts of the input files (I from 0), into OUTPUT_DIR/shards/; "none" ignores the job array variables [default: from SLURM_ARRAY_TASK_ID / _COUNT, DATA_OPTIMIZER_NODE_RANK / _NUM_NODES or JOB_COMPLETION_INDEX]',
+        })
+        .option('num_shards', {
+          alias: 'num-shards',
+          type: 'number',
+          describe: "The number of shards, where the environment gives only the index (a Kubernetes indexed Job's JOB_COMPLETION_INDEX)",
+        })
+        .option('merge', {
+          type: 'string',
+          describe: 'Join the finished shards in this output folder into one dataset (train/ and val/, one index.json each)',
+        })
+        .check((argv) => {
+          if (argv.merge !== undefined) return true;
+          const missing = ['input_dir', 'output_dir', 'tokenizer_path'].filter((key) => argv[key] === undefined);
+          return missing.length === 0 || `Missing required argument${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`;
         })
         .option('text_key', { alias: 'text-key', type: 'string', default: d.textKey, describe: 'Column (Parquet, CSV) or key (JSONL) holding the text' })
         .option('file_type', {
@@ -98,10 +115,16 @@ export function prepareCommand(yargs: Argv): Argv {
         });
     },
     async (argv) => {
+      if (argv.merge !== undefined) {
+        printMerge(await mergeShards(argv.merge));
+        return;
+      }
+      const shard = chooseShard(argv.shard, argv.num_shards === undefined ? undefined : positiveInteger('num_shards', argv.num_shards), process.env);
       const options: PrepareOptions = {
-        inputDir: argv.input_dir,
-        outputDir: argv.output_dir,
-        tokenizerPath: argv.tokenizer_path,
+        inputDir: argv.input_dir!,
+        outputDir: argv.output_dir!,
+        tokenizerPath: argv.tokenizer_path!,
+        shard: shard === null ? undefined : { index: shard.index, count: shard.count },
         textKey: argv.text_key,
         fileType: argv.file_type as PrepareOptions['fileType'],
         fastDevRun: argv.fast_dev_run,
@@ -122,9 +145,24 @@ export function prepareCommand(yargs: Argv): Argv {
           seed: screenDefaults().minhash.seed,
         },
       };
+      if (shard !== null) process.stdout.write(`shard ${shard.index} of ${shard.count} (from ${shard.source})\n`);
       await runPrepare(options);
+      if (shard !== null) printShardNext(shard, options.outputDir);
     },
   );
+}
+
+function printShardNext(shard: ShardChoice, outputDir: string): void {
+  process.stdout.write(`  when all ${shard.count} shards are done: npx minilm prepare --merge ${outputDir}  (it says which are missing or unfinished)\n`);
+}
+
+function printMerge(s: MergeSummary): void {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`merged ${s.shards} shards of ${thousands(s.files)} input files into ${s.outputDir}`);
+  const split = (name: string, x: MergeSummary['train']) =>
+    out(`  ${name.padEnd(6)}${thousands(x.documents)} documents, ${thousands(x.tokens)} tokens, ${x.chunks} chunk${x.chunks === 1 ? '' : 's'} (${s.dtype})`);
+  split('train', s.train);
+  split('val', s.val);
 }
 
 export async function runPrepare(options: PrepareOptions): Promise<PrepareSummary> {

@@ -1,8 +1,9 @@
 //! `prepare` (minilm_core::data::prepare): options in, progress while it runs, a summary at the end.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use minilm_core::data::prepare::{self, PrepareOptions, SplitSummary, Summary};
+use minilm_core::data::sharding::{self, Shard};
 use minilm_core::data::sources::{FileSelection, DEFAULT_TEXT_KEY};
 use minilm_core::data::token_dtype::TokenDtype;
 use napi::bindgen_prelude::AsyncTask;
@@ -49,6 +50,14 @@ pub struct PrepareArgs {
     pub filters: Option<FilterRules>,
     /// Only screen (dedup, filters) and write OUTPUT_DIR/filter-report.json; tokenize nothing.
     pub dry_run_filters: Option<bool>,
+    /// Tokenize only this part of the input (index from 0), into OUTPUT_DIR/shards/; `mergePreparedShards` joins them.
+    pub shard: Option<ShardArg>,
+}
+
+#[napi(object)]
+pub struct ShardArg {
+    pub index: u32,
+    pub count: u32,
 }
 
 impl TryFrom<PrepareArgs> for PrepareOptions {
@@ -69,6 +78,7 @@ impl TryFrom<PrepareArgs> for PrepareOptions {
             dtype: args.dtype.as_deref().map(TokenDtype::parse).transpose().map_err(to_napi)?,
             screen: screen_settings(args.dedup, args.minhash, args.filters)?,
             dry_run_filters: args.dry_run_filters.unwrap_or(false),
+            shard: args.shard.map(|s| Shard::new(s.index as usize, s.count as usize)).transpose().map_err(to_napi)?,
         })
     }
 }
@@ -154,6 +164,56 @@ pub fn prepare(args: PrepareArgs, job: &Job) -> napi::Result<AsyncTask<PrepareTa
         let summary = guarded(|| prepare::prepare(&options, &mut |p| job.report(p.into()), &job.cancelled))?;
         Ok(summary.into())
     }))
+}
+
+/// The folder a shard of a sharded prepare writes (and locks), inside the output folder.
+#[napi]
+pub fn prepare_shard_folder(output_dir: String, shard: ShardArg) -> napi::Result<String> {
+    let shard = Shard::new(shard.index as usize, shard.count as usize).map_err(to_napi)?;
+    Ok(shard.folder(Path::new(&output_dir)).display().to_string())
+}
+
+#[napi(object)]
+pub struct MergedSplit {
+    pub documents: f64,
+    pub tokens: f64,
+    pub chunks: f64,
+}
+
+#[napi(object)]
+pub struct MergeSummary {
+    pub output_dir: String,
+    pub shards: u32,
+    /// Input files of the whole input.
+    pub files: f64,
+    pub dtype: String,
+    pub train: MergedSplit,
+    pub val: MergedSplit,
+}
+
+impl From<sharding::MergedSplit> for MergedSplit {
+    fn from(s: sharding::MergedSplit) -> Self {
+        MergedSplit { documents: s.documents as f64, tokens: s.tokens as f64, chunks: s.chunks as f64 }
+    }
+}
+
+native_task!(MergeTask -> MergeSummary);
+
+/// Joins the finished shards of a sharded prepare in `outputDir` into its train/ and val/ (one index.json
+/// each); rejects, naming the shard, when one is missing or unfinished.
+#[napi(catch_unwind)]
+pub fn merge_prepared_shards(output_dir: String) -> AsyncTask<MergeTask> {
+    MergeTask::run(move || {
+        let s = guarded(|| sharding::merge(Path::new(&output_dir)))?;
+        Ok(MergeSummary {
+            output_dir: s.output_dir,
+            shards: s.shards as u32,
+            files: s.files as f64,
+            dtype: s.dtype,
+            train: s.train.into(),
+            val: s.val.into(),
+        })
+    })
 }
 
 /// The defaults prepare uses for absent options.
