@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use minilm_core::data::prepare::{self, PrepareOptions, SplitSummary, Summary};
-use minilm_core::data::sharding::{self, Shard};
+use minilm_core::data::shard_merge::{self, merge};
+use minilm_core::data::sharding::Shard;
 use minilm_core::data::sources::{FileSelection, DEFAULT_TEXT_KEY};
 use minilm_core::data::token_dtype::TokenDtype;
 use napi::bindgen_prelude::AsyncTask;
@@ -191,8 +192,8 @@ pub struct MergeSummary {
     pub val: MergedSplit,
 }
 
-impl From<sharding::MergedSplit> for MergedSplit {
-    fn from(s: sharding::MergedSplit) -> Self {
+impl From<shard_merge::MergedSplit> for MergedSplit {
+    fn from(s: shard_merge::MergedSplit) -> Self {
         MergedSplit { documents: s.documents as f64, tokens: s.tokens as f64, chunks: s.chunks as f64 }
     }
 }
@@ -204,7 +205,7 @@ native_task!(MergeTask -> MergeSummary);
 #[napi(catch_unwind)]
 pub fn merge_prepared_shards(output_dir: String) -> AsyncTask<MergeTask> {
     MergeTask::run(move || {
-        let s = guarded(|| sharding::merge(Path::new(&output_dir)))?;
+        let s = guarded(|| merge(Path::new(&output_dir)))?;
         Ok(MergeSummary {
             output_dir: s.output_dir,
             shards: s.shards as u32,

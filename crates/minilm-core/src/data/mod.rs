@@ -15,6 +15,7 @@ pub mod prepare;
 pub mod prepare_state;
 pub mod readers;
 pub mod screen;
+pub mod shard_merge;
 pub mod sharding;
 pub mod shards;
 pub mod sources;

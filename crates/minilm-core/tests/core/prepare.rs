@@ -12,7 +12,8 @@ use std::sync::OnceLock;
 
 use minilm_core::data::parquet_writer::ParquetTextWriter;
 use minilm_core::data::prepare::{prepare, PrepareOptions, Progress, Summary};
-use minilm_core::data::sharding::{merge, Shard};
+use minilm_core::data::shard_merge::merge;
+use minilm_core::data::sharding::Shard;
 use minilm_core::data::shards::{read_chunk, read_index};
 use minilm_core::Error;
 
