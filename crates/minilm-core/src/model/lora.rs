@@ -96,21 +96,12 @@ impl LoraConfig {
     }
 }
 
-/// The weights an adapter folder was trained on: their folder, and a digest of their values that a
-/// changed base would not match.
+/// The weights an adapter folder was trained on: their folder, and the digest of their values
+/// (Parameters::digest) that a changed base would not match.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BaseWeights {
     pub dir: PathBuf,
     pub digest: String,
-}
-
-impl BaseWeights {
-    /// The digest of a model's weights (their float32 values), as lora.json records it.
-    pub fn digest_of(params: &Parameters) -> Result<String> {
-        let values = params.flat().as_tensor().to_dtype(DType::F32)?.to_vec1::<f32>()?;
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        Ok(format!("{:016x}", stable_hash(&bytes)))
-    }
 }
 
 /// lora.json.
@@ -261,7 +252,7 @@ impl Adapters {
 /// Merges the adapters in `dir` into `params`, which must be the weights they were trained on.
 pub fn merge_adapter_folder(params: &Parameters, model: &ModelConfig, dir: &Path) -> Result<()> {
     let (adapters, base) = Adapters::load(dir, model, params.flat().device())?;
-    let digest = BaseWeights::digest_of(params)?;
+    let digest = params.digest()?;
     if digest != base.digest {
         return Err(Error::input(
             &dir.join(ADAPTER_CONFIG_FILE),

@@ -134,6 +134,14 @@ impl Parameters {
         Self::from_named(self.iter().map(|(name, view)| Ok((name.to_string(), view.to_dtype(dtype)?))).collect::<Result<_>>()?)
     }
 
+    /// A digest of the values (as float32), for telling whether two sets of weights are the same: what
+    /// LoRA adapters were trained on, what DPO's cached reference log-probabilities came from.
+    pub fn digest(&self) -> Result<String> {
+        let values = self.flat.as_tensor().to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Ok(format!("{:016x}", crate::util::stable_hash(&bytes)))
+    }
+
     pub fn get(&self, name: &str) -> &Tensor {
         self.entries
             .iter()

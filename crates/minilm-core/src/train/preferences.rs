@@ -8,11 +8,10 @@
 //! reads them back instead of computing them again.
 
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use super::dpo::{DpoOptions, PairLogps};
 use super::micro_batch::{sft_batch, MicroBatch, Split};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::model::Llama;
 use crate::sft::dataset::{read_summary, SftExamples};
 use crate::util::{stable_hash, write_atomically};
@@ -88,8 +87,8 @@ impl Preferences {
     /// Each pair's log-probabilities under `model` (the reference: the weights the run starts from,
     /// `weights` their file, None for a fresh initialisation), read from the data folder when an earlier
     /// run computed them for the same weights, data and loss.
-    pub fn compute_reference(&mut self, model: &Llama, weights: Option<&Path>, dpo: &DpoOptions, micro_batch_size: usize) -> Result<()> {
-        let file = self.reference_file(weights, dpo, model.config.n_layer)?;
+    pub fn compute_reference(&mut self, model: &Llama, dpo: &DpoOptions, micro_batch_size: usize) -> Result<()> {
+        let file = self.reference_file(&model.params.digest()?, dpo)?;
         let pairs = (self.examples.train.len() + self.examples.val.len()) / 2;
         if let Ok(bytes) = std::fs::read(&file) {
             if bytes.len() == pairs * 16 {
@@ -112,18 +111,10 @@ impl Preferences {
         Ok(())
     }
 
-    /// The cache's name: a digest of the reference weights (their file's path, size and time), the
-    /// data, the sequence length and whether log-probabilities are summed or averaged.
-    fn reference_file(&self, weights: Option<&Path>, dpo: &DpoOptions, layers: usize) -> Result<PathBuf> {
+    /// The cache's name: a digest of the reference weights' values (whatever file or LoRA chain they came
+    /// from), the data, the sequence length and whether log-probabilities are summed or averaged.
+    fn reference_file(&self, weights: &str, dpo: &DpoOptions) -> Result<PathBuf> {
         let data = read_summary(&self.examples.dir)?.fingerprint;
-        let weights = match weights {
-            Some(path) => {
-                let meta = std::fs::metadata(path).at(path)?;
-                let modified = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-                format!("{}:{}:{modified}", path.display(), meta.len())
-            }
-            None => format!("fresh:{layers}"),
-        };
         let key = format!("{weights}|{data}|{}|{}", self.seq_len, dpo.averages_tokens());
         Ok(self.examples.dir.join(format!("reference-logps-{:016x}.bin", stable_hash(key.as_bytes()))))
     }

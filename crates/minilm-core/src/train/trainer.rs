@@ -242,14 +242,14 @@ impl Trainer {
             Some(path) => load_adapted_weights(options.initial_weights_format, &options.model, path, &options.initial_adapters, &device)?,
             None => Parameters::init(&options.model, options.seed, &device)?,
         };
-        let base_digest = options.lora.as_ref().map(|_| BaseWeights::digest_of(&params)).transpose()?;
+        let base_digest = options.lora.as_ref().map(|_| params.digest()).transpose()?;
         let params = params.to_dtype(options.precision.weight_dtype())?;
         let model = Llama::new(options.model.clone(), params, &device)?
             .with_compute_dtype(options.precision.compute_dtype())
             .with_attention(options.attention);
         let mut data = data;
         if let (TrainingData::Preferences(pairs), Some(dpo)) = (&mut data, &options.dpo) {
-            pairs.compute_reference(&model, options.initial_weights.as_deref(), dpo, options.micro_batch_size)?;
+            pairs.compute_reference(&model, dpo, options.micro_batch_size)?;
         }
         let lora = match (&options.lora, base_digest) {
             (Some(lora), Some(digest)) => {

@@ -161,7 +161,7 @@ fn a_lora_folder_merges_onto_its_own_base_only() {
     let base_model = model(&case);
     let base_file = dir.path().join("base.safetensors");
     base_model.params.save(&base_file).unwrap();
-    let digest = BaseWeights::digest_of(&base_model.params).unwrap();
+    let digest = base_model.params.digest().unwrap();
     let adapter_dir = dir.path().join("lora");
     std::fs::create_dir(&adapter_dir).unwrap();
     adapters(&case, &lora, &lora.adapters).save(&adapter_dir, &BaseWeights { dir: dir.path().to_path_buf(), digest }).unwrap();
