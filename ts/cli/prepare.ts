@@ -168,28 +168,26 @@ function printMerge(s: MergeSummary): void {
 export async function runPrepare(options: PrepareOptions): Promise<PrepareSummary> {
   const display = new ProgressDisplay();
   const stop = stopOnSignals();
-  let startBytes: number | null = null;
-  let stage = '';
-  let stageStart = 0;
+  // Each stage measures its rates and ETA from its own first report: counts then are its baseline.
+  let baseline: PrepareProgress | null = null;
   try {
     const summary = await prepare(options, {
       signal: stop.signal,
       onProgress: (p: PrepareProgress) => {
-        // Each stage starts its own rate and ETA.
-        if (p.stage !== stage) {
-          stage = p.stage;
-          startBytes = p.inputBytesDone;
-          stageStart = p.elapsedSeconds;
-        }
-        const elapsed = Math.max(p.elapsedSeconds - stageStart, 1e-3);
-        const inputRate = (p.inputBytesDone - (startBytes ?? 0)) / elapsed;
+        if (baseline === null || p.stage !== baseline.stage) baseline = p;
+        const elapsed = p.elapsedSeconds - baseline.elapsedSeconds;
+        // Rates over less than a second say more about timing than about speed.
+        const measured = elapsed >= 1;
+        const per = (now: number, then: number) => (now - then) / elapsed;
         const left = p.inputBytesTotal - p.inputBytesDone;
-        const tokens = p.stage === 'tokenizing' ? `${formatCount(p.tokens / elapsed)} tok/s  ` : '';
+        const inputRate = measured ? per(p.inputBytesDone, baseline.inputBytesDone) : 0;
+        const rates = measured
+          ? `${(per(p.textBytes, baseline.textBytes) / 1e6).toFixed(2)} MB/s  ` +
+            (p.stage === 'tokenizing' ? `${formatCount(per(p.tokens, baseline.tokens))} tok/s  ` : '')
+          : '';
         display.update({
           fraction: p.inputBytesTotal > 0 ? p.inputBytesDone / p.inputBytesTotal : null,
-          detail:
-            `${p.stage}  ${p.filesDone}/${p.filesTotal} files  ${(p.textBytes / 1e6 / elapsed).toFixed(2)} MB/s  ` +
-            `${tokens}${formatCount(p.documents)} docs`,
+          detail: `${p.stage}  ${p.filesDone}/${p.filesTotal} files  ${rates}${formatCount(p.documents)} docs`,
           etaSeconds: inputRate > 0 ? left / inputRate : null,
         });
       },
