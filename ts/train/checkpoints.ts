@@ -109,5 +109,8 @@ export function hyperparameters(config: PretrainConfig): Record<string, unknown>
     tokenizer_dir: config.tokenizer_dir,
     logger_name: config.logger_name,
     seed: config.seed,
+    // Preference tuning's and LoRA's sections, as the config gave them (left out when not set).
+    ...(config.dpo === null ? {} : { dpo: config.dpo }),
+    ...(config.lora === null ? {} : { lora: config.lora }),
   };
 }
