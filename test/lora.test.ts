@@ -72,6 +72,8 @@ test('LoRA sft trains adapters alone into a small checkpoint that generate and a
   await assert.rejects(Model.load(moved), /lora\.json: these adapters were trained on other weights than .* holds now/);
   fs.writeFileSync(path.join(moved, 'lora.json'), JSON.stringify({ ...described, base: { ...described.base, dir: path.join(moved, 'gone') } }));
   await assert.rejects(Model.load(moved), /lora\.json: its base .*gone is gone/);
+  fs.writeFileSync(path.join(moved, 'lora.json'), JSON.stringify({ ...described, base: { ...described.base, dir: moved } }));
+  await assert.rejects(Model.load(moved), /lora\.json: its base .* leads back to itself/);
 });
 
 test('LoRA dpo: the lora: section works for preference tuning too; bad LoRA settings are refused', async () => {

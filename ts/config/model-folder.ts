@@ -30,6 +30,11 @@ const EXPECTED =
 const LIT_MODEL = 'lit_model.pth';
 
 export function readModelFolder(dirArg: string): ModelFolder {
+  return readFolder(dirArg, []);
+}
+
+/** `chain`: the LoRA folders that led here, each naming the next as its base. */
+function readFolder(dirArg: string, chain: string[]): ModelFolder {
   const dir = path.resolve(dirArg);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new MinilmError(`${dirArg}: no such folder; ${EXPECTED}`, 'InvalidArg');
@@ -37,7 +42,7 @@ export function readModelFolder(dirArg: string): ModelFolder {
   const files = checkpointFiles();
   const has = (name: string) => existsSync(path.join(dir, name));
   const tokenizerDir = has('tokenizer.json') ? dir : null;
-  if (has(files.adapterConfig)) return readLoraFolder(dir, tokenizerDir);
+  if (has(files.adapterConfig)) return readLoraFolder(dir, tokenizerDir, chain);
   if (has(LIT_MODEL) && has(files.modelConfig)) {
     const file = path.join(dir, files.modelConfig);
     return {
@@ -65,7 +70,7 @@ export function readModelFolder(dirArg: string): ModelFolder {
 }
 
 /** A LoRA checkpoint: its base folder's model with this folder's adapters added (the addon checks that they fit). */
-function readLoraFolder(dir: string, tokenizerDir: string | null): ModelFolder {
+function readLoraFolder(dir: string, tokenizerDir: string | null, chain: string[]): ModelFolder {
   const file = path.join(dir, checkpointFiles().adapterConfig);
   let base: unknown;
   try {
@@ -81,7 +86,10 @@ function readLoraFolder(dir: string, tokenizerDir: string | null): ModelFolder {
       'InvalidArg',
     );
   }
-  const folder = readModelFolder(baseDir);
+  if ([...chain, dir].includes(baseDir)) {
+    throw new MinilmError(`${file}: its base ${baseDir} leads back to itself through lora.json files (${[...chain, dir].join(' -> ')})`, 'InvalidArg');
+  }
+  const folder = readFolder(baseDir, [...chain, dir]);
   return { ...folder, dir, adapters: [...folder.adapters, dir], tokenizerDir: tokenizerDir ?? folder.tokenizerDir };
 }
 
