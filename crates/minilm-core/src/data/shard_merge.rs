@@ -36,6 +36,12 @@ pub struct MergeSummary {
 /// is missing, unfinished, or cut from another input or with other settings. Running it again (after a
 /// crash, or once more) gives the same dataset.
 pub fn merge(output_dir: &Path) -> Result<MergeSummary> {
+    if PrepareState::path(output_dir).exists() {
+        return Err(Error::usage(format!(
+            "{} holds a dataset of a whole (unsharded) prepare; the shards' chunks would mix with its chunks. Prepare the shards into another output folder",
+            output_dir.display()
+        )));
+    }
     let shards = finished_shards(output_dir)?;
     let first = &shards[0].1;
     let mut summary = MergeSummary {
@@ -155,34 +161,29 @@ fn settings_difference(a: &PrepareState, b: &PrepareState) -> Option<String> {
 }
 
 /// Puts a shard's chunk into the merged split under the same name: a hard link (no copy), or a copy where
-/// the file system has none. A chunk already there from an earlier merge is kept if its size is right.
+/// the file system has none. Either is made aside and renamed over whatever an earlier merge left there.
 fn link_chunk(from: &Path, to: &Path, chunk: &ChunkInfo) -> Result<()> {
-    let size_of = |path: &Path| std::fs::metadata(path).ok().map(|m| m.len());
-    if size_of(to) == Some(chunk.chunk_bytes) {
-        return Ok(());
-    }
-    match size_of(from) {
-        Some(size) if size == chunk.chunk_bytes => {}
-        Some(size) => {
+    match std::fs::metadata(from).map(|m| m.len()) {
+        Ok(size) if size == chunk.chunk_bytes => {}
+        Ok(size) => {
             return Err(Error::input(
                 from,
                 None,
                 format!("is {size} bytes, its shard's state says {}: the shard is damaged; prepare it again", chunk.chunk_bytes),
             ))
         }
-        None => {
+        Err(_) => {
             return Err(Error::input(from, None, "is missing, though its shard's state lists it: the shard is damaged; prepare it again"))
         }
     }
-    if to.exists() {
-        std::fs::remove_file(to).at(to)?;
+    let partial = to.with_extension("bin.tmp");
+    if partial.exists() {
+        std::fs::remove_file(&partial).at(&partial)?;
     }
-    if std::fs::hard_link(from, to).is_err() {
-        let partial = to.with_extension("bin.tmp");
+    if std::fs::hard_link(from, &partial).is_err() {
         std::fs::copy(from, &partial).at(from)?;
-        std::fs::rename(&partial, to).at(to)?;
     }
-    Ok(())
+    std::fs::rename(&partial, to).at(to)
 }
 
 fn copy_folder_files(from: &Path, to: &Path) -> Result<()> {

@@ -216,6 +216,10 @@ fn three_shards_merged_hold_the_documents_of_one_prepare_in_its_order() {
         read_index(&output.path().join("train")).unwrap().chunks.iter().map(|c| c.filename.split('-').nth(1).unwrap().to_owned()).collect();
     assert_eq!(ranks.into_iter().collect::<Vec<_>>(), ["0", "1", "2"], "each shard's chunks carry its rank");
 
+    // A whole prepare's folder is not merged into (its chunk-0-* would mix with shard 0's).
+    let whole_folder = merge(single.path()).unwrap_err().to_string();
+    assert!(whole_folder.contains("holds a dataset of a whole (unsharded) prepare"), "{whole_folder}");
+
     // Merging again (after a crash, say) gives the same index.
     let index = std::fs::read(output.path().join("train/index.json")).unwrap();
     merge(output.path()).unwrap();
