@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { loadPretrainConfig, modelSize, type ModelConfig } from '../ts/config/pretrain-config.js';
-import { estimatePeakMemory, largestFittingMicroBatch, memoryWarning, parameterCounts } from '../ts/train/memory-estimate.js';
+import { estimatePeakMemory, largestFittingMicroBatch, loraCounts, memoryWarning, parameterCounts } from '../ts/train/memory-estimate.js';
 import { repoRoot, runCli } from './support/cli.js';
 
 const GiB = 2 ** 30;
@@ -37,6 +37,25 @@ test("the estimate counts the model's own parameters, tied or untied", () => {
   for (const model of [reference.model, untied]) {
     assert.equal(parameterCounts(model).total, modelSize(model, 512).parameters);
   }
+});
+
+test("a LoRA run's estimate holds the adapters' optimizer and gradient sum, and a copy of the adapted weights", () => {
+  const m = reference.model;
+  const lora = { r: 8, targets: ['qkv', 'proj', 'mlp'] as ('qkv' | 'proj' | 'mlp' | 'head')[] };
+  // By hand for the reference model (C 768, H 16, G 8, D 48, I 2048, 16 layers), each weight out x in:
+  // qkv 1536 x 768, proj 768 x 768, fc_1 and fc_2 2048 x 768, the MLP's proj 768 x 2048.
+  const adapters = 16 * 8 * (1536 + 768 + (768 + 768) + 3 * (2048 + 768));
+  const adapted = 16 * (1536 * 768 + 768 * 768 + 3 * 2048 * 768);
+  assert.deepEqual(loraCounts(m, lora), { adapters, adapted });
+  assert.equal(adapters, 1_572_864); // lora.safetensors of bench:lora: 6.0 MiB of float32
+  const full = estimatePeakMemory(m, 8, 512, '32-true', 'flash');
+  const tuned = estimatePeakMemory(m, 8, 512, '32-true', 'flash', lora);
+  const total = parameterCounts(m).total;
+  assert.equal(tuned.optimizer, 2 * adapters * 4);
+  assert.equal(tuned.weights, full.weights + adapters * 4 + adapted * 4);
+  assert.equal(tuned.gradients, full.gradients - total * 4 + 2 * adapters * 4);
+  assert.equal(tuned.activations, full.activations);
+  assert.ok(tuned.total < full.total, `${tuned.total} against ${full.total}`);
 });
 
 test('activations and workspace grow linearly with the micro-batch; weights, gradients and the optimizer stay', () => {

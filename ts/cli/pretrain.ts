@@ -203,7 +203,7 @@ function describeMemory(config: PretrainConfig): string {
   const onGpu = placement.device === 'cpu' ? { device: 'cuda:0', precision: config.precision, memoryBytes: null } : placement;
   const attention = chooseAttention(config, onGpu);
   const rows = train.micro_batch_size * sequencesPerItem(config);
-  const estimate = (path: AttentionPath) => estimatePeakMemory(model, rows, train.max_seq_length, config.precision, path);
+  const estimate = (path: AttentionPath) => estimatePeakMemory(model, rows, train.max_seq_length, config.precision, path, config.lora);
   const lines = [`${describeMemoryEstimate(estimate(attention.path))} with ${attention.path} attention (${attention.why})`];
   // The other path's figure, when a GPU could take it: what a smaller GPU runs, or what the faster path costs.
   const other: AttentionPath = attention.path === 'composite' ? 'flash' : 'composite';

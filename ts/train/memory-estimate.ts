@@ -8,7 +8,7 @@
 // backward intermediates exist at once (Rust drops them at the end of `block_backward`, not at their
 // last use). Shapes: B micro-batch, T sequence length, N = B T rows, C n_embd, H heads, G query groups,
 // D head_size, I intermediate_size, V padded_vocab_size, L layers, P parameters.
-import type { ModelConfig, PretrainConfig } from '../config/pretrain-config.js';
+import type { LoraSettings, ModelConfig, PretrainConfig } from '../config/pretrain-config.js';
 
 export type Precision = PretrainConfig['precision'];
 /** How attention runs on the GPU (ts/train/attention-path.ts chooses): the composite path keeps each
@@ -62,26 +62,65 @@ export function parameterCounts(m: ModelConfig): { layerMatmuls: number; head: n
   return { layerMatmuls, head, total };
 }
 
-/** The peak memory of one micro-batch's forward and backward pass (and the optimizer's state beside it). */
-export function estimatePeakMemory(m: ModelConfig, microBatch: number, seqLen: number, precision: Precision, attention: AttentionPath): MemoryEstimate {
+/** LoRA's counts (model/lora.rs): the values it trains (each adapted weight's A, r x in, and B, out x r)
+ * and the adapted weights' own, of which the trainer keeps a copy to merge into. */
+export function loraCounts(m: ModelConfig, lora: Pick<LoraSettings, 'r' | 'targets'>): { adapters: number; adapted: number } {
+  const { n_embd: c, n_head: h, n_query_groups: g, head_size: d, intermediate_size: i } = m;
+  // (out, in) of each target's weights in one layer.
+  const shapes: Record<LoraSettings['targets'][number], [number, number][]> = {
+    qkv: [[(h + 2 * g) * d, c]],
+    proj: [[c, h * d]],
+    mlp: [
+      [i, c],
+      [i, c],
+      [c, i],
+    ],
+    head: [],
+  };
+  const perLayer = lora.targets.flatMap((t) => shapes[t]);
+  const all = [...Array.from({ length: m.n_layer }, () => perLayer).flat(), ...(lora.targets.includes('head') ? [[m.padded_vocab_size, c]] : [])];
+  return {
+    adapters: all.reduce((sum, [out, inputs]) => sum + lora.r * (out + inputs), 0),
+    adapted: all.reduce((sum, [out, inputs]) => sum + out * inputs, 0),
+  };
+}
+
+/**
+ * The peak memory of one micro-batch's forward and backward pass (and the optimizer's state beside it);
+ * `lora`: a LoRA run's, whose optimizer and gradient sum hold the adapters alone.
+ */
+export function estimatePeakMemory(
+  m: ModelConfig,
+  microBatch: number,
+  seqLen: number,
+  precision: Precision,
+  attention: AttentionPath,
+  lora: Pick<LoraSettings, 'r' | 'targets'> | null = null,
+): MemoryEstimate {
   const { weight, compute } = dtypeBytes(precision);
   const { n_embd: c, n_head: h, n_query_groups: g, head_size: d, intermediate_size: i, n_layer: layers } = m;
   const rows = microBatch * seqLen;
   const params = parameterCounts(m);
+  const adapters = lora === null ? null : loraCounts(m, lora);
 
   // The master weights; under bf16-mixed also the bfloat16 copies the matmuls use, kept per block in
   // `MatmulWeights` (and the head's in `Activations`) so that the backward pass does not cast again.
+  // LoRA adds the adapters (float32) and the copy of the adapted weights that each merge starts from.
   const copies = weight === compute ? 0 : (layers * params.layerMatmuls + params.head) * compute;
-  const weights = params.total * weight + copies;
+  const loraWeights = adapters === null ? 0 : adapters.adapters * FLOAT32 + adapters.adapted * weight;
+  const weights = params.total * weight + copies + loraWeights;
 
   // The float32 (bf16-true: bfloat16) sum of the step's earlier micro-batches (trainer.rs adds each
   // micro-batch's gradients into it), plus this micro-batch's own, which backprop.rs makes in the matmul
   // dtype (the norms' few float32 ones counted the same). Counted as if accumulating, as the reference
   // config does (640 / 80 = 8 micro-batches); with one micro-batch per step the sum is not there.
-  const gradients = params.total * weight + params.total * compute;
+  // Under LoRA the backward pass still makes every weight's gradient, but the sum (and the adapters'
+  // gradients read off them) is the adapters' alone, in float32.
+  const sum = adapters === null ? params.total * weight : 2 * adapters.adapters * FLOAT32;
+  const gradients = sum + params.total * compute;
 
-  // AdamW's moments m and v, float32 under every precision (train/optimizer.rs).
-  const optimizer = 2 * params.total * FLOAT32;
+  // AdamW's moments m and v, float32 under every precision (train/optimizer.rs), of what it trains.
+  const optimizer = 2 * (adapters === null ? params.total : adapters.adapters) * FLOAT32;
 
   // Kept per block (`BlockActivations`), per row, in the compute dtype: the block's input, norm_1's
   // output h1, the rotated queries (H D), keys and values (G D each, head-major), the attention's output
@@ -112,8 +151,15 @@ export function estimatePeakMemory(m: ModelConfig, microBatch: number, seqLen: n
  * The largest micro-batch whose estimate fits in `memoryBytes`, 0 if not even one does. The estimate
  * grows with the micro-batch, so a doubling then a bisection finds it.
  */
-export function largestFittingMicroBatch(m: ModelConfig, seqLen: number, precision: Precision, attention: AttentionPath, memoryBytes: number): number {
-  const fits = (b: number) => estimatePeakMemory(m, b, seqLen, precision, attention).total <= memoryBytes;
+export function largestFittingMicroBatch(
+  m: ModelConfig,
+  seqLen: number,
+  precision: Precision,
+  attention: AttentionPath,
+  memoryBytes: number,
+  lora: LoraSettings | null = null,
+): number {
+  const fits = (b: number) => estimatePeakMemory(m, b, seqLen, precision, attention, lora).total <= memoryBytes;
   if (!fits(1)) return 0;
   let low = 1; // fits
   let high = 2;
@@ -148,7 +194,7 @@ export function sequencesPerItem(config: { dpo?: PretrainConfig['dpo'] }): numbe
  * would fit; null when it fits, and when the memory is unknown (null: on the CPU, or not reported).
  */
 export function memoryWarning(
-  config: Pick<PretrainConfig, 'model' | 'train'> & { dpo?: PretrainConfig['dpo'] },
+  config: Pick<PretrainConfig, 'model' | 'train'> & { dpo?: PretrainConfig['dpo']; lora?: PretrainConfig['lora'] },
   precision: Precision,
   attention: AttentionPath,
   memoryBytes: number | null,
@@ -156,10 +202,11 @@ export function memoryWarning(
   if (memoryBytes === null) return null;
   const { model, train } = config;
   const perItem = sequencesPerItem(config);
-  const estimate = estimatePeakMemory(model, train.micro_batch_size * perItem, train.max_seq_length, precision, attention);
+  const lora = config.lora ?? null;
+  const estimate = estimatePeakMemory(model, train.micro_batch_size * perItem, train.max_seq_length, precision, attention, lora);
   if (estimate.total <= memoryBytes) return null;
   const exceeds = `${describeMemoryEstimate(estimate)} exceeds the GPU's ${gib(memoryBytes)}`;
-  const fitting = Math.floor(largestFittingMicroBatch(model, train.max_seq_length, precision, attention, memoryBytes) / perItem);
+  const fitting = Math.floor(largestFittingMicroBatch(model, train.max_seq_length, precision, attention, memoryBytes, lora) / perItem);
   if (fitting === 0) return `${exceeds}, even at train.micro_batch_size 1: shorten train.max_seq_length or choose a smaller model`;
   // global_batch_size must stay a multiple of micro_batch_size; the largest such divisor keeps the step.
   let divisor = fitting;
