@@ -1,6 +1,15 @@
 // `minilm prepare`: flags spelled as in the reference workflow (snake_case, kebab-case aliases).
 import type { Argv } from 'yargs';
-import { mergeShards, prepare, prepareDefaults, type MergeSummary, type PrepareOptions, type PrepareProgress, type PrepareSummary } from '../data/prepare.js';
+import {
+  mergeShards,
+  prepare,
+  prepareDefaults,
+  type MergeSummary,
+  type PrepareOptions,
+  type PrepareProgress,
+  type PrepareSummary,
+  type SplitSummary,
+} from '../data/prepare.js';
 import { chooseShard, type ShardChoice } from '../data/shard.js';
 import { loadFilters, screenDefaults } from '../data/filters.js';
 import { readFilterReport, type FilterReport, type ReportExample } from '../data/filter-report.js';
@@ -159,10 +168,13 @@ function printShardNext(shard: ShardChoice, outputDir: string): void {
 function printMerge(s: MergeSummary): void {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out(`merged ${s.shards} shards of ${thousands(s.files)} input files into ${s.outputDir}`);
-  const split = (name: string, x: MergeSummary['train']) =>
-    out(`  ${name.padEnd(6)}${thousands(x.documents)} documents, ${thousands(x.tokens)} tokens, ${x.chunks} chunk${x.chunks === 1 ? '' : 's'} (${s.dtype})`);
-  split('train', s.train);
-  split('val', s.val);
+  out(splitLine('train', s.train, s.dtype));
+  out(splitLine('val', s.val, s.dtype));
+}
+
+/** A split's line in a prepare's or a merge's summary. */
+function splitLine(name: string, x: SplitSummary, dtype: string): string {
+  return `  ${name.padEnd(6)}${thousands(x.documents)} documents, ${thousands(x.tokens)} tokens, ${x.chunks} chunk${x.chunks === 1 ? '' : 's'} (${dtype})`;
 }
 
 export async function runPrepare(options: PrepareOptions): Promise<PrepareSummary> {
@@ -221,10 +233,8 @@ function printSummary(s: PrepareSummary): void {
   if (s.alreadyComplete) out(`${s.outputDir} is already complete; nothing to do.`);
   const resumed = s.filesResumed > 0 && !s.alreadyComplete ? ` (resumed after ${thousands(s.filesResumed)} finished files)` : '';
   out(`prepared ${thousands(s.files)} ${fileKinds(s.fileType)} files into ${s.outputDir}${resumed}`);
-  const split = (name: string, x: PrepareSummary['train']) =>
-    out(`  ${name.padEnd(6)}${thousands(x.documents)} documents, ${thousands(x.tokens)} tokens, ${x.chunks} chunk${x.chunks === 1 ? '' : 's'} (${s.dtype})`);
-  split('train', s.train);
-  split('val', s.val);
+  out(splitLine('train', s.train, s.dtype));
+  out(splitLine('val', s.val, s.dtype));
   out(`  skipped ${thousands(s.skippedNull)} null and ${thousands(s.skippedEmpty)} empty texts`);
   if (report) {
     printFilterReport(report, out);

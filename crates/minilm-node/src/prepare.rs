@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use minilm_core::data::prepare::{self, PrepareOptions, SplitSummary, Summary};
-use minilm_core::data::shard_merge::{self, merge};
+use minilm_core::data::shard_merge::merge;
 use minilm_core::data::sharding::Shard;
 use minilm_core::data::sources::{FileSelection, DEFAULT_TEXT_KEY};
 use minilm_core::data::token_dtype::TokenDtype;
@@ -175,27 +175,14 @@ pub fn prepare_shard_folder(output_dir: String, shard: ShardArg) -> napi::Result
 }
 
 #[napi(object)]
-pub struct MergedSplit {
-    pub documents: f64,
-    pub tokens: f64,
-    pub chunks: f64,
-}
-
-#[napi(object)]
 pub struct MergeSummary {
     pub output_dir: String,
     pub shards: u32,
     /// Input files of the whole input.
     pub files: f64,
     pub dtype: String,
-    pub train: MergedSplit,
-    pub val: MergedSplit,
-}
-
-impl From<shard_merge::MergedSplit> for MergedSplit {
-    fn from(s: shard_merge::MergedSplit) -> Self {
-        MergedSplit { documents: s.documents as f64, tokens: s.tokens as f64, chunks: s.chunks as f64 }
-    }
+    pub train: PreparedSplit,
+    pub val: PreparedSplit,
 }
 
 native_task!(MergeTask -> MergeSummary);

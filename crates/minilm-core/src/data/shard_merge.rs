@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::data::prepare::SplitSummary;
 use crate::data::prepare_state::{PrepareState, Settings};
 use crate::data::sharding::{Shard, SHARDS_FOLDER};
 use crate::data::shards::{write_index, ChunkInfo};
@@ -16,20 +17,13 @@ use crate::util::write_atomically;
 pub const MERGED_FILE: &str = "merged.json";
 
 #[derive(Clone, Debug, Serialize)]
-pub struct MergedSplit {
-    pub documents: u64,
-    pub tokens: u64,
-    pub chunks: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
 pub struct MergeSummary {
     pub output_dir: String,
     pub shards: usize,
     pub files: usize,
     pub dtype: String,
-    pub train: MergedSplit,
-    pub val: MergedSplit,
+    pub train: SplitSummary,
+    pub val: SplitSummary,
 }
 
 /// Joins the finished shards of `output_dir` into its train/ and val/. Refuses, naming the shard, when one
@@ -49,8 +43,8 @@ pub fn merge(output_dir: &Path) -> Result<MergeSummary> {
         shards: shards.len(),
         files: first.settings.shard.as_ref().map_or(0, |s| s.input_files),
         dtype: first.settings.dtype.name().to_owned(),
-        train: MergedSplit { documents: 0, tokens: 0, chunks: 0 },
-        val: MergedSplit { documents: 0, tokens: 0, chunks: 0 },
+        train: SplitSummary { documents: 0, tokens: 0, chunks: 0 },
+        val: SplitSummary { documents: 0, tokens: 0, chunks: 0 },
     };
     for (split, merged) in [("train", &mut summary.train), ("val", &mut summary.val)] {
         let target = output_dir.join(split);
@@ -147,17 +141,8 @@ fn settings_difference(a: &PrepareState, b: &PrepareState) -> Option<String> {
     if input(a) != input(b) {
         return Some("from other input files".into());
     }
-    let keys = |s: &Settings| {
-        let mut value = serde_json::to_value(s).expect("settings serialise");
-        let object = value.as_object_mut().expect("an object");
-        object.remove("files");
-        object.remove("shard");
-        value
-    };
-    let (ka, kb) = (keys(a), keys(b));
-    let differing: Vec<&String> = ka.as_object()?.iter().filter(|(k, v)| kb.get(k.as_str()) != Some(v)).map(|(k, _)| k).collect();
-    (!differing.is_empty())
-        .then(|| format!("with other settings ({})", differing.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")))
+    let differing = a.differing(b, &["files", "shard"]);
+    (!differing.is_empty()).then(|| format!("with other settings ({})", differing.join(", ")))
 }
 
 /// Puts a shard's chunk into the merged split under the same name: a hard link (no copy), or a copy where
