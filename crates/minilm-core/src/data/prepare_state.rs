@@ -52,6 +52,18 @@ impl Settings {
         (&self.dedup, self.minhash.as_ref(), self.filters.as_ref(), self.blocklist)
     }
 
+    /// The names of the settings that differ between `self` and `other`, leaving out those in `except`.
+    pub fn differing(&self, other: &Settings, except: &[&str]) -> Vec<String> {
+        let (old, new) =
+            (serde_json::to_value(self).expect("settings serialise"), serde_json::to_value(other).expect("settings serialise"));
+        old.as_object()
+            .expect("settings serialise to an object")
+            .iter()
+            .filter(|(key, value)| !except.contains(&key.as_str()) && new.get(key.as_str()) != Some(value))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
     /// The screening in words: "dedup exact, minhash; filters length, repetition".
     pub fn screening_description(&self) -> String {
         let dedup: Vec<&str> = self.dedup.iter().map(|k| k.name()).collect();
@@ -152,14 +164,7 @@ impl PrepareState {
     /// Takes the settings of a rerun, or refuses them, naming what differs. Files not yet done may have
     /// changed (a bad file fixed, files added after the last one done); the files already done may not.
     pub fn adopt_settings(&mut self, settings: Settings, output_dir: &Path) -> Result<()> {
-        let (old, new) = (serde_json::to_value(&self.settings).unwrap(), serde_json::to_value(&settings).unwrap());
-        let mut differing: Vec<String> = old
-            .as_object()
-            .unwrap()
-            .iter()
-            .filter(|(key, value)| key.as_str() != "files" && new.get(key.as_str()) != Some(value))
-            .map(|(key, _)| key.clone())
-            .collect();
+        let mut differing = self.settings.differing(&settings, &["files"]);
         let done = &self.settings.files[..self.files_done.min(self.settings.files.len())];
         if settings.files.get(..done.len()) != Some(done) {
             differing.push("the input files already done".to_owned());
