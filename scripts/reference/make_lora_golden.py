@@ -15,7 +15,6 @@
 #   /tmp/pyref/bin/python scripts/reference/make_lora_golden.py
 # Last run with torch 2.15.0 (CPU, float32, one thread, deterministic algorithms).
 
-import json
 import os
 import sys
 
@@ -142,20 +141,11 @@ def run_case(name: str, cfg: dict) -> dict:
 
 
 def main() -> None:
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)
-    torch.set_default_dtype(torch.float32)
-    doc = {
-        "generated_by": "scripts/reference/make_lora_golden.py (reference: scripts/reference/litgpt_model.py; "
-        "weights and input ids as in make_model_golden.py)",
-        "torch_version": torch.__version__,
-        "cases": [run_case(n, cfg) for n, cfg in golden.CASES],
-    }
-    text = golden.dump(doc) + "\n"
-    json.loads(text)
-    with open(OUT, "w") as f:
-        f.write(text)
-    print(f"wrote {os.path.relpath(OUT, golden.ROOT)}: {len(text.encode()) / 1024:.1f} KiB")
+    golden.write_cases(
+        OUT,
+        "scripts/reference/make_lora_golden.py (reference: scripts/reference/litgpt_model.py; weights and input ids as in make_model_golden.py)",
+        run_case,
+    )
 
 
 if __name__ == "__main__":

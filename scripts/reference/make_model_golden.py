@@ -102,6 +102,20 @@ def dump(obj, indent=0) -> str:
     return json.dumps(obj)
 
 
+def write_cases(out: str, generated_by: str, run_case) -> None:
+    """For the scripts that build on these cases (DPO, LoRA): `run_case(name, cfg)` over CASES, computed
+    deterministically on one thread, written to `out` as one JSON document."""
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float32)
+    doc = {"generated_by": generated_by, "torch_version": torch.__version__, "cases": [run_case(n, cfg) for n, cfg in CASES]}
+    text = dump(doc) + "\n"
+    json.loads(text)
+    with open(out, "w") as f:
+        f.write(text)
+    print(f"wrote {os.path.relpath(out, ROOT)}: {len(text.encode()) / 1024:.1f} KiB")
+
+
 # --------------------------------------------------------------------------------------- the cases
 
 def set_deterministic_weights(model: ref.GPT) -> None:
