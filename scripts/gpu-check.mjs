@@ -1,6 +1,7 @@
 // The GPU check's measurements, run by scripts/gpu-check.sh (which sets up node, the CUDA addon and the
 // libraries): every CUDA kernel against its CPU twin at the reference shapes (the kernel check), then
-// correctness of the GPU against the CPU on a tiny config, training tokens/s, MFU and GPU memory for the
+// correctness of the GPU against the CPU on a tiny config (pretraining, then LoRA sft and dpo from its
+// checkpoint), training tokens/s, MFU and GPU memory for the
 // reference 108M config, and generation tokens/s. Plain JavaScript over dist/, so the
 // machine needs no TypeScript tooling. Prints a table last and writes results.json into the out folder.
 //
@@ -9,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { exportHf, isCancelled, loadPretrainConfig, Model, pretrain, Tokenizer } from '../dist/index.js';
+import { dpo, exportHf, isCancelled, loadDpoConfig, loadPretrainConfig, loadSftConfig, Model, pretrain, sft, Tokenizer } from '../dist/index.js';
 import { cudaUnavailableReason, native } from '../dist/native.js';
 import { describeMemoryEstimate, estimatePeakMemory } from '../dist/train/memory-estimate.js';
 
@@ -30,7 +31,7 @@ if (why !== null && !dry) {
 }
 const gpu = dry ? 'cpu' : 'cuda';
 // GPU_CHECK_PARTS=correctness,speed (say) runs only those parts; all of them by default.
-const parts = (process.env.GPU_CHECK_PARTS ?? 'kernels,profile,correctness,speed,speed-flash,generate').split(',');
+const parts = (process.env.GPU_CHECK_PARTS ?? 'kernels,profile,correctness,finetune,speed,speed-flash,generate').split(',');
 const part = (name) => parts.includes(name);
 results.failures = [];
 /** Runs a part of the check; a failure is recorded and shown in the table instead of ending the check. */
@@ -82,9 +83,11 @@ if (results.step_profile) {
   );
 }
 
-/** A training run through the library; returns its step events and what it printed at start. */
-async function train(name, device, tree, seconds = Infinity) {
-  const config = loadPretrainConfig({ tree: { ...tree, out_dir: path.join(outDir, name) } });
+const runs = { pretrain: [loadPretrainConfig, pretrain], sft: [loadSftConfig, sft], dpo: [loadDpoConfig, dpo] };
+/** A training run through the library (`kind`: pretrain, sft or dpo); returns its step events and what it printed at start. */
+async function train(name, device, tree, seconds = Infinity, kind = 'pretrain') {
+  const [load, run] = runs[kind];
+  const config = load({ tree: { ...tree, out_dir: path.join(outDir, name) } });
   const steps = [];
   let start = null;
   let validation = null;
@@ -92,7 +95,7 @@ async function train(name, device, tree, seconds = Infinity) {
   const timer = Number.isFinite(seconds) ? setTimeout(() => stop.abort(), seconds * 1000) : undefined;
   const began = Date.now();
   try {
-    await pretrain(config, {
+    await run(config, {
       device,
       signal: stop.signal,
       onLog: (e) => {
@@ -229,7 +232,65 @@ const pass = {
 };
 results.correctness.pass = pass;
 
-// 2. Speed: the reference config (108M, micro-batch 80 x 512) in bf16-mixed, one micro-batch per step so
+// 2. Fine-tuning: LoRA sft (adapters trained, merged after each step), dpo (the frozen reference's
+// log-probabilities computed once, then the policy trained) and LoRA dpo, each 12 steps from the tiny
+// run's checkpoint on the CPU and on the GPU in float32 (LoRA sft in bf16-mixed too), the same seed and data.
+log('== fine-tuning: LoRA sft, dpo and LoRA dpo from the tiny checkpoint, 12 steps, CPU float32 vs GPU');
+const finetuneData = path.resolve('gpu-bundle/finetune');
+const finetuneTree = (base, file, precision, changes) => ({
+  checkpoint_dir: base,
+  precision,
+  data: { class_path: 'litgpt.data.JSON', init_args: { json_path: path.join(finetuneData, file), mask_prompt: true, val_split_fraction: 0.1, seed: 42 } },
+  train: {
+    save_interval: 1000,
+    log_interval: 1,
+    global_batch_size: 16,
+    micro_batch_size: 8,
+    lr_warmup_steps: 2,
+    epochs: 1,
+    max_steps: 12,
+    max_seq_length: 128,
+  },
+  eval: { interval: 1000, final_validation: false },
+  optimizer: { class_path: 'torch.optim.AdamW', init_args: { lr: 2e-3, weight_decay: 0, betas: [0.9, 0.95] } },
+  logger_name: 'csv',
+  seed: 1337,
+  ...changes,
+});
+const preference = {
+  dpo: { beta: 0.1, loss_type: 'sigmoid', label_smoothing: 0 },
+  optimizer: { class_path: 'AdamW', init_args: { lr: 5e-4, weight_decay: 0, betas: [0.9, 0.95] } },
+};
+const finetunes = [
+  ['lora-sft', 'sft', 'chat.jsonl', { lora: { r: 8, alpha: 16 } }],
+  ['dpo', 'dpo', 'pairs.jsonl', preference],
+  ['lora-dpo', 'dpo', 'pairs.jsonl', { ...preference, lora: { r: 4, alpha: 8, targets: ['qkv', 'mlp'] } }],
+];
+results.finetune = {};
+if (part('finetune')) {
+  const base =
+    [path.join(outDir, 'tiny-cpu-f32', 'final')].find((dir) => fs.existsSync(dir)) ??
+    ((await attempt('tiny CPU base for fine-tuning', () => train('finetune-base', 'cpu', tiny('32-true', dry ? 3 : 20)))) &&
+      path.join(outDir, 'finetune-base', 'final'));
+  for (const [name, kind, file, changes] of base ? finetunes : []) {
+    const on = (device, precision) =>
+      attempt(`${name} on ${device} ${precision}`, () =>
+        train(`${name}-${device}-${precision}`, device === 'gpu' ? gpu : 'cpu', finetuneTree(base, file, precision, changes), Infinity, kind),
+      );
+    const onCpu = await on('cpu', '32-true');
+    const onGpu = await on('gpu', '32-true');
+    const onGpu16 = name === 'lora-sft' && !dry ? await on('gpu', 'bf16-mixed') : null;
+    results.finetune[name] = { gpu_f32: compare(onGpu, onCpu), gpu_bf16_mixed: compare(onGpu16, onCpu), cpu: curve(onCpu), gpu_f32_curve: curve(onGpu) };
+    log(
+      `  ${name}: GPU f32 vs CPU f32, max loss ${results.finetune[name].gpu_f32?.max_loss_rel.toExponential(1)}, max grad norm ${results.finetune[name].gpu_f32?.max_grad_norm_rel.toExponential(1)}`,
+    );
+  }
+}
+const finetunePass = Object.values(results.finetune).every(
+  (f) => f.gpu_f32 !== null && f.gpu_f32.max_loss_rel < 1e-3 && (f.gpu_bf16_mixed === null || f.gpu_bf16_mixed.max_loss_rel < 3e-2),
+);
+
+// 3. Speed: the reference config (108M, micro-batch 80 x 512) in bf16-mixed, one micro-batch per step so
 // that 100 steps fit the check's time (a step of the reference's 8 micro-batches does the same work per
 // token, plus 1/8 of the AdamW updates). GPU memory is sampled with nvidia-smi while it runs. The
 // backward pass keeps each layer's bf16 attention weights (640 MiB per layer at micro-batch 80); if 80
@@ -436,6 +497,12 @@ for (const [label, c, ok, limits] of [
     row(`${label} vs CPU f32: max loss over ${steps} steps`, exp(c.max_loss_rel), ok ? 'PASS' : 'FAIL');
   }
 }
+for (const [name, f] of Object.entries(results.finetune)) {
+  if (f.gpu_f32 === null) row(`${name}: GPU f32 vs CPU f32`, 'NO RESULT', 'see the failures below');
+  else row(`${name}: GPU f32 vs CPU f32, max loss (12 steps)`, exp(f.gpu_f32.max_loss_rel), f.gpu_f32.max_loss_rel < 1e-3 ? 'PASS' : 'FAIL');
+  if (f.gpu_bf16_mixed)
+    row(`${name}: GPU bf16-mixed vs CPU f32, max loss`, exp(f.gpu_bf16_mixed.max_loss_rel), f.gpu_bf16_mixed.max_loss_rel < 3e-2 ? 'PASS' : 'FAIL');
+}
 for (const failed of results.speed_attempts)
   row(`train 108M bf16-mixed, ${failed.attention}, micro ${failed.micro_batch_size}`, 'FAILED', failed.error.slice(0, 80));
 for (const sp of [results.speed, results.speed_flash]) {
@@ -496,7 +563,7 @@ if (batched)
   );
 for (const failure of results.failures) row(`FAILED: ${failure.what}`, '', failure.error.slice(0, 100));
 const kernelsPass = results.kernels === null || results.kernels.every((k) => k.passed); // null: not run (GPU_CHECK_PARTS)
-process.exit(pass.f32 && pass.bf16 && kernelsPass ? 0 : 2);
+process.exit(pass.f32 && pass.bf16 && kernelsPass && finetunePass ? 0 : 2);
 
 /** Polls nvidia-smi's used memory every half second; stop() resolves to the peak in MiB. */
 function sampleGpuMemory() {
