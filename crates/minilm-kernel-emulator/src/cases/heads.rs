@@ -64,7 +64,8 @@ fn check<E: Element>(kernels: &EmulatedKernels, report: &mut Report, c: &Case, s
         let [b, t, h, d, w, first, rope_n, start] = [c.batch, c.t, c.heads, c.d, width, c.first, c.rope_n, c.start].map(|v| v as i32);
         let mut y = poisoned::<E>(len);
         let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
-        kernels.launch(launch::move_heads(len, c.d), || unsafe { kernel(xp, yp, cos, sin, b, t, h, d, w, first, 1, rope_n, start, 1.0) })?;
+        kernels
+            .launch(launch::move_heads(len, c.d), || unsafe { kernel(xp, yp, cos, sin, b, t, h, d, w, first, 1, rope_n, start, 1.0) })?;
         let split_error = relative_error(&to_f32(&y), &want_split);
 
         // And back: merging the split (rotated back), as attention's output and the backward pass do.
