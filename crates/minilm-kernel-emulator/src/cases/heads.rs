@@ -25,13 +25,19 @@ struct Case {
     start: usize,
 }
 
-const CASES: [Case; 3] = [
+// The kernel moves 16-byte chunks where the head size, the row width and the rotary half allow (the
+// first four cases), else single values (the last).
+const CASES: [Case; 5] = [
     // The keys of a GQA qkv (4 query heads, 2 groups): head size 48, full rotary, a later start.
     Case { batch: 2, t: 5, width_heads: 8, first: 4, heads: 2, groups: 2, d: 48, rope_n: 48, start: 3 },
     // The queries: heads of a group stacked along the rows.
     Case { batch: 2, t: 7, width_heads: 8, first: 0, heads: 4, groups: 2, d: 48, rope_n: 48, start: 0 },
-    // Partial rotary, head size 64, no grouping; and no RoPE at all (the values).
+    // Head size 64, no grouping, no RoPE at all (the values).
     Case { batch: 1, t: 3, width_heads: 3, first: 0, heads: 3, groups: 3, d: 64, rope_n: 0, start: 0 },
+    // Partial rotary: the first half of each head rotated, the rest copied.
+    Case { batch: 2, t: 3, width_heads: 3, first: 1, heads: 2, groups: 2, d: 64, rope_n: 32, start: 1 },
+    // Head size 40 with rotary over 20 dims: halves of 10 values, no whole chunks.
+    Case { batch: 1, t: 4, width_heads: 3, first: 1, heads: 2, groups: 2, d: 40, rope_n: 20, start: 2 },
 ];
 
 pub fn run(kernels: &EmulatedKernels, report: &mut Report) {
@@ -64,8 +70,7 @@ fn check<E: Element>(kernels: &EmulatedKernels, report: &mut Report, c: &Case, s
         let [b, t, h, d, w, first, rope_n, start] = [c.batch, c.t, c.heads, c.d, width, c.first, c.rope_n, c.start].map(|v| v as i32);
         let mut y = poisoned::<E>(len);
         let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
-        kernels
-            .launch(launch::move_heads(len, c.d), || unsafe { kernel(xp, yp, cos, sin, b, t, h, d, w, first, 1, rope_n, start, 1.0) })?;
+        kernels.launch(launch::grid_stride(len), || unsafe { kernel(xp, yp, cos, sin, b, t, h, d, w, first, 1, rope_n, start, 1.0) })?;
         let split_error = relative_error(&to_f32(&y), &want_split);
 
         // And back: merging the split (rotated back), as attention's output and the backward pass do.
@@ -75,7 +80,7 @@ fn check<E: Element>(kernels: &EmulatedKernels, report: &mut Report, c: &Case, s
         let mut z = poisoned::<E>(len);
         let (bp, zp) = (back.as_ptr(), z.as_mut_ptr());
         let merged_width = (c.heads * c.d) as i32;
-        kernels.launch(launch::move_heads(len, c.d), || unsafe {
+        kernels.launch(launch::grid_stride(len), || unsafe {
             kernel(bp, zp, cos, sin, b, t, h, d, merged_width, 0, 0, rope_n, start, -1.0)
         })?;
         Ok(split_error.max(relative_error(&to_f32(&z), &want_merged)))

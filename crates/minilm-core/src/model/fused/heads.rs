@@ -147,8 +147,7 @@ mod gpu {
     use candle_core::{Result, Tensor};
 
     use super::Heads;
-    use crate::model::fused::cuda::{by_dtype, cuda_device, launch, output, tensor, view, Element, Kernel, Module};
-    use crate::model::fused::launch::move_heads as launch_shape;
+    use crate::model::fused::cuda::{by_dtype, cuda_device, grid_stride, launch, output, tensor, view, Element, Kernel, Module};
 
     pub fn move_heads(x: &Tensor, op: &Heads) -> Result<Tensor> {
         by_dtype!(x.dtype(), run(x, op))
@@ -163,7 +162,7 @@ mod gpu {
         let [batch, t, heads, d, width, first] = [op.batch, op.t, op.heads, op.d, op.width, op.first].map(|v| v as i32);
         let to_head_major = op.to_head_major as i32;
         let kernel = Kernel::typed::<T>(&device, Module::Heads, "move_heads")?;
-        let config = launch_shape(len, op.d);
+        let config = grid_stride(len);
         match &op.rotation {
             Some(r) => {
                 let (cos, sin) = (r.tables.0.contiguous()?, r.tables.1.contiguous()?);

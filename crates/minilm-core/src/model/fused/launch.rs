@@ -99,11 +99,6 @@ fn linear(blocks_x: usize, blocks_y: usize, threads: u32) -> LaunchShape {
     LaunchShape { grid: (blocks_x as u32, blocks_y as u32, 1), block: (threads, 1, 1), shared_bytes: 0 }
 }
 
-/// Moving heads (kernels/heads.cu): a warp per output row, `elements / d` rows of one head's `d` values.
-pub fn move_heads(elements: usize, d: usize) -> LaunchShape {
-    warp_per_row(elements / d.max(1))
-}
-
 /// RMSNorm's forward pass and its input gradient: a block per row.
 pub fn rms_norm_rows(rows: usize) -> LaunchShape {
     block_per_row(rows, THREADS)
