@@ -1,10 +1,12 @@
-// Loads the native addon: the CPU build of `npm run build:native` (native/minilm.<platform>.node), or the
-// CUDA build of `npm run build:cuda` (native-cuda/) where it loads. MINILM_NATIVE_LIBRARY_PATH selects another file.
+// Loads the native addon: the CPU build of `npm run build:native` (native/minilm.<platform>.node), the
+// CUDA build of `npm run build:cuda` (native-cuda/) where it loads, or in a rank of a data-parallel job
+// the MPI build of `npm run build:mpi` (native-mpi/). MINILM_NATIVE_LIBRARY_PATH selects another file.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type * as Native from '../native/index.js';
+import { ranksFromEnv } from './train/ranks.js';
 
 export type NativeAddon = typeof Native;
 
@@ -25,6 +27,12 @@ function binaryName(): string {
 }
 
 const cudaDir = path.join(root, 'native-cuda');
+
+/** The MPI build of the addon (`npm run build:mpi`), or null where it is not built. */
+export function mpiAddonFile(): string | null {
+  const file = path.join(root, 'native-mpi', binaryName());
+  return existsSync(file) ? file : null;
+}
 let cudaLoadError: string | null = null;
 
 /**
@@ -32,7 +40,8 @@ let cudaLoadError: string | null = null;
  * that loads (it needs the driver and the CUDA libraries), built here (`npm run build:cuda`, native-cuda/)
  * or else installed from npm (minilm-<platform>-cuda); the CPU build here (`npm run build:native`,
  * native/); the CPU addon installed from npm (minilm-<platform>, an optional dependency of minilm). The
- * CUDA build does everything the CPU one does, so one addon serves the whole process.
+ * CUDA build does everything the CPU one does, so one addon serves the whole process. A rank of an MPI
+ * job (mpirun, srun) loads the MPI build first (`npm run build:mpi`, native-mpi/).
  */
 function load(): NativeAddon {
   const require = createRequire(import.meta.url);
@@ -40,6 +49,11 @@ function load(): NativeAddon {
   if (explicit) {
     if (!existsSync(explicit)) throw new Error(`MINILM_NATIVE_LIBRARY_PATH names ${explicit}, which does not exist.`);
     return require(explicit) as NativeAddon;
+  }
+  // A rank of an MPI job: the build that speaks MPI (it has everything the CPU build has).
+  const mpiFile = mpiAddonFile();
+  if (mpiFile !== null && ranksFromEnv().launcher !== null && ranksFromEnv().launcher !== 'torchrun') {
+    return require(mpiFile) as NativeAddon;
   }
   const file = binaryName();
   const platformPackage = `minilm-${file.slice('minilm.'.length, -'.node'.length)}`;

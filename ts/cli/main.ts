@@ -4,6 +4,7 @@
 import { hideBin } from 'yargs/helpers';
 import { buildCli } from './commands.js';
 import { isCancelled, MinilmError } from '../errors.js';
+import { ranksFromEnv } from '../train/ranks.js';
 
 // Output piped into `head` and closed early is not an error.
 for (const stream of [process.stdout, process.stderr]) {
@@ -20,7 +21,8 @@ async function main(): Promise<void> {
 main().catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
   if (isCancelled(error)) {
-    process.stderr.write(`stopped: ${message}\n`);
+    // A data-parallel run's ranks all stop; rank 0 says so.
+    if (ranksFromEnv().rank === 0) process.stderr.write(`stopped: ${message}\n`);
     process.exit(130);
   }
   process.stderr.write(`minilm: ${message}\n`);

@@ -8,6 +8,8 @@ import { type DpoStats, pretrain, type PretrainEvent, type PretrainSummary, type
 import { ProgressDisplay } from '../log/progress.js';
 import { formatCount, formatDuration, shellPath, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
+import { launchRanks } from './launch-ranks.js';
+import { ranksFromEnv } from '../train/ranks.js';
 import { chooseDevice } from '../device.js';
 import { chooseAttention, flashPossible } from '../train/attention-path.js';
 import { type AttentionPath, describeMemoryEstimate, estimatePeakMemory, memoryWarning, sequencesPerItem } from '../train/memory-estimate.js';
@@ -180,6 +182,10 @@ export function pretrainCommand(yargs: Argv): Argv {
         .epilog(overrideHelp(PRETRAIN_SCHEMA, 'docs/pretrain.md#config-reference')),
     async (argv) => {
       const config = loadPretrainConfig({ configFile: argv.config as string | undefined, overrides: overrideTokens(process.argv) });
+      if (!argv.dry_run && typeof config.devices === 'number' && config.devices > 1 && ranksFromEnv().world === 1) {
+        process.exitCode = await launchRanks(config.devices);
+        return;
+      }
       if (argv.dry_run) {
         for (const warning of config.warnings) process.stdout.write(`warning: ${warning}\n`);
         for (const text of describe(config)) process.stdout.write(`${text}\n`);
@@ -249,10 +255,15 @@ function describeDataset(config: PretrainConfig, dataPath: string): string {
 
 /** A training run (pretraining or SFT) as the command shows it: the summary, progress, and Ctrl-C / SIGTERM saving a checkpoint. */
 export async function runPretrain(config: PretrainConfig): Promise<PretrainSummary> {
-  for (const text of describe(config)) process.stderr.write(`${text}\n`);
+  // Of a data-parallel run's ranks, rank 0 prints.
+  const { rank, world } = ranksFromEnv();
+  if (rank === 0) for (const text of describe(config)) process.stderr.write(`${text}\n`);
+  if (rank === 0 && world > 1)
+    process.stderr.write(`data-parallel: ${world} ranks, each ${config.train.gradient_accumulation_steps / world} micro-batches per step\n`);
   const stop = stopOnSignals();
   try {
     const summary = await pretrain(config, { onLog: printer(), signal: stop.signal });
+    if (rank !== 0) return summary;
     process.stderr.write(
       `done: ${summary.steps} steps, ${formatCount(summary.tokens)} tokens in ${formatDuration(summary.seconds)}; ` +
         `loss ${summary.loss?.toFixed(4) ?? '-'}, val_loss ${summary.val_loss?.toFixed(4) ?? '-'}; final checkpoint ${summary.final_dir}\n`,

@@ -218,7 +218,7 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
     sft: null,
     dpo: null,
     lora: null,
-    warnings: warningsFor(values, train),
+    warnings: warningsFor(values),
   };
 }
 
@@ -406,15 +406,10 @@ function resolveTrain(t: Values, blockSize: number, given: Set<string>, check: C
   };
 }
 
-export function warningsFor(values: Values, train: PretrainConfig['train']): string[] {
+export function warningsFor(values: Values): string[] {
   const warnings: string[] = [];
   if (values.logger_name === 'wandb') {
     warnings.push('logger_name: wandb cannot be reached from here; metrics are logged to CSV and TensorBoard under out_dir/logs');
-  }
-  if (values.devices !== 'auto' && values.devices !== 1) {
-    warnings.push(
-      `devices: ${values.devices}: minilm trains on one device; each optimizer step still uses train.global_batch_size samples, as ${train.gradient_accumulation_steps} micro-batches`,
-    );
   }
   return warnings;
 }

@@ -112,7 +112,7 @@ function loadFinetuneConfig(options: LoadPretrainConfigOptions, schema: Section)
       packing: values.minilm.packing,
     },
     warnings: [
-      ...warningsFor(values, train),
+      ...warningsFor(values),
       ...(initArgs.prompt_style !== 'alpaca' && given.has('data.init_args.prompt_style')
         ? [`data.init_args.prompt_style ${JSON.stringify(initArgs.prompt_style)} is not used: minilm renders conversations with the checkpoint's chat template`]
         : []),

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { native } from '../native.js';
 import { runJob } from '../job.js';
-import { MinilmError } from '../errors.js';
+import { isCancelled, MinilmError } from '../errors.js';
 import type { PretrainConfig } from '../config/pretrain-config.js';
 import type { DpoStats, NativeTrainer, PeakFlops, PrepareProgress, SftDataSummary, StepStats, TrainerInfo, WeightsFormat } from '../../native/index.js';
 import { readModelFolder } from '../config/model-folder.js';
@@ -19,6 +19,8 @@ import { type AttentionPath, memoryWarning } from './memory-estimate.js';
 import { lockFolder } from '../lock.js';
 import { FINAL_FOLDER, stepFolderName } from '../checkpoint.js';
 import { pruneCheckpoints, resumeCheckpoint, writeCheckpoint } from './checkpoints.js';
+import { type DataParallelPlan, planDataParallel } from './data-parallel.js';
+import { ranksFromEnv } from './ranks.js';
 
 export type { DpoStats, SftDataSummary, TrainerInfo } from '../../native/index.js';
 
@@ -117,10 +119,13 @@ function dpoMetrics(stats: DpoStats | null | undefined, prefix = ''): Record<str
 }
 
 export async function pretrain(config: PretrainConfig, options: PretrainOptions = {}): Promise<PretrainSummary> {
-  const { onLog = () => {}, signal, device } = options;
+  const { signal, device } = options;
+  const placement = chooseDevice(config, process.env, device);
+  const parallel = planDataParallel(config, ranksFromEnv(), placement.device);
+  // In a data-parallel run, rank 0 tells the story; the others' errors still throw.
+  const onLog = parallel.writer ? (options.onLog ?? (() => {})) : () => {};
   for (const message of config.warnings) onLog({ type: 'warning', message });
   const start = initialWeights(config);
-  const placement = chooseDevice(config, process.env, device);
   for (const message of placement.warnings) onLog({ type: 'warning', message });
   if (config.sft?.packing && placement.device !== 'cpu') {
     throw new MinilmError(
@@ -131,11 +136,12 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   const attention = chooseAttention(config, placement);
   const memory = memoryWarning(config, placement.precision, attention.path, placement.memoryBytes);
   if (memory !== null) onLog({ type: 'warning', message: memory });
-  const lock = lockFolder(config.out_dir, config.dpo !== null ? 'minilm dpo' : config.sft === null ? 'minilm pretrain' : 'minilm sft');
+  const lock = parallel.writer ? lockFolder(config.out_dir, config.dpo !== null ? 'minilm dpo' : config.sft === null ? 'minilm pretrain' : 'minilm sft') : null;
   const trainer = new (native().NativeTrainer)();
+  let endMpi = false;
   try {
     const sftData = config.sft === null ? null : await prepareSftExamples(config, onLog, signal);
-    const info = await openTrainer(trainer, config, start, placement, attention.path, sftData);
+    const info = await openTrainer(trainer, config, start, placement, attention.path, sftData, parallel);
     const plan = planRun(config, info);
     if (config.sft !== null && info.valDir == null) {
       onLog({
@@ -173,11 +179,19 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
       whyNotGpu,
       attention,
     });
-    const run = new TrainingLoop(trainer, config, plan, schedule(config, plan, info), info, peak, onLog, resumeDir, position);
-    return await run.toTheEnd(signal);
+    const run = new TrainingLoop(trainer, config, plan, schedule(config, plan, info), info, peak, onLog, resumeDir, position, parallel);
+    const summary = await run.toTheEnd(signal);
+    endMpi = true;
+    return summary;
+  } catch (error) {
+    // Every rank stops at the same step when asked to (TrainingLoop); any other error ends this rank
+    // alone, and MPI must not be finalised while the others wait on it: mpirun then ends the job.
+    endMpi = isCancelled(error);
+    throw error;
   } finally {
     trainer.close();
-    lock.release();
+    lock?.release();
+    if (endMpi && parallel.ranks.world > 1) native().finalizeDataParallel();
   }
 }
 
@@ -293,6 +307,7 @@ function openTrainer(
   placement: TrainingPlacement,
   attention: AttentionPath,
   sftData: SftDataSummary | null,
+  parallel: DataParallelPlan,
 ): Promise<TrainerInfo> {
   const { train } = config;
   return runJob(() =>
@@ -305,7 +320,8 @@ function openTrainer(
       mixture: config.data.mixture === null ? undefined : { sources: config.data.mixture.sources, onExhausted: config.data.mixture.on_exhausted },
       microBatchSize: train.micro_batch_size,
       seqLen: train.max_seq_length,
-      accumulation: train.gradient_accumulation_steps,
+      accumulation: parallel.accumulation,
+      dataParallel: parallel.ranks.world > 1,
       optimizer: { weightDecay: config.optimizer.weight_decay, betas: config.optimizer.betas, eps: config.optimizer.eps },
       maxNorm: train.max_norm,
       initialWeights: start?.path,
@@ -399,8 +415,9 @@ class TrainingLoop {
   private sourceTokens: number[];
   private lastLoss: number | null = null;
   private lastVal: number | null = null;
-  private readonly csv: CsvMetricsLogger;
-  private readonly tensorboard: TensorBoardWriter;
+  /** Rank 0's logs; null on the other ranks of a data-parallel run. */
+  private readonly csv: CsvMetricsLogger | null;
+  private readonly tensorboard: TensorBoardWriter | null;
 
   constructor(
     private readonly trainer: NativeTrainer,
@@ -412,11 +429,24 @@ class TrainingLoop {
     private readonly onLog: (event: PretrainEvent) => void,
     private readonly resumeDir: string | null,
     start: { step: number; tokens: number; sourceTokens: number[] },
+    private readonly parallel: DataParallelPlan,
   ) {
     ({ step: this.step, tokens: this.tokens, sourceTokens: this.sourceTokens } = start);
-    fs.mkdirSync(config.out_dir, { recursive: true });
-    this.csv = CsvMetricsLogger.open(litgptCsvMetricsFile(config.out_dir), csvColumns(config), resumeDir !== null ? { resumeAfterStep: this.step } : {});
-    this.tensorboard = new TensorBoardWriter(path.join(config.out_dir, 'logs', 'tensorboard'));
+    if (parallel.writer) {
+      fs.mkdirSync(config.out_dir, { recursive: true });
+      const csvFile = litgptCsvMetricsFile(config.out_dir);
+      this.csv = CsvMetricsLogger.open(csvFile, csvColumns(config), resumeDir !== null ? { resumeAfterStep: this.step } : {});
+      this.tensorboard = new TensorBoardWriter(path.join(config.out_dir, 'logs', 'tensorboard'));
+    } else {
+      this.csv = null;
+      this.tensorboard = null;
+    }
+  }
+
+  /** Whether to stop before the next step: asked here, or (data-parallel) on any rank, so that all stop together. */
+  private async stopping(signal: AbortSignal | undefined): Promise<boolean> {
+    const asked = signal?.aborted ?? false;
+    return this.parallel.ranks.world === 1 ? asked : await runJob(() => this.trainer.anyRank(asked));
   }
 
   async toTheEnd(signal: AbortSignal | undefined): Promise<PretrainSummary> {
@@ -429,7 +459,7 @@ class TrainingLoop {
       let savedStep = this.resumeDir === null ? -1 : this.step;
       const firstStep = this.step;
       while (this.step < plan.totalSteps) {
-        if (signal?.aborted) {
+        if (await this.stopping(signal)) {
           if (this.step !== savedStep) await this.save(path.join(config.out_dir, stepFolderName(this.step)));
           throw new MinilmError(`stopped at step ${this.step}; run again with resume: auto (--resume auto) to continue`, 'Cancelled');
         }
@@ -462,7 +492,7 @@ class TrainingLoop {
         if (this.step % train.save_interval === 0) {
           await this.save(path.join(config.out_dir, stepFolderName(this.step)));
           savedStep = this.step;
-          pruneCheckpoints(config.out_dir, config.keep_last_checkpoints);
+          if (this.parallel.writer) pruneCheckpoints(config.out_dir, config.keep_last_checkpoints);
         }
       }
       // litgpt's final validation runs over the whole validation split.
@@ -479,8 +509,8 @@ class TrainingLoop {
         seconds: (Date.now() - started) / 1000,
       };
     } finally {
-      this.csv.close();
-      this.tensorboard.close();
+      this.csv?.close();
+      this.tensorboard?.close();
     }
   }
 
@@ -499,8 +529,8 @@ class TrainingLoop {
     const dpo = stats.dpo ?? null;
     this.onLog({ type: 'step', step, totalSteps: this.plan.totalSteps, ...metrics, eta_seconds: etaSeconds, padding, dpo });
     const perSource = Object.fromEntries(this.info.sources.map((s, i) => [`tokens/${s.name}`, this.sourceTokens[i]]));
-    this.csv.log(step, { ...metrics, ...perSource, ...dpoMetrics(dpo) });
-    this.tensorboard.addScalars(step, {
+    this.csv?.log(step, { ...metrics, ...perSource, ...dpoMetrics(dpo) });
+    this.tensorboard?.addScalars(step, {
       loss: stats.loss,
       learning_rate: learningRate,
       tokens_per_sec: rate.tokensPerSec,
@@ -523,11 +553,13 @@ class TrainingLoop {
     const sources = Object.fromEntries(evaluation.sources.map((s) => [s.source, s.loss]));
     const perSource = Object.fromEntries(evaluation.sources.map((s) => [`val_loss/${s.source}`, s.loss]));
     this.onLog({ type: 'validation', step: this.step, ...metrics, val_ppl: Math.exp(valLoss), val_bpb: bpb, sources, dpo: evaluation.dpo ?? null });
-    this.csv.log(this.step, { iter: this.step * this.config.train.gradient_accumulation_steps, tokens: this.tokens, ...metrics, ...perSource });
-    this.tensorboard.addScalars(this.step, { ...metrics, ...perSource });
+    this.csv?.log(this.step, { iter: this.step * this.config.train.gradient_accumulation_steps, tokens: this.tokens, ...metrics, ...perSource });
+    this.tensorboard?.addScalars(this.step, { ...metrics, ...perSource });
   }
 
+  /** Rank 0 writes the checkpoint (of the weights every rank holds); the other ranks go on. */
   private async save(dir: string): Promise<void> {
+    if (!this.parallel.writer) return;
     await writeCheckpoint(dir, this.config, (tmp) => runJob(() => this.trainer.save(tmp)));
     this.onLog({ type: 'checkpoint', step: this.step, dir });
   }

@@ -103,6 +103,10 @@ pub struct TrainerOptions {
     pub dpo: Option<DpoSettings>,
     /// LoRA: train low-rank adapters only; checkpoints hold them alone.
     pub lora: Option<LoraSettings>,
+    /// Train with the other processes of an MPI job (mpirun, srun): each takes its slice of every
+    /// step's samples and the gradients are summed over all. Needs the addon built with MPI
+    /// (`dataParallelEngine()` says whether this one was).
+    pub data_parallel: Option<bool>,
 }
 
 #[napi(object)]
@@ -436,8 +440,35 @@ native_task!(PeakFlopsTask -> Peak);
 native_task!(EvaluateTask -> ValidationLoss);
 native_task!(SaveTask -> ());
 native_task!(RestoreTask -> Restored);
+native_task!(AnyRankTask -> bool);
 
 type Slot = Arc<Mutex<Option<Trainer>>>;
+
+/// This process's place among the ranks of its MPI job.
+#[cfg(feature = "mpi")]
+fn join_ranks() -> minilm_core::Result<Box<dyn minilm_core::train::collective::Collective>> {
+    Ok(Box::new(minilm_core::train::mpi_collective::MpiCollective::join()?))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn join_ranks() -> minilm_core::Result<Box<dyn minilm_core::train::collective::Collective>> {
+    Err(minilm_core::Error::usage(
+        "this build of minilm has no MPI: data-parallel training needs `npm run build:mpi` (with Open MPI installed; docs/data-parallel.md)",
+    ))
+}
+
+/// The engine data-parallel training runs on in this build ("mpi"), or null when it has none.
+#[napi]
+pub fn data_parallel_engine() -> Option<String> {
+    cfg!(feature = "mpi").then(|| "mpi".to_string())
+}
+
+/// Ends MPI in this process if a data-parallel trainer started it (call before exiting); else nothing.
+#[napi]
+pub fn finalize_data_parallel() {
+    #[cfg(feature = "mpi")]
+    minilm_core::train::mpi_collective::finalize();
+}
 
 fn with_trainer<T>(slot: &Slot, work: impl FnOnce(&mut Trainer) -> minilm_core::Result<T>) -> napi::Result<T> {
     let mut guard = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -463,11 +494,15 @@ impl NativeTrainer {
     /// Builds the model (fresh or from initial weights) and opens the data.
     #[napi(catch_unwind)]
     pub fn open(&self, options: TrainerOptions) -> napi::Result<AsyncTask<OpenTrainerTask>> {
+        let data_parallel = options.data_parallel.unwrap_or(false);
         let options = trainer::TrainerOptions::try_from(options)?;
         let inner = self.inner.clone();
         Ok(OpenTrainerTask::run(move || {
             crate::keep_freed_memory();
-            let trainer = guarded(|| Trainer::new(options))?;
+            let mut trainer = guarded(|| Trainer::new(options))?;
+            if data_parallel {
+                trainer.join(guarded(join_ranks)?);
+            }
             let info = trainer.info().into();
             *inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(trainer);
             Ok(info)
@@ -479,6 +514,14 @@ impl NativeTrainer {
     pub fn step(&self, lr: f64) -> AsyncTask<StepTask> {
         let inner = self.inner.clone();
         StepTask::run(move || with_trainer(&inner, |t| t.step(lr)).map(Into::into))
+    }
+
+    /// Whether `flag` is true on any rank of a data-parallel run (every rank asks at the same point);
+    /// alone, `flag`. How the ranks agree to stop together.
+    #[napi(catch_unwind)]
+    pub fn any_rank(&self, flag: bool) -> AsyncTask<AnyRankTask> {
+        let inner = self.inner.clone();
+        AnyRankTask::run(move || with_trainer(&inner, |t| t.any_rank(flag)))
     }
 
     /// The MFU estimate's denominator on the trainer's device in its compute dtype.

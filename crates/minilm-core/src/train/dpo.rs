@@ -147,6 +147,33 @@ pub struct DpoStats {
 }
 
 impl DpoStats {
+    /// The figures over the pairs of all ranks: each rank's means weighed by its pairs.
+    pub fn summed(&self, collective: &dyn super::collective::Collective) -> crate::error::Result<DpoStats> {
+        let n = self.pairs as f64;
+        let mut sums = [
+            n,
+            self.loss * n,
+            self.rewards_chosen * n,
+            self.rewards_rejected * n,
+            self.rewards_accuracies * n,
+            self.rewards_margins * n,
+            self.logps_chosen * n,
+            self.logps_rejected * n,
+        ];
+        collective.sum_f64(&mut sums)?;
+        let total = sums[0].max(1.0);
+        Ok(DpoStats {
+            pairs: sums[0] as u64,
+            loss: sums[1] / total,
+            rewards_chosen: sums[2] / total,
+            rewards_rejected: sums[3] / total,
+            rewards_accuracies: sums[4] / total,
+            rewards_margins: sums[5] / total,
+            logps_chosen: sums[6] / total,
+            logps_rejected: sums[7] / total,
+        })
+    }
+
     pub fn add(&mut self, pairs: &[(PairLogps, PairLoss)]) {
         for (policy, pair) in pairs {
             let n = self.pairs as f64;

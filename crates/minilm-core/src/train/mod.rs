@@ -6,10 +6,13 @@ pub mod adamw_cpu;
 #[cfg(feature = "cuda")]
 mod adamw_cuda;
 pub mod batches;
+pub mod collective;
 pub mod data_check;
 pub mod dpo;
 pub mod micro_batch;
 pub mod mixture;
+#[cfg(feature = "mpi")]
+pub mod mpi_collective;
 pub mod optimizer;
 pub mod packing;
 pub mod peak_flops;

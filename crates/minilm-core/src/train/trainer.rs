@@ -7,6 +7,7 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::batches::{DataKind, MicroBatch, Split, TrainingData};
+use super::collective::{rank_slice, Collective};
 use super::dpo::{DpoOptions, DpoStats, PairLogps};
 use super::mixture::{MixtureOptions, MixtureSampler, MixtureState, OnExhausted};
 use super::optimizer::{clip_grad_norm, flat_gradient, AdamW, AdamWConfig};
@@ -210,6 +211,8 @@ pub struct Trainer {
     device: Device,
     /// Each token's UTF-8 bytes, for val_bpb.
     token_bytes: Option<TokenBytes>,
+    /// The other ranks of a data-parallel run; None trains alone.
+    collective: Option<Box<dyn Collective>>,
 }
 
 impl Trainer {
@@ -269,7 +272,29 @@ impl Trainer {
         };
         let source_tokens = vec![0; options.mixture.as_ref().map_or(0, |m| m.sources.len())];
         let token_bytes = data_tokenizer(&options)?.map(|t| TokenBytes::of(t.hf(), options.model.padded_vocab_size));
-        Ok(Trainer { options, model, optimizer, lora, data, order, tokens: 0, source_tokens, device, token_bytes })
+        Ok(Trainer { options, model, optimizer, lora, data, order, tokens: 0, source_tokens, device, token_bytes, collective: None })
+    }
+
+    /// Trains with other ranks from the next step on: each takes its slice of every step's samples
+    /// (collective.rs), and the gradients are summed over all before the optimizer step. The config's
+    /// micro-batch and accumulation are then per rank, and a step takes micro_batch_size * accumulation
+    /// * world samples.
+    pub fn join(&mut self, collective: Box<dyn Collective>) {
+        self.collective = Some(collective);
+    }
+
+    /// Whether `flag` is set on any rank (each rank asks at the same point): how the ranks agree to
+    /// stop together when one of them is told to. Alone, `flag`.
+    pub fn any_rank(&self, flag: bool) -> Result<bool> {
+        let Some(collective) = &self.collective else { return Ok(flag) };
+        let mut count = [f64::from(u8::from(flag))];
+        collective.sum_f64(&mut count)?;
+        Ok(count[0] > 0.0)
+    }
+
+    /// (rank, world) of a data-parallel run; (0, 1) alone.
+    pub fn rank_and_world(&self) -> (usize, usize) {
+        self.collective.as_ref().map_or((0, 1), |c| (c.rank(), c.world()))
     }
 
     pub fn info(&self) -> TrainerInfo {
@@ -304,31 +329,35 @@ impl Trainer {
         if mixture.on_exhausted != OnExhausted::Stop {
             return None;
         }
-        let draws = self.options.micro_batch_size * self.options.accumulation;
+        let draws = self.options.micro_batch_size * self.options.accumulation * self.rank_and_world().1;
         sampler.would_exhaust(draws).map(|source| mixture.sources[source].name.clone())
     }
 
-    /// The next micro-batch of training items, counting a mixture's tokens per source.
+    /// The next micro-batch of training items, counting a mixture's tokens per source (over all ranks).
     /// DPO's come with each sequence's scored tokens and each pair's reference log-probabilities.
+    /// In a data-parallel run every rank draws the items of all ranks and keeps its own slice.
     fn next_micro_batch(
         &mut self,
         source_tokens: &mut [u64],
         new_epochs: &mut Vec<(String, u64)>,
     ) -> Result<(MicroBatch, Option<PairTerms>)> {
         let size = self.options.micro_batch_size;
+        let (rank, world) = self.rank_and_world();
+        let mine = rank_slice(rank, size);
         let vocab = self.model.config.padded_vocab_size;
         match &mut self.order {
             Order::Windows(sampler) => {
-                let ids: Vec<u64> = (0..size).map(|_| sampler.next_window()).collect();
+                let draws: Vec<u64> = (0..size * world).map(|_| sampler.next_window()).collect();
+                let ids = &draws[mine];
                 if let TrainingData::Preferences(pairs) = &self.data {
-                    let batch = pairs.batch(Split::Train, &ids, vocab)?;
+                    let batch = pairs.batch(Split::Train, ids, vocab)?;
                     return Ok((batch.micro, Some((batch.counts, batch.reference))));
                 }
-                Ok((self.data.batch(Split::Train, &ids, vocab)?, None))
+                Ok((self.data.batch(Split::Train, ids, vocab)?, None))
             }
             Order::Mixture(sampler) => {
-                let mut items = Vec::with_capacity(size);
-                for _ in 0..size {
+                let mut items = Vec::with_capacity(size * world);
+                for _ in 0..size * world {
                     let draw = sampler.draw();
                     if let Some(epoch) = draw.new_epoch {
                         let name = &self.options.mixture.as_ref().expect("a mixture order has mixture options").sources[draw.source].name;
@@ -337,15 +366,17 @@ impl Trainer {
                     source_tokens[draw.source] += self.options.seq_len as u64;
                     items.push((draw.source, draw.window));
                 }
-                Ok((self.data.mixture_batch(Split::Train, &items, vocab)?, None))
+                Ok((self.data.mixture_batch(Split::Train, &items[mine], vocab)?, None))
             }
         }
     }
 
-    /// One optimizer step: `accumulation` micro-batches of the next training windows, gradients
-    /// averaged over them, clipped to max_norm, then AdamW at `lr`.
+    /// One optimizer step: `accumulation` micro-batches of the next training windows (on each rank),
+    /// gradients averaged over them (and the ranks), clipped to max_norm, then AdamW at `lr`.
     pub fn step(&mut self, lr: f64) -> Result<StepStats> {
         let accumulation = self.options.accumulation;
+        // Each micro-batch's mean loss weighs 1 / (micro-batches of all ranks) in the step's gradient.
+        let share = accumulation * self.rank_and_world().1;
         // The micro-batches' gradients add up in one flat buffer laid out as the trained parameters'.
         let trained = trained_parameters(&self.model, &self.lora);
         let dtype = trained.flat().dtype();
@@ -365,12 +396,12 @@ impl Trainer {
                     let (loss, grads) = self.model.sequence_loss_and_grads(&micro.batch, |nll| {
                         let batch = dpo.batch_loss(nll, &counts, &reference);
                         stats.add(&batch.pairs);
-                        let scale = 1.0 / accumulation as f32;
+                        let scale = 1.0 / share as f32;
                         Ok((batch.loss, batch.d_nll.iter().map(|d| d * scale).collect()))
                     })?;
                     (Tensor::new(loss, &Device::Cpu)?, grads)
                 }
-                _ => self.model.batch_loss_and_grads(&micro.batch, 1.0 / accumulation as f64)?,
+                _ => self.model.batch_loss_and_grads(&micro.batch, 1.0 / share as f64)?,
             };
             let grads = match &self.lora {
                 Some(lora) => lora.adapters.gradients(&grads)?,
@@ -388,6 +419,18 @@ impl Trainer {
                 grad = (grad + flat_gradient(&grads, dtype)?)?;
             }
         }
+        let loss_sum = loss_sum.expect("accumulation is at least 1").to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        let mut loss = loss_sum / share as f64;
+        if let Some(collective) = &self.collective {
+            grad = sum_over_ranks(collective.as_ref(), &grad)?;
+            let mut figures = [loss, tokens as f64, positions as f64];
+            collective.sum_f64(&mut figures)?;
+            loss = figures[0];
+            (tokens, positions) = (figures[1] as u64, figures[2] as u64);
+            if let Some(stats) = &mut dpo_stats {
+                *stats = stats.summed(collective.as_ref())?;
+            }
+        }
         let mut grads = [grad];
         let grad_norm = clip_grad_norm(&mut grads, self.options.max_norm)?;
         self.optimizer.step_flat(trained_parameters(&self.model, &self.lora), &grads[0], lr)?;
@@ -398,8 +441,7 @@ impl Trainer {
         for (total, n) in self.source_tokens.iter_mut().zip(&source_tokens) {
             *total += n;
         }
-        let loss_sum = loss_sum.expect("accumulation is at least 1").to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-        Ok(StepStats { loss: loss_sum / accumulation as f64, grad_norm, tokens, positions, source_tokens, new_epochs, dpo: dpo_stats })
+        Ok(StepStats { loss, grad_norm, tokens, positions, source_tokens, new_epochs, dpo: dpo_stats })
     }
 
     /// The MFU estimate's denominator for this trainer's device and compute dtype.
@@ -476,7 +518,8 @@ impl Trainer {
         let state = SavedState {
             format: STATE_FORMAT.into(),
             step,
-            iter_num: step * self.options.accumulation as u64,
+            // Micro-batches of all ranks, so that the number does not depend on the world size.
+            iter_num: step * (self.options.accumulation * self.rank_and_world().1) as u64,
             tokens: self.tokens,
             settings: self.options.run_settings.clone(),
             data: match &self.order {
@@ -575,6 +618,13 @@ impl Trainer {
 }
 
 /// What the optimizer trains: the model's parameters, or a LoRA run's adapters.
+/// The flat gradient summed over the ranks (in float32, MPI's side being the host's memory).
+fn sum_over_ranks(collective: &dyn Collective, grad: &Tensor) -> Result<Tensor> {
+    let mut values = grad.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+    collective.sum_f32(&mut values)?;
+    Ok(Tensor::from_vec(values, grad.elem_count(), grad.device())?.to_dtype(grad.dtype())?)
+}
+
 fn trained_parameters<'a>(model: &'a Llama, lora: &'a Option<LoraState>) -> &'a Parameters {
     lora.as_ref().map_or(&model.params, |lora| &lora.adapters.params)
 }

@@ -6,6 +6,7 @@
 mod support;
 
 mod chat_template;
+mod data_parallel;
 mod dpo;
 mod fused;
 mod generate;

@@ -19,7 +19,7 @@ const SEQ_LEN: usize = 8;
 const ACCUMULATION: usize = 2;
 
 /// A train/ split of `documents` pseudo-random documents with ids below `vocab`.
-fn write_dataset(data: &Path, documents: usize, vocab: u32) {
+pub(crate) fn write_dataset(data: &Path, documents: usize, vocab: u32) {
     let train = data.join("train");
     std::fs::create_dir_all(&train).unwrap();
     let mut writer = ChunkWriter::open(&train, TokenDtype::Int16, 1 << 12, vec![], &JournalMark::default()).unwrap();
@@ -37,7 +37,7 @@ fn write_dataset(data: &Path, documents: usize, vocab: u32) {
     write_index(&train, &chunks, TokenDtype::Int16, 1 << 12).unwrap();
 }
 
-fn options(case: &Case, data: &Path, weights: &Path, run_settings: &str) -> TrainerOptions {
+pub(crate) fn options(case: &Case, data: &Path, weights: &Path, run_settings: &str) -> TrainerOptions {
     let run = &case.adamw;
     TrainerOptions {
         model: case.config.clone(),
@@ -65,7 +65,7 @@ fn options(case: &Case, data: &Path, weights: &Path, run_settings: &str) -> Trai
     }
 }
 
-fn losses(trainer: &mut Trainer, steps: usize, lr: f64) -> Vec<u64> {
+pub(crate) fn losses(trainer: &mut Trainer, steps: usize, lr: f64) -> Vec<u64> {
     (0..steps).map(|_| trainer.step(lr).unwrap().loss.to_bits()).collect()
 }
 

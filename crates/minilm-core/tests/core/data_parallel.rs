@@ -1,0 +1,157 @@
+//! Data-parallel training's arithmetic, with the ranks as threads of this test: 2 ranks with
+//! micro-batch 2 take the same steps as 1 rank with micro-batch 4 (same global batch), every rank ends
+//! with the same weights, and a run checkpointed on 2 ranks resumes on 1. The ranks here add up through
+//! `ThreadRanks`, a stand-in for the engines (MPI, test/data-parallel.test.ts runs it), which keeps the
+//! test fast and free of an MPI installation; its sums are in rank order, as MPI's reduce is in a fixed one.
+
+use std::path::Path;
+use std::sync::{Arc, Barrier, Mutex};
+
+use minilm_core::model::Parameters;
+use minilm_core::train::collective::Collective;
+use minilm_core::train::{Trainer, TrainerOptions};
+use minilm_core::Result;
+
+use crate::support::{golden, tensors, Case};
+use crate::trainer::{options, write_dataset};
+
+/// Ranks as threads: each puts its values in its slot, and after a barrier every rank adds up the
+/// slots in rank order.
+struct ThreadRanks {
+    rank: usize,
+    world: usize,
+    slots: Arc<Mutex<Vec<Vec<f64>>>>,
+    barrier: Arc<Barrier>,
+}
+
+impl ThreadRanks {
+    fn world(world: usize) -> Vec<ThreadRanks> {
+        let slots = Arc::new(Mutex::new(vec![Vec::new(); world]));
+        let barrier = Arc::new(Barrier::new(world));
+        (0..world).map(|rank| ThreadRanks { rank, world, slots: slots.clone(), barrier: barrier.clone() }).collect()
+    }
+
+    fn sum(&self, values: &[f64]) -> Vec<f64> {
+        self.slots.lock().unwrap()[self.rank] = values.to_vec();
+        self.barrier.wait();
+        let slots = self.slots.lock().unwrap();
+        let sums = (0..values.len()).map(|i| slots.iter().map(|slot| slot[i]).sum()).collect();
+        drop(slots);
+        self.barrier.wait();
+        sums
+    }
+}
+
+impl Collective for ThreadRanks {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn world(&self) -> usize {
+        self.world
+    }
+
+    fn sum_f32(&self, values: &mut [f32]) -> Result<()> {
+        let sums = self.sum(&values.iter().map(|&v| v as f64).collect::<Vec<_>>());
+        for (value, sum) in values.iter_mut().zip(sums) {
+            *value = sum as f32;
+        }
+        Ok(())
+    }
+
+    fn sum_f64(&self, values: &mut [f64]) -> Result<()> {
+        let sums = self.sum(values);
+        values.copy_from_slice(&sums);
+        Ok(())
+    }
+}
+
+/// A run's ranks: how many, and each one's micro-batch size and micro-batches per step.
+struct Shape {
+    world: usize,
+    micro: usize,
+    accumulation: usize,
+}
+
+/// Each rank's (losses, grad norms, weights digest) after `steps` steps from `start` (a checkpoint), rank
+/// 0 saving into `save` at the end.
+fn run_ranks(
+    case: &Case,
+    data: &Path,
+    weights: &Path,
+    shape: Shape,
+    steps: usize,
+    start: Option<&Path>,
+    save: Option<&Path>,
+) -> Vec<(Vec<f64>, Vec<f64>, String)> {
+    let Shape { world, micro, accumulation } = shape;
+    let lr = case.adamw.lr;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = ThreadRanks::world(world)
+            .into_iter()
+            .map(|ranks| {
+                let trainer_options = TrainerOptions { micro_batch_size: micro, accumulation, ..options(case, data, weights, "dp") };
+                scope.spawn(move || {
+                    let rank = ranks.rank;
+                    let mut trainer = Trainer::new(trainer_options).unwrap();
+                    if let Some(dir) = start {
+                        trainer.restore(dir).unwrap();
+                    }
+                    if world > 1 {
+                        trainer.join(Box::new(ranks));
+                    }
+                    let (mut losses, mut norms) = (Vec::new(), Vec::new());
+                    for _ in 0..steps {
+                        let stats = trainer.step(lr).unwrap();
+                        losses.push(stats.loss);
+                        norms.push(stats.grad_norm);
+                    }
+                    if let (Some(dir), 0) = (save, rank) {
+                        std::fs::create_dir_all(dir).unwrap();
+                        trainer.save(dir).unwrap();
+                    }
+                    (losses, norms, trainer.model.params.digest().unwrap())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn assert_close(what: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (step, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-5 * w.abs(), "{what}, step {}: {g} against {w}", step + 1);
+    }
+}
+
+#[test]
+fn two_ranks_take_the_steps_of_one_with_twice_the_micro_batch_and_resume_on_one() {
+    let case = &golden().cases[0];
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_dataset(&data, 60, case.config.vocab_size as u32);
+    let weights = dir.path().join("initial.safetensors");
+    Parameters::from_tensors(&case.config, tensors(&case.weights), Path::new("golden"), &candle_core::Device::Cpu)
+        .unwrap()
+        .save(&weights)
+        .unwrap();
+
+    // A global batch of 8 windows: 1 rank x micro-batch 4 x 2, against 2 ranks x micro-batch 2 x 2.
+    let alone = run_ranks(case, &data, &weights, Shape { world: 1, micro: 4, accumulation: 2 }, 6, None, None).remove(0);
+    let ranks = run_ranks(case, &data, &weights, Shape { world: 2, micro: 2, accumulation: 2 }, 6, None, None);
+    for (rank, (losses, norms, digest)) in ranks.iter().enumerate() {
+        assert_close(&format!("rank {rank}'s loss"), losses, &alone.0);
+        assert_close(&format!("rank {rank}'s grad norm"), norms, &alone.1);
+        assert_eq!(*digest, ranks[0].2, "rank {rank} holds the weights rank 0 holds");
+    }
+
+    // Checkpointed after 3 steps on 2 ranks (rank 0 writes), resumed on 1 rank with the same
+    // micro-batch and twice the accumulation: the same samples, so the same last 3 steps.
+    let checkpoint = dir.path().join("step-3");
+    run_ranks(case, &data, &weights, Shape { world: 2, micro: 2, accumulation: 2 }, 3, None, Some(&checkpoint));
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(checkpoint.join("state.json")).unwrap()).unwrap();
+    assert_eq!((state["step"].as_u64(), state["iter_num"].as_u64(), state["tokens"].as_u64()), (Some(3), Some(12), Some(3 * 8 * 8)));
+    let resumed = run_ranks(case, &data, &weights, Shape { world: 1, micro: 2, accumulation: 4 }, 3, Some(&checkpoint), None).remove(0);
+    assert_close("the run resumed on 1 rank", &resumed.0, &ranks[0].0[3..]);
+}

@@ -1,0 +1,140 @@
+// Data-parallel pretraining as a user runs it: `minilm pretrain --devices 2` on the CPU starts two ranks
+// under Open MPI's mpirun, which take the steps one process takes with twice the micro-batch; a run
+// checkpointed on 2 ranks resumes on 1; Ctrl-C stops both ranks after a saved step. Needs Open MPI and
+// the MPI addon (`npm run build:mpi`; .ci/run builds both), and says so when they are missing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadPretrainConfig } from '../ts/config/pretrain-config.js';
+import { mpiAddonFile } from '../ts/native.js';
+import { planDataParallel } from '../ts/train/data-parallel.js';
+import { ranksFromEnv } from '../ts/train/ranks.js';
+import { runCli, startCli } from './support/cli.js';
+import { tempDir } from './support/files.js';
+import { lossesByStep, poetryDataset, tinyConfig, writeConfig } from './support/training.js';
+
+test("a rank's place comes from its launcher's variables; a lone process is rank 0 of 1", () => {
+  assert.deepEqual(ranksFromEnv({ OMPI_COMM_WORLD_RANK: '3', OMPI_COMM_WORLD_SIZE: '4', OMPI_COMM_WORLD_LOCAL_RANK: '1' }), {
+    rank: 3,
+    world: 4,
+    localRank: 1,
+    launcher: 'mpirun',
+  });
+  assert.deepEqual(ranksFromEnv({ PMI_RANK: '1', PMI_SIZE: '2' }), { rank: 1, world: 2, localRank: 0, launcher: 'mpirun' });
+  const slurm = { SLURM_PROCID: '5', SLURM_NTASKS: '8', SLURM_LOCALID: '1' };
+  assert.deepEqual(ranksFromEnv({ ...slurm, SLURM_STEP_ID: '0' }), { rank: 5, world: 8, localRank: 1, launcher: 'srun' });
+  // sbatch's own shell has the job's task count but is one process.
+  assert.equal(ranksFromEnv(slurm).world, 1);
+  assert.deepEqual(ranksFromEnv({ RANK: '0', WORLD_SIZE: '2', LOCAL_RANK: '0' }), { rank: 0, world: 2, localRank: 0, launcher: 'torchrun' });
+  assert.deepEqual(ranksFromEnv({}), { rank: 0, world: 1, localRank: 0, launcher: null });
+  assert.deepEqual(
+    ranksFromEnv({ OMPI_COMM_WORLD_RANK: '2', OMPI_COMM_WORLD_SIZE: '2' }),
+    { rank: 0, world: 1, localRank: 0, launcher: null },
+    'a rank outside its world',
+  );
+});
+
+test('a data-parallel run splits the global batch over the ranks, and refuses what it cannot run', async () => {
+  const data = await poetryDataset(3000);
+  const config = (changes: Record<string, unknown> = {}) => loadPretrainConfig({ tree: tinyConfig(data, tempDir('dp-plan'), changes) });
+  const rank = (world: number, launcher: 'mpirun' | 'torchrun' = 'mpirun') => ({ rank: 1, world, localRank: 1, launcher });
+  // global 16 = 2 micro-batches of 8: alone 2, on 2 ranks 1 each.
+  assert.deepEqual(planDataParallel(config(), ranksFromEnv({}), 'cpu'), { ranks: ranksFromEnv({}), accumulation: 2, writer: true });
+  assert.throws(
+    () => planDataParallel(config(), rank(4), 'cpu'),
+    /global_batch_size 16 is 2 micro-batches of 8, which 4 ranks cannot share evenly: make it a multiple of 32/,
+  );
+  assert.throws(() => planDataParallel(config(), rank(2, 'torchrun'), 'cpu'), /torchrun-style launches .* need NCCL/);
+  assert.throws(() => planDataParallel(config(), rank(2), 'cuda:0'), /on GPUs needs NCCL/);
+  assert.throws(() => planDataParallel(config({ devices: 4 }), rank(2), 'cpu'), /devices: 4, but the launcher started 2 processes/);
+  assert.throws(
+    () => planDataParallel(config({ devices: 2 }), ranksFromEnv({}), 'cpu'),
+    /devices: 2 needs 2 processes: `minilm pretrain --devices 2` starts them/,
+  );
+  // This process is no rank, so it loaded the CPU addon, which has no MPI.
+  assert.throws(() => planDataParallel(config(), rank(2), 'cpu'), /no MPI: install Open MPI .* npm run build:mpi/);
+});
+
+const missing =
+  spawnSync('mpirun', ['--version'], { stdio: 'ignore' }).status !== 0
+    ? 'Open MPI (mpirun) is not installed'
+    : mpiAddonFile() === null
+      ? 'the MPI addon is not built (npm run build:mpi)'
+      : false;
+
+// mpirun refuses root unless told, and counts this machine's 2 cores as fewer slots than 2 ranks need.
+const mpiEnv = { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMPI_MCA_rmaps_base_oversubscribe: '1' };
+
+/** A constant learning rate, so that the curves compare samples and arithmetic alone. */
+async function config(out: string, maxSteps: number): Promise<string> {
+  const data = await poetryDataset(3000);
+  return writeConfig(
+    tinyConfig(data, out, {
+      train: { global_batch_size: 16, micro_batch_size: 8, max_steps: maxSteps, max_tokens: 16 * 64 * 100, save_interval: 3, lr_warmup_steps: 0, min_lr: 3e-3 },
+      eval: { final_validation: false },
+    }),
+  );
+}
+
+function assertClose(what: string, got: Map<number, string>, want: Map<number, string>, steps: number[]): void {
+  for (const step of steps) {
+    const [g, w] = [Number(got.get(step)), Number(want.get(step))];
+    assert.ok(Math.abs(g - w) <= 1e-5 * Math.abs(w), `${what}, step ${step}: ${got.get(step)} against ${want.get(step)}`);
+  }
+}
+
+test('pretrain --devices 2: two ranks of micro-batch 4 follow one process of micro-batch 8; resumed on one rank', { skip: missing }, async () => {
+  const alone = tempDir('dp-alone');
+  const one = await runCli(['pretrain', '--config', await config(alone, 6)]);
+  assert.equal(one.code, 0, one.stderr);
+
+  const ranks = tempDir('dp-ranks');
+  const two = await runCli(['pretrain', '--config', await config(ranks, 6), '--devices', '2', '--train.micro_batch_size', '4'], mpiEnv);
+  assert.equal(two.code, 0, two.stderr);
+  assert.match(two.stderr, /data-parallel: 2 ranks, each 2 micro-batches per step/);
+  assert.equal(two.stderr.match(/^done: /gm)?.length, 1, 'rank 0 alone reports');
+  const expected = lossesByStep(alone);
+  assertClose('2 ranks against 1 process', lossesByStep(ranks), expected, [1, 2, 3, 4, 5, 6]);
+
+  // Checkpointed at step 3 on 2 ranks, then resumed as one process with the same micro-batch (4
+  // micro-batches per step): the same samples, so the same last steps.
+  const moved = tempDir('dp-moved');
+  const first = await runCli(['pretrain', '--config', await config(moved, 3), '--devices', '2', '--train.micro_batch_size', '4'], mpiEnv);
+  assert.equal(first.code, 0, first.stderr);
+  const resumed = await runCli(['pretrain', '--config', await config(moved, 6), '--train.micro_batch_size', '4', '--resume', 'auto']);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resumed from .*step-00000003 at step 3 of 6/);
+  assertClose('resumed on 1 rank', lossesByStep(moved), expected, [4, 5, 6]);
+});
+
+test('Ctrl-C stops every rank after a step; rank 0 has saved it and the run resumes on 2 ranks', { skip: missing }, async () => {
+  const out = tempDir('dp-stop');
+  const file = await config(out, 100);
+  const run = startCli(['pretrain', '--config', file, '--devices', '2', '--train.micro_batch_size', '4', '--train.save_interval', '100'], mpiEnv);
+  await new Promise<void>((resolve) => {
+    const watch = (chunk: Buffer) => {
+      if (/step 2\/100/.test(chunk.toString())) {
+        run.child.stderr!.off('data', watch);
+        run.child.kill('SIGINT');
+        resolve();
+      }
+    };
+    run.child.stderr!.on('data', watch);
+    run.done.then(() => resolve());
+  });
+  const stopped = await run.done;
+  assert.notEqual(stopped.code, 0, stopped.stderr);
+  assert.match(stopped.stderr, /the ranks stop after this step/);
+  assert.match(stopped.stderr, /stopped at step \d+/);
+  const saved = fs.readdirSync(out).filter((name) => name.startsWith('step-'));
+  assert.equal(saved.length, 1, `one checkpoint: ${saved.join(', ')}`);
+  const again = await runCli(
+    ['pretrain', '--config', file, '--devices', '2', '--train.micro_batch_size', '4', '--train.max_steps', '8', '--resume', 'auto'],
+    mpiEnv,
+  );
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, new RegExp(`resumed from .*${saved[0]}`));
+  assert.ok(fs.existsSync(path.join(out, 'final', 'model.safetensors')));
+});
