@@ -31,7 +31,7 @@ if (why !== null && !dry) {
 }
 const gpu = dry ? 'cpu' : 'cuda';
 // GPU_CHECK_PARTS=correctness,speed (say) runs only those parts; all of them by default.
-const parts = (process.env.GPU_CHECK_PARTS ?? 'kernels,profile,correctness,finetune,speed,speed-flash,generate').split(',');
+const parts = (process.env.GPU_CHECK_PARTS ?? 'kernels,profile,correctness,finetune,data-parallel,speed,speed-flash,generate').split(',');
 const part = (name) => parts.includes(name);
 results.failures = [];
 /** Runs a part of the check; a failure is recorded and shown in the table instead of ending the check. */
@@ -290,6 +290,36 @@ const finetunePass = Object.values(results.finetune).every(
   (f) => f.gpu_f32 !== null && f.gpu_f32.max_loss_rel < 1e-3 && (f.gpu_bf16_mixed === null || f.gpu_bf16_mixed.max_loss_rel < 3e-2),
 );
 
+// 2b. Data-parallel over NCCL, where the machine has two GPUs or more: the tiny config's 12 steps as
+// `minilm pretrain --devices 2` (micro-batch 4 on each GPU) against one process with micro-batch 8, in
+// float32, through the command line as a user runs it. One GPU cannot (NCCL refuses two ranks on one).
+const gpuCount = dry ? 0 : (spawnSync('nvidia-smi', ['-L'], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => l.startsWith('GPU ')).length;
+results.data_parallel = null;
+if (part('data-parallel') && gpuCount >= 2) {
+  await attempt('data-parallel on 2 GPUs', async () => {
+    const run = (name, extra) => {
+      const out = path.join(outDir, name);
+      const file = path.join(outDir, `${name}.yaml`);
+      fs.writeFileSync(file, YAML.stringify({ ...tiny('32-true', 12), out_dir: out }));
+      const cli = spawnSync(process.execPath, ['dist/cli/main.js', 'pretrain', '--config', file, ...extra], { encoding: 'utf8', timeout: 300_000 });
+      if (cli.status !== 0) throw new Error(`${name}: ${(cli.stderr || String(cli.error)).trim().split('\n').slice(-3).join(' / ')}`);
+      const [header, ...rows] = fs.readFileSync(path.join(out, 'logs/csv/version_0/metrics.csv'), 'utf8').trim().split('\n');
+      const loss = header.split(',').indexOf('loss');
+      return rows
+        .map((r) => r.split(',')[loss])
+        .filter((v) => v !== '')
+        .map(Number);
+    };
+    const alone = run('dp-alone', []);
+    const ranks = run('dp-2gpu', ['--devices', '2', '--train.micro_batch_size', '4']);
+    const rel = ranks.map((l, i) => Math.abs(l - alone[i]) / alone[i]);
+    results.data_parallel = { gpus: gpuCount, steps: ranks.length, max_loss_rel: Math.max(...rel), alone, ranks };
+    log(`  2 GPUs x micro 4 against 1 x micro 8: ${ranks.length} steps, max loss difference ${results.data_parallel.max_loss_rel.toExponential(1)}`);
+  });
+} else if (part('data-parallel')) {
+  log(`  skipped: ${gpuCount} GPU here; data-parallel needs 2 or more`);
+}
+
 // 3. Speed: the reference config (108M, micro-batch 80 x 512) in bf16-mixed, one micro-batch per step so
 // that 100 steps fit the check's time (a step of the reference's 8 micro-batches does the same work per
 // token, plus 1/8 of the AdamW updates). GPU memory is sampled with nvidia-smi while it runs. The
@@ -503,6 +533,10 @@ for (const [name, f] of Object.entries(results.finetune)) {
   if (f.gpu_bf16_mixed)
     row(`${name}: GPU bf16-mixed vs CPU f32, max loss`, exp(f.gpu_bf16_mixed.max_loss_rel), f.gpu_bf16_mixed.max_loss_rel < 3e-2 ? 'PASS' : 'FAIL');
 }
+if (results.data_parallel) {
+  const dp = results.data_parallel;
+  row('data-parallel: 2 GPUs vs 1, max loss', exp(dp.max_loss_rel), dp.steps === 12 && dp.max_loss_rel < 1e-4 ? 'PASS' : 'FAIL');
+}
 for (const failed of results.speed_attempts)
   row(`train 108M bf16-mixed, ${failed.attention}, micro ${failed.micro_batch_size}`, 'FAILED', failed.error.slice(0, 80));
 for (const sp of [results.speed, results.speed_flash]) {
@@ -563,7 +597,8 @@ if (batched)
   );
 for (const failure of results.failures) row(`FAILED: ${failure.what}`, '', failure.error.slice(0, 100));
 const kernelsPass = results.kernels === null || results.kernels.every((k) => k.passed); // null: not run (GPU_CHECK_PARTS)
-process.exit(pass.f32 && pass.bf16 && kernelsPass && finetunePass ? 0 : 2);
+const dataParallelPass = results.data_parallel === null || (results.data_parallel.steps === 12 && results.data_parallel.max_loss_rel < 1e-4);
+process.exit(pass.f32 && pass.bf16 && kernelsPass && finetunePass && dataParallelPass ? 0 : 2);
 
 /** Polls nvidia-smi's used memory every half second; stop() resolves to the peak in MiB. */
 function sampleGpuMemory() {

@@ -11,6 +11,7 @@ import { loadPretrainConfig } from '../ts/config/pretrain-config.js';
 import { mpiAddonFile } from '../ts/native.js';
 import { planDataParallel } from '../ts/train/data-parallel.js';
 import { ranksFromEnv } from '../ts/train/ranks.js';
+import { fetchId, rendezvousFromEnv, serveId } from '../ts/train/rendezvous.js';
 import { runCli, startCli } from './support/cli.js';
 import { tempDir } from './support/files.js';
 import { lossesByStep, poetryDataset, tinyConfig, writeConfig } from './support/training.js';
@@ -41,20 +42,42 @@ test('a data-parallel run splits the global batch over the ranks, and refuses wh
   const config = (changes: Record<string, unknown> = {}) => loadPretrainConfig({ tree: tinyConfig(data, tempDir('dp-plan'), changes) });
   const rank = (world: number, launcher: 'mpirun' | 'torchrun' = 'mpirun') => ({ rank: 1, world, localRank: 1, launcher });
   // global 16 = 2 micro-batches of 8: alone 2, on 2 ranks 1 each.
-  assert.deepEqual(planDataParallel(config(), ranksFromEnv({}), 'cpu'), { ranks: ranksFromEnv({}), accumulation: 2, writer: true });
+  assert.deepEqual(planDataParallel(config(), ranksFromEnv({}), 'cpu'), {
+    ranks: ranksFromEnv({}),
+    engine: null,
+    device: 'cpu',
+    accumulation: 2,
+    writer: true,
+  });
   assert.throws(
     () => planDataParallel(config(), rank(4), 'cpu'),
     /global_batch_size 16 is 2 micro-batches of 8, which 4 ranks cannot share evenly: make it a multiple of 32/,
   );
-  assert.throws(() => planDataParallel(config(), rank(2, 'torchrun'), 'cpu'), /torchrun-style launches .* need NCCL/);
-  assert.throws(() => planDataParallel(config(), rank(2), 'cuda:0'), /on GPUs needs NCCL/);
+  assert.throws(() => planDataParallel(config(), rank(2, 'torchrun'), 'cpu'), /CPU ranks sum through MPI, whose ranks mpirun or srun start, not torchrun/);
+  // This process loaded the CPU addon: it has neither engine.
+  assert.throws(() => planDataParallel(config(), rank(2, 'torchrun'), 'cuda:0'), /no NCCL: GPU ranks need the CUDA build/);
   assert.throws(() => planDataParallel(config({ devices: 4 }), rank(2), 'cpu'), /devices: 4, but the launcher started 2 processes/);
   assert.throws(
     () => planDataParallel(config({ devices: 2 }), ranksFromEnv({}), 'cpu'),
     /devices: 2 needs 2 processes: `minilm pretrain --devices 2` starts them/,
   );
-  // This process is no rank, so it loaded the CPU addon, which has no MPI.
   assert.throws(() => planDataParallel(config(), rank(2), 'cpu'), /no MPI: install Open MPI .* npm run build:mpi/);
+});
+
+test('the NCCL rendezvous: rank 0 hands its id to every other rank; a rank 0 that never comes is an error, not a hang', async () => {
+  const id = Buffer.from(Array.from({ length: 128 }, (_, i) => (i * 37) % 256));
+  const port = 29500 + (process.pid % 1000);
+  const at = (rank: number) => rendezvousFromEnv(rank, 3, { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), MINILM_RENDEZVOUS_TIMEOUT: '20' });
+  // The others may ask before rank 0 listens: they retry.
+  const fetched = [fetchId(at(1)), fetchId(at(2))];
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await serveId(id, at(0));
+  for (const got of await Promise.all(fetched)) assert.deepEqual(got, id);
+
+  const lonely = rendezvousFromEnv(1, 2, { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port + 1), MINILM_RENDEZVOUS_TIMEOUT: '1' });
+  await assert.rejects(fetchId(lonely), /rank 1: rank 0 did not hand over NCCL's id at 127\.0\.0\.1:\d+ within 1 s/);
+  await assert.rejects(serveId(id, { ...lonely, rank: 0 }), /rank 0: 1 of the 1 other ranks did not come for NCCL's id within 1 s/);
+  assert.throws(() => rendezvousFromEnv(1, 2, {}), /rank 1 of 2: the GPU ranks meet at MASTER_ADDR:MASTER_PORT .* is not set/);
 });
 
 const missing =

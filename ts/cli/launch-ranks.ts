@@ -1,14 +1,24 @@
-// `minilm pretrain --devices N` on one machine: starts the N ranks with Open MPI's mpirun, each running
-// the same command (which then finds its rank in mpirun's variables, ts/train/ranks.ts), and waits.
-// Ctrl-C and SIGTERM become SIGUSR2 for mpirun, which passes it to every rank: they agree to stop
-// after the step they are in, rank 0 saves a checkpoint, and all exit (a second Ctrl-C ends mpirun).
-import { spawn, spawnSync } from 'node:child_process';
+// `minilm pretrain --devices N` on one machine: starts N ranks, each running the same command, which
+// then finds its rank in its launcher's variables (ts/train/ranks.ts), and waits for them.
+// - On the CPU, with Open MPI's mpirun (the ranks sum through MPI). Ctrl-C and SIGTERM become SIGUSR2
+//   for mpirun, which passes it to every rank.
+// - On GPUs, as torchrun does: N processes with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
+//   MASTER_PORT (the ranks sum through NCCL after its rendezvous). Ctrl-C reaches them all from the
+//   terminal; a rank that fails ends the others at once, since they would wait for it.
+// Asked to stop, the ranks agree on the step to stop after, rank 0 saves it, and all exit; a second
+// Ctrl-C ends them at once.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import os from 'node:os';
 import { MinilmError } from '../errors.js';
 import { mpiAddonFile } from '../native.js';
 
-/** Runs this command as `devices` ranks under mpirun; resolves to mpirun's exit code. */
-export async function launchRanks(devices: number): Promise<number> {
+/** Runs this command as `devices` ranks, on GPUs (`gpus`) or CPUs; resolves to the exit code. */
+export function launchRanks(devices: number, gpus: boolean): Promise<number> {
+  return gpus ? launchGpuRanks(devices) : launchMpiRanks(devices);
+}
+
+async function launchMpiRanks(devices: number): Promise<number> {
   if (spawnSync('mpirun', ['--version'], { stdio: 'ignore' }).status !== 0) {
     throw new MinilmError(
       `--devices ${devices} starts ${devices} processes with Open MPI's mpirun, which is not on the PATH: install Open MPI ` +
@@ -51,4 +61,65 @@ export async function launchRanks(devices: number): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+async function launchGpuRanks(devices: number): Promise<number> {
+  const port = await freePort();
+  const children: ChildProcess[] = [];
+  for (let rank = 0; rank < devices; rank++) {
+    const env = {
+      ...process.env,
+      RANK: String(rank),
+      LOCAL_RANK: String(rank),
+      WORLD_SIZE: String(devices),
+      LOCAL_WORLD_SIZE: String(devices),
+      MASTER_ADDR: '127.0.0.1',
+      MASTER_PORT: String(port),
+    };
+    children.push(spawn(process.execPath, [...process.execArgv, process.argv[1], ...process.argv.slice(2)], { stdio: 'inherit', env }));
+  }
+  let asked = false;
+  const onSignal = (name: NodeJS.Signals) => {
+    // The ranks got the terminal's Ctrl-C too; a second one (or a SIGTERM sent here) ends them.
+    if (asked || name === 'SIGTERM') {
+      for (const child of children) child.kill(asked ? 'SIGKILL' : 'SIGTERM');
+    }
+    asked = true;
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const codes = await Promise.all(
+      children.map(
+        (child, rank) =>
+          new Promise<number>((resolve) => {
+            child.on('exit', (code, signal) => {
+              const status = code ?? 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0));
+              if (status !== 0 && !asked) {
+                process.stderr.write(`minilm: rank ${rank} of ${devices} exited with status ${status}: ending the other ranks\n`);
+                asked = true;
+                for (const other of children) if (other !== child) other.kill('SIGKILL');
+              }
+              resolve(status);
+            });
+          }),
+      ),
+    );
+    return codes.find((code) => code !== 0) ?? 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** A TCP port nothing listens on now, for the ranks' rendezvous. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }

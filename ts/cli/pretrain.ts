@@ -183,7 +183,7 @@ export function pretrainCommand(yargs: Argv): Argv {
     async (argv) => {
       const config = loadPretrainConfig({ configFile: argv.config as string | undefined, overrides: overrideTokens(process.argv) });
       if (!argv.dry_run && typeof config.devices === 'number' && config.devices > 1 && ranksFromEnv().world === 1) {
-        process.exitCode = await launchRanks(config.devices);
+        process.exitCode = await launchRanks(config.devices, chooseDevice(config).device !== 'cpu');
         return;
       }
       if (argv.dry_run) {

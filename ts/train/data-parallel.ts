@@ -1,14 +1,21 @@
-// The rules of a data-parallel run (the ranks come from ts/train/ranks.ts; the arithmetic is the
-// addon's, crates/minilm-core/src/train/collective.rs): train.global_batch_size is the batch of a step
+// The rules of a data-parallel run (the ranks come from ts/train/ranks.ts, NCCL's id from
+// rendezvous.ts; the arithmetic is the addon's, crates/minilm-core/src/train/collective.rs): MPI sums
+// CPU ranks' gradients, NCCL GPU ranks'. train.global_batch_size is the batch of a step
 // whatever the world size, so each rank runs global / (micro_batch_size * world) micro-batches, and the
 // step count, the learning-rate schedule and the samples of each step stay those of one process.
 import type { PretrainConfig } from '../config/pretrain-config.js';
 import { MinilmError } from '../errors.js';
+import type { DataParallelSettings } from '../../native/index.js';
 import { native } from '../native.js';
 import type { Ranks } from './ranks.js';
+import { fetchId, rendezvousFromEnv, serveId } from './rendezvous.js';
 
 export interface DataParallelPlan {
   ranks: Ranks;
+  /** What sums the gradients: MPI among CPU ranks, NCCL among GPU ranks; null alone. */
+  engine: 'mpi' | 'nccl' | null;
+  /** The rank's device: a GPU rank's own GPU. */
+  device: string;
   /** Micro-batches per step on each rank. */
   accumulation: number;
   /** Rank 0 writes the logs, checkpoints and lock; the others only train. */
@@ -27,29 +34,59 @@ export function planDataParallel(config: PretrainConfig, ranks: Ranks, device: s
         'InvalidArg',
       );
     }
-    return { ranks, accumulation: steps, writer: true };
+    return { ranks, engine: null, device, accumulation: steps, writer: true };
   }
   const refuse = (message: string) => {
     throw new MinilmError(`rank ${ranks.rank} of ${world}: ${message}`, 'InvalidArg');
   };
-  if (ranks.launcher === 'torchrun') {
-    refuse(
-      'torchrun-style launches (RANK, WORLD_SIZE) need NCCL and its rendezvous, not built yet; start the ranks with mpirun -np N or srun (docs/data-parallel.md)',
-    );
+  const engine = device === 'cpu' ? 'mpi' : 'nccl';
+  if (engine === 'mpi' && ranks.launcher === 'torchrun') {
+    refuse('CPU ranks sum through MPI, whose ranks mpirun or srun start, not torchrun: start them with mpirun -np N or srun (docs/data-parallel.md)');
   }
   if (typeof config.devices === 'number' && config.devices !== world && config.devices !== -1) {
     refuse(`devices: ${config.devices}, but the launcher started ${world} processes; set devices to ${world} or auto`);
   }
   if (config.sft !== null) refuse('data-parallel sft and dpo are not built yet: run them as one process');
-  if (device !== 'cpu') refuse('data-parallel training on GPUs needs NCCL, not built yet: train on the CPUs (MINILM_DEVICE=cpu) or on one GPU');
   if (steps % world !== 0) {
     refuse(
       `train.global_batch_size ${global} is ${steps} micro-batches of ${micro}, which ${world} ranks cannot share evenly: ` +
         `make it a multiple of ${micro * world} (micro_batch_size x ranks)`,
     );
   }
-  if (native().dataParallelEngine() === null) {
-    refuse('this build of minilm has no MPI: install Open MPI (Debian/Ubuntu: apt install openmpi-bin libopenmpi-dev libclang-dev) and run npm run build:mpi');
+  if (!native().dataParallelEngines().includes(engine)) {
+    refuse(
+      engine === 'mpi'
+        ? 'this build of minilm has no MPI: install Open MPI (Debian/Ubuntu: apt install openmpi-bin libopenmpi-dev libclang-dev) and run npm run build:mpi'
+        : 'this build of minilm has no NCCL: GPU ranks need the CUDA build (npm run build:cuda)',
+    );
   }
-  return { ranks, accumulation: steps / world, writer: ranks.rank === 0 };
+  return { ranks, engine, device: engine === 'nccl' ? rankGpu(ranks) : device, accumulation: steps / world, writer: ranks.rank === 0 };
+}
+
+/**
+ * A GPU rank's device: its local rank's GPU, or the one GPU its launcher left visible to it (srun
+ * --gpus-per-task sets CUDA_VISIBLE_DEVICES so).
+ */
+function rankGpu(ranks: Ranks, env: NodeJS.ProcessEnv = process.env): string {
+  const visible = env.CUDA_VISIBLE_DEVICES?.split(',').filter((d) => d.trim() !== '') ?? null;
+  return visible !== null && visible.length === 1 ? 'cuda:0' : `cuda:${ranks.localRank}`;
+}
+
+/**
+ * How the trainer joins its ranks: MPI's job, or NCCL's group, whose id rank 0 makes and hands to the
+ * others at MASTER_ADDR:MASTER_PORT (rendezvous.ts); undefined alone.
+ */
+export async function joinSettings(parallel: DataParallelPlan): Promise<DataParallelSettings | undefined> {
+  if (parallel.engine === null) return undefined;
+  if (parallel.engine === 'mpi') return { engine: 'mpi' };
+  const { rank, world } = parallel.ranks;
+  const rendezvous = rendezvousFromEnv(rank, world);
+  let ncclId: Buffer;
+  if (rank === 0) {
+    ncclId = native().ncclUniqueId();
+    await serveId(ncclId, rendezvous);
+  } else {
+    ncclId = await fetchId(rendezvous);
+  }
+  return { engine: 'nccl', ncclId, rank, world };
 }

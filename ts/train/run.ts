@@ -19,7 +19,7 @@ import { type AttentionPath, memoryWarning } from './memory-estimate.js';
 import { lockFolder } from '../lock.js';
 import { FINAL_FOLDER, stepFolderName } from '../checkpoint.js';
 import { pruneCheckpoints, resumeCheckpoint, writeCheckpoint } from './checkpoints.js';
-import { type DataParallelPlan, planDataParallel } from './data-parallel.js';
+import { type DataParallelPlan, joinSettings, planDataParallel } from './data-parallel.js';
 import { ranksFromEnv } from './ranks.js';
 
 export type { DpoStats, SftDataSummary, TrainerInfo } from '../../native/index.js';
@@ -174,7 +174,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
       step: position.step,
       peakFlops: peak.flops,
       peakFlopsSource: peak.source,
-      device: placement.device,
+      device: parallel.device,
       precision,
       whyNotGpu,
       attention,
@@ -300,7 +300,7 @@ function runSettings(config: PretrainConfig, sftData: SftDataSummary | null): st
   return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
 }
 
-function openTrainer(
+async function openTrainer(
   trainer: NativeTrainer,
   config: PretrainConfig,
   start: ReturnType<typeof initialWeights>,
@@ -310,6 +310,7 @@ function openTrainer(
   parallel: DataParallelPlan,
 ): Promise<TrainerInfo> {
   const { train } = config;
+  const dataParallel = await joinSettings(parallel);
   return runJob(() =>
     trainer.open({
       model: config.model,
@@ -321,13 +322,13 @@ function openTrainer(
       microBatchSize: train.micro_batch_size,
       seqLen: train.max_seq_length,
       accumulation: parallel.accumulation,
-      dataParallel: parallel.ranks.world > 1,
+      dataParallel,
       optimizer: { weightDecay: config.optimizer.weight_decay, betas: config.optimizer.betas, eps: config.optimizer.eps },
       maxNorm: train.max_norm,
       initialWeights: start?.path,
       initialWeightsFormat: start?.format,
       initialAdapters: start?.adapters,
-      device: placement.device,
+      device: parallel.device,
       precision: placement.precision,
       runSettings: runSettings(config, sftData),
       tokenizerDir: config.tokenizer_dir ?? undefined,

@@ -9,13 +9,14 @@ use minilm_core::model::fused::AttentionPath;
 use minilm_core::model::lora::{self, LoraConfig, LoraTarget};
 use minilm_core::model::Precision;
 use minilm_core::train::batches;
+use minilm_core::train::collective::Collective;
 use minilm_core::train::dpo::{DpoLossType, DpoOptions, DpoStats};
 use minilm_core::train::mixture::{MixtureOptions, MixtureSource, OnExhausted};
 use minilm_core::train::optimizer::AdamWConfig;
 use minilm_core::train::peak_flops::PeakFlops;
 use minilm_core::train::trainer::{Evaluation, LoraOptions};
 use minilm_core::train::{trainer, RestoredState, StepStats, Trainer, TrainerInfo};
-use napi::bindgen_prelude::AsyncTask;
+use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 
 use crate::error::{count, guarded, to_napi};
@@ -103,10 +104,46 @@ pub struct TrainerOptions {
     pub dpo: Option<DpoSettings>,
     /// LoRA: train low-rank adapters only; checkpoints hold them alone.
     pub lora: Option<LoraSettings>,
-    /// Train with the other processes of an MPI job (mpirun, srun): each takes its slice of every
-    /// step's samples and the gradients are summed over all. Needs the addon built with MPI
-    /// (`dataParallelEngine()` says whether this one was).
-    pub data_parallel: Option<bool>,
+    /// Train as one rank of several: each takes its slice of every step's samples and the gradients
+    /// are summed over all, through MPI (CPUs) or NCCL (GPUs); `dataParallelEngines()` lists this
+    /// build's.
+    pub data_parallel: Option<DataParallelSettings>,
+}
+
+#[napi(object)]
+pub struct DataParallelSettings {
+    /// 'mpi': the ranks of the MPI job this process is in (mpirun, srun). 'nccl': the group that
+    /// `ncclId` names (rank 0's `ncclUniqueId()`), as `rank` of `world`, on the trainer's GPU.
+    #[napi(ts_type = "'mpi' | 'nccl'")]
+    pub engine: String,
+    pub nccl_id: Option<Buffer>,
+    pub rank: Option<u32>,
+    pub world: Option<u32>,
+}
+
+/// How a trainer joins its ranks, taken out of the JavaScript object before the work moves to a thread.
+enum Join {
+    Mpi,
+    // Read by the CUDA build alone.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    Nccl {
+        id: Vec<u8>,
+        rank: usize,
+        world: usize,
+    },
+}
+
+impl TryFrom<DataParallelSettings> for Join {
+    type Error = napi::Error;
+
+    fn try_from(s: DataParallelSettings) -> napi::Result<Self> {
+        match (s.engine.as_str(), s.nccl_id, s.rank, s.world) {
+            ("mpi", ..) => Ok(Join::Mpi),
+            ("nccl", Some(id), Some(rank), Some(world)) => Ok(Join::Nccl { id: id.to_vec(), rank: rank as usize, world: world as usize }),
+            ("nccl", ..) => Err(to_napi(minilm_core::Error::usage("dataParallel: the nccl engine needs ncclId, rank and world"))),
+            (other, ..) => Err(to_napi(minilm_core::Error::usage(format!("dataParallel.engine: expected mpi or nccl, got {other}")))),
+        }
+    }
 }
 
 #[napi(object)]
@@ -444,23 +481,51 @@ native_task!(AnyRankTask -> bool);
 
 type Slot = Arc<Mutex<Option<Trainer>>>;
 
-/// This process's place among the ranks of its MPI job.
-#[cfg(feature = "mpi")]
-fn join_ranks() -> minilm_core::Result<Box<dyn minilm_core::train::collective::Collective>> {
-    Ok(Box::new(minilm_core::train::mpi_collective::MpiCollective::join()?))
+/// The trainer's place among its ranks, through the engine `join` names, if this build has it.
+fn join_ranks(join: Join, trainer: &Trainer) -> minilm_core::Result<Box<dyn Collective>> {
+    let missing = |engine: &str, build: &str| {
+        minilm_core::Error::usage(format!(
+            "this build of minilm has no {engine}: data-parallel training needs `{build}` (docs/data-parallel.md)"
+        ))
+    };
+    match join {
+        #[cfg(feature = "mpi")]
+        Join::Mpi => Ok(Box::new(minilm_core::train::mpi_collective::MpiCollective::join()?)),
+        #[cfg(not(feature = "mpi"))]
+        Join::Mpi => Err(missing("MPI", "npm run build:mpi")),
+        #[cfg(feature = "cuda")]
+        Join::Nccl { id, rank, world } => {
+            Ok(Box::new(minilm_core::train::nccl_collective::NcclCollective::join(trainer.device(), &id, rank, world)?))
+        }
+        #[cfg(not(feature = "cuda"))]
+        Join::Nccl { .. } => {
+            let _ = trainer;
+            Err(missing("NCCL", "npm run build:cuda"))
+        }
+    }
 }
 
-#[cfg(not(feature = "mpi"))]
-fn join_ranks() -> minilm_core::Result<Box<dyn minilm_core::train::collective::Collective>> {
-    Err(minilm_core::Error::usage(
-        "this build of minilm has no MPI: data-parallel training needs `npm run build:mpi` (with Open MPI installed; docs/data-parallel.md)",
-    ))
-}
-
-/// The engine data-parallel training runs on in this build ("mpi"), or null when it has none.
+/// The engines data-parallel training can run on in this build: "mpi" (`npm run build:mpi`), "nccl"
+/// (`npm run build:cuda`); none in the default CPU build.
 #[napi]
-pub fn data_parallel_engine() -> Option<String> {
-    cfg!(feature = "mpi").then(|| "mpi".to_string())
+pub fn data_parallel_engines() -> Vec<String> {
+    let mut engines = Vec::new();
+    if cfg!(feature = "mpi") {
+        engines.push("mpi".to_string());
+    }
+    if cfg!(feature = "cuda") {
+        engines.push("nccl".to_string());
+    }
+    engines
+}
+
+/// A new NCCL group id for rank 0 to hand to the other ranks (128 bytes); needs the CUDA build.
+#[napi]
+pub fn nccl_unique_id() -> napi::Result<Buffer> {
+    #[cfg(feature = "cuda")]
+    return guarded(minilm_core::train::nccl_collective::unique_id).map(Buffer::from);
+    #[cfg(not(feature = "cuda"))]
+    Err(to_napi(minilm_core::Error::usage("NCCL needs the CUDA build of minilm (npm run build:cuda)")))
 }
 
 /// Ends MPI in this process if a data-parallel trainer started it (call before exiting); else nothing.
@@ -493,15 +558,16 @@ impl NativeTrainer {
 
     /// Builds the model (fresh or from initial weights) and opens the data.
     #[napi(catch_unwind)]
-    pub fn open(&self, options: TrainerOptions) -> napi::Result<AsyncTask<OpenTrainerTask>> {
-        let data_parallel = options.data_parallel.unwrap_or(false);
+    pub fn open(&self, mut options: TrainerOptions) -> napi::Result<AsyncTask<OpenTrainerTask>> {
+        let join = options.data_parallel.take().map(Join::try_from).transpose()?;
         let options = trainer::TrainerOptions::try_from(options)?;
         let inner = self.inner.clone();
         Ok(OpenTrainerTask::run(move || {
             crate::keep_freed_memory();
             let mut trainer = guarded(|| Trainer::new(options))?;
-            if data_parallel {
-                trainer.join(guarded(join_ranks)?);
+            if let Some(join) = join {
+                let collective = guarded(|| join_ranks(join, &trainer))?;
+                trainer.join(collective);
             }
             let info = trainer.info().into();
             *inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(trainer);

@@ -1,7 +1,10 @@
 //! Data-parallel training: what a trainer needs from the processes it trains with. Each rank takes its
 //! own slice of every step's samples (trainer.rs), and the ranks add up their gradients and figures
-//! through a `Collective` before the optimizer step, so every rank takes the same step. The engine is
-//! an existing one: MPI on CPUs (mpi_collective.rs, the `mpi` feature); NCCL on GPUs is not built yet.
+//! through a `Collective` before the optimizer step, so every rank takes the same step. The engines are
+//! existing ones: MPI on CPUs (mpi_collective.rs, the `mpi` feature), NCCL on GPUs (nccl_collective.rs,
+//! the `cuda` feature).
+
+use candle_core::{DType, Tensor};
 
 use crate::error::Result;
 
@@ -17,6 +20,14 @@ pub trait Collective: Send {
     fn sum_f32(&self, values: &mut [f32]) -> Result<()>;
     /// The same for float64 figures (the loss, token counts).
     fn sum_f64(&self, values: &mut [f64]) -> Result<()>;
+
+    /// The flat gradient summed over the ranks. By default through the host's memory, in float32 (where
+    /// MPI's buffers live); NCCL sums on the GPU.
+    fn sum_gradient(&self, grad: &Tensor) -> Result<Tensor> {
+        let mut values = grad.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        self.sum_f32(&mut values)?;
+        Ok(Tensor::from_vec(values, grad.elem_count(), grad.device())?.to_dtype(grad.dtype())?)
+    }
 }
 
 /// Which samples of a draw of `micro_batch_size * world` samples a rank trains on: the rank's own

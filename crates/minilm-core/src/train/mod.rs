@@ -13,6 +13,8 @@ pub mod micro_batch;
 pub mod mixture;
 #[cfg(feature = "mpi")]
 pub mod mpi_collective;
+#[cfg(feature = "cuda")]
+pub mod nccl_collective;
 pub mod optimizer;
 pub mod packing;
 pub mod peak_flops;

@@ -292,6 +292,11 @@ impl Trainer {
         Ok(count[0] > 0.0)
     }
 
+    /// The device the trainer trains on (where an NCCL rank joins its group).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// (rank, world) of a data-parallel run; (0, 1) alone.
     pub fn rank_and_world(&self) -> (usize, usize) {
         self.collective.as_ref().map_or((0, 1), |c| (c.rank(), c.world()))
@@ -422,7 +427,7 @@ impl Trainer {
         let loss_sum = loss_sum.expect("accumulation is at least 1").to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
         let mut loss = loss_sum / share as f64;
         if let Some(collective) = &self.collective {
-            grad = sum_over_ranks(collective.as_ref(), &grad)?;
+            grad = collective.sum_gradient(&grad)?;
             let mut figures = [loss, tokens as f64, positions as f64];
             collective.sum_f64(&mut figures)?;
             loss = figures[0];
@@ -618,13 +623,6 @@ impl Trainer {
 }
 
 /// What the optimizer trains: the model's parameters, or a LoRA run's adapters.
-/// The flat gradient summed over the ranks (in float32, MPI's side being the host's memory).
-fn sum_over_ranks(collective: &dyn Collective, grad: &Tensor) -> Result<Tensor> {
-    let mut values = grad.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
-    collective.sum_f32(&mut values)?;
-    Ok(Tensor::from_vec(values, grad.elem_count(), grad.device())?.to_dtype(grad.dtype())?)
-}
-
 fn trained_parameters<'a>(model: &'a Llama, lora: &'a Option<LoraState>) -> &'a Parameters {
     lora.as_ref().map_or(&model.params, |lora| &lora.adapters.params)
 }
