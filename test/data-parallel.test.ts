@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadPretrainConfig } from '../ts/config/pretrain-config.js';
 import { mpiAddonFile } from '../ts/native.js';
-import { planDataParallel } from '../ts/train/data-parallel.js';
+import { collectiveTimeout, planDataParallel } from '../ts/train/data-parallel.js';
 import { ranksFromEnv } from '../ts/train/ranks.js';
 import { fetchId, rendezvousFromEnv, serveId } from '../ts/train/rendezvous.js';
 import { runCli, startCli } from './support/cli.js';
@@ -54,6 +54,12 @@ test('a data-parallel run splits the global batch over the ranks, and refuses wh
     /global_batch_size 16 is 2 micro-batches of 8, which 4 ranks cannot share evenly: make it a multiple of 32/,
   );
   assert.throws(() => planDataParallel(config(), rank(2, 'torchrun'), 'cpu'), /CPU ranks sum through MPI, whose ranks mpirun or srun start, not torchrun/);
+  assert.equal(collectiveTimeout(rank(2), {}), 600);
+  assert.equal(collectiveTimeout(rank(2), { MINILM_COLLECTIVE_TIMEOUT: '30' }), 30);
+  assert.throws(
+    () => collectiveTimeout(rank(2), { MINILM_COLLECTIVE_TIMEOUT: 'soon' }),
+    /MINILM_COLLECTIVE_TIMEOUT=soon: expected a number of seconds above 0/,
+  );
   // This process loaded the CPU addon: it has neither engine.
   assert.throws(() => planDataParallel(config(), rank(2, 'torchrun'), 'cuda:0'), /no NCCL: GPU ranks need the CUDA build/);
   assert.throws(() => planDataParallel(config({ devices: 4 }), rank(2), 'cpu'), /devices: 4, but the launcher started 2 processes/);
@@ -160,4 +166,33 @@ test('Ctrl-C stops every rank after a step; rank 0 has saved it and the run resu
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, new RegExp(`resumed from .*${saved[0]}`));
   assert.ok(fs.existsSync(path.join(out, 'final', 'model.safetensors')));
+});
+
+test('a rank that dies ends the job with its rank named, not a hang', { skip: missing }, async () => {
+  const file = await config(tempDir('dp-killed'), 100);
+  const run = startCli(['pretrain', '--config', file, '--devices', '2', '--train.micro_batch_size', '4'], mpiEnv);
+  await new Promise<void>((resolve) => {
+    const watch = (chunk: Buffer) => {
+      if (/step 2\/100/.test(chunk.toString())) {
+        run.child.stderr!.off('data', watch);
+        resolve();
+      }
+    };
+    run.child.stderr!.on('data', watch);
+    run.done.then(() => resolve());
+  });
+  // Rank 1: the process mpirun started with OMPI_COMM_WORLD_RANK=1 for this run's config.
+  const rank1 = fs.readdirSync('/proc').find((pid) => {
+    try {
+      const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      return environ.includes('OMPI_COMM_WORLD_RANK=1') && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(file);
+    } catch {
+      return false;
+    }
+  });
+  assert.ok(rank1, 'rank 1 is running');
+  process.kill(Number(rank1), 'SIGKILL');
+  const ended = await run.done;
+  assert.notEqual(ended.code, 0);
+  assert.match(ended.stderr, /process rank 1 .* exited on signal 9/);
 });

@@ -76,9 +76,10 @@ function rankGpu(ranks: Ranks, env: NodeJS.ProcessEnv = process.env): string {
  * How the trainer joins its ranks: MPI's job, or NCCL's group, whose id rank 0 makes and hands to the
  * others at MASTER_ADDR:MASTER_PORT (rendezvous.ts); undefined alone.
  */
-export async function joinSettings(parallel: DataParallelPlan): Promise<DataParallelSettings | undefined> {
+export async function joinSettings(parallel: DataParallelPlan, env: NodeJS.ProcessEnv = process.env): Promise<DataParallelSettings | undefined> {
   if (parallel.engine === null) return undefined;
-  if (parallel.engine === 'mpi') return { engine: 'mpi' };
+  const timeoutSeconds = collectiveTimeout(parallel.ranks, env);
+  if (parallel.engine === 'mpi') return { engine: 'mpi', timeoutSeconds };
   const { rank, world } = parallel.ranks;
   const rendezvous = rendezvousFromEnv(rank, world);
   let ncclId: Buffer;
@@ -88,5 +89,20 @@ export async function joinSettings(parallel: DataParallelPlan): Promise<DataPara
   } else {
     ncclId = await fetchId(rendezvous);
   }
-  return { engine: 'nccl', ncclId, rank, world };
+  return { engine: 'nccl', ncclId, rank, world, timeoutSeconds };
+}
+
+/**
+ * How long one sum over the ranks may wait before this rank gives up on the others and exits
+ * (crates/minilm-core/src/train/watchdog.rs): MINILM_COLLECTIVE_TIMEOUT seconds, 600 by default, as
+ * PyTorch's NCCL groups wait 10 minutes.
+ */
+export function collectiveTimeout(ranks: Ranks, env: NodeJS.ProcessEnv = process.env): number {
+  const given = env.MINILM_COLLECTIVE_TIMEOUT;
+  if (given === undefined) return 600;
+  const seconds = Number(given);
+  if (!(Number.isFinite(seconds) && seconds > 0)) {
+    throw new MinilmError(`rank ${ranks.rank}: MINILM_COLLECTIVE_TIMEOUT=${given}: expected a number of seconds above 0`, 'InvalidArg');
+  }
+  return seconds;
 }

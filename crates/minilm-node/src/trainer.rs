@@ -10,6 +10,7 @@ use minilm_core::model::lora::{self, LoraConfig, LoraTarget};
 use minilm_core::model::Precision;
 use minilm_core::train::batches;
 use minilm_core::train::collective::Collective;
+use minilm_core::train::watchdog::Watched;
 use minilm_core::train::dpo::{DpoLossType, DpoOptions, DpoStats};
 use minilm_core::train::mixture::{MixtureOptions, MixtureSource, OnExhausted};
 use minilm_core::train::optimizer::AdamWConfig;
@@ -119,9 +120,16 @@ pub struct DataParallelSettings {
     pub nccl_id: Option<Buffer>,
     pub rank: Option<u32>,
     pub world: Option<u32>,
+    /// A sum over the ranks that waits longer than this ends the process (a rank has died or hangs).
+    pub timeout_seconds: f64,
 }
 
 /// How a trainer joins its ranks, taken out of the JavaScript object before the work moves to a thread.
+struct Joining {
+    engine: Join,
+    timeout: std::time::Duration,
+}
+
 enum Join {
     Mpi,
     // Read by the CUDA build alone.
@@ -133,16 +141,22 @@ enum Join {
     },
 }
 
-impl TryFrom<DataParallelSettings> for Join {
+impl TryFrom<DataParallelSettings> for Joining {
     type Error = napi::Error;
 
     fn try_from(s: DataParallelSettings) -> napi::Result<Self> {
-        match (s.engine.as_str(), s.nccl_id, s.rank, s.world) {
-            ("mpi", ..) => Ok(Join::Mpi),
-            ("nccl", Some(id), Some(rank), Some(world)) => Ok(Join::Nccl { id: id.to_vec(), rank: rank as usize, world: world as usize }),
-            ("nccl", ..) => Err(to_napi(minilm_core::Error::usage("dataParallel: the nccl engine needs ncclId, rank and world"))),
-            (other, ..) => Err(to_napi(minilm_core::Error::usage(format!("dataParallel.engine: expected mpi or nccl, got {other}")))),
-        }
+        let usage = |message: String| to_napi(minilm_core::Error::usage(message));
+        let timeout = std::time::Duration::try_from_secs_f64(s.timeout_seconds)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .ok_or_else(|| usage(format!("dataParallel.timeoutSeconds: expected a number of seconds above 0, got {}", s.timeout_seconds)))?;
+        let engine = match (s.engine.as_str(), s.nccl_id, s.rank, s.world) {
+            ("mpi", ..) => Join::Mpi,
+            ("nccl", Some(id), Some(rank), Some(world)) => Join::Nccl { id: id.to_vec(), rank: rank as usize, world: world as usize },
+            ("nccl", ..) => return Err(usage("dataParallel: the nccl engine needs ncclId, rank and world".into())),
+            (other, ..) => return Err(usage(format!("dataParallel.engine: expected mpi or nccl, got {other}"))),
+        };
+        Ok(Joining { engine, timeout })
     }
 }
 
@@ -559,15 +573,15 @@ impl NativeTrainer {
     /// Builds the model (fresh or from initial weights) and opens the data.
     #[napi(catch_unwind)]
     pub fn open(&self, mut options: TrainerOptions) -> napi::Result<AsyncTask<OpenTrainerTask>> {
-        let join = options.data_parallel.take().map(Join::try_from).transpose()?;
+        let joining = options.data_parallel.take().map(Joining::try_from).transpose()?;
         let options = trainer::TrainerOptions::try_from(options)?;
         let inner = self.inner.clone();
         Ok(OpenTrainerTask::run(move || {
             crate::keep_freed_memory();
             let mut trainer = guarded(|| Trainer::new(options))?;
-            if let Some(join) = join {
-                let collective = guarded(|| join_ranks(join, &trainer))?;
-                trainer.join(collective);
+            if let Some(Joining { engine, timeout }) = joining {
+                let collective = guarded(|| join_ranks(engine, &trainer))?;
+                trainer.join(Box::new(Watched::new(collective, timeout)));
             }
             let info = trainer.info().into();
             *inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(trainer);

@@ -21,5 +21,6 @@ pub mod peak_flops;
 pub mod preferences;
 pub mod sampler;
 pub mod trainer;
+pub mod watchdog;
 
 pub use trainer::{RestoredState, StepStats, Trainer, TrainerInfo, TrainerOptions};

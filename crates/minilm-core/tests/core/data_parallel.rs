@@ -9,6 +9,7 @@ use std::sync::{Arc, Barrier, Mutex};
 
 use minilm_core::model::Parameters;
 use minilm_core::train::collective::Collective;
+use minilm_core::train::watchdog::Watched;
 use minilm_core::train::{Trainer, TrainerOptions};
 use minilm_core::Result;
 
@@ -154,4 +155,32 @@ fn two_ranks_take_the_steps_of_one_with_twice_the_micro_batch_and_resume_on_one(
     assert_eq!((state["step"].as_u64(), state["iter_num"].as_u64(), state["tokens"].as_u64()), (Some(3), Some(12), Some(3 * 8 * 8)));
     let resumed = run_ranks(case, &data, &weights, Shape { world: 1, micro: 2, accumulation: 4 }, 3, Some(&checkpoint), None).remove(0);
     assert_close("the run resumed on 1 rank", &resumed.0, &ranks[0].0[3..]);
+}
+
+#[test]
+fn a_sum_that_waits_past_the_limit_ends_the_rank_with_a_message() {
+    let (told, heard) = std::sync::mpsc::channel::<String>();
+    let limit = std::time::Duration::from_millis(200);
+    let mut ranks = ThreadRanks::world(2).into_iter();
+    let (first, second) = (ranks.next().unwrap(), ranks.next().unwrap());
+    let watched = |ranks: ThreadRanks| {
+        let told = told.clone();
+        Watched::with_action(Box::new(ranks), limit, Box::new(move |message| told.send(message).unwrap()))
+    };
+    let (rank0, rank1) = (watched(first), watched(second));
+
+    // Both ranks sum: no alarm, however long the watch goes on after.
+    std::thread::scope(|scope| {
+        scope.spawn(move || rank1.sum_f64(&mut [2.0]).unwrap());
+        let mut values = [1.0];
+        rank0.sum_f64(&mut values).unwrap();
+        assert_eq!(values, [3.0]);
+    });
+    std::thread::sleep(limit * 3);
+    assert!(heard.try_recv().is_err(), "no alarm after sums that finished");
+
+    // Rank 1 never comes: rank 0's sum waits, and the watch speaks up.
+    std::thread::spawn(move || rank0.sum_f64(&mut [1.0]));
+    let message = heard.recv_timeout(std::time::Duration::from_secs(10)).expect("the watch names the stuck sum");
+    assert!(message.contains("rank 0 of 2: a sum over the ranks waited more than 0.2 s"), "{message}");
 }
