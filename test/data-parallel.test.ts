@@ -10,7 +10,7 @@ import path from 'node:path';
 import { loadPretrainConfig } from '../ts/config/pretrain-config.js';
 import { mpiAddonFile } from '../ts/native.js';
 import { collectiveTimeout, planDataParallel } from '../ts/train/data-parallel.js';
-import { ranksFromEnv } from '../ts/train/ranks.js';
+import { ranksFromEnv } from '../ts/ranks.js';
 import { fetchId, rendezvousFromEnv, serveId } from '../ts/train/rendezvous.js';
 import { runCli, startCli } from './support/cli.js';
 import { tempDir } from './support/files.js';

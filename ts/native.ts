@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type * as Native from '../native/index.js';
-import { ranksFromEnv } from './train/ranks.js';
+import { ranksFromEnv } from './ranks.js';
 
 export type NativeAddon = typeof Native;
 

@@ -1,5 +1,5 @@
 // `minilm pretrain --devices N` on one machine: starts N ranks, each running the same command, which
-// then finds its rank in its launcher's variables (ts/train/ranks.ts), and waits for them.
+// then finds its rank in its launcher's variables (ts/ranks.ts), and waits for them.
 // - On the CPU, with Open MPI's mpirun (the ranks sum through MPI). Ctrl-C and SIGTERM become SIGUSR2
 //   for mpirun, which passes it to every rank.
 // - On GPUs, as torchrun does: N processes with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and

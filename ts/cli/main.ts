@@ -4,7 +4,7 @@
 import { hideBin } from 'yargs/helpers';
 import { buildCli } from './commands.js';
 import { isCancelled, MinilmError } from '../errors.js';
-import { ranksFromEnv } from '../train/ranks.js';
+import { ranksFromEnv } from '../ranks.js';
 
 // Output piped into `head` and closed early is not an error.
 for (const stream of [process.stdout, process.stderr]) {

@@ -9,7 +9,7 @@ import { ProgressDisplay } from '../log/progress.js';
 import { formatCount, formatDuration, shellPath, thousands } from '../log/format.js';
 import { stopOnSignals } from './signals.js';
 import { launchRanks } from './launch-ranks.js';
-import { ranksFromEnv } from '../train/ranks.js';
+import { ranksFromEnv } from '../ranks.js';
 import { chooseDevice } from '../device.js';
 import { chooseAttention, flashPossible } from '../train/attention-path.js';
 import { type AttentionPath, describeMemoryEstimate, estimatePeakMemory, memoryWarning, sequencesPerItem } from '../train/memory-estimate.js';

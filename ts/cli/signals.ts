@@ -1,7 +1,7 @@
 // Ctrl-C and SIGTERM stop long work cleanly: the first one aborts (the work saves what it can and the
 // command exits), a second one exits at once.
 
-import { ranksFromEnv } from '../train/ranks.js';
+import { ranksFromEnv } from '../ranks.js';
 
 export function stopOnSignals(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();

@@ -1,4 +1,4 @@
-// The rules of a data-parallel run (the ranks come from ts/train/ranks.ts, NCCL's id from
+// The rules of a data-parallel run (the ranks come from ts/ranks.ts, NCCL's id from
 // rendezvous.ts; the arithmetic is the addon's, crates/minilm-core/src/train/collective.rs): MPI sums
 // CPU ranks' gradients, NCCL GPU ranks'. train.global_batch_size is the batch of a step
 // whatever the world size, so each rank runs global / (micro_batch_size * world) micro-batches, and the
@@ -7,7 +7,7 @@ import type { PretrainConfig } from '../config/pretrain-config.js';
 import { MinilmError } from '../errors.js';
 import type { DataParallelSettings } from '../../native/index.js';
 import { native } from '../native.js';
-import type { Ranks } from './ranks.js';
+import type { Ranks } from '../ranks.js';
 import { fetchId, rendezvousFromEnv, serveId } from './rendezvous.js';
 
 export interface DataParallelPlan {

@@ -20,7 +20,7 @@ import { lockFolder } from '../lock.js';
 import { FINAL_FOLDER, stepFolderName } from '../checkpoint.js';
 import { pruneCheckpoints, resumeCheckpoint, writeCheckpoint } from './checkpoints.js';
 import { type DataParallelPlan, joinSettings, planDataParallel } from './data-parallel.js';
-import { ranksFromEnv } from './ranks.js';
+import { ranksFromEnv } from '../ranks.js';
 
 export type { DpoStats, SftDataSummary, TrainerInfo } from '../../native/index.js';
 

@@ -10,12 +10,12 @@ use minilm_core::model::lora::{self, LoraConfig, LoraTarget};
 use minilm_core::model::Precision;
 use minilm_core::train::batches;
 use minilm_core::train::collective::Collective;
-use minilm_core::train::watchdog::Watched;
 use minilm_core::train::dpo::{DpoLossType, DpoOptions, DpoStats};
 use minilm_core::train::mixture::{MixtureOptions, MixtureSource, OnExhausted};
 use minilm_core::train::optimizer::AdamWConfig;
 use minilm_core::train::peak_flops::PeakFlops;
 use minilm_core::train::trainer::{Evaluation, LoraOptions};
+use minilm_core::train::watchdog::Watched;
 use minilm_core::train::{trainer, RestoredState, StepStats, Trainer, TrainerInfo};
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
@@ -146,10 +146,9 @@ impl TryFrom<DataParallelSettings> for Joining {
 
     fn try_from(s: DataParallelSettings) -> napi::Result<Self> {
         let usage = |message: String| to_napi(minilm_core::Error::usage(message));
-        let timeout = std::time::Duration::try_from_secs_f64(s.timeout_seconds)
-            .ok()
-            .filter(|t| !t.is_zero())
-            .ok_or_else(|| usage(format!("dataParallel.timeoutSeconds: expected a number of seconds above 0, got {}", s.timeout_seconds)))?;
+        let timeout = std::time::Duration::try_from_secs_f64(s.timeout_seconds).ok().filter(|t| !t.is_zero()).ok_or_else(|| {
+            usage(format!("dataParallel.timeoutSeconds: expected a number of seconds above 0, got {}", s.timeout_seconds))
+        })?;
         let engine = match (s.engine.as_str(), s.nccl_id, s.rank, s.world) {
             ("mpi", ..) => Join::Mpi,
             ("nccl", Some(id), Some(rank), Some(world)) => Join::Nccl { id: id.to_vec(), rank: rank as usize, world: world as usize },

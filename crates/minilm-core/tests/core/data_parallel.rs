@@ -7,14 +7,13 @@
 use std::path::Path;
 use std::sync::{Arc, Barrier, Mutex};
 
-use minilm_core::model::Parameters;
 use minilm_core::train::collective::Collective;
 use minilm_core::train::watchdog::Watched;
 use minilm_core::train::{Trainer, TrainerOptions};
 use minilm_core::Result;
 
-use crate::support::{golden, tensors, Case};
-use crate::trainer::{options, write_dataset};
+use crate::support::{golden, Case};
+use crate::trainer::{options, run_files};
 
 /// Ranks as threads: each puts its values in its slot, and after a barrier every rank adds up the
 /// slots in rank order.
@@ -130,13 +129,7 @@ fn assert_close(what: &str, got: &[f64], want: &[f64]) {
 fn two_ranks_take_the_steps_of_one_with_twice_the_micro_batch_and_resume_on_one() {
     let case = &golden().cases[0];
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    write_dataset(&data, 60, case.config.vocab_size as u32);
-    let weights = dir.path().join("initial.safetensors");
-    Parameters::from_tensors(&case.config, tensors(&case.weights), Path::new("golden"), &candle_core::Device::Cpu)
-        .unwrap()
-        .save(&weights)
-        .unwrap();
+    let (data, weights) = run_files(case, dir.path(), 60);
 
     // A global batch of 8 windows: 1 rank x micro-batch 4 x 2, against 2 ranks x micro-batch 2 x 2.
     let alone = run_ranks(case, &data, &weights, Shape { world: 1, micro: 4, accumulation: 2 }, 6, None, None).remove(0);

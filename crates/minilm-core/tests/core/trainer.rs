@@ -4,7 +4,7 @@
 
 use crate::support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use minilm_core::data::shards::{write_index, ChunkWriter, JournalMark};
 use minilm_core::data::token_dtype::TokenDtype;
@@ -35,6 +35,19 @@ pub(crate) fn write_dataset(data: &Path, documents: usize, vocab: u32) {
     }
     let chunks = writer.finish().unwrap();
     write_index(&train, &chunks, TokenDtype::Int16, 1 << 12).unwrap();
+}
+
+/// A run's files in `dir`: `documents` documents of the case's vocabulary as data/, and the case's
+/// weights as initial.safetensors; their paths.
+pub(crate) fn run_files(case: &Case, dir: &Path, documents: usize) -> (PathBuf, PathBuf) {
+    let data = dir.join("data");
+    write_dataset(&data, documents, case.config.vocab_size as u32);
+    let weights = dir.join("initial.safetensors");
+    Parameters::from_tensors(&case.config, tensors(&case.weights), Path::new("golden"), &candle_core::Device::Cpu)
+        .unwrap()
+        .save(&weights)
+        .unwrap();
+    (data, weights)
 }
 
 pub(crate) fn options(case: &Case, data: &Path, weights: &Path, run_settings: &str) -> TrainerOptions {
@@ -73,13 +86,7 @@ pub(crate) fn losses(trainer: &mut Trainer, steps: usize, lr: f64) -> Vec<u64> {
 fn a_restored_trainer_continues_with_the_same_losses_bit_for_bit() {
     for case in golden().cases {
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        write_dataset(&data, 40, case.config.vocab_size as u32);
-        let weights = dir.path().join("initial.safetensors");
-        Parameters::from_tensors(&case.config, tensors(&case.weights), Path::new("golden"), &candle_core::Device::Cpu)
-            .unwrap()
-            .save(&weights)
-            .unwrap();
+        let (data, weights) = run_files(&case, dir.path(), 40);
         let lr = case.adamw.lr;
 
         let mut unbroken = Trainer::new(options(&case, &data, &weights, "run-a")).unwrap();
