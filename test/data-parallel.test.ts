@@ -54,6 +54,10 @@ test('a data-parallel run splits the global batch over the ranks, and refuses wh
     /global_batch_size 16 is 2 micro-batches of 8, which 4 ranks cannot share evenly: make it a multiple of 32/,
   );
   assert.throws(() => planDataParallel(config(), rank(2, 'torchrun'), 'cpu'), /CPU ranks sum through MPI, whose ranks mpirun or srun start, not torchrun/);
+  // --devices N refuses a batch the ranks cannot share before it starts any.
+  const uneven = await runCli(['pretrain', '--config', writeConfig(tinyConfig(data, tempDir('dp-uneven'))), '--devices', '3']);
+  assert.equal(uneven.code, 2, uneven.stderr);
+  assert.match(uneven.stderr, /--devices 3: train\.global_batch_size 16 is 2 micro-batches of 8, which 3 ranks cannot share evenly: make it a multiple of 24/);
   assert.equal(collectiveTimeout(rank(2), {}), 600);
   assert.equal(collectiveTimeout(rank(2), { MINILM_COLLECTIVE_TIMEOUT: '30' }), 30);
   assert.throws(

@@ -10,6 +10,8 @@ import { formatCount, formatDuration, shellPath, thousands } from '../log/format
 import { stopOnSignals } from './signals.js';
 import { launchRanks } from './launch-ranks.js';
 import { ranksFromEnv } from '../ranks.js';
+import { unevenBatch } from '../train/data-parallel.js';
+import { MinilmError } from '../errors.js';
 import { chooseDevice } from '../device.js';
 import { chooseAttention, flashPossible } from '../train/attention-path.js';
 import { type AttentionPath, describeMemoryEstimate, estimatePeakMemory, memoryWarning, sequencesPerItem } from '../train/memory-estimate.js';
@@ -183,6 +185,9 @@ export function pretrainCommand(yargs: Argv): Argv {
     async (argv) => {
       const config = loadPretrainConfig({ configFile: argv.config as string | undefined, overrides: overrideTokens(process.argv) });
       if (!argv.dry_run && typeof config.devices === 'number' && config.devices > 1 && ranksFromEnv().world === 1) {
+        // Refused here rather than by every rank once mpirun has started them.
+        const uneven = unevenBatch(config, config.devices);
+        if (uneven !== null) throw new MinilmError(`--devices ${config.devices}: ${uneven}`, 'InvalidArg');
         process.exitCode = await launchRanks(config.devices, chooseDevice(config).device !== 'cpu');
         return;
       }

@@ -24,7 +24,7 @@ export interface DataParallelPlan {
 
 /** How this process trains in its job: alone, or as one rank of several; refuses what cannot run. */
 export function planDataParallel(config: PretrainConfig, ranks: Ranks, device: string): DataParallelPlan {
-  const { gradient_accumulation_steps: steps, micro_batch_size: micro, global_batch_size: global } = config.train;
+  const steps = config.train.gradient_accumulation_steps;
   const { world } = ranks;
   if (world === 1) {
     if (typeof config.devices === 'number' && config.devices > 1) {
@@ -47,12 +47,8 @@ export function planDataParallel(config: PretrainConfig, ranks: Ranks, device: s
     refuse(`devices: ${config.devices}, but the launcher started ${world} processes; set devices to ${world} or auto`);
   }
   if (config.sft !== null) refuse('data-parallel sft and dpo are not built yet: run them as one process');
-  if (steps % world !== 0) {
-    refuse(
-      `train.global_batch_size ${global} is ${steps} micro-batches of ${micro}, which ${world} ranks cannot share evenly: ` +
-        `make it a multiple of ${micro * world} (micro_batch_size x ranks)`,
-    );
-  }
+  const unshared = unevenBatch(config, world);
+  if (unshared !== null) refuse(unshared);
   if (!native().dataParallelEngines().includes(engine)) {
     refuse(
       engine === 'mpi'
@@ -61,6 +57,16 @@ export function planDataParallel(config: PretrainConfig, ranks: Ranks, device: s
     );
   }
   return { ranks, engine, device: engine === 'nccl' ? rankGpu(ranks) : device, accumulation: steps / world, writer: ranks.rank === 0 };
+}
+
+/** Why `world` ranks cannot share a step's micro-batches evenly, or null when they can. */
+export function unevenBatch(config: PretrainConfig, world: number): string | null {
+  const { gradient_accumulation_steps: steps, micro_batch_size: micro, global_batch_size: global } = config.train;
+  if (steps % world === 0) return null;
+  return (
+    `train.global_batch_size ${global} is ${steps} micro-batch${steps === 1 ? '' : 'es'} of ${micro}, which ${world} ranks cannot share evenly: ` +
+    `make it a multiple of ${micro * world} (micro_batch_size x ranks)`
+  );
 }
 
 /**
