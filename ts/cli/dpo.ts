@@ -5,7 +5,7 @@ import type { Argv } from 'yargs';
 import { DPO_SCHEMA } from '../config/dpo-schema.js';
 import { loadDpoConfig } from '../config/sft-config.js';
 import { overrideHelp } from './override-help.js';
-import { describe, overrideTokens, runPretrain } from './pretrain.js';
+import { describe, overrideTokens, runCommand } from './pretrain.js';
 
 /** The flags `dpo` itself reads; every other `--key value` is an override of the config. */
 const OWN_FLAGS = new Set(['--config', '--dry_run', '--dry-run']);
@@ -30,7 +30,7 @@ export function dpoCommand(yargs: Argv): Argv {
         for (const text of describe(config)) process.stdout.write(`${text}\n`);
         return;
       }
-      await runPretrain(config);
+      await runCommand(config);
     },
   );
 }

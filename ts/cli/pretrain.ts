@@ -184,13 +184,6 @@ export function pretrainCommand(yargs: Argv): Argv {
         .epilog(overrideHelp(PRETRAIN_SCHEMA, 'docs/pretrain.md#config-reference')),
     async (argv) => {
       const config = loadPretrainConfig({ configFile: argv.config as string | undefined, overrides: overrideTokens(process.argv) });
-      if (!argv.dry_run && typeof config.devices === 'number' && config.devices > 1 && ranksFromEnv().world === 1) {
-        // Refused here rather than by every rank once mpirun has started them.
-        const uneven = unevenBatch(config, config.devices);
-        if (uneven !== null) throw new MinilmError(`--devices ${config.devices}: ${uneven}`, 'InvalidArg');
-        process.exitCode = await launchRanks(config.devices, chooseDevice(config).device !== 'cpu');
-        return;
-      }
       if (argv.dry_run) {
         for (const warning of config.warnings) process.stdout.write(`warning: ${warning}\n`);
         for (const text of describe(config)) process.stdout.write(`${text}\n`);
@@ -198,7 +191,7 @@ export function pretrainCommand(yargs: Argv): Argv {
         process.stdout.write(`${describeData(config)}\n`);
         return;
       }
-      await runPretrain(config);
+      await runCommand(config);
     },
   );
 }
@@ -256,6 +249,21 @@ function describeDataset(config: PretrainConfig, dataPath: string): string {
     `train ${thousands(check.trainWindows)} windows of ${config.train.max_seq_length + 1} tokens (${formatCount(check.trainTokens)} tokens, ${check.trainDir}); ` +
     `${val}; ${vocab}; ids of ${check.sampledWindows} sampled windows within the vocabulary`
   );
+}
+
+/**
+ * The run of `pretrain`, `sft` or `dpo`: as `devices` ranks (cli/launch-ranks.ts) when the config asks
+ * for several and no launcher started this process as one of them, else here.
+ */
+export async function runCommand(config: PretrainConfig): Promise<void> {
+  if (typeof config.devices === 'number' && config.devices > 1 && ranksFromEnv().world === 1) {
+    // Refused here rather than by every rank once they have started.
+    const uneven = unevenBatch(config, config.devices);
+    if (uneven !== null) throw new MinilmError(`--devices ${config.devices}: ${uneven}`, 'InvalidArg');
+    process.exitCode = await launchRanks(config.devices, chooseDevice(config).device !== 'cpu');
+    return;
+  }
+  await runPretrain(config);
 }
 
 /** A training run (pretraining or SFT) as the command shows it: the summary, progress, and Ctrl-C / SIGTERM saving a checkpoint. */

@@ -3,7 +3,7 @@
 import type { Argv } from 'yargs';
 import { loadSftConfig } from '../config/sft-config.js';
 import { CONVERSATION_FORMATS, SFT_SCHEMA } from '../config/sft-schema.js';
-import { describe, overrideTokens, runPretrain } from './pretrain.js';
+import { describe, overrideTokens, runCommand } from './pretrain.js';
 import { overrideHelp } from './override-help.js';
 
 /** The flags `sft` itself reads; every other `--key value` is an override of the config. */
@@ -35,7 +35,7 @@ export function sftCommand(yargs: Argv): Argv {
         for (const text of describe(config)) process.stdout.write(`${text}\n`);
         return;
       }
-      await runPretrain(config);
+      await runCommand(config);
     },
   );
 }

@@ -6,6 +6,7 @@
 import type { PretrainConfig } from '../config/pretrain-config.js';
 import { MinilmError } from '../errors.js';
 import type { DataParallelSettings } from '../../native/index.js';
+import { runJob } from '../job.js';
 import { native } from '../native.js';
 import type { Ranks } from '../ranks.js';
 import { fetchId, rendezvousFromEnv, serveId } from './rendezvous.js';
@@ -46,7 +47,6 @@ export function planDataParallel(config: PretrainConfig, ranks: Ranks, device: s
   if (typeof config.devices === 'number' && config.devices !== world && config.devices !== -1) {
     refuse(`devices: ${config.devices}, but the launcher started ${world} processes; set devices to ${world} or auto`);
   }
-  if (config.sft !== null) refuse('data-parallel sft and dpo are not built yet: run them as one process');
   const unshared = unevenBatch(config, world);
   if (unshared !== null) refuse(unshared);
   if (!native().dataParallelEngines().includes(engine)) {
@@ -80,12 +80,21 @@ function rankGpu(ranks: Ranks, env: NodeJS.ProcessEnv = process.env): string {
 
 /**
  * How the trainer joins its ranks: MPI's job, or NCCL's group, whose id rank 0 makes and hands to the
- * others at MASTER_ADDR:MASTER_PORT (rendezvous.ts); undefined alone.
+ * others at MASTER_ADDR:MASTER_PORT (rendezvous.ts); undefined alone. With `meet`, the ranks also wait
+ * for each other here (NCCL's hand-over does that by itself): how the others wait until rank 0 has
+ * prepared a fine-tuning run's examples (rank 0 comes here after preparing them, the others before).
  */
-export async function joinSettings(parallel: DataParallelPlan, env: NodeJS.ProcessEnv = process.env): Promise<DataParallelSettings | undefined> {
+export async function joinSettings(
+  parallel: DataParallelPlan,
+  meet = false,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<DataParallelSettings | undefined> {
   if (parallel.engine === null) return undefined;
   const timeoutSeconds = collectiveTimeout(parallel.ranks, env);
-  if (parallel.engine === 'mpi') return { engine: 'mpi', timeoutSeconds };
+  if (parallel.engine === 'mpi') {
+    if (meet) await runJob(() => native().dataParallelBarrier());
+    return { engine: 'mpi', timeoutSeconds };
+  }
   const { rank, world } = parallel.ranks;
   const rendezvous = rendezvousFromEnv(rank, world);
   let ncclId: Buffer;

@@ -8,7 +8,17 @@ import { native } from '../native.js';
 import { runJob } from '../job.js';
 import { isCancelled, MinilmError } from '../errors.js';
 import type { PretrainConfig } from '../config/pretrain-config.js';
-import type { DpoStats, NativeTrainer, PeakFlops, PrepareProgress, SftDataSummary, StepStats, TrainerInfo, WeightsFormat } from '../../native/index.js';
+import type {
+  DataParallelSettings,
+  DpoStats,
+  NativeTrainer,
+  PeakFlops,
+  PrepareProgress,
+  SftDataSummary,
+  StepStats,
+  TrainerInfo,
+  WeightsFormat,
+} from '../../native/index.js';
 import { readModelFolder } from '../config/model-folder.js';
 import { CsvMetricsLogger, litgptCsvMetricsFile } from '../log/csv-metrics.js';
 import { TensorBoardWriter } from '../log/tensorboard.js';
@@ -140,8 +150,12 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   const trainer = new (native().NativeTrainer)();
   let endMpi = false;
   try {
-    const sftData = config.sft === null ? null : await prepareSftExamples(config, onLog, signal);
-    const info = await openTrainer(trainer, config, start, placement, attention.path, sftData, parallel);
+    // A fine-tuning run's examples: rank 0 prepares them while the other ranks wait, then they reuse them.
+    const fineTuning = config.sft !== null;
+    let dataParallel = fineTuning && !parallel.writer ? await joinSettings(parallel, true) : undefined;
+    const sftData = fineTuning ? await prepareSftExamples(config, onLog, signal) : null;
+    if (!fineTuning || parallel.writer) dataParallel = await joinSettings(parallel, fineTuning);
+    const info = await openTrainer(trainer, config, start, placement, attention.path, sftData, parallel, dataParallel);
     const plan = planRun(config, info);
     if (config.sft !== null && info.valDir == null) {
       onLog({
@@ -300,7 +314,7 @@ function runSettings(config: PretrainConfig, sftData: SftDataSummary | null): st
   return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
 }
 
-async function openTrainer(
+function openTrainer(
   trainer: NativeTrainer,
   config: PretrainConfig,
   start: ReturnType<typeof initialWeights>,
@@ -308,9 +322,9 @@ async function openTrainer(
   attention: AttentionPath,
   sftData: SftDataSummary | null,
   parallel: DataParallelPlan,
+  dataParallel: DataParallelSettings | undefined,
 ): Promise<TrainerInfo> {
   const { train } = config;
-  const dataParallel = await joinSettings(parallel);
   return runJob(() =>
     trainer.open({
       model: config.model,

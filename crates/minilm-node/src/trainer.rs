@@ -491,6 +491,7 @@ native_task!(EvaluateTask -> ValidationLoss);
 native_task!(SaveTask -> ());
 native_task!(RestoreTask -> Restored);
 native_task!(AnyRankTask -> bool);
+native_task!(BarrierTask -> ());
 
 type Slot = Arc<Mutex<Option<Trainer>>>;
 
@@ -530,6 +531,17 @@ pub fn data_parallel_engines() -> Vec<String> {
         engines.push("nccl".to_string());
     }
     engines
+}
+
+/// Waits until every rank of this MPI job has called it (the MPI build).
+#[napi(catch_unwind)]
+pub fn data_parallel_barrier() -> AsyncTask<BarrierTask> {
+    BarrierTask::run(|| {
+        #[cfg(feature = "mpi")]
+        return guarded(minilm_core::train::mpi_collective::barrier);
+        #[cfg(not(feature = "mpi"))]
+        Err(to_napi(minilm_core::Error::usage("this build of minilm has no MPI (npm run build:mpi)")))
+    })
 }
 
 /// A new NCCL group id for rank 0 to hand to the other ranks (128 bytes); needs the CUDA build.

@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use mpi::collective::{Root, SystemOperation};
+use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
 use mpi::datatype::Equivalence;
 use mpi::environment::Universe;
 use mpi::topology::{Communicator, SimpleCommunicator};
@@ -84,6 +84,13 @@ impl Collective for MpiCollective {
     fn sum_f64(&self, values: &mut [f64]) -> Result<()> {
         self.sum(values)
     }
+}
+
+/// Waits until every rank of the MPI job has come here (initialising MPI on first use): how the other
+/// ranks wait for rank 0 to prepare a fine-tuning run's examples.
+pub fn barrier() -> Result<()> {
+    MpiCollective::join()?.world.barrier();
+    Ok(())
 }
 
 /// Finalises MPI if a trainer initialised it; nothing otherwise. Call once, before the process exits:

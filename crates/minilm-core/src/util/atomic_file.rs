@@ -8,7 +8,10 @@ use crate::error::{IoContext, Result};
 
 /// Writes `parts` to `path` so that `path` is either absent, the old file, or the complete new one.
 pub fn write_atomically(path: &Path, parts: &[&[u8]]) -> Result<()> {
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
+    // The process's id in the name: two processes writing the same file at once (data-parallel ranks
+    // caching the same values) each rename a whole file of their own.
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     {
         let file = File::create(&tmp).at(&tmp)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
