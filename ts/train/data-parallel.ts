@@ -84,11 +84,7 @@ function rankGpu(ranks: Ranks, env: NodeJS.ProcessEnv = process.env): string {
  * for each other here (NCCL's hand-over does that by itself): how the others wait until rank 0 has
  * prepared a fine-tuning run's examples (rank 0 comes here after preparing them, the others before).
  */
-export async function joinSettings(
-  parallel: DataParallelPlan,
-  meet = false,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<DataParallelSettings | undefined> {
+export async function joinSettings(parallel: DataParallelPlan, meet = false, env: NodeJS.ProcessEnv = process.env): Promise<DataParallelSettings | undefined> {
   if (parallel.engine === null) return undefined;
   const timeoutSeconds = collectiveTimeout(parallel.ranks, env);
   if (parallel.engine === 'mpi') {
