@@ -13,7 +13,7 @@ import { collectiveTimeout, planDataParallel } from '../ts/train/data-parallel.j
 import { ranksFromEnv } from '../ts/ranks.js';
 import { fetchId, rendezvousFromEnv, serveId } from '../ts/train/rendezvous.js';
 import { runCli, startCli } from './support/cli.js';
-import { authorPreferencePairs } from '../ts/data/sample-chat.js';
+import { writeAuthorPairs } from '../ts/data/sample-chat.js';
 import { pretrainedCheckpoint, sftConfig, writePoetryConversations } from './support/sft.js';
 import { tempDir } from './support/files.js';
 import { lossesByStep, poetryDataset, tinyConfig, writeConfig } from './support/training.js';
@@ -208,12 +208,7 @@ test('sft and dpo on 2 ranks: rank 0 prepares the examples, and the curves are t
   const conversations = path.join(tempDir('dp-sft-data'), 'poetry.jsonl');
   writePoetryConversations(conversations, 300);
   const pairs = path.join(tempDir('dp-dpo-data'), 'pairs.jsonl');
-  fs.writeFileSync(
-    pairs,
-    `${authorPreferencePairs(400)
-      .map((p) => JSON.stringify(p))
-      .join('\n')}\n`,
-  );
+  writeAuthorPairs(pairs, 400);
   const runs = [
     ['sft', conversations, {}],
     ['dpo', pairs, { dpo: { beta: 0.1, loss_type: 'sigmoid', label_smoothing: 0 }, optimizer: { init_args: { lr: 5e-4 } } }],

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { dpo, loadDpoConfig, type PretrainEvent } from 'minilm';
-import { authorPreferencePairs } from '../ts/data/sample-chat.js';
+import { authorPreferencePairs, writeAuthorPairs } from '../ts/data/sample-chat.js';
 import { runCli } from './support/cli.js';
 import { tempDir } from './support/files.js';
 import { writeConfig } from './support/training.js';
@@ -17,12 +17,7 @@ let pairs = '';
 before(async () => {
   checkpoint = await tunedCheckpoint();
   pairs = path.join(tempDir('dpo-data'), 'author-pairs.jsonl');
-  fs.writeFileSync(
-    pairs,
-    `${authorPreferencePairs(600)
-      .map((p) => JSON.stringify(p))
-      .join('\n')}\n`,
-  );
+  writeAuthorPairs(pairs, 600);
 });
 
 /** sft's test config with a dpo: section; `changes` merged section by section. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { dpo, exportCheckpoint, loadDpoConfig, Model, type PretrainEvent } from 'minilm';
-import { authorPreferencePairs } from '../ts/data/sample-chat.js';
+import { writeAuthorPairs } from '../ts/data/sample-chat.js';
 import { runCli } from './support/cli.js';
 import { tempDir } from './support/files.js';
 import { writeConfig } from './support/training.js';
@@ -79,12 +79,7 @@ test('LoRA sft trains adapters alone into a small checkpoint that generate and a
 test('LoRA dpo: the lora: section works for preference tuning too; bad LoRA settings are refused', async () => {
   const tuned = await tunedCheckpoint();
   const pairs = path.join(tempDir('lora-dpo-data'), 'pairs.jsonl');
-  fs.writeFileSync(
-    pairs,
-    `${authorPreferencePairs(300)
-      .map((p) => JSON.stringify(p))
-      .join('\n')}\n`,
-  );
+  writeAuthorPairs(pairs, 300);
   const out = tempDir('lora-dpo');
   const tree = {
     ...sftConfig(tuned, pairs, out, {

@@ -52,7 +52,8 @@ function load(): NativeAddon {
   }
   // A rank of an MPI job: the build that speaks MPI (it has everything the CPU build has).
   const mpiFile = mpiAddonFile();
-  if (mpiFile !== null && ranksFromEnv().launcher !== null && ranksFromEnv().launcher !== 'torchrun') {
+  const { launcher } = ranksFromEnv();
+  if (mpiFile !== null && launcher !== null && launcher !== 'torchrun') {
     return require(mpiFile) as NativeAddon;
   }
   const file = binaryName();

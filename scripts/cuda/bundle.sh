@@ -31,9 +31,8 @@ node dist/cli/main.js prepare --input_dir gpu-bundle/raw --output_dir gpu-bundle
 rm -rf gpu-bundle/raw
 # The fine-tuning check's data: poetry conversations (sft, LoRA) and author preference pairs (dpo).
 node --input-type=module -e "
-  import { authorPreferencePairs, writePoetryChat } from './dist/data/sample-chat.js';
-  import fs from 'node:fs';
+  import { writeAuthorPairs, writePoetryChat } from './dist/data/sample-chat.js';
   writePoetryChat('gpu-bundle/finetune/chat.jsonl', 600);
-  fs.writeFileSync('gpu-bundle/finetune/pairs.jsonl', authorPreferencePairs(600).map((p) => JSON.stringify(p)).join('\\n') + '\\n');"
+  writeAuthorPairs('gpu-bundle/finetune/pairs.jsonl', 600);"
 git rev-parse --short HEAD > gpu-bundle/COMMIT
 du -sh gpu-bundle dist

@@ -55,7 +55,7 @@ async function launchMpiRanks(devices: number): Promise<number> {
   try {
     return await new Promise<number>((resolve, reject) => {
       mpirun.on('error', reject);
-      mpirun.on('exit', (code, signal) => resolve(code ?? (signal === null ? 1 : 128 + (os.constants.signals[signal] ?? 0))));
+      mpirun.on('exit', (code, signal) => resolve(exitStatus(code, signal)));
     });
   } finally {
     process.off('SIGINT', onSignal);
@@ -94,7 +94,7 @@ async function launchGpuRanks(devices: number): Promise<number> {
         (child, rank) =>
           new Promise<number>((resolve) => {
             child.on('exit', (code, signal) => {
-              const status = code ?? 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0));
+              const status = exitStatus(code, signal);
               if (status !== 0 && !asked) {
                 process.stderr.write(`minilm: rank ${rank} of ${devices} exited with status ${status}: ending the other ranks\n`);
                 asked = true;
@@ -110,6 +110,11 @@ async function launchGpuRanks(devices: number): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** A child's exit status as a shell reports it: its code, or 128 + the signal that ended it. */
+function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  return code ?? (signal === null ? 1 : 128 + (os.constants.signals[signal] ?? 0));
 }
 
 /** A TCP port nothing listens on now, for the ranks' rendezvous. */

@@ -32,10 +32,20 @@ export function* poetryConversations(limit: number, scanPoems = 60000): Generato
   }
 }
 
-/** Writes the conversations as JSON Lines at `file` (written aside, then renamed); returns how many. */
+/** Writes the conversations as JSON Lines at `file`; returns how many. */
 export function writePoetryChat(file: string, limit: number): number {
+  return writeJsonLines(file, [...poetryConversations(limit)]);
+}
+
+/** Writes `authorPreferencePairs(limit)` as JSON Lines at `file`; returns how many. */
+export function writeAuthorPairs(file: string, limit: number): number {
+  return writeJsonLines(file, authorPreferencePairs(limit));
+}
+
+/** `records` as JSON Lines at `file` (written aside, then renamed); how many. */
+function writeJsonLines(file: string, records: unknown[]): number {
   mkdirSync(path.dirname(file), { recursive: true });
-  const lines = [...poetryConversations(limit)].map((c) => JSON.stringify(c));
+  const lines = records.map((r) => JSON.stringify(r));
   writeFileSync(`${file}.partial`, `${lines.join('\n')}\n`);
   renameSync(`${file}.partial`, file);
   return lines.length;
