@@ -292,16 +292,24 @@ const finetunePass = Object.values(results.finetune).every(
 
 // 2b. Data-parallel over NCCL, where the machine has two GPUs or more: the tiny config's 12 steps as
 // `minilm pretrain --devices 2` (micro-batch 4 on each GPU) against one process with micro-batch 8, in
-// float32, through the command line as a user runs it. One GPU cannot (NCCL refuses two ranks on one).
+// float32, through the command line as a user runs it; then the same 2 ranks summing the gradient in
+// 1 MiB buckets during the backward pass (MINILM_BUCKET_MB=1, a few parameters each; the tiny model's
+// whole gradient, 19 MB, would fit one of the default 25 MiB) and whole after it (MINILM_BUCKET_MB=0): two ranks' sums are
+// one addition per element, so all three must be the same bits. One GPU cannot (NCCL refuses two ranks on
+// one); the kernel check's last row runs the buckets on one rank.
 const gpuCount = dry ? 0 : (spawnSync('nvidia-smi', ['-L'], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => l.startsWith('GPU ')).length;
 results.data_parallel = null;
 if (part('data-parallel') && gpuCount >= 2) {
   await attempt('data-parallel on 2 GPUs', async () => {
-    const run = (name, extra) => {
+    const run = (name, extra, env = {}) => {
       const out = path.join(outDir, name);
       const file = path.join(outDir, `${name}.yaml`);
       fs.writeFileSync(file, YAML.stringify({ ...tiny('32-true', 12), out_dir: out }));
-      const cli = spawnSync(process.execPath, ['dist/cli/main.js', 'pretrain', '--config', file, ...extra], { encoding: 'utf8', timeout: 300_000 });
+      const cli = spawnSync(process.execPath, ['dist/cli/main.js', 'pretrain', '--config', file, ...extra], {
+        encoding: 'utf8',
+        timeout: 300_000,
+        env: { ...process.env, ...env },
+      });
       if (cli.status !== 0) throw new Error(`${name}: ${(cli.stderr || String(cli.error)).trim().split('\n').slice(-3).join(' / ')}`);
       const [header, ...rows] = fs.readFileSync(path.join(out, 'logs/csv/version_0/metrics.csv'), 'utf8').trim().split('\n');
       const loss = header.split(',').indexOf('loss');
@@ -310,11 +318,17 @@ if (part('data-parallel') && gpuCount >= 2) {
         .filter((v) => v !== '')
         .map(Number);
     };
+    const twoRanks = ['--devices', '2', '--train.micro_batch_size', '4'];
     const alone = run('dp-alone', []);
-    const ranks = run('dp-2gpu', ['--devices', '2', '--train.micro_batch_size', '4']);
+    const ranks = run('dp-2gpu', twoRanks, { MINILM_BUCKET_MB: '1' });
+    const whole = run('dp-2gpu-whole', twoRanks, { MINILM_BUCKET_MB: '0' });
     const rel = ranks.map((l, i) => Math.abs(l - alone[i]) / alone[i]);
-    results.data_parallel = { gpus: gpuCount, steps: ranks.length, max_loss_rel: Math.max(...rel), alone, ranks };
-    log(`  2 GPUs x micro 4 against 1 x micro 8: ${ranks.length} steps, max loss difference ${results.data_parallel.max_loss_rel.toExponential(1)}`);
+    const bucketsSameBits = whole.length === ranks.length && whole.every((l, i) => l === ranks[i]);
+    results.data_parallel = { gpus: gpuCount, steps: ranks.length, max_loss_rel: Math.max(...rel), buckets_same_bits: bucketsSameBits, alone, ranks, whole };
+    log(
+      `  2 GPUs x micro 4 (1 MiB buckets) against 1 x micro 8: ${ranks.length} steps, max loss difference ${results.data_parallel.max_loss_rel.toExponential(1)}`,
+    );
+    log(`  summed in buckets during the backward pass against whole after it: ${bucketsSameBits ? 'the same bits' : 'DIFFERENT'}`);
   });
 } else if (part('data-parallel')) {
   log(`  skipped: ${gpuCount} GPU here; data-parallel needs 2 or more`);
@@ -536,6 +550,7 @@ for (const [name, f] of Object.entries(results.finetune)) {
 if (results.data_parallel) {
   const dp = results.data_parallel;
   row('data-parallel: 2 GPUs vs 1, max loss', exp(dp.max_loss_rel), dp.steps === 12 && dp.max_loss_rel < 1e-4 ? 'PASS' : 'FAIL');
+  row('data-parallel: buckets vs whole sum', dp.buckets_same_bits ? 'same bits' : 'different', dp.buckets_same_bits ? 'PASS' : 'FAIL');
 }
 for (const failed of results.speed_attempts)
   row(`train 108M bf16-mixed, ${failed.attention}, micro ${failed.micro_batch_size}`, 'FAILED', failed.error.slice(0, 80));
@@ -597,7 +612,9 @@ if (batched)
   );
 for (const failure of results.failures) row(`FAILED: ${failure.what}`, '', failure.error.slice(0, 100));
 const kernelsPass = results.kernels === null || results.kernels.every((k) => k.passed); // null: not run (GPU_CHECK_PARTS)
-const dataParallelPass = results.data_parallel === null || (results.data_parallel.steps === 12 && results.data_parallel.max_loss_rel < 1e-4);
+const dataParallelPass =
+  results.data_parallel === null ||
+  (results.data_parallel.steps === 12 && results.data_parallel.max_loss_rel < 1e-4 && results.data_parallel.buckets_same_bits);
 process.exit(pass.f32 && pass.bf16 && kernelsPass && finetunePass && dataParallelPass ? 0 : 2);
 
 /** Polls nvidia-smi's used memory every half second; stop() resolves to the peak in MiB. */

@@ -19,8 +19,9 @@ mkdir -p native-cuda
 for f in gpu-bundle/*.node.xz; do xz -dc "$f" > "native-cuda/$(basename "${f%.xz}")"; done
 [ -e node_modules ] || ln -s gpu-bundle/node_modules node_modules
 
-# The CUDA 13 libraries the addon links (cuBLAS, cuBLASLt, cuRAND, NVRTC, the runtime), from python's
-# nvidia packages when the system has none on its library path.
+# The CUDA 13 libraries the addon links (cuBLAS, cuBLASLt, cuRAND, NVRTC, the runtime) and NCCL, which
+# data parallelism loads (PyTorch's nvidia-nccl package has it), from python's nvidia packages when the
+# system has none on its library path.
 python=$(command -v python3)
 libs=$("$python" - <<'PY' 2>/dev/null
 import glob, os
@@ -31,7 +32,7 @@ except Exception:
     roots = []
 dirs = set()
 for root in roots:
-    for name in ("libcublas.so.13", "libcublasLt.so.13", "libcurand.so.10", "libnvrtc.so.13", "libcudart.so.13"):
+    for name in ("libcublas.so.13", "libcublasLt.so.13", "libcurand.so.10", "libnvrtc.so.13", "libcudart.so.13", "libnccl.so.2"):
         for hit in glob.glob(os.path.join(root, "**", name), recursive=True):
             dirs.add(os.path.dirname(hit))
 print(":".join(sorted(dirs)))

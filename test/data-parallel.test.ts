@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadPretrainConfig } from '../ts/config/pretrain-config.js';
 import { mpiAddonFile } from '../ts/native.js';
-import { collectiveTimeout, planDataParallel } from '../ts/train/data-parallel.js';
+import { bucketMegabytes, collectiveTimeout, planDataParallel } from '../ts/train/data-parallel.js';
 import { ranksFromEnv } from '../ts/ranks.js';
 import { fetchId, rendezvousFromEnv, serveId } from '../ts/train/rendezvous.js';
 import { runCli, startCli } from './support/cli.js';
@@ -66,6 +66,10 @@ test('a data-parallel run splits the global batch over the ranks, and refuses wh
     () => collectiveTimeout(rank(2), { MINILM_COLLECTIVE_TIMEOUT: 'soon' }),
     /MINILM_COLLECTIVE_TIMEOUT=soon: expected a number of seconds above 0/,
   );
+  assert.equal(bucketMegabytes(rank(2), {}), undefined);
+  assert.equal(bucketMegabytes(rank(2), { MINILM_BUCKET_MB: '0' }), 0);
+  assert.equal(bucketMegabytes(rank(2), { MINILM_BUCKET_MB: '12.5' }), 12.5);
+  assert.throws(() => bucketMegabytes(rank(2), { MINILM_BUCKET_MB: '-1' }), /MINILM_BUCKET_MB=-1: expected a number of MiB, 0 or more/);
   // This process loaded the CPU addon: it has neither engine.
   assert.throws(() => planDataParallel(config(), rank(2, 'torchrun'), 'cuda:0'), /no NCCL: GPU ranks need the CUDA build/);
   assert.throws(() => planDataParallel(config({ devices: 4 }), rank(2), 'cpu'), /devices: 4, but the launcher started 2 processes/);

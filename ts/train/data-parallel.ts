@@ -100,7 +100,22 @@ export async function joinSettings(parallel: DataParallelPlan, meet = false, env
   } else {
     ncclId = await fetchId(rendezvous);
   }
-  return { engine: 'nccl', ncclId, rank, world, timeoutSeconds };
+  return { engine: 'nccl', ncclId, rank, world, timeoutSeconds, bucketMegabytes: bucketMegabytes(parallel.ranks, env) };
+}
+
+/**
+ * How much gradient NCCL sums at a time while the backward pass runs
+ * (crates/minilm-core/src/train/gradient_buckets.rs): MINILM_BUCKET_MB MiB, as PyTorch DDP's
+ * bucket_cap_mb; 0 sums the whole gradient after the pass. Undefined keeps the default, 25.
+ */
+export function bucketMegabytes(ranks: Ranks, env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const given = env.MINILM_BUCKET_MB;
+  if (given === undefined) return undefined;
+  const megabytes = Number(given);
+  if (!(given.trim() !== '' && Number.isFinite(megabytes) && megabytes >= 0)) {
+    throw new MinilmError(`rank ${ranks.rank}: MINILM_BUCKET_MB=${given}: expected a number of MiB, 0 or more (0: sum after the backward pass)`, 'InvalidArg');
+  }
+  return megabytes;
 }
 
 /**

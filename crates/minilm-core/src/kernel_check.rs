@@ -1,7 +1,8 @@
 //! The kernel check: every fused kernel on a device against its CPU twin, on fresh random inputs, then
 //! one whole training step (the loss and every parameter's gradient) against the CPU's. It exists for the
 //! GPU (scripts/gpu-check.sh runs it through the CUDA addon), where no Rust toolchain is at hand; on the
-//! CPU it compares the CPU with itself, which keeps the check itself tested in CI.
+//! CPU it compares the CPU with itself, which keeps the check itself tested in CI. On a GPU, a last row
+//! runs the step's gradient through data parallelism's NCCL buckets, on one rank.
 //!
 //! Each comparison is ‖device − cpu‖ / ‖cpu‖ over all outputs of the op, with the device's outputs
 //! widened to float32. Device outputs are poisoned (filled with NaN) before each kernel runs, so an
@@ -119,6 +120,12 @@ pub fn run(device: &Device, shapes: Shapes) -> Vec<CheckRow> {
         }
         rows.push(checker.row("whole step (loss, every gradient)", || checker.whole_step(false)));
         rows.push(checker.row("SFT step (loss on scored rows only)", || checker.whole_step(true)));
+    }
+    // Last: joining NCCL turns cudarc's event tracking off for the rest of the process.
+    #[cfg(feature = "cuda")]
+    if device.is_cuda() {
+        let checker = Checker { device, dtype: DType::F32, dims: shapes.dims() };
+        rows.push(checker.row("step summed in gradient buckets (NCCL, 1 rank)", || checker.bucketed_step()));
     }
     #[cfg(feature = "cuda")]
     fused::cuda::set_poison_outputs(false);
@@ -465,33 +472,9 @@ impl Checker<'_> {
     /// With `masked`, only every third position is scored, as SFT's assistant tokens are (the rows are
     /// selected before lm_head and their gradient scattered back).
     fn whole_step(&self, masked: bool) -> Result<Outcome> {
-        let config = ModelConfig {
-            name: "kernel-check".into(),
-            block_size: 64,
-            vocab_size: 256,
-            padded_vocab_size: 256,
-            n_layer: 2,
-            n_head: 4,
-            n_embd: 4 * 48,
-            // A head size the flash attention kernels take, so that the step runs them on a GPU.
-            head_size: 48,
-            n_query_groups: 2,
-            rotary_percentage: 1.0,
-            rope_base: 10000.0,
-            norm_eps: 1e-5,
-            intermediate_size: 128,
-            tie_embeddings: true,
-        };
-        let ids: Vec<u32> = self.targets(4 * 65, 30).into_iter().map(|t| t % 256).collect();
-        let windows = Tensor::from_vec(ids, (4, 65), &Device::Cpu)?;
-        let mut batch = TokenBatch::from_windows(&windows)?;
-        if masked {
-            let rows: Vec<u32> = (0..4 * 64).step_by(3).collect();
-            let count = rows.len();
-            batch.scored = Some(Tensor::from_vec(rows, count, &Device::Cpu)?);
-        }
+        let batch = self.step_batch(masked)?;
         let step = |device: &Device, dtype: DType| -> Result<Vec<Tensor>> {
-            let model = Llama::init(config.clone(), 7, device)?.with_compute_dtype(dtype);
+            let model = Llama::init(step_config(), 7, device)?.with_compute_dtype(dtype);
             let (loss, grads) = model.batch_loss_and_grads(&batch, 1.0)?;
             let mut all = vec![loss.to_dtype(DType::F32)?];
             all.extend(grads);
@@ -501,6 +484,74 @@ impl Checker<'_> {
         let mut outcome = self.compare(shape, || step(self.device, self.dtype), || step(&Device::Cpu, DType::F32))?;
         outcome.limit = if self.dtype == DType::BF16 { STEP_BF16_LIMIT } else { STEP_F32_LIMIT };
         Ok(outcome)
+    }
+
+    /// The whole step's flat gradient, summed in buckets during the backward pass through a one-rank
+    /// NCCL group (data parallelism's path, gradient_buckets.rs), against the CPU's gradient added up
+    /// alone. One rank's sums change nothing: this checks that NCCL loads, that its stream and candle's
+    /// run together without losing a gradient, and that the step's numbers stay the same.
+    #[cfg(feature = "cuda")]
+    fn bucketed_step(&self) -> Result<Outcome> {
+        use crate::train::gradient_buckets::{add_into, BucketedSum, Buckets};
+        use crate::train::nccl_collective::{unique_id, NcclCollective};
+        let batch = self.step_batch(false)?;
+        let buckets_of = |model: &Llama| Buckets::plan(&model.params.layout(), 4096);
+        let on_device = || -> Result<Vec<Tensor>> {
+            let model = Llama::init(step_config(), 7, self.device)?;
+            let nccl = NcclCollective::join(self.device, &unique_id()?, 0, 1, None)?;
+            let (buckets, grad) = (buckets_of(&model), model.params.flat().zeros_like()?);
+            let mut sum = BucketedSum::new(&buckets, &grad, &nccl);
+            let loss = model.batch_loss_and_grads_into(&batch, 1.0, &mut |name, g| sum.add(name, &g))?;
+            sum.finish()?;
+            Ok(vec![loss, grad])
+        };
+        let on_cpu = || -> Result<Vec<Tensor>> {
+            let model = Llama::init(step_config(), 7, &Device::Cpu)?;
+            let grad = model.params.flat().zeros_like()?;
+            let (loss, grads) = model.batch_loss_and_grads(&batch, 1.0)?;
+            for ((_, offset, _), g) in model.params.layout().iter().zip(&grads) {
+                add_into(&grad, *offset, g)?;
+            }
+            Ok(vec![loss, grad])
+        };
+        let buckets = buckets_of(&Llama::init(step_config(), 7, &Device::Cpu)?).ranges().len();
+        let mut outcome = self.compare(format!("2 layers, 4x64 tokens, {buckets} buckets"), on_device, on_cpu)?;
+        outcome.limit = STEP_F32_LIMIT;
+        Ok(outcome)
+    }
+
+    /// The whole step's micro-batch: 4 windows of 64 tokens, every third position scored if `masked`.
+    fn step_batch(&self, masked: bool) -> Result<TokenBatch> {
+        let ids: Vec<u32> = self.targets(4 * 65, 30).into_iter().map(|t| t % 256).collect();
+        let windows = Tensor::from_vec(ids, (4, 65), &Device::Cpu)?;
+        let mut batch = TokenBatch::from_windows(&windows)?;
+        if masked {
+            let rows: Vec<u32> = (0..4 * 64).step_by(3).collect();
+            let count = rows.len();
+            batch.scored = Some(Tensor::from_vec(rows, count, &Device::Cpu)?);
+        }
+        Ok(batch)
+    }
+}
+
+/// The whole step's model: 2 layers.
+fn step_config() -> ModelConfig {
+    ModelConfig {
+        name: "kernel-check".into(),
+        block_size: 64,
+        vocab_size: 256,
+        padded_vocab_size: 256,
+        n_layer: 2,
+        n_head: 4,
+        n_embd: 4 * 48,
+        // A head size the flash attention kernels take, so that the step runs them on a GPU.
+        head_size: 48,
+        n_query_groups: 2,
+        rotary_percentage: 1.0,
+        rope_base: 10000.0,
+        norm_eps: 1e-5,
+        intermediate_size: 128,
+        tie_embeddings: true,
     }
 }
 

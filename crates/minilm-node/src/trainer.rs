@@ -122,6 +122,9 @@ pub struct DataParallelSettings {
     pub world: Option<u32>,
     /// A sum over the ranks that waits longer than this ends the process (a rank has died or hangs).
     pub timeout_seconds: f64,
+    /// NCCL: MiB of float32 gradient per bucket summed during the backward pass (25, PyTorch DDP's
+    /// default, when absent); 0 sums the whole gradient after the pass. MPI always sums after it.
+    pub bucket_megabytes: Option<f64>,
 }
 
 /// How a trainer joins its ranks, taken out of the JavaScript object before the work moves to a thread.
@@ -138,6 +141,7 @@ enum Join {
         id: Vec<u8>,
         rank: usize,
         world: usize,
+        bucket_elements: Option<usize>,
     },
 }
 
@@ -149,9 +153,17 @@ impl TryFrom<DataParallelSettings> for Joining {
         let timeout = std::time::Duration::try_from_secs_f64(s.timeout_seconds).ok().filter(|t| !t.is_zero()).ok_or_else(|| {
             usage(format!("dataParallel.timeoutSeconds: expected a number of seconds above 0, got {}", s.timeout_seconds))
         })?;
+        let bucket_elements = match s.bucket_megabytes {
+            None => Some(minilm_core::train::collective::DEFAULT_BUCKET_ELEMENTS),
+            Some(0.0) => None,
+            Some(mb) if mb.is_finite() && mb > 0.0 => Some(((mb * (1 << 20) as f64 / 4.0) as usize).max(1)),
+            Some(mb) => return Err(usage(format!("dataParallel.bucketMegabytes: expected 0 or more MiB, got {mb}"))),
+        };
         let engine = match (s.engine.as_str(), s.nccl_id, s.rank, s.world) {
             ("mpi", ..) => Join::Mpi,
-            ("nccl", Some(id), Some(rank), Some(world)) => Join::Nccl { id: id.to_vec(), rank: rank as usize, world: world as usize },
+            ("nccl", Some(id), Some(rank), Some(world)) => {
+                Join::Nccl { id: id.to_vec(), rank: rank as usize, world: world as usize, bucket_elements }
+            }
             ("nccl", ..) => return Err(usage("dataParallel: the nccl engine needs ncclId, rank and world".into())),
             (other, ..) => return Err(usage(format!("dataParallel.engine: expected mpi or nccl, got {other}"))),
         };
@@ -508,8 +520,8 @@ fn join_ranks(join: Join, trainer: &Trainer) -> minilm_core::Result<Box<dyn Coll
         #[cfg(not(feature = "mpi"))]
         Join::Mpi => Err(missing("MPI", "npm run build:mpi")),
         #[cfg(feature = "cuda")]
-        Join::Nccl { id, rank, world } => {
-            Ok(Box::new(minilm_core::train::nccl_collective::NcclCollective::join(trainer.device(), &id, rank, world)?))
+        Join::Nccl { id, rank, world, bucket_elements } => {
+            Ok(Box::new(minilm_core::train::nccl_collective::NcclCollective::join(trainer.device(), &id, rank, world, bucket_elements)?))
         }
         #[cfg(not(feature = "cuda"))]
         Join::Nccl { .. } => {

@@ -8,10 +8,14 @@
 //! Under bf16-mixed the matmuls run on the bfloat16 copies of the weights that the forward pass made
 //! (kept in its activations), and their gradients come out in bfloat16; the caller widens them to the
 //! float32 master weights' dtype.
+//!
+//! Each gradient goes to a `GradientSink` as soon as it is final, last layer first: a data-parallel
+//! trainer starts summing the last layers' gradients over the ranks while the pass computes the first
+//! layers' (train/gradient_buckets.rs).
 
-use std::collections::HashMap;
+use candle_core::{DType, Tensor};
 
-use candle_core::{DType, Result, Tensor};
+use crate::error::Result;
 
 use super::fused::{self, batched_matmul, merge_heads, rms_norm_backward, split_heads, swiglu_backward};
 use super::llama::{attention_scale, Activations, AttentionKept, BlockActivations, Llama};
@@ -21,41 +25,44 @@ fn linear_backward(x: &Tensor, weight: &Tensor, dy: &Tensor) -> Result<(Tensor, 
     Ok((dy.matmul(weight)?, dy.t()?.matmul(x)?))
 }
 
+/// Takes each parameter's gradient, by name and in the parameter's dtype, once: in the order the backward
+/// pass finishes them (the reverse of the parameters' order, give or take the order inside a layer).
+pub type GradientSink<'a> = dyn FnMut(&str, Tensor) -> Result<()> + 'a;
+
 impl Llama {
-    /// Every parameter's gradient, by name, given the forward pass's `activations` (with its blocks
-    /// kept), the gradient of the logits, and the input token ids on the host.
-    pub(crate) fn backprop(&self, activations: &Activations, d_logits: &Tensor, input_ids: &[u32]) -> Result<HashMap<String, Tensor>> {
+    /// Hands every parameter's gradient to `sink`, given the forward pass's `activations` (with its
+    /// blocks kept), the gradient of the logits, and the input token ids on the host.
+    pub(crate) fn backprop(&self, activations: &Activations, d_logits: &Tensor, input_ids: &[u32], sink: &mut GradientSink) -> Result<()> {
         let c = &self.config;
-        let mut grads = HashMap::new();
+        // bf16-mixed: the matmuls' gradients come in bfloat16, the float32 master weights want float32.
+        let mut emit = |name: &str, grad: Tensor| sink(name, grad.to_dtype(self.params.get(name).dtype())?);
         let (mut d_normed, d_head) = linear_backward(&activations.normed, &activations.head_weight, d_logits)?;
+        if !c.tie_embeddings {
+            emit("lm_head.weight", d_head.clone())?;
+        }
         if let Some(rows) = &activations.scored {
             // Rows left out of the loss get no gradient from the head.
             d_normed = Tensor::zeros(activations.last.shape(), d_normed.dtype(), d_normed.device())?.index_add(rows, &d_normed, 0)?;
         }
         let (mut dx, d_norm) = rms_norm_backward(&activations.last, &self.weight("transformer.ln_f.weight"), &d_normed, None, c.norm_eps)?;
-        grads.insert("transformer.ln_f.weight".to_string(), d_norm);
+        emit("transformer.ln_f.weight", d_norm)?;
         for (layer, block) in activations.blocks.iter().enumerate().rev() {
-            dx = self.block_backward(layer, block, activations, &dx, &mut grads)?;
+            dx = self.block_backward(layer, block, activations, &dx, &mut emit)?;
         }
         // The embedding's gradient (float32): each token's row gets the gradient of its input positions.
         let d_embedding = fused::embedding_backward(input_ids, &dx, c.padded_vocab_size)?;
-        if c.tie_embeddings {
-            grads.insert("transformer.wte.weight".to_string(), (d_embedding + d_head.to_dtype(DType::F32)?)?);
-        } else {
-            grads.insert("transformer.wte.weight".to_string(), d_embedding);
-            grads.insert("lm_head.weight".to_string(), d_head);
-        }
-        Ok(grads)
+        let d_embedding = if c.tie_embeddings { (d_embedding + d_head.to_dtype(DType::F32)?)? } else { d_embedding };
+        emit("transformer.wte.weight", d_embedding)
     }
 
-    /// One block in reverse: records its parameters' gradients and returns the gradient of its input.
+    /// One block in reverse: emits its parameters' gradients and returns the gradient of its input.
     fn block_backward(
         &self,
         layer: usize,
         a: &BlockActivations,
         whole: &Activations,
         d_out: &Tensor,
-        grads: &mut HashMap<String, Tensor>,
+        emit: &mut dyn FnMut(&str, Tensor) -> Result<()>,
     ) -> Result<Tensor> {
         let (batch, packing) = (whole.batch, whole.packing.as_ref());
         let c = &self.config;
@@ -63,23 +70,23 @@ impl Llama {
         let t = a.input.dim(0)? / batch;
         let w = |name: &str| self.layer_weight(layer, name);
         let mw = &a.matmul_weights;
-        let mut grad = |name: &str, value: Tensor| grads.insert(format!("transformer.h.{layer}.{name}"), value);
+        let mut grad = |name: &str, value: Tensor| emit(&format!("transformer.h.{layer}.{name}"), value);
 
         // MLP: out = mid + swiglu(h2 W1^T, h2 W2^T) Wp^T, h2 = norm_2(mid).
         let (d_gated, d_proj) = linear_backward(&a.gated, &mw.mlp_proj, d_out)?;
-        grad("mlp.proj.weight", d_proj);
+        grad("mlp.proj.weight", d_proj)?;
         let (d_gate, d_up) = swiglu_backward(&a.gate, &a.up, &d_gated)?;
         let (d_h2_gate, d_fc1) = linear_backward(&a.h2, &mw.fc_1, &d_gate)?;
         let (d_h2_up, d_fc2) = linear_backward(&a.h2, &mw.fc_2, &d_up)?;
-        grad("mlp.fc_1.weight", d_fc1);
-        grad("mlp.fc_2.weight", d_fc2);
+        grad("mlp.fc_1.weight", d_fc1)?;
+        grad("mlp.fc_2.weight", d_fc2)?;
         // mid's gradient: through norm_2, plus d_out along the residual stream (added in the same pass).
         let (d_mid, d_norm_2) = rms_norm_backward(&a.mid, &w("norm_2.weight"), &(d_h2_gate + d_h2_up)?, Some(d_out), c.norm_eps)?;
-        grad("norm_2.weight", d_norm_2);
+        grad("norm_2.weight", d_norm_2)?;
 
         // Attention: mid = input + merge(softmax(Q K^T) V) Wo^T, with Q, K, V from h1 = norm_1(input).
         let (d_y, d_attn_proj) = linear_backward(&a.y, &mw.attn_proj, &d_mid)?;
-        grad("attn.proj.weight", d_attn_proj);
+        grad("attn.proj.weight", d_attn_proj)?;
         let d_heads = split_heads(&d_y, batch, 0, h, g, d, None)?; // (B, G, Q T, D)
         let (d_queries, d_keys, d_values) = match &a.attention {
             AttentionKept::Weights(weights) => {
@@ -100,9 +107,9 @@ impl Llama {
         let d_qkv =
             Tensor::cat(&[merge_heads(&d_queries, h, rotation)?, merge_heads(&d_keys, g, rotation)?, merge_heads(&d_values, g, None)?], 1)?; // (B T, (H + 2G) D), the fused qkv's output layout
         let (d_h1, d_qkv_weight) = linear_backward(&a.h1, &mw.qkv, &d_qkv)?;
-        grad("attn.qkv.weight", d_qkv_weight);
+        grad("attn.qkv.weight", d_qkv_weight)?;
         let (d_input, d_norm_1) = rms_norm_backward(&a.input, &w("norm_1.weight"), &d_h1, Some(&d_mid), c.norm_eps)?;
-        grad("norm_1.weight", d_norm_1);
+        grad("norm_1.weight", d_norm_1)?;
         Ok(d_input)
     }
 }

@@ -1,8 +1,11 @@
 //! litgpt's GPT for the LLaMA family: pre-norm blocks of grouped-query attention with RoPE and a
 //! SwiGLU MLP (LLaMAMLP), a final RMSNorm and the lm_head (or the tied embedding).
 
+use std::collections::HashMap;
+
 use candle_core::{DType, Device, Result as CandleResult, Tensor};
 
+use super::backprop::GradientSink;
 use super::composite;
 use super::config::ModelConfig;
 use super::fused;
@@ -220,6 +223,13 @@ impl Llama {
     /// passes it on the host, where the embedding's backward reads the token ids without waiting for
     /// the GPU.
     pub fn batch_loss_and_grads(&self, batch: &TokenBatch, d_loss: f64) -> Result<(Tensor, Vec<Tensor>)> {
+        let mut grads = HashMap::new();
+        let loss = self.batch_loss_and_grads_into(batch, d_loss, &mut collect_into(&mut grads))?;
+        Ok((loss, self.in_parameter_order(grads)))
+    }
+
+    /// `batch_loss_and_grads`, each gradient handed to `sink` as soon as the backward pass has it.
+    pub fn batch_loss_and_grads_into(&self, batch: &TokenBatch, d_loss: f64, sink: &mut GradientSink) -> Result<Tensor> {
         let inputs = batch.inputs.to_device(self.device())?;
         let targets = batch.scored_targets(self.device())?;
         let scored = batch.scored.as_ref().map(|rows| rows.to_device(self.device())).transpose()?;
@@ -227,21 +237,13 @@ impl Llama {
             let activations = self.run(&inputs, true, None, scored.as_ref(), batch.packing.as_ref())?;
             let (loss, d_logits) = fused::cross_entropy_with_grad(&activations.logits, &targets, d_loss)?;
             let input_ids = batch.inputs.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<u32>()?;
-            let mut grads = self.backprop(&activations, &d_logits, &input_ids)?;
-            let ordered = self.params.iter().map(|(name, view)| {
-                let grad = grads.remove(name).expect("backprop covers every parameter");
-                grad.to_dtype(view.dtype()) // bf16-mixed: matmuls' gradients come in bfloat16
-            });
-            return Ok((loss, ordered.collect::<CandleResult<_>>()?));
+            self.backprop(&activations, &d_logits, &input_ids, sink)?;
+            return Ok(loss);
         }
         let copy = self.autograd_copy()?;
         let loss = cross_entropy(&copy.run(&inputs, false, None, scored.as_ref(), batch.packing.as_ref())?.logits, &targets)?;
-        let grads = (&loss * d_loss)?.backward()?;
-        let ordered = copy
-            .params
-            .iter()
-            .map(|(name, view)| grads.get(view).cloned().ok_or_else(|| Error::usage(format!("no gradient reached {name}"))));
-        Ok((loss.detach(), ordered.collect::<Result<_>>()?))
+        copy.hand_over(&(&loss * d_loss)?.backward()?, sink)?;
+        Ok(loss.detach())
     }
 
     /// For losses over whole sequences rather than a mean over tokens (DPO): `loss_of` is given the
@@ -253,6 +255,18 @@ impl Llama {
         batch: &TokenBatch,
         loss_of: impl FnOnce(&[f32]) -> Result<(f64, Vec<f32>)>,
     ) -> Result<(f64, Vec<Tensor>)> {
+        let mut grads = HashMap::new();
+        let loss = self.sequence_loss_and_grads_into(batch, loss_of, &mut collect_into(&mut grads))?;
+        Ok((loss, self.in_parameter_order(grads)))
+    }
+
+    /// `sequence_loss_and_grads`, each gradient handed to `sink` as soon as the backward pass has it.
+    pub fn sequence_loss_and_grads_into(
+        &self,
+        batch: &TokenBatch,
+        loss_of: impl FnOnce(&[f32]) -> Result<(f64, Vec<f32>)>,
+        sink: &mut GradientSink,
+    ) -> Result<f64> {
         let inputs = batch.inputs.to_device(self.device())?;
         let targets = batch.scored_targets(self.device())?;
         let scored = batch.scored.as_ref().map(|rows| rows.to_device(self.device())).transpose()?;
@@ -268,12 +282,8 @@ impl Llama {
             let d_logits = (candle_nn::ops::softmax_last_dim(&logits)?.broadcast_mul(&weights)? - onehot)?;
             let d_logits = d_logits.to_dtype(activations.logits.dtype())?;
             let input_ids = batch.inputs.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<u32>()?;
-            let mut grads = self.backprop(&activations, &d_logits, &input_ids)?;
-            let ordered = self.params.iter().map(|(name, view)| {
-                let grad = grads.remove(name).expect("backprop covers every parameter");
-                grad.to_dtype(view.dtype())
-            });
-            return Ok((loss, ordered.collect::<CandleResult<_>>()?));
+            self.backprop(&activations, &d_logits, &input_ids, sink)?;
+            return Ok(loss);
         }
         let copy = self.autograd_copy()?;
         let logits = copy.run(&inputs, false, None, scored.as_ref(), packing)?.logits;
@@ -281,12 +291,21 @@ impl Llama {
         let (loss, d_nll) = loss_of(&nll.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.to_vec1::<f32>()?)?;
         // The loss as a function of the nll whose gradient is d_nll: sum(nll * d_nll).
         let weights = Tensor::from_vec(d_nll, targets.dim(0)?, self.device())?.to_dtype(nll.dtype())?;
-        let grads = (nll * weights)?.sum_all()?.backward()?;
-        let ordered = copy
-            .params
-            .iter()
-            .map(|(name, view)| grads.get(view).cloned().ok_or_else(|| Error::usage(format!("no gradient reached {name}"))));
-        Ok((loss, ordered.collect::<Result<_>>()?))
+        copy.hand_over(&(nll * weights)?.sum_all()?.backward()?, sink)?;
+        Ok(loss)
+    }
+
+    /// Autograd's gradients of this copy's parameters, handed to `sink` in the parameters' order.
+    fn hand_over(&self, grads: &candle_core::backprop::GradStore, sink: &mut GradientSink) -> Result<()> {
+        for (name, view) in self.params.iter() {
+            sink(name, grads.get(view).cloned().ok_or_else(|| Error::usage(format!("no gradient reached {name}")))?)?;
+        }
+        Ok(())
+    }
+
+    /// Gradients by name, in the parameters' order.
+    fn in_parameter_order(&self, mut grads: HashMap<String, Tensor>) -> Vec<Tensor> {
+        self.params.iter().map(|(name, _)| grads.remove(name).expect("the backward pass covers every parameter")).collect()
     }
 
     /// A copy whose parameters are variables of their own, for candle's autograd (Parameters says why).
@@ -496,4 +515,12 @@ fn token_nll(logits: &Tensor, targets: &Tensor) -> CandleResult<Tensor> {
 /// Attention's 1 / sqrt(head_size).
 pub(crate) fn attention_scale(head_size: usize) -> f64 {
     1.0 / (head_size as f64).sqrt()
+}
+
+/// A sink that keeps every gradient by name.
+fn collect_into(grads: &mut HashMap<String, Tensor>) -> impl FnMut(&str, Tensor) -> Result<()> + '_ {
+    |name, grad| {
+        grads.insert(name.to_string(), grad);
+        Ok(())
+    }
 }

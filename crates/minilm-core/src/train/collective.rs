@@ -4,9 +4,14 @@
 //! existing ones: MPI on CPUs (mpi_collective.rs, the `mpi` feature), NCCL on GPUs (nccl_collective.rs,
 //! the `cuda` feature).
 
+use std::ops::Range;
+
 use candle_core::{DType, Tensor};
 
 use crate::error::Result;
+
+/// PyTorch DDP's default bucket: 25 MiB of float32 gradient.
+pub const DEFAULT_BUCKET_ELEMENTS: usize = 25 * (1 << 20) / 4;
 
 /// The ranks of one data-parallel run, as one of them sees them.
 pub trait Collective: Send {
@@ -21,12 +26,36 @@ pub trait Collective: Send {
     /// The same for float64 figures (the loss, token counts).
     fn sum_f64(&self, values: &mut [f64]) -> Result<()>;
 
-    /// The flat gradient summed over the ranks. By default through the host's memory, in float32 (where
-    /// MPI's buffers live); NCCL sums on the GPU.
-    fn sum_gradient(&self, grad: &Tensor) -> Result<Tensor> {
-        let mut values = grad.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    /// Sums `range` of the float32 flat gradient `grad` over the ranks, in place. An engine with a stream
+    /// of its own (NCCL) only starts the sum, which runs while the backward pass goes on: the sums are in
+    /// place once `wait_for_sums` returns, and until then nothing may touch the range. By default the sum
+    /// is done at once, through the host's memory (where MPI's buffers live).
+    fn sum_in_place(&self, grad: &Tensor, range: Range<usize>) -> Result<()> {
+        let mut values = grad.narrow(0, range.start, range.len())?.to_vec1::<f32>()?;
         self.sum_f32(&mut values)?;
-        Ok(Tensor::from_vec(values, grad.elem_count(), grad.device())?.to_dtype(grad.dtype())?)
+        grad.slice_set(&Tensor::from_vec(values, range.len(), grad.device())?, 0, range.start)?;
+        Ok(())
+    }
+
+    /// Makes what follows (the GPU's compute stream for NCCL) wait until every sum `sum_in_place`
+    /// started is in place.
+    fn wait_for_sums(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// How many float32 elements of the gradient go in one bucket when this engine sums the gradient
+    /// while the backward pass runs (gradient_buckets.rs); None when it sums the whole gradient after
+    /// the pass, as engines do that have no stream of their own to overlap the pass with.
+    fn bucket_elements(&self) -> Option<usize> {
+        None
+    }
+
+    /// The flat gradient summed over the ranks, after the backward pass, in float32.
+    fn sum_gradient(&self, grad: &Tensor) -> Result<Tensor> {
+        let sums = grad.to_dtype(DType::F32)?.copy()?;
+        self.sum_in_place(&sums, 0..sums.elem_count())?;
+        self.wait_for_sums()?;
+        Ok(sums.to_dtype(grad.dtype())?)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod batches;
 pub mod collective;
 pub mod data_check;
 pub mod dpo;
+pub mod gradient_buckets;
 pub mod micro_batch;
 pub mod mixture;
 #[cfg(feature = "mpi")]

@@ -2,67 +2,120 @@
 //! loaded when a run first calls it). Rank 0 makes NCCL's id (`unique_id`) and the others receive it
 //! through the rendezvous of ts/train/rendezvous.ts; each rank then joins with its own GPU. Built, never
 //! run on two GPUs (none here has them): scripts/gpu-check.mjs runs one rank on one GPU.
+//!
+//! The sums run on a stream of their own, so that a bucket of gradients is summed while candle's stream
+//! goes on with the backward pass (gradient_buckets.rs). The two streams are ordered by hand: a sum waits
+//! for what candle's stream had queued when it started, and candle's stream waits for every sum at
+//! `wait_for_sums`. cudarc could order them itself, with events on every buffer, but its events are per
+//! buffer, and the buckets are ranges of one buffer that the backward pass goes on writing into: the
+//! pass would wait for each sum, and nothing would overlap. So event tracking is off once a rank joins;
+//! nothing else in minilm uses a second stream.
 
 use std::ffi::c_char;
+use std::mem::MaybeUninit;
+use std::ops::Range;
+use std::sync::Arc;
 
-use candle_core::cuda_backend::cudarc::driver::DeviceRepr;
-use candle_core::cuda_backend::cudarc::nccl::safe::{Comm, Id, NcclType, ReduceOp};
+use candle_core::cuda_backend::cudarc::driver::sys::CUdeviceptr;
+use candle_core::cuda_backend::cudarc::driver::{CudaStream, DevicePtr, DeviceRepr};
+use candle_core::cuda_backend::cudarc::nccl::{result, sys, NcclType};
 use candle_core::cuda_backend::{CudaDevice, WrapErr};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use super::collective::Collective;
 use crate::error::{Error, Result};
-use crate::model::fused::cuda::{tensor, view};
+use crate::model::fused::cuda::view;
 
 /// NCCL's id of a new group of ranks: 128 bytes for rank 0 to send to the others.
 pub fn unique_id() -> Result<Vec<u8>> {
-    let id =
-        Id::new().map_err(|e| Error::usage(format!("NCCL could not make a group id (is libnccl.so.2 on the library path?): {e:?}")))?;
-    Ok(id.internal().iter().map(|&c| c as u8).collect())
+    let id = result::get_uniqueid()
+        .map_err(|e| Error::usage(format!("NCCL could not make a group id (is libnccl.so.2 on the library path?): {e:?}")))?;
+    Ok(id.internal.iter().map(|&c| c as u8).collect())
 }
 
-/// This rank's communicator, on its GPU's stream (the one candle and the kernels run on, so the sums
-/// order with the backward pass without a synchronisation).
+/// This rank's communicator and the stream its sums run on.
 pub struct NcclCollective {
-    comm: Comm,
+    comm: sys::ncclComm_t,
+    rank: usize,
+    world: usize,
+    /// The GPU, and candle's stream on it, where the model runs.
     device: CudaDevice,
+    /// Where the sums run.
+    stream: Arc<CudaStream>,
+    bucket_elements: Option<usize>,
 }
 
 // SAFETY: the communicator is used by one thread at a time (the trainer that owns it sits behind a
-// mutex in minilm-node), which is all NCCL asks; Comm is not Send only because it holds a raw handle.
+// mutex in minilm-node), which is all NCCL asks; it is not Send only because it is a raw handle.
 unsafe impl Send for NcclCollective {}
 
 impl NcclCollective {
-    /// Joins the group `id` names as `rank` of `world`, on `device`. Blocks until every rank has joined.
-    pub fn join(device: &Device, id: &[u8], rank: usize, world: usize) -> Result<Self> {
+    /// Joins the group `id` names as `rank` of `world`, on `device`; blocks until every rank has joined.
+    /// With `bucket_elements`, the gradient is summed in buckets of that many elements during the
+    /// backward pass; without, whole after it.
+    pub fn join(device: &Device, id: &[u8], rank: usize, world: usize, bucket_elements: Option<usize>) -> Result<Self> {
         let Device::Cuda(cuda) = device else { return Err(Error::usage("NCCL sums on GPUs: this rank's device is the CPU")) };
         let bytes: [u8; 128] = id.try_into().map_err(|_| Error::usage(format!("an NCCL id has 128 bytes, this one {}", id.len())))?;
-        let comm = Comm::from_rank(cuda.cuda_stream(), rank, world, Id::uninit(bytes.map(|b| b as c_char)))
-            .map_err(|e| Error::usage(format!("rank {rank} of {world} could not join the NCCL group: {e:?}")))?;
-        Ok(NcclCollective { comm, device: cuda.clone() })
+        let id = sys::ncclUniqueId { internal: bytes.map(|b| b as c_char) };
+        // SAFETY: the streams are ordered by hand (the module's comment says how), before any sum runs.
+        unsafe { cuda.disable_event_tracking() };
+        let stream = cuda.cuda_stream().fork().w()?;
+        let mut comm = MaybeUninit::uninit();
+        // SAFETY: comm_init_rank writes the communicator before it returns success.
+        let comm = unsafe {
+            result::comm_init_rank(comm.as_mut_ptr(), world as i32, id, rank as i32)
+                .map_err(|e| Error::usage(format!("rank {rank} of {world} could not join the NCCL group: {e:?}")))?;
+            comm.assume_init()
+        };
+        Ok(NcclCollective { comm, rank, world, device: cuda.clone(), stream, bucket_elements })
+    }
+
+    /// Queues the sum over the ranks of the `count` values at `buffer`, in place, on the sums' stream.
+    fn all_reduce<T: NcclType>(&self, buffer: CUdeviceptr, count: usize) -> Result<()> {
+        // SAFETY: the caller holds `count` values of T at `buffer` on this rank's GPU until the stream
+        // has run the sum (wait_for_sums, or the synchronous copy of sum_host).
+        let status = unsafe {
+            result::all_reduce(
+                buffer as *const _,
+                buffer as *mut _,
+                count,
+                T::as_nccl_type(),
+                sys::ncclRedOp_t::ncclSum,
+                self.comm,
+                self.stream.cu_stream() as _,
+            )
+        };
+        status.map(|_| ()).map_err(|e| Error::usage(format!("NCCL sum on rank {} failed: {e:?}", self.rank)))
     }
 
     /// Host values summed through the GPU, where NCCL's buffers must be.
     fn sum_host<T: NcclType + DeviceRepr>(&self, values: &mut [T]) -> Result<()> {
-        let stream = self.device.cuda_stream();
-        let mut buffer = stream.clone_htod(values).w()?;
-        self.nccl(self.comm.all_reduce_in_place(&mut buffer, &ReduceOp::Sum))?;
-        stream.memcpy_dtoh(&buffer, values).w()?;
+        let candle = self.device.cuda_stream();
+        let buffer = candle.clone_htod(values).w()?;
+        self.stream.join(&candle).w()?;
+        let (pointer, _used) = buffer.device_ptr(&self.stream);
+        self.all_reduce::<T>(pointer, values.len())?;
+        self.wait_for_sums()?;
+        candle.memcpy_dtoh(&buffer, values).w()?;
         Ok(())
     }
+}
 
-    fn nccl(&self, result: std::result::Result<impl Sized, impl std::fmt::Debug>) -> Result<()> {
-        result.map(|_| ()).map_err(|e| Error::usage(format!("NCCL sum on rank {} failed: {e:?}", self.comm.rank())))
+impl Drop for NcclCollective {
+    fn drop(&mut self) {
+        // SAFETY: the communicator is not used after this. Abort, as cudarc's Comm does: it does not
+        // wait for ranks that are gone.
+        let _ = unsafe { result::comm_abort(self.comm) };
     }
 }
 
 impl Collective for NcclCollective {
     fn rank(&self) -> usize {
-        self.comm.rank()
+        self.rank
     }
 
     fn world(&self) -> usize {
-        self.comm.world_size()
+        self.world
     }
 
     fn sum_f32(&self, values: &mut [f32]) -> Result<()> {
@@ -73,15 +126,21 @@ impl Collective for NcclCollective {
         self.sum_host(values)
     }
 
-    /// On the GPU, in float32: NCCL's ring sum, whose result every rank receives alike.
-    fn sum_gradient(&self, grad: &Tensor) -> Result<Tensor> {
-        let grad32 = grad.to_dtype(DType::F32)?.contiguous()?;
-        let (storage, layout) = grad32.storage_and_layout();
-        let sendbuff = view::<f32>(&storage, layout)?;
-        // SAFETY: all_reduce writes every element before anything reads the buffer.
-        let mut sums = unsafe { self.device.alloc::<f32>(grad32.elem_count())? };
-        self.nccl(self.comm.all_reduce(&sendbuff, &mut sums, &ReduceOp::Sum))?;
-        drop(storage);
-        Ok(tensor(sums, &self.device, grad32.elem_count()).to_dtype(grad.dtype())?)
+    /// Starts NCCL's ring sum of the range, whose result every rank receives alike, once candle's stream
+    /// has run what it had queued (the gradients of the range's parameters).
+    fn sum_in_place(&self, grad: &Tensor, range: Range<usize>) -> Result<()> {
+        self.stream.join(&self.device.cuda_stream()).w()?;
+        let (storage, layout) = grad.storage_and_layout();
+        let bucket = view::<f32>(&storage, layout)?.slice(range.clone());
+        let (pointer, _used) = bucket.device_ptr(&self.stream);
+        self.all_reduce::<f32>(pointer, range.len())
+    }
+
+    fn wait_for_sums(&self) -> Result<()> {
+        Ok(self.device.cuda_stream().join(&self.stream).w()?)
+    }
+
+    fn bucket_elements(&self) -> Option<usize> {
+        self.bucket_elements
     }
 }

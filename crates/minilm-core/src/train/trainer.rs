@@ -1,16 +1,18 @@
 //! One training run's model, optimizer and data: an optimizer step over the accumulated micro-batches,
 //! validation, and the checkpoint files that let a run resume exactly where it stopped.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::batches::{DataKind, MicroBatch, Split, TrainingData};
 use super::collective::{rank_slice, Collective};
 use super::dpo::{DpoOptions, DpoStats, PairLogps};
+use super::gradient_buckets::{add_into, BucketedSum, Buckets};
 use super::mixture::{MixtureOptions, MixtureSampler, MixtureState, OnExhausted};
-use super::optimizer::{clip_grad_norm, flat_gradient, AdamW, AdamWConfig};
+use super::optimizer::{clip_grad_norm, AdamW, AdamWConfig};
 use super::peak_flops::{peak_flops, PeakFlops};
 use super::preferences::Preferences;
 use super::sampler::{SamplerState, WindowSampler};
@@ -19,7 +21,8 @@ use crate::data::tokenizer::DocumentTokenizer;
 use crate::device::open_device;
 use crate::error::{Error, Result};
 use crate::eval::likelihood::LossTotals;
-use crate::model::fused::{self, AttentionPath};
+use crate::model::backprop::GradientSink;
+use crate::model::fused::AttentionPath;
 use crate::model::lora::{Adapters, BaseWeights, LoraConfig};
 use crate::model::{load_adapted_weights, Llama, ModelConfig, Parameters, Precision, WeightsFormat};
 use crate::util::write_atomically;
@@ -213,6 +216,8 @@ pub struct Trainer {
     token_bytes: Option<TokenBytes>,
     /// The other ranks of a data-parallel run; None trains alone.
     collective: Option<Box<dyn Collective>>,
+    /// The gradient's buckets when the ranks sum it during the backward pass (gradient_buckets.rs).
+    buckets: Option<Buckets>,
 }
 
 impl Trainer {
@@ -272,7 +277,20 @@ impl Trainer {
         };
         let source_tokens = vec![0; options.mixture.as_ref().map_or(0, |m| m.sources.len())];
         let token_bytes = data_tokenizer(&options)?.map(|t| TokenBytes::of(t.hf(), options.model.padded_vocab_size));
-        Ok(Trainer { options, model, optimizer, lora, data, order, tokens: 0, source_tokens, device, token_bytes, collective: None })
+        Ok(Trainer {
+            options,
+            model,
+            optimizer,
+            lora,
+            data,
+            order,
+            tokens: 0,
+            source_tokens,
+            device,
+            token_bytes,
+            collective: None,
+            buckets: None,
+        })
     }
 
     /// Trains with other ranks from the next step on: each takes its slice of every step's samples
@@ -280,6 +298,13 @@ impl Trainer {
     /// micro-batch and accumulation are then per rank, and a step takes micro_batch_size * accumulation
     /// * world samples.
     pub fn join(&mut self, collective: Box<dyn Collective>) {
+        // Buckets sum in place in float32 while the pass runs; LoRA's gradients come from the whole
+        // model's only after it, and are small enough to sum at once.
+        let flat = trained_parameters(&self.model, &self.lora).flat();
+        self.buckets = match collective.bucket_elements() {
+            Some(size) if self.lora.is_none() && flat.dtype() == DType::F32 => Some(Buckets::plan(&self.model.params.layout(), size)),
+            _ => None,
+        };
         self.collective = Some(collective);
     }
 
@@ -384,50 +409,55 @@ impl Trainer {
         let share = accumulation * self.rank_and_world().1;
         // The micro-batches' gradients add up in one flat buffer laid out as the trained parameters'.
         let trained = trained_parameters(&self.model, &self.lora);
-        let dtype = trained.flat().dtype();
-        let mut grad = Tensor::zeros(trained.flat().elem_count(), dtype, trained.flat().device())?;
+        let mut grad = trained.flat().zeros_like()?;
         let offsets: Vec<usize> = trained.layout().iter().map(|(_, offset, _)| *offset).collect();
         let mut loss_sum: Option<Tensor> = None;
         let (mut tokens, mut positions) = (0, 0);
         let mut source_tokens = vec![0u64; self.source_tokens.len()];
         let mut new_epochs = Vec::new();
         let mut dpo_stats = self.options.dpo.map(|_| DpoStats::default());
-        for _ in 0..accumulation {
+        let mut summed = false;
+        for micro_batch in 0..accumulation {
             let (micro, pairs) = self.next_micro_batch(&mut source_tokens, &mut new_epochs)?;
             tokens += micro.tokens;
             positions += micro.positions;
-            let (loss, grads) = match (&self.options.dpo, pairs, &mut dpo_stats) {
-                (Some(dpo), Some((counts, reference)), Some(stats)) => {
-                    let (loss, grads) = self.model.sequence_loss_and_grads(&micro.batch, |nll| {
-                        let batch = dpo.batch_loss(nll, &counts, &reference);
-                        stats.add(&batch.pairs);
-                        let scale = 1.0 / share as f32;
-                        Ok((batch.loss, batch.d_nll.iter().map(|d| d * scale).collect()))
-                    })?;
-                    (Tensor::new(loss, &Device::Cpu)?, grads)
+            let loss = match (&self.buckets, &self.collective) {
+                // The last micro-batch of a data-parallel step: the ranks' sums start during its backward pass.
+                (Some(buckets), Some(collective)) if micro_batch + 1 == accumulation => {
+                    let mut sum = BucketedSum::new(buckets, &grad, collective.as_ref());
+                    let loss = self.micro_batch_gradients(&micro, pairs, share, &mut dpo_stats, &mut |name, g| sum.add(name, &g))?;
+                    sum.finish()?;
+                    summed = true;
+                    loss
                 }
-                _ => self.model.batch_loss_and_grads(&micro.batch, 1.0 / share as f64)?,
-            };
-            let grads = match &self.lora {
-                Some(lora) => lora.adapters.gradients(&grads)?,
-                None => grads,
+                _ => {
+                    let mut grads = HashMap::new();
+                    let loss = self.micro_batch_gradients(&micro, pairs, share, &mut dpo_stats, &mut |name, g| {
+                        grads.insert(name.to_string(), g);
+                        Ok(())
+                    })?;
+                    let mut grads: Vec<Tensor> =
+                        self.model.params.iter().map(|(name, _)| grads.remove(name).expect("every parameter's gradient")).collect();
+                    if let Some(lora) = &self.lora {
+                        grads = lora.adapters.gradients(&grads)?;
+                    }
+                    for (&offset, g) in offsets.iter().zip(&grads) {
+                        add_into(&grad, offset, g)?;
+                    }
+                    loss
+                }
             };
             loss_sum = Some(match loss_sum {
                 None => loss,
                 Some(sum) => (sum + loss)?,
             });
-            if grads.iter().all(|g| fused::accumulate_supported(&grad, g)) {
-                for (&offset, g) in offsets.iter().zip(&grads) {
-                    fused::accumulate(&grad.narrow(0, offset, g.elem_count())?, g)?;
-                }
-            } else {
-                grad = (grad + flat_gradient(&grads, dtype)?)?;
-            }
         }
         let loss_sum = loss_sum.expect("accumulation is at least 1").to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
         let mut loss = loss_sum / share as f64;
         if let Some(collective) = &self.collective {
-            grad = collective.sum_gradient(&grad)?;
+            if !summed {
+                grad = collective.sum_gradient(&grad)?;
+            }
             let mut figures = [loss, tokens as f64, positions as f64];
             collective.sum_f64(&mut figures)?;
             loss = figures[0];
@@ -447,6 +477,35 @@ impl Trainer {
             *total += n;
         }
         Ok(StepStats { loss, grad_norm, tokens, positions, source_tokens, new_epochs, dpo: dpo_stats })
+    }
+
+    /// One micro-batch's mean loss (a scalar tensor) and the gradient of the whole model's parameters
+    /// for 1 / `share` of it, each handed to `sink` as the backward pass finishes it. Under DPO, `pairs`
+    /// holds the batch's pair terms and `dpo_stats` gathers its figures.
+    fn micro_batch_gradients(
+        &self,
+        micro: &MicroBatch,
+        pairs: Option<PairTerms>,
+        share: usize,
+        dpo_stats: &mut Option<DpoStats>,
+        sink: &mut GradientSink,
+    ) -> Result<Tensor> {
+        match (&self.options.dpo, pairs, dpo_stats) {
+            (Some(dpo), Some((counts, reference)), Some(stats)) => {
+                let scale = 1.0 / share as f32;
+                let loss = self.model.sequence_loss_and_grads_into(
+                    &micro.batch,
+                    |nll| {
+                        let batch = dpo.batch_loss(nll, &counts, &reference);
+                        stats.add(&batch.pairs);
+                        Ok((batch.loss, batch.d_nll.iter().map(|d| d * scale).collect()))
+                    },
+                    sink,
+                )?;
+                Ok(Tensor::new(loss, &Device::Cpu)?)
+            }
+            _ => self.model.batch_loss_and_grads_into(&micro.batch, 1.0 / share as f64, sink),
+        }
     }
 
     /// The MFU estimate's denominator for this trainer's device and compute dtype.

@@ -1,8 +1,11 @@
 //! A time limit on every sum over the ranks. Neither MPI nor NCCL gives up on a rank that died or hangs
 //! (their launchers end the job when a rank exits: mpirun and torchrun do, a bare srun may not): a
 //! sum that waits longer than the limit ends this process with a message that names its rank and the
-//! limit, so that the job stops instead of hanging, and its launcher ends the other ranks.
+//! limit, so that the job stops instead of hanging, and its launcher ends the other ranks. NCCL's
+//! gradient sums are queued on the GPU and return at once: a stuck one holds up the next call that reads
+//! back to the host (the step's loss and token counts), which is timed like the rest.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,6 +93,18 @@ impl Collective for Watched {
 
     fn sum_f64(&self, values: &mut [f64]) -> Result<()> {
         self.timed(|c| c.sum_f64(values))
+    }
+
+    fn sum_in_place(&self, grad: &Tensor, range: Range<usize>) -> Result<()> {
+        self.timed(|c| c.sum_in_place(grad, range))
+    }
+
+    fn wait_for_sums(&self) -> Result<()> {
+        self.timed(|c| c.wait_for_sums())
+    }
+
+    fn bucket_elements(&self) -> Option<usize> {
+        self.inner.bucket_elements()
     }
 
     fn sum_gradient(&self, grad: &Tensor) -> Result<Tensor> {

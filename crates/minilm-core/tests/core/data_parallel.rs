@@ -3,9 +3,14 @@
 //! with the same weights, and a run checkpointed on 2 ranks resumes on 1. The ranks here add up through
 //! `ThreadRanks`, a stand-in for the engines (MPI, test/data-parallel.test.ts runs it), which keeps the
 //! test fast and free of an MPI installation; its sums are in rank order, as MPI's reduce is in a fixed one.
+//! Given a bucket size, it also sums the gradient in buckets during the backward pass, as NCCL does.
 
+use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
+
+use candle_core::Tensor;
 
 use minilm_core::train::collective::Collective;
 use minilm_core::train::watchdog::Watched;
@@ -22,13 +27,29 @@ struct ThreadRanks {
     world: usize,
     slots: Arc<Mutex<Vec<Vec<f64>>>>,
     barrier: Arc<Barrier>,
+    bucket_elements: Option<usize>,
+    /// Gradient sums, whole or in buckets, by all ranks.
+    gradient_sums: Arc<AtomicUsize>,
 }
 
 impl ThreadRanks {
     fn world(world: usize) -> Vec<ThreadRanks> {
+        Self::bucketed(world, None, Arc::default())
+    }
+
+    fn bucketed(world: usize, bucket_elements: Option<usize>, gradient_sums: Arc<AtomicUsize>) -> Vec<ThreadRanks> {
         let slots = Arc::new(Mutex::new(vec![Vec::new(); world]));
         let barrier = Arc::new(Barrier::new(world));
-        (0..world).map(|rank| ThreadRanks { rank, world, slots: slots.clone(), barrier: barrier.clone() }).collect()
+        (0..world)
+            .map(|rank| ThreadRanks {
+                rank,
+                world,
+                slots: slots.clone(),
+                barrier: barrier.clone(),
+                bucket_elements,
+                gradient_sums: gradient_sums.clone(),
+            })
+            .collect()
     }
 
     fn sum(&self, values: &[f64]) -> Vec<f64> {
@@ -64,13 +85,35 @@ impl Collective for ThreadRanks {
         values.copy_from_slice(&sums);
         Ok(())
     }
+
+    fn sum_in_place(&self, grad: &Tensor, range: Range<usize>) -> Result<()> {
+        self.gradient_sums.fetch_add(1, Ordering::SeqCst);
+        let mut values = grad.narrow(0, range.start, range.len())?.to_vec1::<f32>()?;
+        self.sum_f32(&mut values)?;
+        grad.slice_set(&Tensor::from_vec(values, range.len(), grad.device())?, 0, range.start)?;
+        Ok(())
+    }
+
+    fn bucket_elements(&self) -> Option<usize> {
+        self.bucket_elements
+    }
 }
 
-/// A run's ranks: how many, and each one's micro-batch size and micro-batches per step.
-struct Shape {
+/// A run's ranks: how many, each one's micro-batch size and micro-batches per step, and how they sum
+/// (whole after the backward pass when None).
+struct Shape<'a> {
     world: usize,
     micro: usize,
     accumulation: usize,
+    sums: Option<&'a Sums>,
+}
+
+/// How the ranks sum the gradient: whole after the backward pass, or in buckets of `bucket_elements`
+/// during it; `count` counts the gradient sums.
+#[derive(Default)]
+struct Sums {
+    bucket_elements: Option<usize>,
+    count: Arc<AtomicUsize>,
 }
 
 /// Each rank's (losses, grad norms, weights digest) after `steps` steps from `start` (a checkpoint), rank
@@ -84,10 +127,12 @@ fn run_ranks(
     start: Option<&Path>,
     save: Option<&Path>,
 ) -> Vec<(Vec<f64>, Vec<f64>, String)> {
-    let Shape { world, micro, accumulation } = shape;
+    let Shape { world, micro, accumulation, sums } = shape;
+    let whole = Sums::default();
+    let sums = sums.unwrap_or(&whole);
     let lr = case.adamw.lr;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = ThreadRanks::world(world)
+        let handles: Vec<_> = ThreadRanks::bucketed(world, sums.bucket_elements, sums.count.clone())
             .into_iter()
             .map(|ranks| {
                 let trainer_options = TrainerOptions { micro_batch_size: micro, accumulation, ..options(case, data, weights, "dp") };
@@ -132,8 +177,8 @@ fn two_ranks_take_the_steps_of_one_with_twice_the_micro_batch_and_resume_on_one(
     let (data, weights) = run_files(case, dir.path(), 60);
 
     // A global batch of 8 windows: 1 rank x micro-batch 4 x 2, against 2 ranks x micro-batch 2 x 2.
-    let alone = run_ranks(case, &data, &weights, Shape { world: 1, micro: 4, accumulation: 2 }, 6, None, None).remove(0);
-    let ranks = run_ranks(case, &data, &weights, Shape { world: 2, micro: 2, accumulation: 2 }, 6, None, None);
+    let alone = run_ranks(case, &data, &weights, Shape { world: 1, micro: 4, accumulation: 2, sums: None }, 6, None, None).remove(0);
+    let ranks = run_ranks(case, &data, &weights, Shape { world: 2, micro: 2, accumulation: 2, sums: None }, 6, None, None);
     for (rank, (losses, norms, digest)) in ranks.iter().enumerate() {
         assert_close(&format!("rank {rank}'s loss"), losses, &alone.0);
         assert_close(&format!("rank {rank}'s grad norm"), norms, &alone.1);
@@ -143,11 +188,33 @@ fn two_ranks_take_the_steps_of_one_with_twice_the_micro_batch_and_resume_on_one(
     // Checkpointed after 3 steps on 2 ranks (rank 0 writes), resumed on 1 rank with the same
     // micro-batch and twice the accumulation: the same samples, so the same last 3 steps.
     let checkpoint = dir.path().join("step-3");
-    run_ranks(case, &data, &weights, Shape { world: 2, micro: 2, accumulation: 2 }, 3, None, Some(&checkpoint));
+    run_ranks(case, &data, &weights, Shape { world: 2, micro: 2, accumulation: 2, sums: None }, 3, None, Some(&checkpoint));
     let state: serde_json::Value = serde_json::from_slice(&std::fs::read(checkpoint.join("state.json")).unwrap()).unwrap();
     assert_eq!((state["step"].as_u64(), state["iter_num"].as_u64(), state["tokens"].as_u64()), (Some(3), Some(12), Some(3 * 8 * 8)));
-    let resumed = run_ranks(case, &data, &weights, Shape { world: 1, micro: 2, accumulation: 4 }, 3, Some(&checkpoint), None).remove(0);
+    let resumed =
+        run_ranks(case, &data, &weights, Shape { world: 1, micro: 2, accumulation: 4, sums: None }, 3, Some(&checkpoint), None).remove(0);
     assert_close("the run resumed on 1 rank", &resumed.0, &ranks[0].0[3..]);
+}
+
+#[test]
+fn summing_in_buckets_during_the_backward_pass_takes_the_same_steps_as_summing_after_it() {
+    let case = &golden().cases[0];
+    let dir = tempfile::tempdir().unwrap();
+    let (data, weights) = run_files(case, dir.path(), 60);
+    let shape = |sums| Shape { world: 2, micro: 2, accumulation: 2, sums: Some(sums) };
+    let steps = 3;
+    let whole = Sums::default();
+    let after = run_ranks(case, &data, &weights, shape(&whole), steps, None, None);
+    assert_eq!(whole.count.load(Ordering::SeqCst), 2 * steps, "one sum of the whole gradient per rank and step");
+
+    // Buckets of a few hundred elements: many per layer, some holding several parameters.
+    let elements: usize = case.grads.values().map(|g| g.data.len()).sum();
+    let bucketed = Sums { bucket_elements: Some(300), ..Sums::default() };
+    let during = run_ranks(case, &data, &weights, shape(&bucketed), steps, None, None);
+    let buckets = bucketed.count.load(Ordering::SeqCst) / (2 * steps);
+    assert!(buckets >= elements / 600, "{buckets} buckets of a gradient of {elements} elements");
+    // The same sums of the same values, element by element: the same bits.
+    assert_eq!(during, after);
 }
 
 #[test]
