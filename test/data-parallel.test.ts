@@ -112,7 +112,7 @@ async function config(out: string, maxSteps: number): Promise<string> {
   return writeConfig(
     tinyConfig(data, out, {
       train: { global_batch_size: 16, micro_batch_size: 8, max_steps: maxSteps, max_tokens: 16 * 64 * 100, save_interval: 3, lr_warmup_steps: 0, min_lr: 3e-3 },
-      eval: { final_validation: false },
+      eval: { final_validation: true, max_iters: 4 },
     }),
   );
 }
@@ -136,6 +136,9 @@ test('pretrain --devices 2: two ranks of micro-batch 4 follow one process of mic
   assert.equal(two.stderr.match(/^done: /gm)?.length, 1, 'rank 0 alone reports');
   const expected = lossesByStep(alone);
   assertClose('2 ranks against 1 process', lossesByStep(ranks), expected, [1, 2, 3, 4, 5, 6]);
+  // The ranks share the final validation's micro-batches and add up their sums: one process's loss over
+  // the same windows (the small val split fits both runs' max_iters).
+  assertClose('2 ranks validating against 1 process', lossesByStep(ranks, 'val_loss'), lossesByStep(alone, 'val_loss'), [6]);
 
   // Checkpointed at step 3 on 2 ranks, then resumed as one process with the same micro-batch (4
   // micro-batches per step): the same samples, so the same last steps.

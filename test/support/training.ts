@@ -76,13 +76,13 @@ export function writeConfig(tree: Record<string, unknown>): string {
   return file;
 }
 
-/** The rows of a run's metrics.csv that carry a training loss: step -> loss text (exact digits). */
-export function lossesByStep(outDir: string): Map<number, string> {
+/** The rows of a run's metrics.csv that carry `column` (the training loss by default): step -> its text (exact digits). */
+export function lossesByStep(outDir: string, column = 'loss'): Map<number, string> {
   const file = path.join(outDir, 'logs/csv/version_0/metrics.csv');
   const [header, ...rows] = fs.readFileSync(file, 'utf8').trim().split('\n');
   const columns = header.split(',');
   const step = columns.indexOf('step');
-  const loss = columns.indexOf('loss');
+  const loss = columns.indexOf(column);
   const out = new Map<number, string>();
   for (const row of rows) {
     const cells = row.split(',');

@@ -516,17 +516,21 @@ impl Trainer {
     /// Mean loss per scored token (and bits per byte) over the first `max_iters` micro-batches of the
     /// validation split (always the same ones, so values are comparable across a run); None without a
     /// validation split. A mixture evaluates each source's first `max_iters` micro-batches: the total is
-    /// over all of them.
+    /// over all of them. Data-parallel ranks share the micro-batches (rank r takes every world-th, from
+    /// the r-th) and add up their sums, so each rank returns the figures of the whole validation.
     pub fn evaluate(&self, max_iters: usize) -> Result<Evaluation> {
         let vocab = self.model.config.padded_vocab_size;
         if let (TrainingData::Preferences(pairs), Some(dpo)) = (&self.data, &self.options.dpo) {
             let mut stats = DpoStats::default();
             let items = (max_iters as u64 * self.options.micro_batch_size as u64).min(pairs.len(Split::Val));
             let ids: Vec<u64> = (0..items).collect();
-            for chunk in ids.chunks(self.options.micro_batch_size) {
+            for chunk in self.my_share(ids.chunks(self.options.micro_batch_size)) {
                 let batch = pairs.batch(Split::Val, chunk, vocab)?;
                 let nll = self.model.target_nll(&batch.micro.batch)?;
                 stats.add(&dpo.batch_loss(&nll, &batch.counts, &batch.reference).pairs);
+            }
+            if let Some(collective) = &self.collective {
+                stats = stats.summed(collective.as_ref())?;
             }
             let loss = (stats.pairs > 0).then_some(stats.loss);
             return Ok(Evaluation { loss, bits_per_byte: None, sources: Vec::new(), dpo: (stats.pairs > 0).then_some(stats) });
@@ -551,23 +555,33 @@ impl Trainer {
         Ok(Evaluation { loss: total.loss(), bits_per_byte, sources: per_source, dpo: None })
     }
 
-    /// The loss sums over the scored targets of the first `max_iters` micro-batches of `available` items.
+    /// The loss sums over the scored targets of the first `max_iters` micro-batches of `available` items
+    /// (over all ranks).
     fn loss_totals(&self, available: u64, max_iters: usize, batch: impl Fn(&[u64]) -> Result<MicroBatch>) -> Result<LossTotals> {
         let no_bytes = TokenBytes { lengths: Vec::new() };
         let bytes = self.token_bytes.as_ref().unwrap_or(&no_bytes);
         let items = (max_iters as u64 * self.options.micro_batch_size as u64).min(available);
+        let ids: Vec<u64> = (0..items).collect();
         let mut totals = LossTotals::default();
-        let mut start = 0;
-        while start < items {
-            let end = (start + self.options.micro_batch_size as u64).min(items);
-            let ids: Vec<u64> = (start..end).collect();
-            let micro = batch(&ids)?;
+        for chunk in self.my_share(ids.chunks(self.options.micro_batch_size)) {
+            let micro = batch(chunk)?;
             let nll = self.model.target_nll(&micro.batch)?;
             let targets = micro.batch.scored_targets(&Device::Cpu)?.to_vec1::<u32>()?;
             totals.add(&targets, &nll, bytes);
-            start = end;
+        }
+        if let Some(collective) = &self.collective {
+            // Counts stay exact in float64 up to 2^53.
+            let mut sums = [totals.nll, totals.tokens as f64, totals.text_nll, totals.bytes as f64];
+            collective.sum_f64(&mut sums)?;
+            totals = LossTotals { nll: sums[0], tokens: sums[1] as u64, text_nll: sums[2], bytes: sums[3] as u64 };
         }
         Ok(totals)
+    }
+
+    /// This rank's share of `work` (all of it alone): every world-th item, from the rank-th.
+    fn my_share<T>(&self, work: impl Iterator<Item = T>) -> impl Iterator<Item = T> {
+        let (rank, world) = self.rank_and_world();
+        work.skip(rank).step_by(world)
     }
 
     /// Writes the weights (LoRA: the adapters alone), optimizer moments and state.json into `dir`, which

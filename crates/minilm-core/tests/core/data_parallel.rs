@@ -218,6 +218,42 @@ fn summing_in_buckets_during_the_backward_pass_takes_the_same_steps_as_summing_a
 }
 
 #[test]
+fn the_ranks_share_the_validation_micro_batches_and_each_reports_the_whole() {
+    let case = &golden().cases[0];
+    let dir = tempfile::tempdir().unwrap();
+    let (data, weights) = run_files(case, dir.path(), 60);
+    // The training windows stand in for a validation split: 7 micro-batches of 2 windows.
+    let val_options = || TrainerOptions { split_names: Some(("train".into(), "train".into())), ..options(case, &data, &weights, "dp") };
+    let max_iters = 7;
+    let alone = Trainer::new(val_options()).unwrap().evaluate(max_iters).unwrap();
+    let ranks = ThreadRanks::world(2);
+    let slots = ranks[0].slots.clone();
+    let evaluations: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranks
+            .into_iter()
+            .map(|ranks| {
+                let trainer_options = val_options();
+                scope.spawn(move || {
+                    let mut trainer = Trainer::new(trainer_options).unwrap();
+                    trainer.join(Box::new(ranks));
+                    trainer.evaluate(max_iters).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let whole = alone.loss.unwrap();
+    for (rank, evaluation) in evaluations.iter().enumerate() {
+        let loss = evaluation.loss.unwrap();
+        assert!((loss - whole).abs() <= 1e-12 * whole, "rank {rank}'s validation loss {loss} against {whole} alone");
+    }
+    // What each rank added in: its own micro-batches' targets (the last sum's inputs: nll, targets, ...),
+    // 4 and 3 micro-batches of 2 windows of 8 targets.
+    let targets: Vec<f64> = slots.lock().unwrap().iter().map(|inputs| inputs[1]).collect();
+    assert_eq!(targets, [64.0, 48.0]);
+}
+
+#[test]
 fn a_sum_that_waits_past_the_limit_ends_the_rank_with_a_message() {
     let (told, heard) = std::sync::mpsc::channel::<String>();
     let limit = std::time::Duration::from_millis(200);
