@@ -6,8 +6,8 @@
 //! compares the GPU's against the CPU's.
 //!
 //! Under bf16-mixed the matmuls run on the bfloat16 copies of the weights that the forward pass made
-//! (kept in its activations), and their gradients come out in bfloat16; the caller widens them to the
-//! float32 master weights' dtype.
+//! (kept in its activations), and their gradients come out in bfloat16; they are widened to the float32
+//! master weights' dtype as they are handed over.
 //!
 //! Each gradient goes to a `GradientSink` as soon as it is final, last layer first: a data-parallel
 //! trainer starts summing the last layers' gradients over the ranks while the pass computes the first
@@ -62,7 +62,7 @@ impl Llama {
         a: &BlockActivations,
         whole: &Activations,
         d_out: &Tensor,
-        emit: &mut dyn FnMut(&str, Tensor) -> Result<()>,
+        emit: &mut GradientSink,
     ) -> Result<Tensor> {
         let (batch, packing) = (whole.batch, whole.packing.as_ref());
         let c = &self.config;

@@ -224,7 +224,7 @@ impl Llama {
     /// the GPU.
     pub fn batch_loss_and_grads(&self, batch: &TokenBatch, d_loss: f64) -> Result<(Tensor, Vec<Tensor>)> {
         let mut grads = HashMap::new();
-        let loss = self.batch_loss_and_grads_into(batch, d_loss, &mut collect_into(&mut grads))?;
+        let loss = self.batch_loss_and_grads_into(batch, d_loss, &mut collect_gradients(&mut grads))?;
         Ok((loss, self.in_parameter_order(grads)))
     }
 
@@ -256,7 +256,7 @@ impl Llama {
         loss_of: impl FnOnce(&[f32]) -> Result<(f64, Vec<f32>)>,
     ) -> Result<(f64, Vec<Tensor>)> {
         let mut grads = HashMap::new();
-        let loss = self.sequence_loss_and_grads_into(batch, loss_of, &mut collect_into(&mut grads))?;
+        let loss = self.sequence_loss_and_grads_into(batch, loss_of, &mut collect_gradients(&mut grads))?;
         Ok((loss, self.in_parameter_order(grads)))
     }
 
@@ -303,8 +303,8 @@ impl Llama {
         Ok(())
     }
 
-    /// Gradients by name, in the parameters' order.
-    fn in_parameter_order(&self, mut grads: HashMap<String, Tensor>) -> Vec<Tensor> {
+    /// Gradients by name (from `collect_gradients`), in the parameters' order.
+    pub fn in_parameter_order(&self, mut grads: HashMap<String, Tensor>) -> Vec<Tensor> {
         self.params.iter().map(|(name, _)| grads.remove(name).expect("the backward pass covers every parameter")).collect()
     }
 
@@ -517,8 +517,8 @@ pub(crate) fn attention_scale(head_size: usize) -> f64 {
     1.0 / (head_size as f64).sqrt()
 }
 
-/// A sink that keeps every gradient by name.
-fn collect_into(grads: &mut HashMap<String, Tensor>) -> impl FnMut(&str, Tensor) -> Result<()> + '_ {
+/// A gradient sink that keeps every gradient by name.
+pub fn collect_gradients(grads: &mut HashMap<String, Tensor>) -> impl FnMut(&str, Tensor) -> Result<()> + '_ {
     |name, grad| {
         grads.insert(name.to_string(), grad);
         Ok(())

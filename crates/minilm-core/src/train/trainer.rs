@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::eval::likelihood::LossTotals;
 use crate::model::backprop::GradientSink;
 use crate::model::fused::AttentionPath;
+use crate::model::llama::collect_gradients;
 use crate::model::lora::{Adapters, BaseWeights, LoraConfig};
 use crate::model::{load_adapted_weights, Llama, ModelConfig, Parameters, Precision, WeightsFormat};
 use crate::util::write_atomically;
@@ -431,13 +432,9 @@ impl Trainer {
                     loss
                 }
                 _ => {
-                    let mut grads = HashMap::new();
-                    let loss = self.micro_batch_gradients(&micro, pairs, share, &mut dpo_stats, &mut |name, g| {
-                        grads.insert(name.to_string(), g);
-                        Ok(())
-                    })?;
-                    let mut grads: Vec<Tensor> =
-                        self.model.params.iter().map(|(name, _)| grads.remove(name).expect("every parameter's gradient")).collect();
+                    let mut by_name = HashMap::new();
+                    let loss = self.micro_batch_gradients(&micro, pairs, share, &mut dpo_stats, &mut collect_gradients(&mut by_name))?;
+                    let mut grads = self.model.in_parameter_order(by_name);
                     if let Some(lora) = &self.lora {
                         grads = lora.adapters.gradients(&grads)?;
                     }
@@ -452,7 +449,7 @@ impl Trainer {
                 Some(sum) => (sum + loss)?,
             });
         }
-        let loss_sum = loss_sum.expect("accumulation is at least 1").to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        let loss_sum = loss_sum.expect("accumulation is at least 1").to_dtype(DType::F64)?.to_scalar::<f64>()?;
         let mut loss = loss_sum / share as f64;
         if let Some(collective) = &self.collective {
             if !summed {
