@@ -9,7 +9,7 @@
 //! (kept in its activations), and their gradients come out in bfloat16; they are widened to the float32
 //! master weights' dtype as they are handed over.
 //!
-//! Each gradient goes to a `GradientSink` as soon as it is final, last layer first: a data-parallel
+//! Each gradient goes to a `GradientSink` (llama.rs) as soon as it is final, last layer first: a data-parallel
 //! trainer starts summing the last layers' gradients over the ranks while the pass computes the first
 //! layers' (train/gradient_buckets.rs).
 
@@ -18,16 +18,12 @@ use candle_core::{DType, Tensor};
 use crate::error::Result;
 
 use super::fused::{self, batched_matmul, merge_heads, rms_norm_backward, split_heads, swiglu_backward};
-use super::llama::{attention_scale, Activations, AttentionKept, BlockActivations, Llama};
+use super::llama::{attention_scale, Activations, AttentionKept, BlockActivations, GradientSink, Llama};
 
 /// y = x W^T: given dy, returns (dx, dW).
 fn linear_backward(x: &Tensor, weight: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
     Ok((dy.matmul(weight)?, dy.t()?.matmul(x)?))
 }
-
-/// Takes each parameter's gradient, by name and in the parameter's dtype, once: in the order the backward
-/// pass finishes them (the reverse of the parameters' order, give or take the order inside a layer).
-pub type GradientSink<'a> = dyn FnMut(&str, Tensor) -> Result<()> + 'a;
 
 impl Llama {
     /// Hands every parameter's gradient to `sink`, given the forward pass's `activations` (with its

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Result as CandleResult, Tensor};
 
-use super::backprop::GradientSink;
 use super::composite;
 use super::config::ModelConfig;
 use super::fused;
@@ -516,6 +515,11 @@ fn token_nll(logits: &Tensor, targets: &Tensor) -> CandleResult<Tensor> {
 pub(crate) fn attention_scale(head_size: usize) -> f64 {
     1.0 / (head_size as f64).sqrt()
 }
+
+/// Takes each parameter's gradient, by name and in the parameter's dtype, once: in the order the backward
+/// pass finishes them (backprop.rs: the reverse of the parameters' order, give or take the order inside
+/// a layer).
+pub type GradientSink<'a> = dyn FnMut(&str, Tensor) -> Result<()> + 'a;
 
 /// A gradient sink that keeps every gradient by name.
 pub fn collect_gradients(grads: &mut HashMap<String, Tensor>) -> impl FnMut(&str, Tensor) -> Result<()> + '_ {
