@@ -50,12 +50,12 @@ pub trait Collective: Send {
         None
     }
 
-    /// The flat gradient summed over the ranks, after the backward pass, in float32.
+    /// The flat gradient summed over the ranks, after the backward pass, in float32. By default through
+    /// the host's memory, in one copy each way.
     fn sum_gradient(&self, grad: &Tensor) -> Result<Tensor> {
-        let sums = grad.to_dtype(DType::F32)?.copy()?;
-        self.sum_in_place(&sums, 0..sums.elem_count())?;
-        self.wait_for_sums()?;
-        Ok(sums.to_dtype(grad.dtype())?)
+        let mut values = grad.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        self.sum_f32(&mut values)?;
+        Ok(Tensor::from_vec(values, grad.elem_count(), grad.device())?.to_dtype(grad.dtype())?)
     }
 }
 

@@ -20,7 +20,7 @@ use candle_core::cuda_backend::cudarc::driver::sys::CUdeviceptr;
 use candle_core::cuda_backend::cudarc::driver::{CudaStream, DevicePtr, DeviceRepr};
 use candle_core::cuda_backend::cudarc::nccl::{result, sys, NcclType};
 use candle_core::cuda_backend::{CudaDevice, WrapErr};
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use super::collective::Collective;
 use crate::error::{Error, Result};
@@ -142,5 +142,13 @@ impl Collective for NcclCollective {
 
     fn bucket_elements(&self) -> Option<usize> {
         self.bucket_elements
+    }
+
+    /// On the GPU: a float32 copy summed in place.
+    fn sum_gradient(&self, grad: &Tensor) -> Result<Tensor> {
+        let sums = grad.to_dtype(DType::F32)?.copy()?;
+        self.sum_in_place(&sums, 0..sums.elem_count())?;
+        self.wait_for_sums()?;
+        Ok(sums.to_dtype(grad.dtype())?)
     }
 }

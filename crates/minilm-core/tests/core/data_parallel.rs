@@ -5,12 +5,9 @@
 //! test fast and free of an MPI installation; its sums are in rank order, as MPI's reduce is in a fixed one.
 //! Given a bucket size, it also sums the gradient in buckets during the backward pass, as NCCL does.
 
-use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
-
-use candle_core::Tensor;
 
 use minilm_core::train::collective::Collective;
 use minilm_core::train::watchdog::Watched;
@@ -72,7 +69,9 @@ impl Collective for ThreadRanks {
         self.world
     }
 
+    /// The gradient's sums, whole or a bucket at a time (the trainer sums its figures in float64).
     fn sum_f32(&self, values: &mut [f32]) -> Result<()> {
+        self.gradient_sums.fetch_add(1, Ordering::SeqCst);
         let sums = self.sum(&values.iter().map(|&v| v as f64).collect::<Vec<_>>());
         for (value, sum) in values.iter_mut().zip(sums) {
             *value = sum as f32;
@@ -83,14 +82,6 @@ impl Collective for ThreadRanks {
     fn sum_f64(&self, values: &mut [f64]) -> Result<()> {
         let sums = self.sum(values);
         values.copy_from_slice(&sums);
-        Ok(())
-    }
-
-    fn sum_in_place(&self, grad: &Tensor, range: Range<usize>) -> Result<()> {
-        self.gradient_sums.fetch_add(1, Ordering::SeqCst);
-        let mut values = grad.narrow(0, range.start, range.len())?.to_vec1::<f32>()?;
-        self.sum_f32(&mut values)?;
-        grad.slice_set(&Tensor::from_vec(values, range.len(), grad.device())?, 0, range.start)?;
         Ok(())
     }
 
