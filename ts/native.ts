@@ -76,7 +76,7 @@ function load(): NativeAddon {
       const detail = (error as Error).message.split('\n')[0];
       cudaLoadError = /libcuda\.so/.test(detail)
         ? `no NVIDIA driver found (the CUDA addon needs libcuda.so.1: ${detail})`
-        : `the CUDA addon ${cudaFile} does not load (${detail}); put the CUDA 13 libraries (cuBLAS, cuRAND) on LD_LIBRARY_PATH, as scripts/gpu-check.sh does`;
+        : `the CUDA addon ${cudaFile} does not load (${detail}); put the CUDA 13 libraries (cuBLAS, cuRAND) and NCCL (libnccl.so.2) on LD_LIBRARY_PATH, as scripts/gpu-check.sh does`;
     }
   }
   const localCpu = path.join(root, 'native', file);
