@@ -470,7 +470,9 @@ class TrainingLoop {
     const started = Date.now();
     try {
       if (this.resumeDir === null && config.eval.initial_validation) await this.validate(config.eval.max_iters);
-      const throughput = new Throughput(this.peak, this.info.flopsPerToken, this.onLog);
+      // A step's tokens are every rank's, so the peak is every rank's too (each measured or looked up its own).
+      const world = this.parallel.ranks.world;
+      const throughput = new Throughput({ ...this.peak, flops: this.peak.flops * world }, this.info.flopsPerToken, this.onLog);
       let savedStep = this.resumeDir === null ? -1 : this.step;
       const firstStep = this.step;
       while (this.step < plan.totalSteps) {
