@@ -495,27 +495,28 @@ impl Checker<'_> {
         use crate::train::gradient_buckets::{add_into, BucketedSum, Buckets};
         use crate::train::nccl_collective::{unique_id, NcclCollective};
         let batch = self.step_batch(false)?;
-        let buckets_of = |model: &Llama| Buckets::plan(&model.params.layout(), 4096);
+        let cpu_model = Llama::init(step_config(), 7, &Device::Cpu)?;
+        // The layout, and so the buckets, are the same on every device.
+        let buckets = Buckets::plan(&cpu_model.params.layout(), 4096);
         let on_device = || -> Result<Vec<Tensor>> {
             let model = Llama::init(step_config(), 7, self.device)?;
             let nccl = NcclCollective::join(self.device, &unique_id()?, 0, 1, None)?;
-            let (buckets, grad) = (buckets_of(&model), model.params.flat().zeros_like()?);
+            let grad = model.params.flat().zeros_like()?;
             let mut sum = BucketedSum::new(&buckets, &grad, &nccl);
             let loss = model.batch_loss_and_grads_into(&batch, 1.0, &mut |name, g| sum.add(name, &g))?;
             sum.finish()?;
             Ok(vec![loss, grad])
         };
         let on_cpu = || -> Result<Vec<Tensor>> {
-            let model = Llama::init(step_config(), 7, &Device::Cpu)?;
-            let grad = model.params.flat().zeros_like()?;
-            let (loss, grads) = model.batch_loss_and_grads(&batch, 1.0)?;
-            for ((_, offset, _), g) in model.params.layout().iter().zip(&grads) {
+            let grad = cpu_model.params.flat().zeros_like()?;
+            let (loss, grads) = cpu_model.batch_loss_and_grads(&batch, 1.0)?;
+            for ((_, offset, _), g) in cpu_model.params.layout().iter().zip(&grads) {
                 add_into(&grad, *offset, g)?;
             }
             Ok(vec![loss, grad])
         };
-        let buckets = buckets_of(&Llama::init(step_config(), 7, &Device::Cpu)?).ranges().len();
-        let mut outcome = self.compare(format!("2 layers, 4x64 tokens, {buckets} buckets"), on_device, on_cpu)?;
+        let shape = format!("2 layers, 4x64 tokens, {} buckets", buckets.ranges().len());
+        let mut outcome = self.compare(shape, on_device, on_cpu)?;
         outcome.limit = STEP_F32_LIMIT;
         Ok(outcome)
     }
