@@ -87,6 +87,7 @@ function rankGpu(ranks: Ranks, env: NodeJS.ProcessEnv = process.env): string {
 export async function joinSettings(parallel: DataParallelPlan, meet = false, env: NodeJS.ProcessEnv = process.env): Promise<DataParallelSettings | undefined> {
   if (parallel.engine === null) return undefined;
   const timeoutSeconds = collectiveTimeout(parallel.ranks, env);
+  const bucketSize = bucketMegabytes(parallel.ranks, env);
   if (parallel.engine === 'mpi') {
     if (meet) await runJob(() => native().dataParallelBarrier());
     return { engine: 'mpi', timeoutSeconds };
@@ -100,7 +101,7 @@ export async function joinSettings(parallel: DataParallelPlan, meet = false, env
   } else {
     ncclId = await fetchId(rendezvous);
   }
-  return { engine: 'nccl', ncclId, rank, world, timeoutSeconds, bucketMegabytes: bucketMegabytes(parallel.ranks, env) };
+  return { engine: 'nccl', ncclId, rank, world, timeoutSeconds, bucketMegabytes: bucketSize };
 }
 
 /**
@@ -109,13 +110,7 @@ export async function joinSettings(parallel: DataParallelPlan, meet = false, env
  * bucket_cap_mb; 0 sums the whole gradient after the pass. Undefined keeps the default, 25.
  */
 export function bucketMegabytes(ranks: Ranks, env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const given = env.MINILM_BUCKET_MB;
-  if (given === undefined) return undefined;
-  const megabytes = Number(given);
-  if (!(given.trim() !== '' && Number.isFinite(megabytes) && megabytes >= 0)) {
-    throw new MinilmError(`rank ${ranks.rank}: MINILM_BUCKET_MB=${given}: expected a number of MiB, 0 or more (0: sum after the backward pass)`, 'InvalidArg');
-  }
-  return megabytes;
+  return numberFromEnv(env, 'MINILM_BUCKET_MB', ranks, (mb) => mb >= 0, 'a number of MiB, 0 or more (0: sum after the backward pass)');
 }
 
 /**
@@ -124,11 +119,16 @@ export function bucketMegabytes(ranks: Ranks, env: NodeJS.ProcessEnv = process.e
  * PyTorch's NCCL groups wait 10 minutes.
  */
 export function collectiveTimeout(ranks: Ranks, env: NodeJS.ProcessEnv = process.env): number {
-  const given = env.MINILM_COLLECTIVE_TIMEOUT;
-  if (given === undefined) return 600;
-  const seconds = Number(given);
-  if (!(Number.isFinite(seconds) && seconds > 0)) {
-    throw new MinilmError(`rank ${ranks.rank}: MINILM_COLLECTIVE_TIMEOUT=${given}: expected a number of seconds above 0`, 'InvalidArg');
+  return numberFromEnv(env, 'MINILM_COLLECTIVE_TIMEOUT', ranks, (seconds) => seconds > 0, 'a number of seconds above 0') ?? 600;
+}
+
+/** The number in `env[name]`, undefined when unset; anything else than an `accepted` number is refused. */
+function numberFromEnv(env: NodeJS.ProcessEnv, name: string, ranks: Ranks, accepted: (value: number) => boolean, expected: string): number | undefined {
+  const given = env[name];
+  if (given === undefined) return undefined;
+  const value = Number(given);
+  if (given.trim() === '' || !Number.isFinite(value) || !accepted(value)) {
+    throw new MinilmError(`rank ${ranks.rank}: ${name}=${given}: expected ${expected}`, 'InvalidArg');
   }
-  return seconds;
+  return value;
 }
