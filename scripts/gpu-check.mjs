@@ -160,9 +160,9 @@ function tiny(precision, maxSteps) {
 // 1. Correctness: the same tiny run (same seed, data and batches) on the CPU in float32, on the GPU in
 // float32, and on the GPU in bf16-mixed. Step 1's loss compares the forward passes (same initial
 // weights); its gradient norm compares the gradients; 40 steps compare the curves.
-log('== correctness: tiny config (4 layers, n_embd 256), 40 steps, CPU float32 vs GPU');
 const steps = dry ? 5 : 40;
 const correctness = part('correctness');
+if (correctness) log('== correctness: tiny config (4 layers, n_embd 256), 40 steps, CPU float32 vs GPU');
 const cpu = !correctness ? null : await attempt('tiny CPU float32 run', () => train('tiny-cpu-f32', 'cpu', tiny('32-true', steps)));
 const gpu32 = !correctness ? null : await attempt('tiny GPU float32 run', () => train('tiny-gpu-f32', gpu, tiny('32-true', steps)));
 const gpu16 = dry || !correctness ? gpu32 : await attempt('tiny GPU bf16-mixed run', () => train('tiny-gpu-bf16', gpu, tiny('bf16-mixed', steps)));
@@ -226,16 +226,16 @@ for (const [i, c] of (results.correctness.curves.cpu_f32 ?? []).entries()) {
   );
 }
 const { gpu_f32: f32, gpu_bf16_mixed: bf16 } = results.correctness;
+// A part left out by GPU_CHECK_PARTS passes: it was not asked for.
 const pass = {
-  f32: f32 !== null && f32.max_loss_rel < 1e-3 && f32.step1_grad_norm_rel < 1e-3,
-  bf16: bf16 !== null && bf16.max_loss_rel < 3e-2 && bf16.step1_grad_norm_rel < 5e-2,
+  f32: !correctness || (f32 !== null && f32.max_loss_rel < 1e-3 && f32.step1_grad_norm_rel < 1e-3),
+  bf16: !correctness || (bf16 !== null && bf16.max_loss_rel < 3e-2 && bf16.step1_grad_norm_rel < 5e-2),
 };
 results.correctness.pass = pass;
 
 // 2. Fine-tuning: LoRA sft (adapters trained, merged after each step), dpo (the frozen reference's
 // log-probabilities computed once, then the policy trained) and LoRA dpo, each 12 steps from the tiny
 // run's checkpoint on the CPU and on the GPU in float32 (LoRA sft in bf16-mixed too), the same seed and data.
-log('== fine-tuning: LoRA sft, dpo and LoRA dpo from the tiny checkpoint, 12 steps, CPU float32 vs GPU');
 const finetuneData = path.resolve('gpu-bundle/finetune');
 const finetuneTree = (base, file, precision, changes) => ({
   checkpoint_dir: base,
@@ -268,6 +268,7 @@ const finetunes = [
 ];
 results.finetune = {};
 if (part('finetune')) {
+  log('== fine-tuning: LoRA sft, dpo and LoRA dpo from the tiny checkpoint, 12 steps, CPU float32 vs GPU');
   const base =
     [path.join(outDir, 'tiny-cpu-f32', 'final')].find((dir) => fs.existsSync(dir)) ??
     ((await attempt('tiny CPU base for fine-tuning', () => train('finetune-base', 'cpu', tiny('32-true', dry ? 3 : 20)))) &&
@@ -357,8 +358,10 @@ const speedTree = (micro) => ({
     min_lr: 1e-5,
   },
   // The final validation's forward passes alone, timed against the training steps: how a step splits
-  // between the forward pass and the backward pass + AdamW.
-  eval: { interval: 100000, final_validation: true, max_iters: dry ? 2 : 20 },
+  // between the forward pass and the backward pass + AdamW. A validation halfway loads the loss's
+  // kernels first: timed with their loading, the final one read 108-157K tokens/s where it read 705K
+  // after another part's validations had loaded them (H200, 2026-12-04).
+  eval: { interval: dry ? 2 : 50, final_validation: true, max_iters: dry ? 2 : 20 },
   optimizer: { class_path: 'AdamW', init_args: { lr: 1e-3, weight_decay: 0.1, betas: [0.9, 0.95] } },
   logger_name: 'csv',
   seed: 42,
@@ -535,7 +538,8 @@ for (const [label, c, ok, limits] of [
   ['GPU f32', f32, pass.f32, '1e-3'],
   ['GPU bf16-mixed', bf16, pass.bf16, '3e-2 (loss), 5e-2 (grad norm)'],
 ]) {
-  if (c === null) row(`${label} vs CPU f32`, 'NO RESULT', 'see the failures below');
+  if (!correctness) row(`${label} vs CPU f32`, 'not run', 'GPU_CHECK_PARTS left out correctness');
+  else if (c === null) row(`${label} vs CPU f32`, 'NO RESULT', 'see the failures below');
   else {
     row(`${label} vs CPU f32: step-1 loss, grad norm`, `${exp(c.step1_loss_rel)}, ${exp(c.step1_grad_norm_rel)}`, `relative; pass < ${limits}`);
     row(`${label} vs CPU f32: max loss over ${steps} steps`, exp(c.max_loss_rel), ok ? 'PASS' : 'FAIL');
