@@ -296,8 +296,9 @@ const finetunePass = Object.values(results.finetune).every(
 // float32, through the command line as a user runs it; then the same 2 ranks summing the gradient in
 // 1 MiB buckets during the backward pass (MINILM_BUCKET_MB=1, a few parameters each; the tiny model's
 // whole gradient, 19 MB, would fit one of the default 25 MiB) and whole after it (MINILM_BUCKET_MB=0): two ranks' sums are
-// one addition per element, so all three must be the same bits. One GPU cannot (NCCL refuses two ranks on
-// one); the kernel check's last row runs the buckets on one rank.
+// one addition per element, so all three must be the same bits; and the ranks sharding AdamW's state
+// (minilm.shard_optimizer, ZeRO-1: NCCL broadcasts each rank's updated shard), also the same bits. One GPU
+// cannot (NCCL refuses two ranks on one); the kernel check's last row runs the buckets on one rank.
 const gpuCount = dry ? 0 : (spawnSync('nvidia-smi', ['-L'], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => l.startsWith('GPU ')).length;
 results.data_parallel = null;
 if (part('data-parallel') && gpuCount >= 2) {
@@ -323,13 +324,26 @@ if (part('data-parallel') && gpuCount >= 2) {
     const alone = run('dp-alone', []);
     const ranks = run('dp-2gpu', twoRanks, { MINILM_BUCKET_MB: '1' });
     const whole = run('dp-2gpu-whole', twoRanks, { MINILM_BUCKET_MB: '0' });
+    const sharded = run('dp-2gpu-sharded', [...twoRanks, '--minilm.shard_optimizer', 'true'], { MINILM_BUCKET_MB: '1' });
     const rel = ranks.map((l, i) => Math.abs(l - alone[i]) / alone[i]);
-    const bucketsSameBits = whole.length === ranks.length && whole.every((l, i) => l === ranks[i]);
-    results.data_parallel = { gpus: gpuCount, steps: ranks.length, max_loss_rel: Math.max(...rel), buckets_same_bits: bucketsSameBits, alone, ranks, whole };
+    const sameBits = (other) => other.length === ranks.length && other.every((l, i) => l === ranks[i]);
+    const [bucketsSameBits, shardedSameBits] = [sameBits(whole), sameBits(sharded)];
+    results.data_parallel = {
+      gpus: gpuCount,
+      steps: ranks.length,
+      max_loss_rel: Math.max(...rel),
+      buckets_same_bits: bucketsSameBits,
+      sharded_same_bits: shardedSameBits,
+      alone,
+      ranks,
+      whole,
+      sharded,
+    };
     log(
       `  2 GPUs x micro 4 (1 MiB buckets) against 1 x micro 8: ${ranks.length} steps, max loss difference ${results.data_parallel.max_loss_rel.toExponential(1)}`,
     );
     log(`  summed in buckets during the backward pass against whole after it: ${bucketsSameBits ? 'the same bits' : 'DIFFERENT'}`);
+    log(`  the optimizer's state sharded over the 2 GPUs against whole on each: ${shardedSameBits ? 'the same bits' : 'DIFFERENT'}`);
   });
 } else if (part('data-parallel')) {
   log(`  skipped: ${gpuCount} GPU here; data-parallel needs 2 or more`);
@@ -555,6 +569,7 @@ if (results.data_parallel) {
   const dp = results.data_parallel;
   row('data-parallel: 2 GPUs vs 1, max loss', exp(dp.max_loss_rel), dp.steps === 12 && dp.max_loss_rel < 1e-4 ? 'PASS' : 'FAIL');
   row('data-parallel: buckets vs whole sum', dp.buckets_same_bits ? 'same bits' : 'different', dp.buckets_same_bits ? 'PASS' : 'FAIL');
+  row('data-parallel: sharded optimizer vs whole', dp.sharded_same_bits ? 'same bits' : 'different', dp.sharded_same_bits ? 'PASS' : 'FAIL');
 }
 for (const failed of results.speed_attempts)
   row(`train 108M bf16-mixed, ${failed.attention}, micro ${failed.micro_batch_size}`, 'FAILED', failed.error.slice(0, 80));
@@ -618,7 +633,10 @@ for (const failure of results.failures) row(`FAILED: ${failure.what}`, '', failu
 const kernelsPass = results.kernels === null || results.kernels.every((k) => k.passed); // null: not run (GPU_CHECK_PARTS)
 const dataParallelPass =
   results.data_parallel === null ||
-  (results.data_parallel.steps === 12 && results.data_parallel.max_loss_rel < 1e-4 && results.data_parallel.buckets_same_bits);
+  (results.data_parallel.steps === 12 &&
+    results.data_parallel.max_loss_rel < 1e-4 &&
+    results.data_parallel.buckets_same_bits &&
+    results.data_parallel.sharded_same_bits);
 process.exit(pass.f32 && pass.bf16 && kernelsPass && finetunePass && dataParallelPass ? 0 : 2);
 
 /** Polls nvidia-smi's used memory every half second; stop() resolves to the peak in MiB. */

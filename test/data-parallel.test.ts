@@ -124,7 +124,7 @@ function assertClose(what: string, got: Map<number, string>, want: Map<number, s
   }
 }
 
-test('pretrain --devices 2: two ranks of micro-batch 4 follow one process of micro-batch 8; resumed on one rank', { skip: missing }, async () => {
+test('pretrain --devices 2: two ranks of micro-batch 4 follow one process of micro-batch 8; sharded and resumed on one rank', { skip: missing }, async () => {
   const alone = tempDir('dp-alone');
   const one = await runCli(['pretrain', '--config', await config(alone, 6)]);
   assert.equal(one.code, 0, one.stderr);
@@ -140,11 +140,24 @@ test('pretrain --devices 2: two ranks of micro-batch 4 follow one process of mic
   // the same windows (the small val split fits both runs' max_iters).
   assertClose('2 ranks validating against 1 process', lossesByStep(ranks, 'val_loss'), lossesByStep(alone, 'val_loss'), [6]);
 
-  // Checkpointed at step 3 on 2 ranks, then resumed as one process with the same micro-batch (4
+  // Checkpointed at step 3 on 2 ranks that shard AdamW's state (ZeRO-1: the same steps, bit for bit; rank
+  // 0 gathers the whole state to save it), then resumed as one process with the same micro-batch (4
   // micro-batches per step): the same samples, so the same last steps.
   const moved = tempDir('dp-moved');
-  const first = await runCli(['pretrain', '--config', await config(moved, 3), '--devices', '2', '--train.micro_batch_size', '4'], mpiEnv);
+  const shardedArgs = ['--devices', '2', '--train.micro_batch_size', '4', '--minilm.shard_optimizer', 'true'];
+  const first = await runCli(['pretrain', '--config', await config(moved, 3), ...shardedArgs], mpiEnv);
   assert.equal(first.code, 0, first.stderr);
+  const shard = first.stderr.match(/optimizer state sharded \(minilm\.shard_optimizer\): rank 0 keeps ([\d,]+) of ([\d,]+) values' moments/);
+  assert.ok(shard, first.stderr);
+  const [kept, trained] = shard.slice(1).map((n) => Number(n.replaceAll(',', '')));
+  assert.equal(kept, Math.floor(trained / 2), 'rank 0 keeps the first half');
+  assert.doesNotMatch(two.stderr, /optimizer state sharded/);
+  const [sharded, plain] = [lossesByStep(moved), lossesByStep(ranks)];
+  assert.deepEqual(
+    [1, 2, 3].map((step) => sharded.get(step)),
+    [1, 2, 3].map((step) => plain.get(step)),
+    'sharded ranks, the same losses',
+  );
   const resumed = await runCli(['pretrain', '--config', await config(moved, 6), '--train.micro_batch_size', '4', '--resume', 'auto']);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /resumed from .*step-00000003 at step 3 of 6/);

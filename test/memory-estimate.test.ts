@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { loadPretrainConfig, modelSize, type ModelConfig } from '../ts/config/pretrain-config.js';
-import { estimatePeakMemory, largestFittingMicroBatch, loraCounts, memoryWarning, parameterCounts } from '../ts/train/memory-estimate.js';
+import { estimatePeakMemory, largestFittingMicroBatch, loraCounts, memoryWarning, optimizerShards, parameterCounts } from '../ts/train/memory-estimate.js';
 import { repoRoot, runCli } from './support/cli.js';
 
 const GiB = 2 ** 30;
@@ -56,6 +56,16 @@ test("a LoRA run's estimate holds the adapters' optimizer and gradient sum, and 
   assert.equal(tuned.gradients, full.gradients - total * 4 + 2 * adapters * 4);
   assert.equal(tuned.activations, full.activations);
   assert.ok(tuned.total < full.total, `${tuned.total} against ${full.total}`);
+});
+
+test("ranks that shard the optimizer's state each hold the largest shard of its moments, and nothing else changes", () => {
+  const m = reference.model;
+  const total = parameterCounts(m).total;
+  const whole = estimatePeakMemory(m, 80, 512, 'bf16-mixed', 'composite');
+  const sharded = estimatePeakMemory(m, 80, 512, 'bf16-mixed', 'composite', null, 3);
+  assert.equal(sharded.optimizer, 2 * Math.ceil(total / 3) * 4);
+  assert.equal(whole.total - sharded.total, whole.optimizer - sharded.optimizer);
+  assert.deepEqual([optimizerShards({ shard_optimizer: true }, 8), optimizerShards({ shard_optimizer: false }, 8)], [8, 1]);
 });
 
 test('activations and workspace grow linearly with the micro-batch; weights, gradients and the optimizer stay', () => {

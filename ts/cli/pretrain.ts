@@ -14,7 +14,7 @@ import { unevenBatch } from '../train/data-parallel.js';
 import { MinilmError } from '../errors.js';
 import { chooseDevice } from '../device.js';
 import { chooseAttention, flashPossible } from '../train/attention-path.js';
-import { type AttentionPath, describeMemoryEstimate, estimatePeakMemory, memoryWarning, sequencesPerItem } from '../train/memory-estimate.js';
+import { type AttentionPath, describeMemoryEstimate, estimatePeakMemory, memoryWarning, optimizerShards, sequencesPerItem } from '../train/memory-estimate.js';
 import { PRETRAIN_SCHEMA } from '../config/pretrain-schema.js';
 import { overrideHelp } from './override-help.js';
 
@@ -84,6 +84,10 @@ export function printer(): (event: PretrainEvent) => void {
           `device: ${event.device}, ${event.precision}, matmul peak ${(event.peakFlops / 1e12).toFixed(2)} TFLOP/s for MFU (${event.peakFlopsSource})` +
             (event.whyNotGpu ? ` (not the GPU: ${event.whyNotGpu})` : `, ${event.attention.path} attention (${event.attention.why})`),
         );
+        if (event.info.optimizerShard < event.info.trainedParameters)
+          line(
+            `optimizer state sharded (minilm.shard_optimizer): rank 0 keeps ${thousands(event.info.optimizerShard)} of ${thousands(event.info.trainedParameters)} values' moments`,
+          );
         return line(
           event.resumedFrom
             ? `resumed from ${event.resumedFrom} at step ${event.step} of ${event.totalSteps}`
@@ -203,18 +207,21 @@ export function pretrainCommand(yargs: Argv): Argv {
 function describeMemory(config: PretrainConfig): string {
   const { model, train } = config;
   const placement = chooseDevice(config);
+  // Per rank: --devices N's ranks, or the launcher's.
+  const world = typeof config.devices === 'number' && config.devices > 1 ? config.devices : ranksFromEnv().world;
+  const sized = { ...config, optimizerShards: optimizerShards(config, world) };
   // Without a GPU here, the path a GPU of unknown size would take.
   const onGpu = placement.device === 'cpu' ? { device: 'cuda:0', precision: config.precision, memoryBytes: null } : placement;
-  const attention = chooseAttention(config, onGpu);
+  const attention = chooseAttention(sized, onGpu);
   const rows = train.micro_batch_size * sequencesPerItem(config);
-  const estimate = (path: AttentionPath) => estimatePeakMemory(model, rows, train.max_seq_length, config.precision, path, config.lora);
+  const estimate = (path: AttentionPath) => estimatePeakMemory(model, rows, train.max_seq_length, config.precision, path, config.lora, sized.optimizerShards);
   const lines = [`${describeMemoryEstimate(estimate(attention.path))} with ${attention.path} attention (${attention.why})`];
   // The other path's figure, when a GPU could take it: what a smaller GPU runs, or what the faster path costs.
   const other: AttentionPath = attention.path === 'composite' ? 'flash' : 'composite';
   if (flashPossible(model, config.precision)) {
     lines.push(`${describeMemoryEstimate(estimate(other))} with ${other} attention`);
   }
-  const warning = memoryWarning(config, placement.precision, attention.path, placement.memoryBytes);
+  const warning = memoryWarning(sized, placement.precision, attention.path, placement.memoryBytes);
   if (warning !== null) lines.push(`warning: ${warning}`);
   return lines.join('\n');
 }

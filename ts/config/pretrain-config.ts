@@ -55,6 +55,8 @@ export interface PretrainConfig {
   seed: number;
   /** minilm.keep_last_checkpoints: null keeps every step-* folder. */
   keep_last_checkpoints: number | null;
+  /** minilm.shard_optimizer: data-parallel ranks each keep and update 1/N of AdamW's state (ZeRO-1). */
+  shard_optimizer: boolean;
   /** Set for a fine-tuning run (`minilm sft`, ./sft-config.ts): its data and length come from here. */
   sft: SftSettings | null;
   /** Set for preference tuning (`minilm dpo`, ./sft-config.ts's loadDpoConfig): sft's data are pairs, the loss DPO's. */
@@ -215,6 +217,7 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
     logger_name: values.logger_name,
     seed: values.seed,
     keep_last_checkpoints: values.minilm.keep_last_checkpoints,
+    shard_optimizer: values.minilm.shard_optimizer,
     sft: null,
     dpo: null,
     lora: null,

@@ -256,7 +256,8 @@ export const PRETRAIN_SCHEMA: Section = section({
   // minilm's own section (litgpt has no such key, so litgpt would refuse a file that has it):
   //   keep_last_checkpoints: null keeps every out_dir/step-* folder, as litgpt does (about 1.3 GB each at
   //   108M parameters); K >= 1 deletes all but the newest K after each save. final/ is never deleted.
-  minilm: section({ keep_last_checkpoints: int(null, 1) }),
+  //   shard_optimizer: data-parallel ranks each keep 1/N of AdamW's moments (ZeRO-1, docs/data-parallel.md).
+  minilm: section({ keep_last_checkpoints: int(null, 1), shard_optimizer: bool(false) }),
 });
 
 // The pieces other litgpt entry points' schemas (sft-schema.ts) are built from.

@@ -101,6 +101,7 @@ function loadFinetuneConfig(options: LoadPretrainConfigOptions, schema: Section)
     logger_name: values.logger_name === 'mlflow' ? 'csv' : values.logger_name,
     seed: values.seed,
     keep_last_checkpoints: values.minilm.keep_last_checkpoints,
+    shard_optimizer: values.minilm.shard_optimizer,
     sft: {
       json_path: jsonPath,
       mask_prompt: initArgs.mask_prompt,

@@ -92,8 +92,8 @@ export const SFT_SCHEMA: Section = section({
   logger_name: oneOf(['csv', 'tensorboard', 'wandb', 'mlflow'], 'csv'),
   seed: int(1337, 0),
   access_token: str(null),
-  // minilm's own section, as in pretrain: keep_last_checkpoints, data_format (the --format flag), and
-  // packing (several conversations to a row, each kept apart: docs/sft.md).
-  minilm: section({ keep_last_checkpoints: int(null, 1), data_format: formatLeaf, packing: bool(false) }),
+  // minilm's own section, as in pretrain: keep_last_checkpoints, shard_optimizer, data_format (the
+  // --format flag), and packing (several conversations to a row, each kept apart: docs/sft.md).
+  minilm: section({ keep_last_checkpoints: int(null, 1), shard_optimizer: bool(false), data_format: formatLeaf, packing: bool(false) }),
   lora: LORA,
 });

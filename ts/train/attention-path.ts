@@ -8,7 +8,7 @@
 import type { PretrainConfig } from '../config/pretrain-config.js';
 import type { TrainingPlacement } from '../device.js';
 import { MinilmError } from '../errors.js';
-import { type AttentionPath, estimatePeakMemory, gib, sequencesPerItem } from './memory-estimate.js';
+import { type AttentionPath, estimatePeakMemory, gib, type SizedRun, sequencesPerItem } from './memory-estimate.js';
 
 /** The head sizes the CUDA flash kernels are built for (model/fused/attention.rs FLASH_HEAD_SIZES). */
 export const FLASH_HEAD_SIZES = [48, 64, 128];
@@ -26,7 +26,7 @@ export function flashPossible(model: Pick<PretrainConfig['model'], 'head_size'>,
 
 /** The path a run takes on `placement`, and why; on the CPU always the composite path. */
 export function chooseAttention(
-  config: Pick<PretrainConfig, 'model' | 'train'> & { dpo?: PretrainConfig['dpo']; lora?: PretrainConfig['lora'] },
+  config: SizedRun,
   placement: Pick<TrainingPlacement, 'device' | 'precision' | 'memoryBytes'>,
   env: Record<string, string | undefined> = process.env,
 ): AttentionChoice {
@@ -42,7 +42,15 @@ export function chooseAttention(
   }
   if (asked === 'composite') return { path: 'composite', why: 'MINILM_ATTENTION=composite' };
   const { micro_batch_size: micro, max_seq_length: seqLen } = config.train;
-  const composite = estimatePeakMemory(config.model, micro * sequencesPerItem(config), seqLen, placement.precision, 'composite', config.lora ?? null).total;
+  const composite = estimatePeakMemory(
+    config.model,
+    micro * sequencesPerItem(config),
+    seqLen,
+    placement.precision,
+    'composite',
+    config.lora ?? null,
+    config.optimizerShards,
+  ).total;
   if (placement.memoryBytes === null || composite <= placement.memoryBytes) {
     return { path: 'composite', why: placement.memoryBytes === null ? 'the faster path' : `the faster path; its ${gib(composite)} fit` };
   }

@@ -87,7 +87,8 @@ export function loraCounts(m: ModelConfig, lora: Pick<LoraSettings, 'r' | 'targe
 
 /**
  * The peak memory of one micro-batch's forward and backward pass (and the optimizer's state beside it);
- * `lora`: a LoRA run's, whose optimizer and gradient sum hold the adapters alone.
+ * `lora`: a LoRA run's, whose optimizer and gradient sum hold the adapters alone; `optimizerShards`: the
+ * ranks that share the optimizer's state (minilm.shard_optimizer), each holding its shard.
  */
 export function estimatePeakMemory(
   m: ModelConfig,
@@ -96,6 +97,7 @@ export function estimatePeakMemory(
   precision: Precision,
   attention: AttentionPath,
   lora: Pick<LoraSettings, 'r' | 'targets'> | null = null,
+  optimizerShards = 1,
 ): MemoryEstimate {
   const { weight, compute } = dtypeBytes(precision);
   const { n_embd: c, n_head: h, n_query_groups: g, head_size: d, intermediate_size: i, n_layer: layers } = m;
@@ -119,8 +121,9 @@ export function estimatePeakMemory(
   const sum = adapters === null ? params.total * weight : 2 * adapters.adapters * FLOAT32;
   const gradients = sum + params.total * compute;
 
-  // AdamW's moments m and v, float32 under every precision (train/optimizer.rs), of what it trains.
-  const optimizer = 2 * (adapters === null ? params.total : adapters.adapters) * FLOAT32;
+  // AdamW's moments m and v, float32 under every precision (train/optimizer.rs), of what it trains; of
+  // the largest shard when the ranks shard them (collective.rs's shard_ranges).
+  const optimizer = 2 * Math.ceil((adapters === null ? params.total : adapters.adapters) / optimizerShards) * FLOAT32;
 
   // Kept per block (`BlockActivations`), per row, in the compute dtype: the block's input, norm_1's
   // output h1, the rotated queries (H D), keys and values (G D each, head-major), the attention's output
@@ -158,8 +161,9 @@ export function largestFittingMicroBatch(
   attention: AttentionPath,
   memoryBytes: number,
   lora: LoraSettings | null = null,
+  optimizerShards = 1,
 ): number {
-  const fits = (b: number) => estimatePeakMemory(m, b, seqLen, precision, attention, lora).total <= memoryBytes;
+  const fits = (b: number) => estimatePeakMemory(m, b, seqLen, precision, attention, lora, optimizerShards).total <= memoryBytes;
   if (!fits(1)) return 0;
   let low = 1; // fits
   let high = 2;
@@ -184,6 +188,18 @@ export function describeMemoryEstimate(e: MemoryEstimate): string {
   );
 }
 
+/**
+ * What sizes a run's memory, from its config: the model, batch, DPO's pairs and LoRA, and
+ * `optimizerShards`, the ranks sharing the optimizer's state (1 unless minilm.shard_optimizer: see
+ * `optimizerShards()`).
+ */
+export type SizedRun = Pick<PretrainConfig, 'model' | 'train'> & { dpo?: PretrainConfig['dpo']; lora?: PretrainConfig['lora']; optimizerShards?: number };
+
+/** How many ranks share the optimizer's state: the world under minilm.shard_optimizer, else 1. */
+export function optimizerShards(config: Pick<PretrainConfig, 'shard_optimizer'>, world: number): number {
+  return config.shard_optimizer ? world : 1;
+}
+
 /** Sequences per item of a micro-batch: DPO's item is a pair, a chosen and a rejected reply. */
 export function sequencesPerItem(config: { dpo?: PretrainConfig['dpo'] }): number {
   return config.dpo ? 2 : 1;
@@ -193,20 +209,16 @@ export function sequencesPerItem(config: { dpo?: PretrainConfig['dpo'] }): numbe
  * A warning when the run's estimate exceeds the GPU's `memoryBytes`, naming the largest micro-batch that
  * would fit; null when it fits, and when the memory is unknown (null: on the CPU, or not reported).
  */
-export function memoryWarning(
-  config: Pick<PretrainConfig, 'model' | 'train'> & { dpo?: PretrainConfig['dpo']; lora?: PretrainConfig['lora'] },
-  precision: Precision,
-  attention: AttentionPath,
-  memoryBytes: number | null,
-): string | null {
+export function memoryWarning(config: SizedRun, precision: Precision, attention: AttentionPath, memoryBytes: number | null): string | null {
   if (memoryBytes === null) return null;
   const { model, train } = config;
   const perItem = sequencesPerItem(config);
   const lora = config.lora ?? null;
-  const estimate = estimatePeakMemory(model, train.micro_batch_size * perItem, train.max_seq_length, precision, attention, lora);
+  const shards = config.optimizerShards ?? 1;
+  const estimate = estimatePeakMemory(model, train.micro_batch_size * perItem, train.max_seq_length, precision, attention, lora, shards);
   if (estimate.total <= memoryBytes) return null;
   const exceeds = `${describeMemoryEstimate(estimate)} exceeds the GPU's ${gib(memoryBytes)}`;
-  const fitting = Math.floor(largestFittingMicroBatch(model, train.max_seq_length, precision, attention, memoryBytes, lora) / perItem);
+  const fitting = Math.floor(largestFittingMicroBatch(model, train.max_seq_length, precision, attention, memoryBytes, lora, shards) / perItem);
   if (fitting === 0) return `${exceeds}, even at train.micro_batch_size 1: shorten train.max_seq_length or choose a smaller model`;
   // global_batch_size must stay a multiple of micro_batch_size; the largest such divisor keeps the step.
   let divisor = fitting;

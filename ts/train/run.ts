@@ -25,7 +25,7 @@ import { TensorBoardWriter } from '../log/tensorboard.js';
 import { lrAt, warmupIters, type Schedule } from './schedule.js';
 import { chooseDevice, type DeviceRequest, type TrainingPlacement } from '../device.js';
 import { type AttentionChoice, chooseAttention } from './attention-path.js';
-import { type AttentionPath, memoryWarning } from './memory-estimate.js';
+import { type AttentionPath, memoryWarning, optimizerShards } from './memory-estimate.js';
 import { lockFolder } from '../lock.js';
 import { FINAL_FOLDER, stepFolderName } from '../checkpoint.js';
 import { pruneCheckpoints, resumeCheckpoint, writeCheckpoint } from './checkpoints.js';
@@ -143,8 +143,9 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
       'InvalidArg',
     );
   }
-  const attention = chooseAttention(config, placement);
-  const memory = memoryWarning(config, placement.precision, attention.path, placement.memoryBytes);
+  const sized = { ...config, optimizerShards: optimizerShards(config, parallel.ranks.world) };
+  const attention = chooseAttention(sized, placement);
+  const memory = memoryWarning(sized, placement.precision, attention.path, placement.memoryBytes);
   if (memory !== null) onLog({ type: 'warning', message: memory });
   const lock = parallel.writer ? lockFolder(config.out_dir, config.dpo !== null ? 'minilm dpo' : config.sft === null ? 'minilm pretrain' : 'minilm sft') : null;
   const trainer = new (native().NativeTrainer)();
@@ -336,7 +337,7 @@ function openTrainer(
       microBatchSize: train.micro_batch_size,
       seqLen: train.max_seq_length,
       accumulation: parallel.accumulation,
-      dataParallel,
+      dataParallel: dataParallel && { ...dataParallel, shardOptimizer: config.shard_optimizer },
       optimizer: { weightDecay: config.optimizer.weight_decay, betas: config.optimizer.betas, eps: config.optimizer.eps },
       maxNorm: train.max_norm,
       initialWeights: start?.path,
@@ -574,9 +575,15 @@ class TrainingLoop {
     this.tensorboard?.addScalars(this.step, { ...metrics, ...perSource });
   }
 
-  /** Rank 0 writes the checkpoint (of the weights every rank holds); the other ranks go on. */
+  /**
+   * Rank 0 writes the checkpoint (of the weights every rank holds); the other ranks hand it their shards
+   * of a sharded optimizer's state (minilm.shard_optimizer), or go on at once.
+   */
   private async save(dir: string): Promise<void> {
-    if (!this.parallel.writer) return;
+    if (!this.parallel.writer) {
+      await runJob(() => this.trainer.shareForSave());
+      return;
+    }
     await writeCheckpoint(dir, this.config, (tmp) => runJob(() => this.trainer.save(tmp)));
     this.onLog({ type: 'checkpoint', step: this.step, dir });
   }

@@ -125,7 +125,7 @@ pub fn run(device: &Device, shapes: Shapes) -> Vec<CheckRow> {
     #[cfg(feature = "cuda")]
     if device.is_cuda() {
         let checker = Checker { device, dtype: DType::F32, dims: shapes.dims() };
-        rows.push(checker.row("step summed in gradient buckets (NCCL, 1 rank)", || checker.bucketed_step()));
+        rows.push(checker.row("step summed in buckets, shard shared (NCCL, 1 rank)", || checker.bucketed_step()));
     }
     #[cfg(feature = "cuda")]
     fused::cuda::set_poison_outputs(false);
@@ -492,6 +492,7 @@ impl Checker<'_> {
     /// run together without losing a gradient, and that the step's numbers stay the same.
     #[cfg(feature = "cuda")]
     fn bucketed_step(&self) -> Result<Outcome> {
+        use crate::train::collective::{shard_ranges, Collective};
         use crate::train::gradient_buckets::{add_into, BucketedSum, Buckets};
         use crate::train::nccl_collective::{unique_id, NcclCollective};
         let batch = self.step_batch(false)?;
@@ -505,6 +506,8 @@ impl Checker<'_> {
             let mut sum = BucketedSum::new(&buckets, &grad, &nccl);
             let loss = model.batch_loss_and_grads_into(&batch, 1.0, &mut |name, g| sum.add(name, &g))?;
             sum.finish()?;
+            // A sharded optimizer's sharing, on one rank: its one shard broadcast in place must leave it as it is.
+            nccl.share_shards(&grad, &shard_ranges(grad.elem_count(), 1))?;
             Ok(vec![loss, grad])
         };
         let on_cpu = || -> Result<Vec<Tensor>> {

@@ -125,12 +125,16 @@ pub struct DataParallelSettings {
     /// NCCL: MiB of float32 gradient per bucket summed during the backward pass (25, PyTorch DDP's
     /// default, when absent); 0 sums the whole gradient after the pass. MPI always sums after it.
     pub bucket_megabytes: Option<f64>,
+    /// Shards the optimizer's state over the ranks (ZeRO-1); every rank then calls `save` or
+    /// `shareForSave` at each checkpoint.
+    pub shard_optimizer: Option<bool>,
 }
 
 /// How a trainer joins its ranks, taken out of the JavaScript object before the work moves to a thread.
 struct Joining {
     engine: Join,
     timeout: std::time::Duration,
+    shard_optimizer: bool,
 }
 
 enum Join {
@@ -167,7 +171,7 @@ impl TryFrom<DataParallelSettings> for Joining {
             ("nccl", ..) => return Err(usage("dataParallel: the nccl engine needs ncclId, rank and world".into())),
             (other, ..) => return Err(usage(format!("dataParallel.engine: expected mpi or nccl, got {other}"))),
         };
-        Ok(Joining { engine, timeout })
+        Ok(Joining { engine, timeout, shard_optimizer: s.shard_optimizer.unwrap_or(false) })
     }
 }
 
@@ -333,6 +337,8 @@ pub struct OpenedTrainer {
     pub parameters: f64,
     /// What the optimizer trains: the parameters, or LoRA's adapters.
     pub trained_parameters: f64,
+    /// Of those, the values whose optimizer state this rank keeps: all, or its shard (minilm.shard_optimizer).
+    pub optimizer_shard: f64,
     pub flops_per_token: f64,
     pub train_dir: String,
     pub train_windows: f64,
@@ -357,6 +363,7 @@ impl From<TrainerInfo> for OpenedTrainer {
         OpenedTrainer {
             parameters: i.parameters as f64,
             trained_parameters: i.trained_parameters as f64,
+            optimizer_shard: i.optimizer_shard as f64,
             flops_per_token: i.flops_per_token,
             train_dir: i.train_dir.display().to_string(),
             train_windows: i.train_windows as f64,
@@ -602,9 +609,12 @@ impl NativeTrainer {
         Ok(OpenTrainerTask::run(move || {
             crate::keep_freed_memory();
             let mut trainer = guarded(|| Trainer::new(options))?;
-            if let Some(Joining { engine, timeout }) = joining {
+            if let Some(Joining { engine, timeout, shard_optimizer }) = joining {
                 let collective = guarded(|| join_ranks(engine, &trainer))?;
                 trainer.join(Box::new(Watched::new(collective, timeout)));
+                if shard_optimizer {
+                    guarded(|| trainer.shard_optimizer())?;
+                }
             }
             let info = trainer.info().into();
             *inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(trainer);
@@ -648,11 +658,20 @@ impl NativeTrainer {
         with_trainer(&self.inner, |t| Ok(t.exhausted_source()))
     }
 
-    /// Writes the weights, optimizer state and state.json into `dir`.
+    /// Writes the weights, optimizer state and state.json into `dir`. Data-parallel, rank 0 does, while
+    /// the other ranks call `shareForSave`.
     #[napi(catch_unwind)]
     pub fn save(&self, dir: String) -> AsyncTask<SaveTask> {
         let inner = self.inner.clone();
         SaveTask::run(move || with_trainer(&inner, |t| t.save(Path::new(&dir))))
+    }
+
+    /// A rank that does not write the checkpoint, while rank 0 runs `save`: hands it this rank's shard of
+    /// a sharded optimizer's state.
+    #[napi(catch_unwind)]
+    pub fn share_for_save(&self) -> AsyncTask<SaveTask> {
+        let inner = self.inner.clone();
+        SaveTask::run(move || with_trainer(&inner, |t| t.share_for_save()))
     }
 
     /// Loads a checkpoint written by `save` by a run with the same settings.

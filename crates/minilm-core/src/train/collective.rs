@@ -25,6 +25,25 @@ pub trait Collective: Send {
     fn sum_f32(&self, values: &mut [f32]) -> Result<()>;
     /// The same for float64 figures (the loss, token counts).
     fn sum_f64(&self, values: &mut [f64]) -> Result<()>;
+    /// Replaces `values` on every rank with rank `root`'s.
+    fn broadcast_f32(&self, values: &mut [f32], root: usize) -> Result<()>;
+
+    /// Gives every rank each rank's shard of `buffer` (a flat tensor the same size on all): rank r's
+    /// `shards[r]` is copied into the others' `buffer`, in place. How the ranks share what each updated
+    /// of a sharded optimizer (ZeRO-1). By default through the host, one shard after another; values
+    /// are copied, never added, so every dtype arrives bit for bit.
+    fn share_shards(&self, buffer: &Tensor, shards: &[Range<usize>]) -> Result<()> {
+        for (root, shard) in shards.iter().enumerate() {
+            let piece = buffer.narrow(0, shard.start, shard.len())?;
+            let mut values = if root == self.rank() { piece.to_dtype(DType::F32)?.to_vec1::<f32>()? } else { vec![0.0; shard.len()] };
+            self.broadcast_f32(&mut values, root)?;
+            if root != self.rank() {
+                let shared = Tensor::from_vec(values, shard.len(), buffer.device())?.to_dtype(buffer.dtype())?;
+                buffer.slice_set(&shared, 0, shard.start)?;
+            }
+        }
+        Ok(())
+    }
 
     /// Sums `range` of the float32 flat gradient `grad` over the ranks, in place. An engine with a stream
     /// of its own (NCCL) only starts the sum, which runs while the backward pass goes on: the sums are in
@@ -67,9 +86,26 @@ pub fn rank_slice(rank: usize, micro_batch_size: usize) -> std::ops::Range<usize
     rank * micro_batch_size..(rank + 1) * micro_batch_size
 }
 
+/// The ranks' shards of a flat buffer of `len` elements, in rank order: consecutive, as equal as whole
+/// elements allow, covering it once. A shard may cut a parameter in two: AdamW's update is element by
+/// element.
+pub fn shard_ranges(len: usize, world: usize) -> Vec<Range<usize>> {
+    (0..world).map(|rank| rank * len / world..(rank + 1) * len / world).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_cover_the_buffer_once_in_rank_order() {
+        for (len, world) in [(10, 3), (2, 4), (1000, 1), (7, 7)] {
+            let shards = shard_ranges(len, world);
+            assert_eq!(shards.len(), world);
+            assert_eq!(shards.iter().flat_map(|s| s.clone()).collect::<Vec<_>>(), (0..len).collect::<Vec<_>>());
+            assert!(shards.iter().all(|s| s.len() == len / world || s.len() == len.div_ceil(world)));
+        }
+    }
 
     #[test]
     fn the_ranks_slices_cover_a_draw_once() {

@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 
 static UNIVERSE: Mutex<Option<Universe>> = Mutex::new(None);
 
+/// The most values one MPI call moves: its counts are 32-bit.
+const PIECE: usize = 1 << 28;
+
 /// The ranks of MPI's world communicator.
 pub struct MpiCollective {
     world: SimpleCommunicator,
@@ -51,7 +54,6 @@ impl MpiCollective {
     /// sends rank 0's sums to all: every rank ends with the same bits (an all-reduce does not promise
     /// that). Long buffers go in pieces that MPI's 32-bit counts can describe.
     fn sum<T: Equivalence + Copy + Default>(&self, values: &mut [T]) -> Result<()> {
-        const PIECE: usize = 1 << 28;
         let root = self.world.process_at_rank(0);
         let mut sums = vec![T::default(); values.len().min(PIECE)];
         for piece in values.chunks_mut(PIECE) {
@@ -83,6 +85,14 @@ impl Collective for MpiCollective {
 
     fn sum_f64(&self, values: &mut [f64]) -> Result<()> {
         self.sum(values)
+    }
+
+    fn broadcast_f32(&self, values: &mut [f32], root: usize) -> Result<()> {
+        let root = self.world.process_at_rank(root as i32);
+        for piece in values.chunks_mut(PIECE) {
+            root.broadcast_into(piece);
+        }
+        Ok(())
     }
 }
 

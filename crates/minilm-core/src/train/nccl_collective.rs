@@ -19,7 +19,7 @@ use std::sync::Arc;
 use candle_core::cuda_backend::cudarc::driver::sys::CUdeviceptr;
 use candle_core::cuda_backend::cudarc::driver::{CudaStream, DevicePtr, DeviceRepr};
 use candle_core::cuda_backend::cudarc::nccl::{result, sys, NcclType};
-use candle_core::cuda_backend::{CudaDevice, WrapErr};
+use candle_core::cuda_backend::{CudaDType, CudaDevice, WrapErr};
 use candle_core::{DType, Device, Tensor};
 
 use super::collective::Collective;
@@ -88,15 +88,45 @@ impl NcclCollective {
         status.map(|_| ()).map_err(|e| Error::usage(format!("NCCL sum on rank {} failed: {e:?}", self.rank)))
     }
 
-    /// Host values summed through the GPU, where NCCL's buffers must be.
-    fn sum_host<T: NcclType + DeviceRepr>(&self, values: &mut [T]) -> Result<()> {
+    /// Queues rank `root`'s `count` values at `buffer` into the other ranks' `buffer`, on the sums' stream.
+    fn broadcast<T: NcclType>(&self, buffer: CUdeviceptr, count: usize, root: usize) -> Result<()> {
+        // SAFETY: as all_reduce's.
+        let status = unsafe {
+            result::broadcast(
+                buffer as *const _,
+                buffer as *mut _,
+                count,
+                T::as_nccl_type(),
+                root as i32,
+                self.comm,
+                self.stream.cu_stream() as _,
+            )
+        };
+        status.map(|_| ()).map_err(|e| Error::usage(format!("NCCL broadcast from rank {root} on rank {} failed: {e:?}", self.rank)))
+    }
+
+    /// Host values through the GPU, where NCCL's buffers must be: copied in, `collective` queued on their
+    /// pointer and count, copied back once it has run.
+    fn through_gpu<T: DeviceRepr>(&self, values: &mut [T], collective: impl FnOnce(CUdeviceptr, usize) -> Result<()>) -> Result<()> {
         let candle = self.device.cuda_stream();
         let buffer = candle.clone_htod(values).w()?;
         self.stream.join(&candle).w()?;
         let (pointer, _used) = buffer.device_ptr(&self.stream);
-        self.all_reduce::<T>(pointer, values.len())?;
+        collective(pointer, values.len())?;
         self.wait_for_sums()?;
         candle.memcpy_dtoh(&buffer, values).w()?;
+        Ok(())
+    }
+
+    /// Queues each rank's shard of `buffer` (values of type T) into the other ranks' buffer.
+    fn broadcast_shards<T: CudaDType + NcclType>(&self, buffer: &Tensor, shards: &[Range<usize>]) -> Result<()> {
+        let (storage, layout) = buffer.storage_and_layout();
+        let whole = view::<T>(&storage, layout)?;
+        for (root, shard) in shards.iter().enumerate() {
+            let piece = whole.slice(shard.clone());
+            let (pointer, _used) = piece.device_ptr(&self.stream);
+            self.broadcast::<T>(pointer, shard.len(), root)?;
+        }
         Ok(())
     }
 }
@@ -119,11 +149,26 @@ impl Collective for NcclCollective {
     }
 
     fn sum_f32(&self, values: &mut [f32]) -> Result<()> {
-        self.sum_host(values)
+        self.through_gpu(values, |pointer, count| self.all_reduce::<f32>(pointer, count))
     }
 
     fn sum_f64(&self, values: &mut [f64]) -> Result<()> {
-        self.sum_host(values)
+        self.through_gpu(values, |pointer, count| self.all_reduce::<f64>(pointer, count))
+    }
+
+    fn broadcast_f32(&self, values: &mut [f32], root: usize) -> Result<()> {
+        self.through_gpu(values, |pointer, count| self.broadcast::<f32>(pointer, count, root))
+    }
+
+    /// On the GPU: one broadcast per shard, from its rank, once candle's stream has run the update.
+    fn share_shards(&self, buffer: &Tensor, shards: &[Range<usize>]) -> Result<()> {
+        self.stream.join(&self.device.cuda_stream()).w()?;
+        match buffer.dtype() {
+            DType::F32 => self.broadcast_shards::<f32>(buffer, shards)?,
+            DType::BF16 => self.broadcast_shards::<half::bf16>(buffer, shards)?,
+            other => return Err(Error::usage(format!("NCCL shares float32 or bfloat16 shards, not {other:?}"))),
+        }
+        self.wait_for_sums()
     }
 
     /// Starts NCCL's ring sum of the range, whose result every rank receives alike, once candle's stream

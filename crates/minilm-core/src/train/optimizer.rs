@@ -1,7 +1,11 @@
 //! AdamW as torch.optim.AdamW computes it (decoupled weight decay on every parameter, as litgpt uses
 //! it), with gradient clipping to a global norm. The moments are float32 tensors a checkpoint saves.
+//! Data-parallel ranks may shard them (ZeRO-1, as DeepSpeed's stage 1 and PyTorch's
+//! ZeroRedundancyOptimizer do): each rank keeps and updates its shard of the flat buffer alone, and the
+//! ranks then share the weights they updated (the trainer does, through its Collective).
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
@@ -10,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::adamw_cpu;
 #[cfg(feature = "cuda")]
 use super::adamw_cuda;
+use super::collective::{shard_ranges, Collective};
 use crate::error::{Error, Result};
 use crate::model::Parameters;
 
@@ -24,15 +29,50 @@ pub struct AdamW {
     pub config: AdamWConfig,
     /// Optimizer steps taken; bias correction uses it.
     pub steps: u64,
-    /// exp_avg and exp_avg_sq, float32, laid out as the parameters' flat buffer.
+    /// The ranks' shards of the flat buffer and which one is this optimizer's; one shard, the whole
+    /// buffer, unless sharded.
+    shards: Vec<Range<usize>>,
+    rank: usize,
+    /// exp_avg and exp_avg_sq of this optimizer's shard, float32, laid out as the parameters' flat buffer.
     m: Tensor,
     v: Tensor,
 }
 
 impl AdamW {
     pub fn new(config: AdamWConfig, params: &Parameters) -> Result<Self> {
-        let zeros = || Tensor::zeros(params.flat().elem_count(), DType::F32, params.flat().device());
-        Ok(AdamW { config, steps: 0, m: zeros()?, v: zeros()? })
+        let len = params.flat().elem_count();
+        let zeros = || Tensor::zeros(len, DType::F32, params.flat().device());
+        Ok(AdamW { config, steps: 0, shards: shard_ranges(len, 1), rank: 0, m: zeros()?, v: zeros()? })
+    }
+
+    /// From now on keeps and updates rank `rank`'s shard of `world` alone (shard_ranges), from the whole.
+    pub fn shard(&mut self, rank: usize, world: usize) -> Result<()> {
+        if self.shards.len() != 1 {
+            return Err(Error::usage("the optimizer's state is sharded already"));
+        }
+        self.shards = shard_ranges(self.m.elem_count(), world);
+        self.rank = rank;
+        let own = self.own();
+        // Copies, so that the whole moments' memory is freed.
+        self.m = self.m.narrow(0, own.start, own.len())?.copy()?;
+        self.v = self.v.narrow(0, own.start, own.len())?.copy()?;
+        Ok(())
+    }
+
+    /// Every rank's shard when the state is sharded (the weights each rank updated, for the ranks to
+    /// share after a step); None when this optimizer updates the whole buffer.
+    pub fn shards(&self) -> Option<&[Range<usize>]> {
+        (self.shards.len() > 1).then_some(&self.shards)
+    }
+
+    /// How many values this optimizer updates and keeps the moments of.
+    pub fn shard_len(&self) -> usize {
+        self.own().len()
+    }
+
+    /// The part of the flat buffer this optimizer updates.
+    fn own(&self) -> Range<usize> {
+        self.shards[self.rank].clone()
     }
 
     /// One update with learning rate `lr` from `grads` (one per parameter, in order), gathered into one
@@ -59,7 +99,11 @@ impl AdamW {
             bias_correction2_sqrt: bias_correction2_sqrt as f32,
             eps: self.config.eps as f32,
         };
-        let weights = params.flat().as_tensor();
+        // This optimizer's shard (all of it, unsharded): views into the buffers, updated in place.
+        let own = self.own();
+        let all_weights = params.flat().as_tensor();
+        let weights = &all_weights.narrow(0, own.start, own.len())?;
+        let grad = &grad.narrow(0, own.start, own.len())?;
         let (m, v) = (&self.m, &self.v);
         if adamw_cpu::supported(&[weights, grad, m, v]) {
             return Ok(adamw_cpu::update(weights, grad, m, v, &fused_step)?);
@@ -75,18 +119,33 @@ impl AdamW {
         self.v = ((&self.v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
         let denom = ((self.v.sqrt()? / bias_correction2_sqrt)? + self.config.eps)?;
         let decayed = (weights.to_dtype(DType::F32)? * decay)?;
-        params.flat().set(&(decayed - (self.m.div(&denom)? * step_size)?)?.to_dtype(weights.dtype())?)?;
+        all_weights.slice_set(&(decayed - (self.m.div(&denom)? * step_size)?)?.to_dtype(weights.dtype())?, 0, own.start)?;
         Ok(())
     }
 
-    /// The moments by parameter name (`NAME.exp_avg`, `NAME.exp_avg_sq`), one tensor each, as checkpoints
-    /// have always stored them.
-    pub fn save(&self, params: &Parameters, path: &Path) -> Result<()> {
+    /// Writes the moments by parameter name (`NAME.exp_avg`, `NAME.exp_avg_sq`), one tensor each, as
+    /// checkpoints have always stored them, to `path`. Sharded, every rank calls it at the same point,
+    /// with `collective`, to gather the shards; the rank that writes passes the path, the others None.
+    pub fn save(&self, params: &Parameters, path: Option<&Path>, collective: Option<&dyn Collective>) -> Result<()> {
+        let (m, v) = match (self.shards(), collective) {
+            (None, _) => (self.m.clone(), self.v.clone()),
+            (Some(shards), Some(collective)) => {
+                let whole = |own: &Tensor| -> Result<Tensor> {
+                    let all = Tensor::zeros(params.flat().elem_count(), DType::F32, own.device())?;
+                    all.slice_set(own, 0, self.own().start)?;
+                    collective.share_shards(&all, shards)?;
+                    Ok(all)
+                };
+                (whole(&self.m)?, whole(&self.v)?)
+            }
+            (Some(_), None) => return Err(Error::usage("a sharded optimizer's state is saved with its ranks")),
+        };
+        let Some(path) = path else { return Ok(()) };
         let mut tensors = HashMap::new();
         for (name, offset, shape) in params.layout() {
             let count = shape.iter().product();
-            tensors.insert(format!("{name}.exp_avg"), self.m.narrow(0, offset, count)?.reshape(shape)?);
-            tensors.insert(format!("{name}.exp_avg_sq"), self.v.narrow(0, offset, count)?.reshape(shape)?);
+            tensors.insert(format!("{name}.exp_avg"), m.narrow(0, offset, count)?.reshape(shape)?);
+            tensors.insert(format!("{name}.exp_avg_sq"), v.narrow(0, offset, count)?.reshape(shape)?);
         }
         candle_core::safetensors::save(&tensors, path)
             .map_err(|e| Error::input(path, None, format!("cannot write the optimizer state: {e}")))
@@ -108,8 +167,11 @@ impl AdamW {
             m.push(take("exp_avg")?);
             v.push(take("exp_avg_sq")?);
         }
-        self.m = Tensor::cat(&m, 0)?;
-        self.v = Tensor::cat(&v, 0)?;
+        // The whole state is in every checkpoint, whatever the world size it was saved at; a sharded
+        // optimizer keeps its shard of it.
+        let own = self.own();
+        self.m = Tensor::cat(&m, 0)?.narrow(0, own.start, own.len())?.copy()?;
+        self.v = Tensor::cat(&v, 0)?.narrow(0, own.start, own.len())?.copy()?;
         self.steps = steps;
         Ok(())
     }

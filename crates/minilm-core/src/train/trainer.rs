@@ -141,6 +141,8 @@ pub struct TrainerInfo {
     pub parameters: usize,
     /// Values the optimizer trains: the parameters, or LoRA's adapters.
     pub trained_parameters: usize,
+    /// Of those, the values whose optimizer state this rank keeps: all of them, or its shard.
+    pub optimizer_shard: usize,
     pub flops_per_token: f64,
     pub train_dir: PathBuf,
     /// Windows, or SFT examples.
@@ -308,6 +310,14 @@ impl Trainer {
         self.collective = Some(collective);
     }
 
+    /// Shards the optimizer's state over the ranks joined (ZeRO-1, optimizer.rs): each keeps the moments
+    /// of 1 / world of the flat buffer and updates those weights, and the ranks share the updated weights
+    /// after each step. The same steps as unsharded, bit for bit; every rank must then call `save`.
+    pub fn shard_optimizer(&mut self) -> Result<()> {
+        let (rank, world) = self.rank_and_world();
+        self.optimizer.shard(rank, world)
+    }
+
     /// Whether `flag` is set on any rank (each rank asks at the same point): how the ranks agree to
     /// stop together when one of them is told to. Alone, `flag`.
     pub fn any_rank(&self, flag: bool) -> Result<bool> {
@@ -331,6 +341,7 @@ impl Trainer {
         TrainerInfo {
             parameters: self.model.config.num_parameters(),
             trained_parameters: trained_parameters(&self.model, &self.lora).flat().elem_count(),
+            optimizer_shard: self.optimizer.shard_len(),
             flops_per_token: self.model.config.training_flops_per_token(self.options.seq_len),
             train_dir: self.data.dir(Split::Train).expect("a run has training data"),
             train_windows: self.data.len(Split::Train),
@@ -464,7 +475,11 @@ impl Trainer {
         }
         let mut grads = [grad];
         let grad_norm = clip_grad_norm(&mut grads, self.options.max_norm)?;
-        self.optimizer.step_flat(trained_parameters(&self.model, &self.lora), &grads[0], lr)?;
+        let trained = trained_parameters(&self.model, &self.lora);
+        self.optimizer.step_flat(trained, &grads[0], lr)?;
+        if let (Some(shards), Some(collective)) = (self.optimizer.shards(), &self.collective) {
+            collective.share_shards(trained.flat().as_tensor(), shards)?;
+        }
         if let Some(lora) = &self.lora {
             lora.adapters.write_merged(&self.model.params, &lora.base)?;
         }
@@ -581,13 +596,14 @@ impl Trainer {
     }
 
     /// Writes the weights (LoRA: the adapters alone), optimizer moments and state.json into `dir`, which
-    /// must exist. The caller makes the folder appear atomically.
+    /// must exist. The caller makes the folder appear atomically. Data-parallel, rank 0 writes, and the
+    /// other ranks call `share_for_save` meanwhile.
     pub fn save(&self, dir: &Path) -> Result<()> {
         match &self.lora {
             Some(lora) => lora.adapters.save(dir, &lora.base_weights)?,
             None => self.model.params.save(&dir.join(WEIGHTS_FILE))?,
         }
-        self.optimizer.save(trained_parameters(&self.model, &self.lora), &dir.join(OPTIMIZER_FILE))?;
+        self.optimizer.save(trained_parameters(&self.model, &self.lora), Some(&dir.join(OPTIMIZER_FILE)), self.collective.as_deref())?;
         let step = self.optimizer.steps;
         let state = SavedState {
             format: STATE_FORMAT.into(),
@@ -610,6 +626,12 @@ impl Trainer {
         };
         let bytes = serde_json::to_vec_pretty(&state).map_err(|e| Error::internal(format!("state.json: {e}")))?;
         write_atomically(&dir.join(STATE_FILE), &[&bytes])
+    }
+
+    /// What a rank that does not write the checkpoint does while rank 0 runs `save`: hands it its shard of
+    /// a sharded optimizer's state (nothing to do unsharded).
+    pub fn share_for_save(&self) -> Result<()> {
+        self.optimizer.save(trained_parameters(&self.model, &self.lora), None, self.collective.as_deref())
     }
 
     /// Loads a checkpoint written by `save`, if it belongs to this run: the same format, run settings
@@ -673,9 +695,8 @@ impl Trainer {
                     .with_attention(self.options.attention);
             }
         }
-        let trained = trained_parameters(&self.model, &self.lora);
-        self.optimizer = AdamW::new(self.options.optimizer.clone(), trained)?;
-        self.optimizer.load(trained, &dir.join(OPTIMIZER_FILE), state.step, &self.device)?;
+        // The optimizer replaces its state, and keeps its shard of it if sharded.
+        self.optimizer.load(trained_parameters(&self.model, &self.lora), &dir.join(OPTIMIZER_FILE), state.step, &self.device)?;
         match (&mut self.order, &state.mixture_state) {
             (Order::Windows(sampler), _) => sampler.state = state.data,
             (Order::Mixture(sampler), Some(saved)) => sampler.set_state(saved),

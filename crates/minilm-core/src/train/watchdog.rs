@@ -95,6 +95,14 @@ impl Collective for Watched {
         self.timed(|c| c.sum_f64(values))
     }
 
+    fn broadcast_f32(&self, values: &mut [f32], root: usize) -> Result<()> {
+        self.timed(|c| c.broadcast_f32(values, root))
+    }
+
+    fn share_shards(&self, buffer: &Tensor, shards: &[Range<usize>]) -> Result<()> {
+        self.timed(|c| c.share_shards(buffer, shards))
+    }
+
     fn sum_in_place(&self, grad: &Tensor, range: Range<usize>) -> Result<()> {
         self.timed(|c| c.sum_in_place(grad, range))
     }

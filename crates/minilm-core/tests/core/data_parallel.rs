@@ -4,6 +4,7 @@
 //! `ThreadRanks`, a stand-in for the engines (MPI, test/data-parallel.test.ts runs it), which keeps the
 //! test fast and free of an MPI installation; its sums are in rank order, as MPI's reduce is in a fixed one.
 //! Given a bucket size, it also sums the gradient in buckets during the backward pass, as NCCL does.
+//! The ranks may shard the optimizer's state (ZeRO-1): the same steps and checkpoints, bit for bit.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -85,18 +86,39 @@ impl Collective for ThreadRanks {
         Ok(())
     }
 
+    /// The root's values into its slot, and every rank's from there.
+    fn broadcast_f32(&self, values: &mut [f32], root: usize) -> Result<()> {
+        if self.rank == root {
+            self.slots.lock().unwrap()[root] = values.iter().map(|&v| v as f64).collect();
+        }
+        self.barrier.wait();
+        for (value, &shared) in values.iter_mut().zip(&self.slots.lock().unwrap()[root]) {
+            *value = shared as f32;
+        }
+        self.barrier.wait();
+        Ok(())
+    }
+
     fn bucket_elements(&self) -> Option<usize> {
         self.bucket_elements
     }
 }
 
-/// A run's ranks: how many, each one's micro-batch size and micro-batches per step, and how they sum
-/// (whole after the backward pass when None).
+/// A run's ranks: how many, each one's micro-batch size and micro-batches per step, how they sum
+/// (whole after the backward pass when None), and whether they shard the optimizer's state.
 struct Shape<'a> {
     world: usize,
     micro: usize,
     accumulation: usize,
     sums: Option<&'a Sums>,
+    sharded: bool,
+}
+
+impl Shape<'_> {
+    /// Ranks that sum the whole gradient after the backward pass and keep the whole optimizer state.
+    fn plain(world: usize, micro: usize, accumulation: usize) -> Self {
+        Shape { world, micro, accumulation, sums: None, sharded: false }
+    }
 }
 
 /// How the ranks sum the gradient: whole after the backward pass, or in buckets of `bucket_elements`
@@ -108,7 +130,7 @@ struct Sums {
 }
 
 /// Each rank's (losses, grad norms, weights digest) after `steps` steps from `start` (a checkpoint), rank
-/// 0 saving into `save` at the end.
+/// 0 saving into `save` at the end (the others lending it their shards of a sharded optimizer).
 fn run_ranks(
     case: &Case,
     data: &Path,
@@ -118,7 +140,7 @@ fn run_ranks(
     start: Option<&Path>,
     save: Option<&Path>,
 ) -> Vec<(Vec<f64>, Vec<f64>, String)> {
-    let Shape { world, micro, accumulation, sums } = shape;
+    let Shape { world, micro, accumulation, sums, sharded } = shape;
     let whole = Sums::default();
     let sums = sums.unwrap_or(&whole);
     let lr = case.adamw.lr;
@@ -135,6 +157,9 @@ fn run_ranks(
                     }
                     if world > 1 {
                         trainer.join(Box::new(ranks));
+                        if sharded {
+                            trainer.shard_optimizer().unwrap();
+                        }
                     }
                     let (mut losses, mut norms) = (Vec::new(), Vec::new());
                     for _ in 0..steps {
@@ -142,9 +167,13 @@ fn run_ranks(
                         losses.push(stats.loss);
                         norms.push(stats.grad_norm);
                     }
-                    if let (Some(dir), 0) = (save, rank) {
-                        std::fs::create_dir_all(dir).unwrap();
-                        trainer.save(dir).unwrap();
+                    match (save, rank) {
+                        (Some(dir), 0) => {
+                            std::fs::create_dir_all(dir).unwrap();
+                            trainer.save(dir).unwrap();
+                        }
+                        (Some(_), _) => trainer.share_for_save().unwrap(),
+                        (None, _) => {}
                     }
                     (losses, norms, trainer.model.params.digest().unwrap())
                 })
@@ -168,8 +197,8 @@ fn two_ranks_take_the_steps_of_one_with_twice_the_micro_batch_and_resume_on_one(
     let (data, weights) = run_files(case, dir.path(), 60);
 
     // A global batch of 8 windows: 1 rank x micro-batch 4 x 2, against 2 ranks x micro-batch 2 x 2.
-    let alone = run_ranks(case, &data, &weights, Shape { world: 1, micro: 4, accumulation: 2, sums: None }, 6, None, None).remove(0);
-    let ranks = run_ranks(case, &data, &weights, Shape { world: 2, micro: 2, accumulation: 2, sums: None }, 6, None, None);
+    let alone = run_ranks(case, &data, &weights, Shape::plain(1, 4, 2), 6, None, None).remove(0);
+    let ranks = run_ranks(case, &data, &weights, Shape::plain(2, 2, 2), 6, None, None);
     for (rank, (losses, norms, digest)) in ranks.iter().enumerate() {
         assert_close(&format!("rank {rank}'s loss"), losses, &alone.0);
         assert_close(&format!("rank {rank}'s grad norm"), norms, &alone.1);
@@ -179,11 +208,10 @@ fn two_ranks_take_the_steps_of_one_with_twice_the_micro_batch_and_resume_on_one(
     // Checkpointed after 3 steps on 2 ranks (rank 0 writes), resumed on 1 rank with the same
     // micro-batch and twice the accumulation: the same samples, so the same last 3 steps.
     let checkpoint = dir.path().join("step-3");
-    run_ranks(case, &data, &weights, Shape { world: 2, micro: 2, accumulation: 2, sums: None }, 3, None, Some(&checkpoint));
+    run_ranks(case, &data, &weights, Shape::plain(2, 2, 2), 3, None, Some(&checkpoint));
     let state: serde_json::Value = serde_json::from_slice(&std::fs::read(checkpoint.join("state.json")).unwrap()).unwrap();
     assert_eq!((state["step"].as_u64(), state["iter_num"].as_u64(), state["tokens"].as_u64()), (Some(3), Some(12), Some(3 * 8 * 8)));
-    let resumed =
-        run_ranks(case, &data, &weights, Shape { world: 1, micro: 2, accumulation: 4, sums: None }, 3, Some(&checkpoint), None).remove(0);
+    let resumed = run_ranks(case, &data, &weights, Shape::plain(1, 2, 4), 3, Some(&checkpoint), None).remove(0);
     assert_close("the run resumed on 1 rank", &resumed.0, &ranks[0].0[3..]);
 }
 
@@ -192,7 +220,7 @@ fn summing_in_buckets_during_the_backward_pass_takes_the_same_steps_as_summing_a
     let case = &golden().cases[0];
     let dir = tempfile::tempdir().unwrap();
     let (data, weights) = run_files(case, dir.path(), 60);
-    let shape = |sums| Shape { world: 2, micro: 2, accumulation: 2, sums: Some(sums) };
+    let shape = |sums| Shape { world: 2, micro: 2, accumulation: 2, sums: Some(sums), sharded: false };
     let steps = 3;
     let whole = Sums::default();
     let after = run_ranks(case, &data, &weights, shape(&whole), steps, None, None);
@@ -206,6 +234,28 @@ fn summing_in_buckets_during_the_backward_pass_takes_the_same_steps_as_summing_a
     assert!(buckets >= elements / 600, "{buckets} buckets of a gradient of {elements} elements");
     // The same sums of the same values, element by element: the same bits.
     assert_eq!(during, after);
+}
+
+#[test]
+fn sharding_the_optimizer_state_takes_the_same_steps_and_saves_and_resumes_the_same_state() {
+    let case = &golden().cases[0];
+    let dir = tempfile::tempdir().unwrap();
+    let (data, weights) = run_files(case, dir.path(), 60);
+    let shape = |world, sharded| Shape { world, micro: 2, accumulation: 2, sums: None, sharded };
+    let (plain_dir, sharded_dir) = (dir.path().join("plain"), dir.path().join("sharded"));
+    let plain = run_ranks(case, &data, &weights, shape(2, false), 3, None, Some(&plain_dir));
+    let sharded = run_ranks(case, &data, &weights, shape(2, true), 3, None, Some(&sharded_dir));
+    // AdamW is element by element: each rank's shard is updated as the whole was, and shared as it is.
+    assert_eq!(sharded, plain, "losses, grad norms and weights, bit for bit");
+    for file in ["model.safetensors", "optimizer.safetensors", "state.json"] {
+        let read = |dir: &Path| std::fs::read(dir.join(file)).unwrap();
+        assert!(read(&sharded_dir) == read(&plain_dir), "{file}: the sharded ranks saved what the plain ones did");
+    }
+    // Resumed sharded on 2 ranks (each loads its shard of the whole state) and plain on 1: the same steps.
+    let resumed_sharded = run_ranks(case, &data, &weights, shape(2, true), 2, Some(&sharded_dir), None);
+    let resumed_alone = run_ranks(case, &data, &weights, Shape::plain(1, 2, 4), 2, Some(&plain_dir), None);
+    assert_close("resumed sharded", &resumed_sharded[0].0, &resumed_alone[0].0);
+    assert_eq!(resumed_sharded[0].2, resumed_sharded[1].2, "both ranks hold the same weights after sharing their shards");
 }
 
 #[test]
