@@ -506,9 +506,13 @@ impl Checker<'_> {
             let mut sum = BucketedSum::new(&buckets, &grad, &nccl);
             let loss = model.batch_loss_and_grads_into(&batch, 1.0, &mut |name, g| sum.add(name, &g))?;
             sum.finish()?;
-            // A sharded optimizer's sharing, on one rank: its one shard broadcast in place must leave it as it is.
-            nccl.share_shards(&grad, &shard_ranges(grad.elem_count(), 1))?;
-            Ok(vec![loss, grad])
+            // A sharded optimizer's sharing, on one rank: its one shard broadcast in place, on the GPU and
+            // through the host (a checkpoint's gathering), must leave it as it is.
+            let one_shard = shard_ranges(grad.elem_count(), 1);
+            nccl.share_shards(&grad, &one_shard)?;
+            let on_host = grad.to_device(&Device::Cpu)?;
+            nccl.share_shards(&on_host, &one_shard)?;
+            Ok(vec![loss, grad, on_host])
         };
         let on_cpu = || -> Result<Vec<Tensor>> {
             let grad = cpu_model.params.flat().zeros_like()?;
@@ -516,7 +520,7 @@ impl Checker<'_> {
             for ((_, offset, _), g) in cpu_model.params.layout().iter().zip(&grads) {
                 add_into(&grad, *offset, g)?;
             }
-            Ok(vec![loss, grad])
+            Ok(vec![loss, grad.clone(), grad])
         };
         let shape = format!("2 layers, 4x64 tokens, {} buckets", buckets.ranges().len());
         let mut outcome = self.compare(shape, on_device, on_cpu)?;

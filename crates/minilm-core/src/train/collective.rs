@@ -30,19 +30,9 @@ pub trait Collective: Send {
 
     /// Gives every rank each rank's shard of `buffer` (a flat tensor the same size on all): rank r's
     /// `shards[r]` is copied into the others' `buffer`, in place. How the ranks share what each updated
-    /// of a sharded optimizer (ZeRO-1). By default through the host, one shard after another; values
-    /// are copied, never added, so every dtype arrives bit for bit.
+    /// of a sharded optimizer (ZeRO-1). By default through the host (`share_through_host`).
     fn share_shards(&self, buffer: &Tensor, shards: &[Range<usize>]) -> Result<()> {
-        for (root, shard) in shards.iter().enumerate() {
-            let piece = buffer.narrow(0, shard.start, shard.len())?;
-            let mut values = if root == self.rank() { piece.to_dtype(DType::F32)?.to_vec1::<f32>()? } else { vec![0.0; shard.len()] };
-            self.broadcast_f32(&mut values, root)?;
-            if root != self.rank() {
-                let shared = Tensor::from_vec(values, shard.len(), buffer.device())?.to_dtype(buffer.dtype())?;
-                buffer.slice_set(&shared, 0, shard.start)?;
-            }
-        }
-        Ok(())
+        share_through_host(self, buffer, shards)
     }
 
     /// Sums `range` of the float32 flat gradient `grad` over the ranks, in place. An engine with a stream
@@ -84,6 +74,21 @@ pub trait Collective: Send {
 /// checkpointed on 2 ranks resumes on 1 (with twice the micro-batches per step) on the same samples.
 pub fn rank_slice(rank: usize, micro_batch_size: usize) -> std::ops::Range<usize> {
     rank * micro_batch_size..(rank + 1) * micro_batch_size
+}
+
+/// `Collective::share_shards` through the host's memory, one shard after another, each broadcast from its
+/// rank as float32: values are copied, never added, so float32 and bfloat16 arrive bit for bit.
+pub fn share_through_host<C: Collective + ?Sized>(collective: &C, buffer: &Tensor, shards: &[Range<usize>]) -> Result<()> {
+    for (root, shard) in shards.iter().enumerate() {
+        let piece = buffer.narrow(0, shard.start, shard.len())?;
+        let mut values = if root == collective.rank() { piece.to_dtype(DType::F32)?.to_vec1::<f32>()? } else { vec![0.0; shard.len()] };
+        collective.broadcast_f32(&mut values, root)?;
+        if root != collective.rank() {
+            let shared = Tensor::from_vec(values, shard.len(), buffer.device())?.to_dtype(buffer.dtype())?;
+            buffer.slice_set(&shared, 0, shard.start)?;
+        }
+    }
+    Ok(())
 }
 
 /// The ranks' shards of a flat buffer of `len` elements, in rank order: consecutive, as equal as whole

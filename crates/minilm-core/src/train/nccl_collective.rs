@@ -22,7 +22,7 @@ use candle_core::cuda_backend::cudarc::nccl::{result, sys, NcclType};
 use candle_core::cuda_backend::{CudaDType, CudaDevice, WrapErr};
 use candle_core::{DType, Device, Tensor};
 
-use super::collective::Collective;
+use super::collective::{share_through_host, Collective};
 use crate::error::{Error, Result};
 use crate::model::fused::cuda::view;
 
@@ -160,8 +160,12 @@ impl Collective for NcclCollective {
         self.through_gpu(values, |pointer, count| self.broadcast::<f32>(pointer, count, root))
     }
 
-    /// On the GPU: one broadcast per shard, from its rank, once candle's stream has run the update.
+    /// On the GPU: one broadcast per shard, from its rank, once candle's stream has run the update. A
+    /// buffer in host memory (the optimizer's state gathered for a checkpoint) goes through the host.
     fn share_shards(&self, buffer: &Tensor, shards: &[Range<usize>]) -> Result<()> {
+        if !buffer.device().is_cuda() {
+            return share_through_host(self, buffer, shards);
+        }
         self.stream.join(&self.device.cuda_stream()).w()?;
         match buffer.dtype() {
             DType::F32 => self.broadcast_shards::<f32>(buffer, shards)?,

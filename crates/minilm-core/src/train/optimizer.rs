@@ -126,13 +126,14 @@ impl AdamW {
     /// Writes the moments by parameter name (`NAME.exp_avg`, `NAME.exp_avg_sq`), one tensor each, as
     /// checkpoints have always stored them, to `path`. Sharded, every rank calls it at the same point,
     /// with `collective`, to gather the shards; the rank that writes passes the path, the others None.
+    /// The shards are gathered in host memory, never the GPU's, whose room the sharding was for.
     pub fn save(&self, params: &Parameters, path: Option<&Path>, collective: Option<&dyn Collective>) -> Result<()> {
         let (m, v) = match (self.shards(), collective) {
             (None, _) => (self.m.clone(), self.v.clone()),
             (Some(shards), Some(collective)) => {
                 let whole = |own: &Tensor| -> Result<Tensor> {
-                    let all = Tensor::zeros(params.flat().elem_count(), DType::F32, own.device())?;
-                    all.slice_set(own, 0, self.own().start)?;
+                    let all = Tensor::zeros(params.flat().elem_count(), DType::F32, &Device::Cpu)?;
+                    all.slice_set(&own.to_device(&Device::Cpu)?, 0, self.own().start)?;
                     collective.share_shards(&all, shards)?;
                     Ok(all)
                 };
