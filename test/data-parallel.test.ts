@@ -94,6 +94,11 @@ test('the NCCL rendezvous: rank 0 hands its id to every other rank; a rank 0 tha
   await assert.rejects(fetchId(lonely), /rank 1: rank 0 did not hand over NCCL's id at 127\.0\.0\.1:\d+ within 1 s/);
   await assert.rejects(serveId(id, { ...lonely, rank: 0 }), /rank 0: 1 of the 1 other ranks did not come for NCCL's id within 1 s/);
   assert.throws(() => rendezvousFromEnv(1, 2, {}), /rank 1 of 2: the GPU ranks meet at MASTER_ADDR:MASTER_PORT .* is not set/);
+  // A time limit that is not one is refused, as the other variables are, not replaced by the default.
+  assert.throws(
+    () => rendezvousFromEnv(1, 2, { MASTER_ADDR: '127.0.0.1', MASTER_PORT: '29500', MINILM_RENDEZVOUS_TIMEOUT: '5m' }),
+    /rank 1: MINILM_RENDEZVOUS_TIMEOUT=5m: expected a number of seconds above 0/,
+  );
 });
 
 const missing =

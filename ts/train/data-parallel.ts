@@ -9,6 +9,7 @@ import type { DataParallelSettings } from '../../native/index.js';
 import { runJob } from '../job.js';
 import { native } from '../native.js';
 import type { Ranks } from '../ranks.js';
+import { numberFromEnv } from './env-number.js';
 import { fetchId, rendezvousFromEnv, serveId } from './rendezvous.js';
 
 export interface DataParallelPlan {
@@ -110,7 +111,7 @@ export async function joinSettings(parallel: DataParallelPlan, meet = false, env
  * bucket_cap_mb; 0 sums the whole gradient after the pass. Undefined keeps the default, 25.
  */
 export function bucketMegabytes(ranks: Ranks, env: NodeJS.ProcessEnv = process.env): number | undefined {
-  return numberFromEnv(env, 'MINILM_BUCKET_MB', ranks, (mb) => mb >= 0, 'a number of MiB, 0 or more (0: sum after the backward pass)');
+  return numberFromEnv(env, 'MINILM_BUCKET_MB', ranks.rank, (mb) => mb >= 0, 'a number of MiB, 0 or more (0: sum after the backward pass)');
 }
 
 /**
@@ -119,16 +120,5 @@ export function bucketMegabytes(ranks: Ranks, env: NodeJS.ProcessEnv = process.e
  * PyTorch's NCCL groups wait 10 minutes.
  */
 export function collectiveTimeout(ranks: Ranks, env: NodeJS.ProcessEnv = process.env): number {
-  return numberFromEnv(env, 'MINILM_COLLECTIVE_TIMEOUT', ranks, (seconds) => seconds > 0, 'a number of seconds above 0') ?? 600;
-}
-
-/** The number in `env[name]`, undefined when unset; anything else than an `accepted` number is refused. */
-function numberFromEnv(env: NodeJS.ProcessEnv, name: string, ranks: Ranks, accepted: (value: number) => boolean, expected: string): number | undefined {
-  const given = env[name];
-  if (given === undefined) return undefined;
-  const value = Number(given);
-  if (given.trim() === '' || !Number.isFinite(value) || !accepted(value)) {
-    throw new MinilmError(`rank ${ranks.rank}: ${name}=${given}: expected ${expected}`, 'InvalidArg');
-  }
-  return value;
+  return numberFromEnv(env, 'MINILM_COLLECTIVE_TIMEOUT', ranks.rank, (seconds) => seconds > 0, 'a number of seconds above 0') ?? 600;
 }

@@ -4,6 +4,7 @@
 // side fails naming what it waited for: a rank that never came stops the job instead of hanging it.
 import net from 'node:net';
 import { MinilmError } from '../errors.js';
+import { numberFromEnv } from './env-number.js';
 
 export interface RendezvousOptions {
   rank: number;
@@ -24,8 +25,8 @@ export function rendezvousFromEnv(rank: number, world: number, env: NodeJS.Proce
       'InvalidArg',
     );
   }
-  const timeoutSeconds = Number(env.MINILM_RENDEZVOUS_TIMEOUT ?? 300);
-  return { rank, world, address, port, timeoutSeconds: Number.isFinite(timeoutSeconds) && timeoutSeconds > 0 ? timeoutSeconds : 300 };
+  const timeoutSeconds = numberFromEnv(env, 'MINILM_RENDEZVOUS_TIMEOUT', rank, (seconds) => seconds > 0, 'a number of seconds above 0') ?? 300;
+  return { rank, world, address, port, timeoutSeconds };
 }
 
 /** Rank 0: serves `id` to the world - 1 other ranks, then stops listening. */
