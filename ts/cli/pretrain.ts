@@ -278,8 +278,10 @@ export async function runPretrain(config: PretrainConfig): Promise<PretrainSumma
   // Of a data-parallel run's ranks, rank 0 prints.
   const { rank, world } = ranksFromEnv();
   if (rank === 0) for (const text of describe(config)) process.stderr.write(`${text}\n`);
-  if (rank === 0 && world > 1)
-    process.stderr.write(`data-parallel: ${world} ranks, each ${config.train.gradient_accumulation_steps / world} micro-batches per step\n`);
+  if (rank === 0 && world > 1) {
+    const perRank = config.train.gradient_accumulation_steps / world;
+    process.stderr.write(`data-parallel: ${world} ranks, each ${perRank} micro-batch${perRank === 1 ? '' : 'es'} per step\n`);
+  }
   const stop = stopOnSignals();
   try {
     const summary = await pretrain(config, { onLog: printer(), signal: stop.signal });
