@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadPretrainConfig } from '../ts/config/pretrain-config.js';
 import { mpiAddonFile } from '../ts/native.js';
-import { bucketMegabytes, collectiveTimeout, planDataParallel } from '../ts/train/data-parallel.js';
+import { bucketMegabytes, collectiveTimeout, planDataParallel, shardingWarning } from '../ts/train/data-parallel.js';
 import { ranksFromEnv } from '../ts/ranks.js';
 import { fetchId, rendezvousFromEnv, serveId } from '../ts/train/rendezvous.js';
 import { runCli, startCli } from './support/cli.js';
@@ -78,6 +78,10 @@ test('a data-parallel run splits the global batch over the ranks, and refuses wh
     /devices: 2 needs 2 processes: `minilm pretrain --devices 2` starts them/,
   );
   assert.throws(() => planDataParallel(config(), rank(2), 'cpu'), /no MPI: install Open MPI .* npm run build:mpi/);
+  // A sharded optimizer state on one process is the whole state: the run says so.
+  assert.match(shardingWarning({ shard_optimizer: true }, 1) ?? '', /this run is one process, so it keeps the whole state/);
+  assert.equal(shardingWarning({ shard_optimizer: true }, 2), null);
+  assert.equal(shardingWarning({ shard_optimizer: false }, 1), null);
 });
 
 test('the NCCL rendezvous: rank 0 hands its id to every other rank; a rank 0 that never comes is an error, not a hang', async () => {

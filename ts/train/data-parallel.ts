@@ -60,6 +60,12 @@ export function planDataParallel(config: PretrainConfig, ranks: Ranks, device: s
   return { ranks, engine, device: engine === 'nccl' ? rankGpu(ranks) : device, accumulation: steps / world, writer: ranks.rank === 0 };
 }
 
+/** What to tell a run that asks to shard the optimizer's state with no ranks to shard it over, or null. */
+export function shardingWarning(config: Pick<PretrainConfig, 'shard_optimizer'>, world: number): string | null {
+  if (!config.shard_optimizer || world > 1) return null;
+  return 'minilm.shard_optimizer splits the optimizer state over data-parallel ranks; this run is one process, so it keeps the whole state (start ranks with --devices N, mpirun or srun)';
+}
+
 /** Why `world` ranks cannot share a step's micro-batches evenly, or null when they can. */
 export function unevenBatch(config: PretrainConfig, world: number): string | null {
   const { gradient_accumulation_steps: steps, micro_batch_size: micro, global_batch_size: global } = config.train;

@@ -29,7 +29,7 @@ import { type AttentionPath, memoryWarning, optimizerShards } from './memory-est
 import { lockFolder } from '../lock.js';
 import { FINAL_FOLDER, stepFolderName } from '../checkpoint.js';
 import { pruneCheckpoints, resumeCheckpoint, writeCheckpoint } from './checkpoints.js';
-import { type DataParallelPlan, joinSettings, planDataParallel } from './data-parallel.js';
+import { type DataParallelPlan, joinSettings, planDataParallel, shardingWarning } from './data-parallel.js';
 import { ranksFromEnv } from '../ranks.js';
 
 export type { DpoStats, SftDataSummary, TrainerInfo } from '../../native/index.js';
@@ -135,6 +135,8 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   // In a data-parallel run, rank 0 tells the story; the others' errors still throw.
   const onLog = parallel.writer ? (options.onLog ?? (() => {})) : () => {};
   for (const message of config.warnings) onLog({ type: 'warning', message });
+  const lone = shardingWarning(config, parallel.ranks.world);
+  if (lone !== null) onLog({ type: 'warning', message: lone });
   const start = initialWeights(config);
   for (const message of placement.warnings) onLog({ type: 'warning', message });
   if (config.sft?.packing && placement.device !== 'cpu') {
