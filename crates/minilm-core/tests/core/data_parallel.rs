@@ -10,7 +10,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
+use minilm_core::model::lora::{LoraConfig, LoraTarget};
 use minilm_core::train::collective::Collective;
+use minilm_core::train::trainer::LoraOptions;
 use minilm_core::train::watchdog::Watched;
 use minilm_core::train::{Trainer, TrainerOptions};
 use minilm_core::Result;
@@ -105,19 +107,21 @@ impl Collective for ThreadRanks {
 }
 
 /// A run's ranks: how many, each one's micro-batch size and micro-batches per step, how they sum
-/// (whole after the backward pass when None), and whether they shard the optimizer's state.
+/// (whole after the backward pass when None), whether they shard the optimizer's state, and whether
+/// they train LoRA adapters (rank 2 on qkv) instead of the weights.
 struct Shape<'a> {
     world: usize,
     micro: usize,
     accumulation: usize,
     sums: Option<&'a Sums>,
     sharded: bool,
+    lora: bool,
 }
 
 impl Shape<'_> {
     /// Ranks that sum the whole gradient after the backward pass and keep the whole optimizer state.
     fn plain(world: usize, micro: usize, accumulation: usize) -> Self {
-        Shape { world, micro, accumulation, sums: None, sharded: false }
+        Shape { world, micro, accumulation, sums: None, sharded: false, lora: false }
     }
 }
 
@@ -140,7 +144,7 @@ fn run_ranks(
     start: Option<&Path>,
     save: Option<&Path>,
 ) -> Vec<(Vec<f64>, Vec<f64>, String)> {
-    let Shape { world, micro, accumulation, sums, sharded } = shape;
+    let Shape { world, micro, accumulation, sums, sharded, lora } = shape;
     let whole = Sums::default();
     let sums = sums.unwrap_or(&whole);
     let lr = case.adamw.lr;
@@ -148,7 +152,11 @@ fn run_ranks(
         let handles: Vec<_> = ThreadRanks::bucketed(world, sums.bucket_elements, sums.count.clone())
             .into_iter()
             .map(|ranks| {
-                let trainer_options = TrainerOptions { micro_batch_size: micro, accumulation, ..options(case, data, weights, "dp") };
+                let lora = lora.then(|| LoraOptions {
+                    config: LoraConfig { r: 2, alpha: 4.0, targets: vec![LoraTarget::Qkv] },
+                    base_dir: weights.parent().unwrap().to_path_buf(),
+                });
+                let trainer_options = TrainerOptions { micro_batch_size: micro, accumulation, lora, ..options(case, data, weights, "dp") };
                 scope.spawn(move || {
                     let rank = ranks.rank;
                     let mut trainer = Trainer::new(trainer_options).unwrap();
@@ -220,7 +228,7 @@ fn summing_in_buckets_during_the_backward_pass_takes_the_same_steps_as_summing_a
     let case = &golden().cases[0];
     let dir = tempfile::tempdir().unwrap();
     let (data, weights) = run_files(case, dir.path(), 60);
-    let shape = |sums| Shape { world: 2, micro: 2, accumulation: 2, sums: Some(sums), sharded: false };
+    let shape = |sums| Shape { world: 2, micro: 2, accumulation: 2, sums: Some(sums), sharded: false, lora: false };
     let steps = 3;
     let whole = Sums::default();
     let after = run_ranks(case, &data, &weights, shape(&whole), steps, None, None);
@@ -241,7 +249,7 @@ fn sharding_the_optimizer_state_takes_the_same_steps_and_saves_and_resumes_the_s
     let case = &golden().cases[0];
     let dir = tempfile::tempdir().unwrap();
     let (data, weights) = run_files(case, dir.path(), 60);
-    let shape = |world, sharded| Shape { world, micro: 2, accumulation: 2, sums: None, sharded };
+    let shape = |world, sharded| Shape { world, micro: 2, accumulation: 2, sums: None, sharded, lora: false };
     let (plain_dir, sharded_dir) = (dir.path().join("plain"), dir.path().join("sharded"));
     let plain = run_ranks(case, &data, &weights, shape(2, false), 3, None, Some(&plain_dir));
     let sharded = run_ranks(case, &data, &weights, shape(2, true), 3, None, Some(&sharded_dir));
@@ -256,6 +264,17 @@ fn sharding_the_optimizer_state_takes_the_same_steps_and_saves_and_resumes_the_s
     let resumed_alone = run_ranks(case, &data, &weights, Shape::plain(1, 2, 4), 2, Some(&plain_dir), None);
     assert_close("resumed sharded", &resumed_sharded[0].0, &resumed_alone[0].0);
     assert_eq!(resumed_sharded[0].2, resumed_sharded[1].2, "both ranks hold the same weights after sharing their shards");
+
+    // LoRA: the ranks shard the adapters' state, share the adapters, and merge the same weights.
+    let lora = |sharded| Shape { world: 2, micro: 2, accumulation: 2, sums: None, sharded, lora: true };
+    let (plain_lora, sharded_lora) = (dir.path().join("plain-lora"), dir.path().join("sharded-lora"));
+    let plain = run_ranks(case, &data, &weights, lora(false), 3, None, Some(&plain_lora));
+    let sharded = run_ranks(case, &data, &weights, lora(true), 3, None, Some(&sharded_lora));
+    assert_eq!(sharded, plain, "LoRA: losses, grad norms and merged weights, bit for bit");
+    for file in ["lora.safetensors", "optimizer.safetensors"] {
+        let read = |dir: &Path| std::fs::read(dir.join(file)).unwrap();
+        assert!(read(&sharded_lora) == read(&plain_lora), "LoRA's {file}: the sharded ranks saved what the plain ones did");
+    }
 }
 
 #[test]
