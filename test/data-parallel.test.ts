@@ -115,12 +115,16 @@ const missing =
 // mpirun refuses root unless told, and counts this machine's 2 cores as fewer slots than 2 ranks need.
 const mpiEnv = { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMPI_MCA_rmaps_base_oversubscribe: '1' };
 
-/** A constant learning rate, so that the curves compare samples and arithmetic alone. */
+/**
+ * Two steps of warmup, then a constant rate. The warmup's rates depend on micro_batch_size x ranks, as in
+ * litgpt (test/schedule.test.ts), so 2 ranks of micro-batch 4 must take those of 1 process of 8. After it,
+ * a run resumed on another world size keeps its rate, and the curves compare samples and arithmetic.
+ */
 async function config(out: string, maxSteps: number): Promise<string> {
   const data = await poetryDataset(3000);
   return writeConfig(
     tinyConfig(data, out, {
-      train: { global_batch_size: 16, micro_batch_size: 8, max_steps: maxSteps, max_tokens: 16 * 64 * 100, save_interval: 3, lr_warmup_steps: 0, min_lr: 3e-3 },
+      train: { global_batch_size: 16, micro_batch_size: 8, max_steps: maxSteps, max_tokens: 16 * 64 * 100, save_interval: 3, lr_warmup_steps: 2, min_lr: 3e-3 },
       eval: { final_validation: true, max_iters: 4 },
     }),
   );

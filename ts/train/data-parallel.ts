@@ -2,7 +2,7 @@
 // rendezvous.ts; the arithmetic is the addon's, crates/minilm-core/src/train/collective.rs): MPI sums
 // CPU ranks' gradients, NCCL GPU ranks'. train.global_batch_size is the batch of a step
 // whatever the world size, so each rank runs global / (micro_batch_size * world) micro-batches, and the
-// step count, the learning-rate schedule and the samples of each step stay those of one process.
+// step count and the samples of each step stay those of one process (the rates: schedule.ts).
 import type { PretrainConfig } from '../config/pretrain-config.js';
 import { MinilmError } from '../errors.js';
 import type { DataParallelSettings } from '../../native/index.js';

@@ -22,7 +22,7 @@ import type {
 import { readModelFolder } from '../config/model-folder.js';
 import { CsvMetricsLogger, litgptCsvMetricsFile } from '../log/csv-metrics.js';
 import { TensorBoardWriter } from '../log/tensorboard.js';
-import { lrAt, warmupIters, type Schedule } from './schedule.js';
+import { planRun, type RunPlan, stepLr } from './schedule.js';
 import { chooseDevice, type DeviceRequest, type TrainingPlacement } from '../device.js';
 import { type AttentionChoice, chooseAttention } from './attention-path.js';
 import { type AttentionPath, memoryWarning, optimizerShards } from './memory-estimate.js';
@@ -59,6 +59,7 @@ export type PretrainEvent =
       type: 'step';
       step: number;
       totalSteps: number;
+      /** litgpt's iter_num: this rank's micro-batches so far. */
       iter: number;
       tokens: number;
       loss: number;
@@ -159,7 +160,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
     const sftData = fineTuning ? await prepareSftExamples(config, onLog, signal) : null;
     if (!fineTuning || parallel.writer) dataParallel = await joinSettings(parallel, fineTuning);
     const info = await openTrainer(trainer, config, start, placement, attention.path, sftData, parallel, dataParallel);
-    const plan = planRun(config, info);
+    const plan = planRun(config, info.trainWindows, parallel.ranks.world);
     if (config.sft !== null && info.valDir == null) {
       onLog({
         type: 'warning',
@@ -196,7 +197,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
       whyNotGpu,
       attention,
     });
-    const run = new TrainingLoop(trainer, config, plan, schedule(config, plan, info), info, peak, onLog, resumeDir, position, parallel);
+    const run = new TrainingLoop(trainer, config, plan, info, peak, onLog, resumeDir, position, parallel);
     const summary = await run.toTheEnd(signal);
     endMpi = true;
     return summary;
@@ -233,33 +234,6 @@ export function dpo(config: PretrainConfig, options: PretrainOptions = {}): Prom
     return Promise.reject(new MinilmError('dpo() takes a config from loadDpoConfig', 'InvalidArg'));
   }
   return pretrain(config, options);
-}
-
-/** How long the run is: from train.max_tokens (pretraining) or train.epochs (SFT), and max_steps. */
-interface RunPlan {
-  maxIters: number;
-  totalSteps: number;
-}
-
-function planRun(config: PretrainConfig, info: TrainerInfo): RunPlan {
-  const { train, sft } = config;
-  const accumulation = train.gradient_accumulation_steps;
-  if (sft !== null) {
-    // litgpt's fine-tuning: an epoch is ceil(examples / micro_batch_size) micro-batches, run in whole steps.
-    const stepsPerEpoch = Math.max(1, Math.floor(Math.ceil(info.trainWindows / train.micro_batch_size) / accumulation));
-    const totalSteps = Math.min(sft.epochs * stepsPerEpoch, train.max_steps ?? Infinity);
-    return { maxIters: totalSteps * accumulation, totalSteps };
-  }
-  const tokensPerMicroBatch = train.micro_batch_size * train.max_seq_length;
-  const maxIters = Math.floor(train.max_tokens / tokensPerMicroBatch);
-  const totalSteps = Math.min(Math.floor(maxIters / accumulation), train.max_steps ?? Infinity);
-  if (totalSteps < 1) {
-    throw new MinilmError(
-      `train.max_tokens ${train.max_tokens} is less than one optimizer step (${tokensPerMicroBatch * accumulation} tokens); raise it`,
-      'InvalidArg',
-    );
-  }
-  return { maxIters, totalSteps };
 }
 
 /** The weights a run starts from: initial_checkpoint_dir's (SFT: checkpoint_dir's), or null for a fresh model. */
@@ -365,22 +339,6 @@ function loraBase(config: PretrainConfig): string {
   return config.initial_checkpoint_dir;
 }
 
-function schedule(config: PretrainConfig, plan: RunPlan, info: TrainerInfo): Schedule {
-  const { train } = config;
-  return {
-    lr: config.optimizer.lr,
-    minLr: train.min_lr,
-    maxIters: plan.maxIters,
-    warmupIters: warmupIters({
-      lrWarmupSteps: train.lr_warmup_steps,
-      lrWarmupFraction: train.lr_warmup_fraction,
-      accumulation: train.gradient_accumulation_steps,
-      maxIters: plan.maxIters,
-      itersPerEpoch: Math.floor(info.trainWindows / train.micro_batch_size),
-    }),
-  };
-}
-
 /**
  * tokens/s over the steps since the last log line, counting the steps' own time as litgpt's throughput
  * does (validation and saves between two lines would otherwise show up as dips), and MFU against a
@@ -441,7 +399,6 @@ class TrainingLoop {
     private readonly trainer: NativeTrainer,
     private readonly config: PretrainConfig,
     private readonly plan: RunPlan,
-    private readonly schedule: Schedule,
     private readonly info: TrainerInfo,
     private readonly peak: PeakFlops,
     private readonly onLog: (event: PretrainEvent) => void,
@@ -488,7 +445,7 @@ class TrainingLoop {
           this.onLog({ type: 'exhausted', step: this.step, source: exhausted });
           break;
         }
-        const learningRate = lrAt((this.step + 1) * train.gradient_accumulation_steps - 1, this.schedule);
+        const learningRate = stepLr(this.step, plan.schedule);
         const stepStart = Date.now();
         const stats = await runJob(() => this.trainer.step(learningRate));
         throughput.add((Date.now() - stepStart) / 1000, stats.tokens);
@@ -537,7 +494,7 @@ class TrainingLoop {
   private logStep(stats: StepStats, learningRate: number, rate: { tokensPerSec: number; mfu: number }, etaSeconds: number): void {
     const { step } = this;
     const metrics = {
-      iter: step * this.config.train.gradient_accumulation_steps,
+      iter: step * this.parallel.accumulation,
       tokens: this.tokens,
       loss: stats.loss,
       learning_rate: learningRate,
@@ -573,7 +530,7 @@ class TrainingLoop {
     const sources = Object.fromEntries(evaluation.sources.map((s) => [s.source, s.loss]));
     const perSource = Object.fromEntries(evaluation.sources.map((s) => [`val_loss/${s.source}`, s.loss]));
     this.onLog({ type: 'validation', step: this.step, ...metrics, val_ppl: Math.exp(valLoss), val_bpb: bpb, sources, dpo: evaluation.dpo ?? null });
-    this.csv?.log(this.step, { iter: this.step * this.config.train.gradient_accumulation_steps, tokens: this.tokens, ...metrics, ...perSource });
+    this.csv?.log(this.step, { iter: this.step * this.parallel.accumulation, tokens: this.tokens, ...metrics, ...perSource });
     this.tensorboard?.addScalars(this.step, { ...metrics, ...perSource });
   }
 
