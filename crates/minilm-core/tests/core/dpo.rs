@@ -5,7 +5,6 @@
 use crate::support;
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use candle_core::{DType, Device};
 use minilm_core::model::Llama;
@@ -46,7 +45,7 @@ struct Setting {
 }
 
 fn dpo_golden() -> DpoGolden {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/dpo.json");
+    let path = support::crate_dir().join("tests/golden/dpo.json");
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 

@@ -45,7 +45,7 @@ struct AdamWRun {
 }
 
 fn lora_golden() -> Vec<(Case, LoraCase)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/lora.json");
+    let path = support::crate_dir().join("tests/golden/lora.json");
     let lora: LoraGolden = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let mut models = golden().cases;
     lora.cases

@@ -197,7 +197,7 @@ struct HfCase {
 /// (scripts/reference/make_hf_golden.py), gives minilm's logits; the export holds exactly its tensors.
 #[test]
 fn hugging_face_export_gives_transformers_the_same_logits() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/hf_llama.json");
+    let path = support::crate_dir().join("tests/golden/hf_llama.json");
     let hf: HfGolden = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let golden = golden();
     for case in hf.cases {

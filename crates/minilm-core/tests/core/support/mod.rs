@@ -47,7 +47,7 @@ pub struct Array {
 }
 
 pub fn golden() -> Golden {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/tiny_llama.json");
+    let path = crate_dir().join("tests/golden/tiny_llama.json");
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
@@ -60,9 +60,16 @@ pub fn model(case: &Case) -> Llama {
     Llama::new(case.config.clone(), params, &Device::Cpu).unwrap()
 }
 
+/// minilm-core's folder, as cargo test gives it when the test runs. A test binary built in another
+/// checkout of the same sources (a shared CARGO_TARGET_DIR, as .ci/run's clones use) is reused by cargo,
+/// and `env!` would still name that checkout, which may be gone.
+pub fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 /// The repository's root (node_modules, test/golden and the shared folder beside it are found from here).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    crate_dir().join("../..")
 }
 
 /// A reference tokenizer of the shared folder (`MINILM_SHARED_DIR`, else ../shared beside the repository,
