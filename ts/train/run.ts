@@ -472,7 +472,8 @@ class TrainingLoop {
           if (this.parallel.writer) pruneCheckpoints(config.out_dir, config.keep_last_checkpoints);
         }
       }
-      // litgpt's final validation runs over the whole validation split.
+      // The final validation scores the whole split, as litgpt's fine-tuning does (its pretraining stops at
+      // eval.max_iters): the run's last figure is then the split's own, the one `minilm eval` reports.
       if (config.eval.final_validation) await this.validate(Math.ceil(this.info.valWindows / train.micro_batch_size));
       const finalDir = path.join(config.out_dir, FINAL_FOLDER);
       await this.save(finalDir);
