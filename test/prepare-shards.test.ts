@@ -1,6 +1,7 @@
 // A sharded prepare as a cluster runs it: a 3-task Slurm job array (its environment variables only)
-// writing into one output folder at once, the merge refusing until every shard is done, and the merged
-// dataset holding the documents of a one-machine prepare in the same order. Where each task's shard
+// writing into one output folder at once, each task running the quality filters on its own files, the
+// merge refusing until every shard is done, and the merged dataset (and filter report) being those of
+// a one-machine prepare, in the same order. Where each task's shard
 // comes from (Slurm, litdata, Kubernetes) is checked on its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,8 +33,13 @@ test('a 3-task Slurm array prepares into one folder, merges once all are done, a
     writeJsonl(path.join(input, `part-${i}.jsonl`), all.slice(start, start + size));
     start += size;
   });
+  // A rule that drops the short poems, so that the shards' filters have work to do.
+  const filters = path.join(tempDir('shards-filters'), 'filters.yaml');
+  fs.writeFileSync(filters, 'length:\n  min_chars: 40\n');
   const args = (output: string) => [
     'prepare',
+    '--filters',
+    filters,
     '--input_dir',
     input,
     '--output_dir',
@@ -76,6 +82,13 @@ test('a 3-task Slurm array prepares into one folder, merges once all are done, a
     );
   }
   assert.ok(fs.existsSync(path.join(output, 'tokenizer', 'tokenizer.json')));
+  const report = (folder: string) => JSON.parse(fs.readFileSync(path.join(folder, 'filter-report.json'), 'utf8'));
+  assert.ok(report(single).dropped > 0, 'the filter dropped some poems');
+  assert.deepEqual(report(output), report(single), "the shards' reports add up to the one-machine report");
+  // Dedup compares documents across the whole input: a shard refuses it.
+  const dedup = await runCli([...args(tempDir('shards-dedup')), '--shard', '0/3', '--dedup', 'exact']);
+  assert.notEqual(dedup.code, 0);
+  assert.match(dedup.stderr, /dedup does not run with --shard: it compares documents across the whole input/);
   const inspect = await runCli(['inspect', output]);
   assert.equal(inspect.code, 0, inspect.stderr);
 });

@@ -110,10 +110,15 @@ pub fn prepare(options: &PrepareOptions, on_progress: &mut dyn FnMut(&Progress),
     let file_type = kinds_label(&all_files);
     let (files, output_dir, shard) = match options.shard {
         Some(shard) => {
-            if !options.screen.is_empty() || options.dry_run_filters {
+            // The filters judge each document alone, so each shard runs them on its own files; dedup compares
+            // documents across the whole input.
+            if !options.screen.dedup.is_empty() {
                 return Err(Error::usage(
-                    "dedup and filters do not run with --shard: dedup compares documents across the whole input; prepare on one machine to screen",
+                    "dedup does not run with --shard: it compares documents across the whole input; prepare on one machine to dedup (--filters do run per shard)",
                 ));
+            }
+            if options.dry_run_filters {
+                return Err(Error::usage("dry_run_filters reports on the whole input; run it without --shard"));
             }
             if options.fast_dev_run {
                 return Err(Error::usage("fast_dev_run takes the first documents of the whole input; run it without --shard"));

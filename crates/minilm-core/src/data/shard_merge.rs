@@ -1,6 +1,7 @@
 //! `minilm prepare --merge`: the finished shards of a sharded prepare (sharding.rs) joined into one dataset.
 //! Every shard's chunks are hard-linked into OUTPUT/train and OUTPUT/val under their own unique names,
-//! and one index.json is written over them, only once every shard has finished.
+//! and one index.json is written over them, only once every shard has finished. Shards that ran the
+//! --filters leave a report each; the merge adds them up into OUTPUT/filter-report.json.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,7 @@ use serde::Serialize;
 
 use crate::data::prepare::SplitSummary;
 use crate::data::prepare_state::{PrepareState, Settings};
+use crate::data::screen::{self, FilterReport};
 use crate::data::sharding::{Shard, SHARDS_FOLDER};
 use crate::data::shards::{write_index, ChunkInfo};
 use crate::error::{Error, IoContext, Result};
@@ -66,6 +68,9 @@ pub fn merge(output_dir: &Path) -> Result<MergeSummary> {
         write_index(&target, &chunks, first.settings.dtype, first.settings.chunk_size)?;
     }
     copy_folder_files(&shards[0].0.join("tokenizer"), &output_dir.join("tokenizer"))?;
+    if first.settings.filters.is_some() {
+        merge_filter_reports(output_dir, &shards)?;
+    }
     let record = serde_json::json!({
         "shards": shards.len(),
         "input_files": summary.files,
@@ -143,6 +148,23 @@ fn settings_difference(a: &PrepareState, b: &PrepareState) -> Option<String> {
     }
     let differing = a.differing(b, &["files", "shard"]);
     (!differing.is_empty()).then(|| format!("with other settings ({})", differing.join(", ")))
+}
+
+/// The shards' filter reports (each ran the --filters on its own files) as OUTPUT/filter-report.json.
+fn merge_filter_reports(output_dir: &Path, shards: &[(PathBuf, PrepareState)]) -> Result<()> {
+    let mut reports = Vec::with_capacity(shards.len());
+    for (folder, _) in shards {
+        let report = screen::read_report(folder)?.ok_or_else(|| {
+            Error::input(
+                &folder.join(screen::REPORT_FILE),
+                None,
+                "is missing, though the shard was filtered: the shard is damaged; prepare it again",
+            )
+        })?;
+        reports.push(report);
+    }
+    let merged = serde_json::to_vec_pretty(&FilterReport::merge_shards(reports)).expect("the report serialises");
+    write_atomically(&output_dir.join(screen::REPORT_FILE), &[&merged])
 }
 
 /// Puts a shard's chunk into the merged split under the same name: a hard link (no copy), or a copy where

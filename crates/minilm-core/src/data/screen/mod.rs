@@ -160,6 +160,39 @@ pub struct FilterReport {
     pub settings: Option<ScreenFingerprint>,
 }
 
+impl FilterReport {
+    /// The reports of a sharded prepare's shards (in shard order, each over its own files) as one: the
+    /// report a one-machine screen of all the files writes, since the filters judge each document alone
+    /// and the examples are the first of each rule in input order. Dedup never runs sharded.
+    pub fn merge_shards(shards: Vec<FilterReport>) -> FilterReport {
+        let mut merged = FilterReport::default();
+        for shard in shards {
+            merged.documents += shard.documents;
+            merged.kept += shard.kept;
+            merged.dropped += shard.dropped;
+            for rule in shard.rules {
+                match merged.rules.iter_mut().find(|r| r.rule == rule.rule) {
+                    Some(into) => {
+                        into.dropped += rule.dropped;
+                        into.examples.extend(rule.examples);
+                        into.examples.truncate(EXAMPLES);
+                    }
+                    None => merged.rules.push(rule),
+                }
+            }
+            merged.settings = match (merged.settings, shard.settings) {
+                (None, settings) => settings,
+                (Some(mut all), Some(part)) => {
+                    all.files.extend(part.files);
+                    Some(all)
+                }
+                (all, None) => all,
+            };
+        }
+        merged
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RuleReport {
     pub rule: String,
