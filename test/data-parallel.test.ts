@@ -11,7 +11,7 @@ import { loadPretrainConfig } from '../ts/config/pretrain-config.js';
 import { mpiAddonFile } from '../ts/native.js';
 import { bucketMegabytes, collectiveTimeout, planDataParallel, shardingWarning } from '../ts/train/data-parallel.js';
 import { ranksFromEnv } from '../ts/ranks.js';
-import { fetchId, rendezvousFromEnv, serveId } from '../ts/train/rendezvous.js';
+import { fetchId, IdServer, rendezvousFromEnv } from '../ts/train/rendezvous.js';
 import { runCli, startCli } from './support/cli.js';
 import { writeAuthorPairs } from '../ts/data/sample-chat.js';
 import { pretrainedCheckpoint, sftConfig, writePoetryConversations } from './support/sft.js';
@@ -84,19 +84,25 @@ test('a data-parallel run splits the global batch over the ranks, and refuses wh
   assert.equal(shardingWarning({ shard_optimizer: false }, 1), null);
 });
 
-test('the NCCL rendezvous: rank 0 hands its id to every other rank; a rank 0 that never comes is an error, not a hang', async () => {
+test('the NCCL rendezvous: rank 0 hands its id to every other rank, however long it prepares; a rank 0 that never comes is an error, not a hang', async () => {
   const id = Buffer.from(Array.from({ length: 128 }, (_, i) => (i * 37) % 256));
   const port = 29500 + (process.pid % 1000);
-  const at = (rank: number) => rendezvousFromEnv(rank, 3, { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), MINILM_RENDEZVOUS_TIMEOUT: '20' });
-  // The others may ask before rank 0 listens: they retry.
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const at = (rank: number) => rendezvousFromEnv(rank, 3, { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), MINILM_RENDEZVOUS_TIMEOUT: '1' });
+  // The others may ask before rank 0 listens: they retry. Once connected, they wait past the time limit
+  // while rank 0 gets ready (a fine-tuning run's rank 0 prepares the examples first).
   const fetched = [fetchId(at(1)), fetchId(at(2))];
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  await serveId(id, at(0));
+  await sleep(300);
+  const server = new IdServer(at(0));
+  await sleep(1500);
+  await server.handOver(id);
   for (const got of await Promise.all(fetched)) assert.deepEqual(got, id);
+  server.close();
 
   const lonely = rendezvousFromEnv(1, 2, { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port + 1), MINILM_RENDEZVOUS_TIMEOUT: '1' });
   await assert.rejects(fetchId(lonely), /rank 1: rank 0 did not hand over NCCL's id at 127\.0\.0\.1:\d+ within 1 s/);
-  await assert.rejects(serveId(id, { ...lonely, rank: 0 }), /rank 0: 1 of the 1 other ranks did not come for NCCL's id within 1 s/);
+  const alone = new IdServer({ ...lonely, rank: 0 });
+  await assert.rejects(alone.handOver(id), /rank 0: 1 of the 1 other ranks did not come for NCCL's id within 1 s/);
   assert.throws(() => rendezvousFromEnv(1, 2, {}), /rank 1 of 2: the GPU ranks meet at MASTER_ADDR:MASTER_PORT .* is not set/);
   // A time limit that is not one is refused, as the other variables are, not replaced by the default.
   assert.throws(

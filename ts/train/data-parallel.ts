@@ -10,7 +10,7 @@ import { runJob } from '../job.js';
 import { native } from '../native.js';
 import type { Ranks } from '../ranks.js';
 import { numberFromEnv } from './env-number.js';
-import { fetchId, rendezvousFromEnv, serveId } from './rendezvous.js';
+import { fetchId, IdServer, rendezvousFromEnv } from './rendezvous.js';
 
 export interface DataParallelPlan {
   ranks: Ranks;
@@ -87,28 +87,50 @@ function rankGpu(ranks: Ranks, env: NodeJS.ProcessEnv = process.env): string {
 
 /**
  * How the trainer joins its ranks: MPI's job, or NCCL's group, whose id rank 0 makes and hands to the
- * others at MASTER_ADDR:MASTER_PORT (rendezvous.ts); undefined alone. With `meet`, the ranks also wait
- * for each other here (NCCL's hand-over does that by itself): how the others wait until rank 0 has
- * prepared a fine-tuning run's examples (rank 0 comes here after preparing them, the others before).
+ * others at MASTER_ADDR:MASTER_PORT (rendezvous.ts). Made first thing in a run: rank 0 of GPU ranks
+ * listens from then on, so that while it prepares a fine-tuning run's examples the others wait for it
+ * connected, whatever the time it takes.
  */
-export async function joinSettings(parallel: DataParallelPlan, meet = false, env: NodeJS.ProcessEnv = process.env): Promise<DataParallelSettings | undefined> {
-  if (parallel.engine === null) return undefined;
-  const timeoutSeconds = collectiveTimeout(parallel.ranks, env);
-  const bucketSize = bucketMegabytes(parallel.ranks, env);
-  if (parallel.engine === 'mpi') {
-    if (meet) await runJob(() => native().dataParallelBarrier());
-    return { engine: 'mpi', timeoutSeconds };
+export class Joining {
+  private readonly idServer: IdServer | null;
+
+  constructor(
+    private readonly parallel: DataParallelPlan,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {
+    const { engine, ranks } = parallel;
+    this.idServer = engine === 'nccl' && ranks.rank === 0 ? new IdServer(rendezvousFromEnv(0, ranks.world, env)) : null;
   }
-  const { rank, world } = parallel.ranks;
-  const rendezvous = rendezvousFromEnv(rank, world);
-  let ncclId: Buffer;
-  if (rank === 0) {
-    ncclId = native().ncclUniqueId();
-    await serveId(ncclId, rendezvous);
-  } else {
-    ncclId = await fetchId(rendezvous);
+
+  /**
+   * What the trainer joins with; undefined alone. With `meet`, the ranks also wait for each other here
+   * (NCCL's hand-over does that by itself): how the others wait until rank 0 has prepared a fine-tuning
+   * run's examples (rank 0 comes here after preparing them, the others before).
+   */
+  async settings(meet = false): Promise<DataParallelSettings | undefined> {
+    const { engine, ranks } = this.parallel;
+    if (engine === null) return undefined;
+    const timeoutSeconds = collectiveTimeout(ranks, this.env);
+    const bucketSize = bucketMegabytes(ranks, this.env);
+    if (engine === 'mpi') {
+      if (meet) await runJob(() => native().dataParallelBarrier());
+      return { engine: 'mpi', timeoutSeconds };
+    }
+    const { rank, world } = ranks;
+    let ncclId: Buffer;
+    if (this.idServer !== null) {
+      ncclId = native().ncclUniqueId();
+      await this.idServer.handOver(ncclId);
+    } else {
+      ncclId = await fetchId(rendezvousFromEnv(rank, world, this.env));
+    }
+    return { engine: 'nccl', ncclId, rank, world, timeoutSeconds, bucketMegabytes: bucketSize };
   }
-  return { engine: 'nccl', ncclId, rank, world, timeoutSeconds, bucketMegabytes: bucketSize };
+
+  /** Stops rank 0's listening, if the run ends (or fails) before the hand-over. */
+  close(): void {
+    this.idServer?.close();
+  }
 }
 
 /**

@@ -2,6 +2,7 @@
 // ranks over TCP at MASTER_ADDR:MASTER_PORT, as torchrun's launches expect. The others retry until rank
 // 0 listens, within a time limit (MINILM_RENDEZVOUS_TIMEOUT seconds, 300 by default) after which each
 // side fails naming what it waited for: a rank that never came stops the job instead of hanging it.
+// Once connected, a rank waits for the id however long rank 0 takes to get ready.
 import net from 'node:net';
 import { MinilmError } from '../errors.js';
 import { numberFromEnv } from './env-number.js';
@@ -29,36 +30,70 @@ export function rendezvousFromEnv(rank: number, world: number, env: NodeJS.Proce
   return { rank, world, address, port, timeoutSeconds };
 }
 
-/** Rank 0: serves `id` to the world - 1 other ranks, then stops listening. */
-export function serveId(id: Buffer, options: RendezvousOptions): Promise<void> {
-  const { world, port, timeoutSeconds } = options;
-  return new Promise((resolve, reject) => {
-    let served = 0;
-    const server = net.createServer((socket) => {
-      socket.end(id);
-      served += 1;
-      if (served === world - 1) finish(null);
+/**
+ * Rank 0's side. It listens from the start, so that the other ranks find it and then wait, connected,
+ * for as long as it takes to get ready (a fine-tuning run's rank 0 prepares the examples first); then
+ * `handOver` sends them NCCL's id. Only the connecting is timed: a rank that has not connected within
+ * the limit fails the hand-over, and a rank 0 that dies closes the others' connections.
+ */
+export class IdServer {
+  private readonly server: net.Server;
+  private readonly connected: net.Socket[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private id: Buffer | null = null;
+  private failure: Error | null = null;
+  private handedOver: (() => void) | null = null;
+
+  constructor(private readonly options: RendezvousOptions) {
+    const { world, port, timeoutSeconds } = options;
+    this.server = net.createServer((socket) => {
+      socket.on('error', () => {});
+      this.connected.push(socket);
+      if (this.id !== null) socket.end(this.id);
+      this.settle();
     });
-    const timer = setTimeout(
-      () =>
-        finish(
-          new MinilmError(`rank 0: ${world - 1 - served} of the ${world - 1} other ranks did not come for NCCL's id within ${timeoutSeconds} s (port ${port})`),
-        ),
-      timeoutSeconds * 1000,
-    );
-    const finish = (error: Error | null) => {
-      clearTimeout(timer);
-      server.close();
-      if (error) reject(error);
-      else resolve();
-    };
-    server.on('error', (error) => finish(new MinilmError(`rank 0 cannot listen on port ${port} for the other ranks: ${error.message}`)));
-    server.listen(port);
-    if (world === 1) finish(null);
-  });
+    this.timer = setTimeout(() => {
+      const missing = world - 1 - this.connected.length;
+      this.fail(new MinilmError(`rank 0: ${missing} of the ${world - 1} other ranks did not come for NCCL's id within ${timeoutSeconds} s (port ${port})`));
+    }, timeoutSeconds * 1000);
+    this.server.on('error', (error) => this.fail(new MinilmError(`rank 0 cannot listen on port ${port} for the other ranks: ${error.message}`)));
+    this.server.listen(port);
+  }
+
+  /** Sends `id` to every other rank, those waiting and those still to come; resolves once all have it. */
+  handOver(id: Buffer): Promise<void> {
+    this.id = id;
+    for (const socket of this.connected) socket.end(id);
+    return new Promise((resolve, reject) => {
+      this.handedOver = () => (this.failure === null ? resolve() : reject(this.failure));
+      this.settle();
+    });
+  }
+
+  /** Stops listening and drops any waiting rank (when rank 0 fails before the hand-over). */
+  close(): void {
+    clearTimeout(this.timer);
+    this.server.close();
+    for (const socket of this.connected) socket.destroy();
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    this.close();
+    this.settle();
+  }
+
+  private settle(): void {
+    const everyone = this.connected.length === this.options.world - 1;
+    if (everyone) {
+      clearTimeout(this.timer);
+      this.server.close();
+    }
+    if (this.handedOver !== null && (everyone || this.failure !== null)) this.handedOver();
+  }
 }
 
-/** The other ranks: fetches rank 0's id, retrying until it listens or the time is up. */
+/** The other ranks: fetches rank 0's id, retrying until it listens or the time is up, then waiting for it. */
 export async function fetchId(options: RendezvousOptions): Promise<Buffer> {
   const { rank, address, port, timeoutSeconds } = options;
   const deadline = Date.now() + timeoutSeconds * 1000;

@@ -29,7 +29,7 @@ import { type AttentionPath, memoryWarning, optimizerShards } from './memory-est
 import { lockFolder } from '../lock.js';
 import { FINAL_FOLDER, stepFolderName } from '../checkpoint.js';
 import { pruneCheckpoints, resumeCheckpoint, writeCheckpoint } from './checkpoints.js';
-import { type DataParallelPlan, joinSettings, planDataParallel, shardingWarning } from './data-parallel.js';
+import { type DataParallelPlan, Joining, planDataParallel, shardingWarning } from './data-parallel.js';
 import { ranksFromEnv } from '../ranks.js';
 
 export type { DpoStats, SftDataSummary, TrainerInfo } from '../../native/index.js';
@@ -153,12 +153,14 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   const lock = parallel.writer ? lockFolder(config.out_dir, config.dpo !== null ? 'minilm dpo' : config.sft === null ? 'minilm pretrain' : 'minilm sft') : null;
   const trainer = new (native().NativeTrainer)();
   let endMpi = false;
+  let joining: Joining | undefined;
   try {
+    joining = new Joining(parallel);
     // A fine-tuning run's examples: rank 0 prepares them while the other ranks wait, then they reuse them.
     const fineTuning = config.sft !== null;
-    let dataParallel = fineTuning && !parallel.writer ? await joinSettings(parallel, true) : undefined;
+    let dataParallel = fineTuning && !parallel.writer ? await joining.settings(true) : undefined;
     const sftData = fineTuning ? await prepareSftExamples(config, onLog, signal) : null;
-    if (!fineTuning || parallel.writer) dataParallel = await joinSettings(parallel, fineTuning);
+    if (!fineTuning || parallel.writer) dataParallel = await joining.settings(fineTuning);
     const info = await openTrainer(trainer, config, start, placement, attention.path, sftData, parallel, dataParallel);
     const plan = planRun(config, info.trainWindows, parallel.ranks.world);
     if (config.sft !== null && info.valDir == null) {
@@ -207,6 +209,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
     endMpi = isCancelled(error);
     throw error;
   } finally {
+    joining?.close();
     trainer.close();
     lock?.release();
     if (endMpi && parallel.ranks.world > 1) native().finalizeDataParallel();
