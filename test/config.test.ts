@@ -287,7 +287,7 @@ test('architectures outside the LLaMA family are refused with the reason', () =>
 
 test('other refusals say why', () => {
   refuses(() => loadPretrainConfig({ tree: tiny(), cwd, overrides: ['--train.epochs', '2'] }), '--train.epochs', "litgpt's pretrain rejects it too");
-  refuses(() => loadPretrainConfig({ tree: tiny(), cwd, overrides: ['--num_nodes', '2'] }), 'num_nodes: 2 is not supported: minilm trains on one machine');
+  refuses(() => loadPretrainConfig({ tree: tiny(), cwd, overrides: ['--num_nodes', '0'] }), 'num_nodes must be a whole number >= 1');
   refuses(() => loadPretrainConfig({ tree: tiny(), cwd, overrides: ['--optimizer.amsgrad', 'true'] }), 'optimizer.init_args.amsgrad: true is not supported');
   refuses(() => loadPretrainConfig({ tree: tiny(), cwd, overrides: ['--optimizer', 'SGD'] }), 'optimizer.class_path: SGD is not supported');
   refuses(

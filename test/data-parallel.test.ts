@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadPretrainConfig } from '../ts/config/pretrain-config.js';
 import { mpiAddonFile } from '../ts/native.js';
-import { bucketMegabytes, collectiveTimeout, planDataParallel, shardingWarning } from '../ts/train/data-parallel.js';
+import { bucketMegabytes, collectiveTimeout, planDataParallel, requestedRanks, shardingWarning } from '../ts/train/data-parallel.js';
 import { ranksFromEnv } from '../ts/ranks.js';
 import { fetchId, IdServer, rendezvousFromEnv } from '../ts/train/rendezvous.js';
 import { runCli, startCli } from './support/cli.js';
@@ -73,6 +73,16 @@ test('a data-parallel run splits the global batch over the ranks, and refuses wh
   // This process loaded the CPU addon: it has neither engine.
   assert.throws(() => planDataParallel(config(), rank(2, 'torchrun'), 'cuda:0'), /no NCCL: GPU ranks need the CUDA build/);
   assert.throws(() => planDataParallel(config({ devices: 4 }), rank(2), 'cpu'), /devices: 4, but the launcher started 2 processes/);
+  // litgpt's num_nodes: devices counts each machine's ranks, and only a cluster launcher starts them.
+  assert.equal(requestedRanks(config({ devices: 4, num_nodes: 2 })), 8);
+  assert.throws(
+    () => planDataParallel(config({ devices: 4, num_nodes: 2 }), rank(4), 'cpu'),
+    /devices: 4 on each of num_nodes: 2 machines is 8 ranks, but the launcher started 4 processes; set devices to 2/,
+  );
+  assert.throws(
+    () => planDataParallel(config({ devices: 4, num_nodes: 2 }), ranksFromEnv({}), 'cpu'),
+    /num_nodes: 2 spreads the ranks over 2 machines: start them there with srun/,
+  );
   assert.throws(
     () => planDataParallel(config({ devices: 2 }), ranksFromEnv({}), 'cpu'),
     /devices: 2 needs 2 processes: `minilm pretrain --devices 2` starts them/,

@@ -10,7 +10,7 @@ import { formatCount, formatDuration, shellPath, thousands } from '../log/format
 import { stopOnSignals } from './signals.js';
 import { launchRanks } from './launch-ranks.js';
 import { ranksFromEnv } from '../ranks.js';
-import { unevenBatch } from '../train/data-parallel.js';
+import { requestedRanks, unevenBatch } from '../train/data-parallel.js';
 import { MinilmError } from '../errors.js';
 import { chooseDevice } from '../device.js';
 import { chooseAttention, flashPossible } from '../train/attention-path.js';
@@ -207,8 +207,9 @@ export function pretrainCommand(yargs: Argv): Argv {
 function describeMemory(config: PretrainConfig): string {
   const { model, train } = config;
   const placement = chooseDevice(config);
-  // Per rank: --devices N's ranks, or the launcher's.
-  const world = typeof config.devices === 'number' && config.devices > 1 ? config.devices : ranksFromEnv().world;
+  // Per rank: the ranks the config asks for (devices x num_nodes), or the launcher's.
+  const requested = requestedRanks(config);
+  const world = requested !== null && requested > 1 ? requested : ranksFromEnv().world;
   const sized = { ...config, optimizerShards: optimizerShards(config, world) };
   // Without a GPU here, the path a GPU of unknown size would take.
   const onGpu = placement.device === 'cpu' ? { device: 'cuda:0', precision: config.precision, memoryBytes: null } : placement;
@@ -260,10 +261,10 @@ function describeDataset(config: PretrainConfig, dataPath: string): string {
 
 /**
  * The run of `pretrain`, `sft` or `dpo`: as `devices` ranks (cli/launch-ranks.ts) when the config asks
- * for several and no launcher started this process as one of them, else here.
+ * for several on this one machine and no launcher started this process as one of them, else here.
  */
 export async function runCommand(config: PretrainConfig): Promise<void> {
-  if (typeof config.devices === 'number' && config.devices > 1 && ranksFromEnv().world === 1) {
+  if (typeof config.devices === 'number' && config.devices > 1 && config.num_nodes === 1 && ranksFromEnv().world === 1) {
     // Refused here rather than by every rank once they have started.
     const uneven = unevenBatch(config, config.devices);
     if (uneven !== null) throw new MinilmError(`--devices ${config.devices}: ${uneven}`, 'InvalidArg');

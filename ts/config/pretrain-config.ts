@@ -50,6 +50,8 @@ export interface PretrainConfig {
   eval: { interval: number; max_new_tokens: number | null; max_iters: number; initial_validation: boolean; final_validation: boolean };
   optimizer: { lr: number; weight_decay: number; betas: [number, number]; eps: number };
   devices: 'auto' | number;
+  /** Machines the ranks span, as in litgpt: `devices` counts the ranks of each one. */
+  num_nodes: number;
   tokenizer_dir: string | null;
   logger_name: 'csv' | 'tensorboard' | 'wandb';
   seed: number;
@@ -213,6 +215,7 @@ export function loadPretrainConfig(options: LoadPretrainConfigOptions): Pretrain
     eval: { interval, max_new_tokens, max_iters, initial_validation, final_validation },
     optimizer: { lr: adamw.lr, weight_decay: adamw.weight_decay, betas: adamw.betas, eps: adamw.eps },
     devices: values.devices,
+    num_nodes: values.num_nodes,
     tokenizer_dir: abs(values.tokenizer_dir),
     logger_name: values.logger_name,
     seed: values.seed,

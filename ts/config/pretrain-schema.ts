@@ -239,7 +239,7 @@ export const PRETRAIN_SCHEMA: Section = section({
   eval: EVAL,
   optimizer: OPTIMIZER,
   devices: DEVICES,
-  num_nodes: only(int(1, 1), 1, 'minilm trains on one machine; use 1'),
+  num_nodes: int(1, 1),
   tokenizer_dir: path(null),
   logger_name: oneOf(['csv', 'tensorboard', 'wandb'], 'tensorboard'),
   seed: int(42, 0),

@@ -97,6 +97,7 @@ function loadFinetuneConfig(options: LoadPretrainConfigOptions, schema: Section)
     eval: { interval, max_new_tokens, max_iters, initial_validation, final_validation },
     optimizer: { lr: adamw.lr, weight_decay: adamw.weight_decay, betas: adamw.betas, eps: adamw.eps },
     devices: values.devices,
+    num_nodes: values.num_nodes,
     tokenizer_dir: checkpoint.tokenizerDir,
     logger_name: values.logger_name === 'mlflow' ? 'csv' : values.logger_name,
     seed: values.seed,

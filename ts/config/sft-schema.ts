@@ -83,7 +83,7 @@ export const SFT_SCHEMA: Section = section({
   out_dir: path('out/finetune/full'),
   precision: oneOf(['bf16-true', 'bf16-mixed', '32-true'], null),
   devices: DEVICES,
-  num_nodes: only(int(1, 1), 1, 'minilm trains on one machine; use 1'),
+  num_nodes: int(1, 1),
   resume: RESUME,
   data: DATA,
   train: TRAIN,

@@ -29,6 +29,13 @@ export function planDataParallel(config: PretrainConfig, ranks: Ranks, device: s
   const steps = config.train.gradient_accumulation_steps;
   const { world } = ranks;
   if (world === 1) {
+    if (config.num_nodes > 1) {
+      throw new MinilmError(
+        `num_nodes: ${config.num_nodes} spreads the ranks over ${config.num_nodes} machines: start them there with srun (one task per rank) or mpirun ` +
+          '(docs/data-parallel.md, "Slurm"); `--devices N` starts ranks on this machine alone',
+        'InvalidArg',
+      );
+    }
     if (typeof config.devices === 'number' && config.devices > 1) {
       throw new MinilmError(
         `devices: ${config.devices} needs ${config.devices} processes: \`minilm pretrain --devices ${config.devices}\` starts them with mpirun, ` +
@@ -45,8 +52,15 @@ export function planDataParallel(config: PretrainConfig, ranks: Ranks, device: s
   if (engine === 'mpi' && ranks.launcher === 'torchrun') {
     refuse('CPU ranks sum through MPI, whose ranks mpirun or srun start, not torchrun: start them with mpirun -np N or srun (docs/data-parallel.md)');
   }
-  if (typeof config.devices === 'number' && config.devices !== world && config.devices !== -1) {
-    refuse(`devices: ${config.devices}, but the launcher started ${world} processes; set devices to ${world} or auto`);
+  const requested = requestedRanks(config);
+  if (requested !== null && requested !== world) {
+    const { devices, num_nodes: nodes } = config;
+    refuse(
+      nodes === 1
+        ? `devices: ${devices}, but the launcher started ${world} processes; set devices to ${world} or auto`
+        : `devices: ${devices} on each of num_nodes: ${nodes} machines is ${requested} ranks, but the launcher started ${world} processes; ` +
+            (world % nodes === 0 ? `set devices to ${world / nodes} (the ranks of each machine) or auto` : 'set devices to auto'),
+    );
   }
   const unshared = unevenBatch(config, world);
   if (unshared !== null) refuse(unshared);
@@ -58,6 +72,11 @@ export function planDataParallel(config: PretrainConfig, ranks: Ranks, device: s
     );
   }
   return { ranks, engine, device: engine === 'nccl' ? rankGpu(ranks) : device, accumulation: steps / world, writer: ranks.rank === 0 };
+}
+
+/** The ranks a config asks for, as litgpt counts them (`devices` on each of `num_nodes` machines); null for auto or -1 (all). */
+export function requestedRanks(config: Pick<PretrainConfig, 'devices' | 'num_nodes'>): number | null {
+  return typeof config.devices === 'number' && config.devices >= 1 ? config.devices * config.num_nodes : null;
 }
 
 /** What to tell a run that asks to shard the optimizer's state with no ranks to shard it over, or null. */
