@@ -1,7 +1,8 @@
 // `npm run bench:data-parallel`: what data-parallel training costs on one machine's CPUs. The same
 // pretraining run (configs/quickstart.yaml on the quickstart's prepared poetry, which `npm start`
-// writes) as one process and as `--devices 2` ranks, both with micro-batch 4 and a global batch of 16
-// (4 micro-batches per step alone, 2 on each rank: the same samples and learning rates), in turn:
+// writes) as one process of micro-batch 8 and as `--devices 2` ranks of micro-batch 4, with a global
+// batch of 16 (2 micro-batches per step alone and on each rank: the same samples, and litgpt's warmup
+// and cosine give both the same learning rates), in turn:
 // tokens/s over the steps after the first (rank 0's metrics.csv, which counts every rank's tokens) and
 // the largest loss difference between the two curves. On 2 cores the ranks share the cores the one
 // process has: the ratio weighs two processes of one thread each against one of two threads, with
@@ -28,7 +29,7 @@ function run(ranks: number, sharded = false): { tokensPerSec: number; losses: nu
   rmSync(out, { recursive: true, force: true });
   const args = [cliPath, 'pretrain', '--config', path.join(repoRoot, 'configs', 'quickstart.yaml')];
   args.push('--data.init_args.data_path', data, '--out_dir', out, '--train.max_steps', flags.steps, '--train.log_interval', '1');
-  args.push('--train.global_batch_size', '16', '--train.micro_batch_size', '4', '--train.lr_warmup_steps', '0');
+  args.push('--train.global_batch_size', '16', '--train.micro_batch_size', String(8 / ranks));
   args.push('--train.save_interval', '100000', '--eval.initial_validation', 'false', '--eval.final_validation', 'false', '--devices', String(ranks));
   if (sharded) args.push('--minilm.shard_optimizer', 'true');
   const done = spawnSync(process.execPath, args, { env, encoding: 'utf8' });
@@ -53,7 +54,7 @@ for (let round = 1; round <= Number(flags.rounds); round++) {
   );
 }
 console.log(
-  `${os.cpus()[0].model}, ${os.availableParallelism()} cores; configs/quickstart.yaml, global batch 16 x 128 tokens, micro-batch 4, ${flags.steps} steps`,
+  `${os.cpus()[0].model}, ${os.availableParallelism()} cores; configs/quickstart.yaml, global batch 16 x 128 tokens, micro-batch 8 alone and 4 on each of 2 ranks, ${flags.steps} steps`,
 );
 console.log(
   '| round | 1 process: tokens/s | 2 ranks: tokens/s | ratio | max loss difference | 2 ranks, sharded optimizer: tokens/s | sharded / 2 ranks | same losses |',
