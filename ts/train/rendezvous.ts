@@ -84,7 +84,8 @@ export class IdServer {
   }
 
   private settle(): void {
-    const everyone = this.connected.length === this.options.world - 1;
+    // At least: a rank whose connection broke connects again.
+    const everyone = this.connected.length >= this.options.world - 1;
     if (everyone) {
       clearTimeout(this.timer);
       this.server.close();
