@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { loadPretrainConfig } from '../ts/config/pretrain-config.js';
 import { mpiAddonFile } from '../ts/native.js';
@@ -108,6 +109,22 @@ test('the NCCL rendezvous: rank 0 hands its id to every other rank, however long
   await server.handOver(id);
   for (const got of await Promise.all(fetched)) assert.deepEqual(got, id);
   server.close();
+
+  // A connection that breaks before the hand-over (a probe, a rank that will connect again) is no rank.
+  const second = (rank: number) => rendezvousFromEnv(rank, 3, { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port + 2), MINILM_RENDEZVOUS_TIMEOUT: '5' });
+  const another = new IdServer(second(0));
+  await new Promise<void>((resolve) => {
+    const probe = net.connect({ host: '127.0.0.1', port: port + 2 }, () => {
+      probe.destroy();
+      resolve();
+    });
+  });
+  await sleep(100);
+  const late = [fetchId(second(1)), fetchId(second(2))];
+  await sleep(300);
+  await another.handOver(id);
+  for (const got of await Promise.all(late)) assert.deepEqual(got, id);
+  another.close();
 
   const lonely = rendezvousFromEnv(1, 2, { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port + 1), MINILM_RENDEZVOUS_TIMEOUT: '1' });
   await assert.rejects(fetchId(lonely), /rank 1: rank 0 did not hand over NCCL's id at 127\.0\.0\.1:\d+ within 1 s/);

@@ -38,7 +38,9 @@ export function rendezvousFromEnv(rank: number, world: number, env: NodeJS.Proce
  */
 export class IdServer {
   private readonly server: net.Server;
-  private readonly connected: net.Socket[] = [];
+  /** Ranks connected and waiting for the id; one whose connection breaks is dropped (it connects again). */
+  private readonly waiting = new Set<net.Socket>();
+  private served = 0;
   private readonly timer: NodeJS.Timeout;
   private id: Buffer | null = null;
   private failure: Error | null = null;
@@ -48,12 +50,13 @@ export class IdServer {
     const { world, port, timeoutSeconds } = options;
     this.server = net.createServer((socket) => {
       socket.on('error', () => {});
-      this.connected.push(socket);
-      if (this.id !== null) socket.end(this.id);
+      socket.on('close', () => this.waiting.delete(socket));
+      this.waiting.add(socket);
+      if (this.id !== null) this.send(this.id);
       this.settle();
     });
     this.timer = setTimeout(() => {
-      const missing = world - 1 - this.connected.length;
+      const missing = world - 1 - this.waiting.size - this.served;
       this.fail(new MinilmError(`rank 0: ${missing} of the ${world - 1} other ranks did not come for NCCL's id within ${timeoutSeconds} s (port ${port})`));
     }, timeoutSeconds * 1000);
     this.server.on('error', (error) => this.fail(new MinilmError(`rank 0 cannot listen on port ${port} for the other ranks: ${error.message}`)));
@@ -63,7 +66,7 @@ export class IdServer {
   /** Sends `id` to every other rank, those waiting and those still to come; resolves once all have it. */
   handOver(id: Buffer): Promise<void> {
     this.id = id;
-    for (const socket of this.connected) socket.end(id);
+    this.send(id);
     return new Promise((resolve, reject) => {
       this.handedOver = () => (this.failure === null ? resolve() : reject(this.failure));
       this.settle();
@@ -74,7 +77,13 @@ export class IdServer {
   close(): void {
     clearTimeout(this.timer);
     this.server.close();
-    for (const socket of this.connected) socket.destroy();
+    for (const socket of this.waiting) socket.destroy();
+  }
+
+  private send(id: Buffer): void {
+    for (const socket of this.waiting) socket.end(id);
+    this.served += this.waiting.size;
+    this.waiting.clear();
   }
 
   private fail(error: Error): void {
@@ -84,8 +93,7 @@ export class IdServer {
   }
 
   private settle(): void {
-    // At least: a rank whose connection broke connects again.
-    const everyone = this.connected.length >= this.options.world - 1;
+    const everyone = this.waiting.size + this.served >= this.options.world - 1;
     if (everyone) {
       clearTimeout(this.timer);
       this.server.close();
