@@ -57,7 +57,7 @@ export function describe(config: PretrainConfig): string[] {
         : config.data.mixture
           ? `data: mixture of ${config.data.mixture.sources.map((s) => `${s.name} ${s.weight} (${s.path})`).join(', ')}; on_exhausted ${config.data.mixture.on_exhausted}`
           : `data: ${config.data.data_path}${config.data.split_names ? ` (${config.data.split_names.join(', ')})` : ''}`,
-    `out_dir: ${config.out_dir}; save every ${t.save_interval} steps; validate every ${config.eval.interval} steps; precision ${config.precision}, devices ${config.devices}`,
+    `out_dir: ${config.out_dir}; save every ${t.save_interval} steps; validate every ${config.eval.interval} steps; precision ${config.precision}, devices ${config.devices}${config.num_nodes > 1 ? ` on each of ${config.num_nodes} nodes` : ''}`,
   ];
 }
 
